@@ -1,0 +1,133 @@
+//! aiop-kernels: the exact integer kernels the aiop engine spends its time in.
+//!
+//! Every kernel here has a plain scalar twin in [`reference`] that is its specification;
+//! the x86 kernels (AVX2, AVX-512 VNNI) must return bit-identical results for every input
+//! the caller's preconditions allow, and property tests assert it.
+//!
+//! This crate must never: use floating point, saturate where the reference does not, depend
+//! on the CPU for anything but speed, or panic on any input (length mismatches are errors).
+//!
+//! Precondition shared by all matrix kernels (the engine checks it when a model is loaded):
+//! weights are in `[-127, 127]`, and `K * 127 * 255 + |bias|` fits in `i32`, so that every
+//! partial sum in any order fits in `i32` and the order of summation cannot change a result.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+mod path;
+mod requant;
+
+pub mod reference;
+
+pub use path::{KernelChoice, KernelPath};
+pub use requant::{OutputStage, requantize};
+
+use alloc::vec::Vec;
+
+/// Why a kernel call was refused. The engine validates shapes before calling a kernel, so
+/// these only surface from a caller bug or a forced path the CPU lacks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    #[error("kernel path `{0}` is not supported by this CPU; use `auto` or `reference`")]
+    PathUnavailable(&'static str),
+    #[error("unknown kernel path `{0}`; expected one of: auto, reference, avx2, avx512")]
+    UnknownPath(alloc::string::String),
+    #[error("kernel `{kernel}`: buffer `{buffer}` has {actual} elements, expected {expected}")]
+    Length { kernel: &'static str, buffer: &'static str, expected: usize, actual: usize },
+    #[error("kernel `{kernel}`: size overflows usize")]
+    SizeOverflow { kernel: &'static str },
+}
+
+/// A weight matrix of `n` rows (output channels) by `k` columns (the reduction depth),
+/// laid out once, when a model is loaded, in the order the chosen path reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedMatrix {
+    path: KernelPath,
+    n: usize,
+    k: usize,
+    /// Row-major `n x k` copy of the weights for the reference path; the x86 paths use their
+    /// own layout (see `packed`).
+    rows: Vec<i8>,
+    /// Sum of each row's weights: the zero-point correction `sum_k w[n][k] * zp` is
+    /// `zp * row_sums[n]`, computed once here rather than on every call.
+    row_sums: Vec<i32>,
+}
+
+impl PackedMatrix {
+    /// Packs a row-major `n x k` weight matrix for `path`.
+    pub fn pack(path: KernelPath, weights: &[i8], n: usize, k: usize) -> Result<Self, KernelError> {
+        let expected = n.checked_mul(k).ok_or(KernelError::SizeOverflow { kernel: "pack" })?;
+        check_len("pack", "weights", expected, weights.len())?;
+        let row_sums = if k == 0 {
+            alloc::vec![0; n]
+        } else {
+            weights.chunks_exact(k).map(|row| row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)))).collect()
+        };
+        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums })
+    }
+
+    pub fn path(&self) -> KernelPath {
+        self.path
+    }
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+    pub fn depth(&self) -> usize {
+        self.k
+    }
+    /// The weights, row-major `n x k`, as given to [`PackedMatrix::pack`].
+    pub fn weights(&self) -> &[i8] {
+        &self.rows
+    }
+    pub fn row_sums(&self) -> &[i32] {
+        &self.row_sums
+    }
+}
+
+/// Quantized matrix multiplication with a requantizing output stage:
+/// `out[m][n] = stage(bias[n] + sum_k w[n][k] * (lhs[m][k] - lhs_zero_point), n)`.
+///
+/// `lhs` is `m x k` row-major (one row per output pixel or batch row), `out` is `m x n`.
+pub fn qgemm(
+    packed: &PackedMatrix,
+    lhs: &[i8],
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let (n, k) = (packed.n, packed.k);
+    let lhs_len = m.checked_mul(k).ok_or(KernelError::SizeOverflow { kernel: "qgemm" })?;
+    let out_len = m.checked_mul(n).ok_or(KernelError::SizeOverflow { kernel: "qgemm" })?;
+    check_len("qgemm", "lhs", lhs_len, lhs.len())?;
+    check_len("qgemm", "out", out_len, out.len())?;
+    if let Some(bias) = bias {
+        check_len("qgemm", "bias", n, bias.len())?;
+    }
+    stage.check("qgemm", n)?;
+    match packed.path {
+        KernelPath::Reference => {
+            reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+        }
+        KernelPath::Avx2 | KernelPath::Avx512 => {
+            // Fast paths are added beside the reference; until one exists for a path, the
+            // reference is what runs, which is always correct.
+            reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_len(
+    kernel: &'static str,
+    buffer: &'static str,
+    expected: usize,
+    actual: usize,
+) -> Result<(), KernelError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(KernelError::Length { kernel, buffer, expected, actual })
+    }
+}

@@ -1,0 +1,117 @@
+//! Which kernel implementation runs: chosen at run time from the CPU's features, or forced.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::KernelError;
+
+/// A concrete kernel implementation. Every path computes the same bytes; they differ in speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KernelPath {
+    /// Plain scalar Rust: the specification, available everywhere.
+    Reference,
+    /// x86-64 AVX2 (x86-64-v3).
+    Avx2,
+    /// x86-64 AVX-512 with VNNI (`vpdpbusd`).
+    Avx512,
+}
+
+impl KernelPath {
+    pub const ALL: [KernelPath; 3] = [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Reference => "reference",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        match self {
+            KernelPath::Reference => true,
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            KernelPath::Avx2 => std::is_x86_feature_detected!("avx2"),
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            KernelPath::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vnni")
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The paths this CPU can run, reference first.
+    pub fn available() -> impl Iterator<Item = KernelPath> {
+        Self::ALL.into_iter().filter(|p| p.is_available())
+    }
+
+    /// The fastest path this CPU can run.
+    pub fn fastest() -> KernelPath {
+        Self::available().last().unwrap_or(KernelPath::Reference)
+    }
+}
+
+impl fmt::Display for KernelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the user asked for: a specific path, or the fastest available (`auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    #[default]
+    Auto,
+    Force(KernelPath),
+}
+
+impl KernelChoice {
+    /// The environment variable that overrides the default choice.
+    pub const ENV_VAR: &'static str = "AIOP_KERNELS";
+
+    /// Resolves to a concrete path; a forced path this CPU lacks is an error, never a
+    /// silent fallback.
+    pub fn resolve(self) -> Result<KernelPath, KernelError> {
+        match self {
+            KernelChoice::Auto => Ok(KernelPath::fastest()),
+            KernelChoice::Force(path) if path.is_available() => Ok(path),
+            KernelChoice::Force(path) => Err(KernelError::PathUnavailable(path.name())),
+        }
+    }
+
+    /// Reads `AIOP_KERNELS` (`auto` when unset or empty).
+    #[cfg(feature = "std")]
+    pub fn from_env() -> Result<Self, KernelError> {
+        match std::env::var(Self::ENV_VAR) {
+            Ok(value) if !value.trim().is_empty() => value.parse(),
+            _ => Ok(KernelChoice::Auto),
+        }
+    }
+}
+
+impl FromStr for KernelChoice {
+    type Err = KernelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(KernelChoice::Auto),
+            "reference" | "ref" | "scalar" => Ok(KernelChoice::Force(KernelPath::Reference)),
+            "avx2" => Ok(KernelChoice::Force(KernelPath::Avx2)),
+            "avx512" | "avx-512" | "avx512vnni" => Ok(KernelChoice::Force(KernelPath::Avx512)),
+            other => Err(KernelError::UnknownPath(other.into())),
+        }
+    }
+}
+
+impl fmt::Display for KernelChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelChoice::Auto => f.write_str("auto"),
+            KernelChoice::Force(path) => path.fmt(f),
+        }
+    }
+}
