@@ -1,0 +1,244 @@
+//! A loaded model: decoded, validated, weights packed for one kernel path, ready to run any
+//! number of times. Loading does all the checking; running cannot fail on a valid input.
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use aiop_kernels::{KernelError, KernelPath, OutputStage, PackedMatrix};
+
+use crate::error::{EngineError, Result};
+use crate::format::{self, ModelHeader};
+use crate::model::{DType, Model, Op, Scale, TensorData, TensorId};
+use crate::ops::{fast, reference};
+use crate::validate::{Geometry, Validated, validate};
+
+/// What a caller needs to know about the model's input or output tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub dtype: DType,
+    pub shape: Vec<u32>,
+    pub zero_point: i32,
+    /// Informational: `multiplier * 2^(shift - 31)` is the real value of one step.
+    pub scale: Scale,
+}
+
+/// A model ready to run. Cheap to share between threads (`Send + Sync`).
+#[derive(Debug)]
+pub struct LoadedModel {
+    id: [u8; 32],
+    header: ModelHeader,
+    model_len: usize,
+    model: Model,
+    geometry: Vec<Geometry>,
+    /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
+    /// the reference path, which reads the weights as stored).
+    packed: Vec<Option<PackedMatrix>>,
+    path: KernelPath,
+    input: TensorInfo,
+    output: TensorInfo,
+}
+
+/// Decodes and validates model bytes, and checks the header's declared cost and lengths
+/// against the model's ops. The bytes are valid exactly when this succeeds.
+pub(crate) fn decode_and_validate(bytes: &[u8]) -> Result<(ModelHeader, Model, Validated)> {
+    let (header, model) = format::decode(bytes)?;
+    let validated = validate(&model)?;
+    let computed = &validated.cost;
+    let checks = [
+        ("MAC count", header.cost.macs, computed.macs),
+        ("element count", header.cost.elements, computed.elements),
+        ("transcendental count", header.cost.transcendentals, computed.transcendentals),
+        ("arena bytes", header.cost.arena_bytes, computed.arena_bytes),
+        ("input length", header.input_len.into(), validated.input_len.into()),
+        ("output length", header.output_len.into(), validated.output_len.into()),
+    ];
+    for (field, declared, computed) in checks {
+        if declared != computed {
+            return Err(EngineError::HeaderMismatch { field, declared, computed });
+        }
+    }
+    Ok((header, model, validated))
+}
+
+fn info(model: &Model, id: TensorId) -> TensorInfo {
+    let t = &model.tensors[usize::from(id)];
+    TensorInfo { dtype: t.dtype, shape: t.shape.clone(), zero_point: t.zero_point, scale: t.scale }
+}
+
+fn constant_i8(model: &Model, id: TensorId) -> &[i8] {
+    match &model.tensors[usize::from(id)].data {
+        TensorData::I8(v) => v,
+        _ => &[],
+    }
+}
+
+fn constant_i32(model: &Model, id: Option<TensorId>) -> Option<&[i32]> {
+    match &model.tensors[usize::from(id?)].data {
+        TensorData::I32(v) => Some(v),
+        _ => None,
+    }
+}
+
+impl LoadedModel {
+    /// Decodes, validates and packs `bytes` for `path`. A path this CPU cannot run is an
+    /// error, never a silent fallback.
+    pub fn load(bytes: &[u8], path: KernelPath) -> Result<LoadedModel> {
+        if !path.is_available() {
+            return Err(KernelError::PathUnavailable(path.name()).into());
+        }
+        let (header, model, validated) = decode_and_validate(bytes)?;
+        let mut packed = Vec::with_capacity(model.ops.len());
+        for (op, g) in model.ops.iter().zip(&validated.geometry) {
+            let matrix = match op {
+                Op::FullyConnected { weights, .. } | Op::Conv2D { weights, .. } if path != KernelPath::Reference => {
+                    Some(PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?)
+                }
+                _ => None,
+            };
+            packed.push(matrix);
+        }
+        Ok(LoadedModel {
+            id: crate::model_id(bytes),
+            header,
+            model_len: bytes.len(),
+            input: info(&model, model.input),
+            output: info(&model, model.output),
+            geometry: validated.geometry,
+            model,
+            packed,
+            path,
+        })
+    }
+
+    /// keccak256 of the model bytes: the model's identity.
+    pub fn id(&self) -> [u8; 32] {
+        self.id
+    }
+    pub fn header(&self) -> &ModelHeader {
+        &self.header
+    }
+    pub fn cost(&self) -> &crate::Cost {
+        &self.header.cost
+    }
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn model_len(&self) -> usize {
+        self.model_len
+    }
+    pub fn path(&self) -> KernelPath {
+        self.path
+    }
+    pub fn input(&self) -> &TensorInfo {
+        &self.input
+    }
+    pub fn output(&self) -> &TensorInfo {
+        &self.output
+    }
+    /// Bytes a run takes: one per int8 input element.
+    pub fn input_len(&self) -> usize {
+        self.header.input_len as usize
+    }
+    /// Bytes a run returns: one per int8 element, four (big-endian) per int32 element.
+    pub fn output_len(&self) -> usize {
+        self.header.output_len as usize
+    }
+
+    /// Runs the model on `input` (the int8 input tensor's bytes, row-major).
+    pub fn run(&self, input: &[u8]) -> Result<Vec<u8>> {
+        if input.len() != self.input_len() {
+            return Err(EngineError::InputLength {
+                expected: self.input_len(),
+                actual: input.len(),
+                shape: format!("{:?}", self.input.shape),
+            });
+        }
+        let model = &self.model;
+        // One buffer per activation, allocated when its op runs; together they never exceed
+        // the validated arena size.
+        let mut values: Vec<Vec<i8>> = vec![Vec::new(); model.tensors.len()];
+        values[usize::from(model.input)] = input.iter().map(|&b| b as i8).collect();
+        let mut indices: Vec<i32> = Vec::new();
+        for (index, op) in model.ops.iter().enumerate() {
+            let g = &self.geometry[index];
+            if let Op::ArgMax { input, .. } = op {
+                indices = vec![0; g.out_len];
+                reference::argmax(g.rows, g.depth, &values[usize::from(*input)], &mut indices);
+                continue;
+            }
+            let mut out = vec![0i8; g.out_len];
+            self.execute(index, op, g, &values, &mut out)?;
+            values[usize::from(op.output())] = out;
+        }
+        Ok(match self.output.dtype {
+            DType::I8 => values[usize::from(model.output)].iter().map(|&v| v as u8).collect(),
+            DType::I32 => indices.iter().flat_map(|v| v.to_be_bytes()).collect(),
+        })
+    }
+
+    fn zero_point(&self, id: TensorId) -> i32 {
+        self.model.tensors[usize::from(id)].zero_point
+    }
+
+    fn execute(&self, index: usize, op: &Op, g: &Geometry, values: &[Vec<i8>], out: &mut [i8]) -> Result<()> {
+        let model = &self.model;
+        let value = |id: TensorId| values[usize::from(id)].as_slice();
+        match op {
+            Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
+            | Op::Conv2D { input, weights, bias, output, output_scales, clamp, .. }
+            | Op::DepthwiseConv2D { input, weights, bias, output, output_scales, clamp, .. } => {
+                let multiplier: Vec<i32> = output_scales.iter().map(|s| s.multiplier).collect();
+                let shift: Vec<i8> = output_scales.iter().map(|s| s.shift).collect();
+                let stage = OutputStage {
+                    multiplier: &multiplier,
+                    shift: &shift,
+                    output_zero_point: self.zero_point(*output),
+                    clamp_min: clamp.min,
+                    clamp_max: clamp.max,
+                };
+                let (x, zp) = (value(*input), self.zero_point(*input));
+                let w = constant_i8(model, *weights);
+                let b = constant_i32(model, *bias);
+                match (op, &self.packed[index]) {
+                    (Op::FullyConnected { .. }, Some(p)) => fast::fully_connected(g, p, x, zp, b, &stage, out)?,
+                    (Op::FullyConnected { .. }, None) => reference::fully_connected(g, x, zp, w, b, &stage, out),
+                    (Op::Conv2D { .. }, Some(p)) => fast::conv2d(g, p, x, zp, b, &stage, out)?,
+                    (Op::Conv2D { .. }, None) => reference::conv2d(g, x, zp, w, b, &stage, out),
+                    _ => reference::depthwise_conv2d(g, x, zp, w, b, &stage, out),
+                }
+            }
+            Op::MaxPool2D { input, clamp, .. } => reference::max_pool2d(g, value(*input), *clamp, out),
+            Op::AveragePool2D { input, clamp, .. } => reference::average_pool2d(g, value(*input), *clamp, out),
+            Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
+                let p = self.binary(*lhs, *rhs, *output, *clamp);
+                reference::add(&p, *left_shift, *lhs_scale, *rhs_scale, *output_scale, value(*lhs), value(*rhs), out);
+            }
+            Op::Mul { lhs, rhs, output, output_scale, clamp } => {
+                let p = self.binary(*lhs, *rhs, *output, *clamp);
+                reference::mul(&p, *output_scale, value(*lhs), value(*rhs), out);
+            }
+            Op::Reshape { input, .. } => out.copy_from_slice(value(*input)),
+            Op::Softmax { input, beta, diff_min, .. } => {
+                reference::softmax(g.rows, g.depth, *beta, *diff_min, value(*input), out);
+            }
+            Op::Logistic { input, input_scale, input_range_radius, .. } => {
+                reference::logistic(self.zero_point(*input), *input_scale, *input_range_radius, value(*input), out);
+            }
+            Op::Tanh { input, input_scale, input_range_radius, .. } => {
+                reference::tanh(self.zero_point(*input), *input_scale, *input_range_radius, value(*input), out);
+            }
+            Op::ArgMax { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn binary(&self, lhs: TensorId, rhs: TensorId, output: TensorId, clamp: crate::Clamp) -> reference::Binary {
+        reference::Binary {
+            lhs_zero_point: self.zero_point(lhs),
+            rhs_zero_point: self.zero_point(rhs),
+            output_zero_point: self.zero_point(output),
+            clamp,
+        }
+    }
+}

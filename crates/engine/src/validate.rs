@@ -1,0 +1,563 @@
+//! What makes a decoded model valid, and what it costs. Everything here is a consensus rule.
+//!
+//! Validation proves, before anything runs, every fact the interpreter relies on: tensors
+//! exist and have the shapes their ops need, each activation is written once before it is
+//! read, quantization parameters are in range, and every accumulator's worst case fits in
+//! `i32`. All size arithmetic is checked.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::cost::Cost;
+use crate::error::{EngineError, Result};
+use crate::limits::*;
+use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
+
+/// The shape facts one op needs at run time, derived during validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Geometry {
+    /// Rows of a matrix op (product of the leading axes), or outer size for last-axis ops.
+    pub rows: usize,
+    /// Reduction depth of a matrix op, or last-axis length.
+    pub depth: usize,
+    /// Output channels / columns.
+    pub cols: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub depth_multiplier: usize,
+    /// Elements of the op's output.
+    pub out_len: usize,
+}
+
+/// The result of validating a model: its cost, I/O sizes, and per-op geometry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub cost: Cost,
+    pub input_len: u32,
+    pub output_len: u32,
+    pub geometry: Vec<Geometry>,
+}
+
+/// Checks every rule of `docs/model-format.md` ("Validity") and counts the cost.
+pub fn validate(model: &Model) -> Result<Validated> {
+    if model.tensors.len() > MAX_TENSORS {
+        return Err(limit_err("tensor count", model.tensors.len() as u64, MAX_TENSORS as u64));
+    }
+    if model.ops.is_empty() {
+        return Err(EngineError::InvalidModel("a model needs at least one op".into()));
+    }
+    if model.ops.len() > MAX_OPS {
+        return Err(limit_err("op count", model.ops.len() as u64, MAX_OPS as u64));
+    }
+    for (index, tensor) in model.tensors.iter().enumerate() {
+        check_tensor(index, tensor)?;
+    }
+
+    let input = model_tensor(model, model.input, "input")?;
+    if input.is_constant() || input.dtype != DType::I8 {
+        return Err(EngineError::InvalidModel(format!(
+            "the input tensor {} must be an int8 activation",
+            model.input
+        )));
+    }
+    let output = model_tensor(model, model.output, "output")?;
+    if output.is_constant() {
+        return Err(EngineError::InvalidModel(format!("the output tensor {} must be an activation", model.output)));
+    }
+
+    // Dataflow: each activation other than the input is written by exactly one op, before any
+    // op reads it; constants are never written; every tensor is used.
+    let mut written = vec![false; model.tensors.len()];
+    let mut used = vec![false; model.tensors.len()];
+    written[usize::from(model.input)] = true;
+    used[usize::from(model.input)] = true;
+    used[usize::from(model.output)] = true;
+
+    let mut cost = Cost { ops: model.ops.len() as u64, ..Cost::default() };
+    let mut geometry = Vec::with_capacity(model.ops.len());
+    for (index, op) in model.ops.iter().enumerate() {
+        let ctx = OpCtx { model, index, kind: op.name() };
+        for id in op.inputs() {
+            let tensor = ctx.tensor(id)?;
+            used[usize::from(id)] = true;
+            if !tensor.is_constant() && !written[usize::from(id)] {
+                return Err(ctx.err(format!("reads tensor {id} before any op writes it")));
+            }
+        }
+        let out = op.output();
+        let out_tensor = ctx.tensor(out)?;
+        if out_tensor.is_constant() {
+            return Err(ctx.err(format!("writes tensor {out}, which is a constant")));
+        }
+        if written[usize::from(out)] {
+            return Err(ctx.err(format!("writes tensor {out}, which is already written (by the input or an earlier op)")));
+        }
+        written[usize::from(out)] = true;
+        used[usize::from(out)] = true;
+        if out_tensor.dtype == DType::I32 && out != model.output {
+            return Err(ctx.err(format!("int32 tensor {out} must be the model output; no op reads int32 activations")));
+        }
+
+        let (geom, op_cost) = check_op(&ctx, op)?;
+        cost.macs = add_cost(cost.macs, op_cost.macs, "MAC count", MAX_MACS)?;
+        cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
+        cost.transcendentals = add_cost(cost.transcendentals, op_cost.transcendentals, "transcendental count", u64::MAX)?;
+        geometry.push(geom);
+    }
+    if !written[usize::from(model.output)] || model.output == model.input {
+        return Err(EngineError::InvalidModel(format!("no op writes the output tensor {}", model.output)));
+    }
+    if let Some(unused) = used.iter().position(|u| !u) {
+        return Err(EngineError::InvalidTensor { tensor: unused, reason: "no op uses this tensor; remove it".into() });
+    }
+
+    let mut arena: u64 = 0;
+    for tensor in model.tensors.iter().filter(|t| !t.is_constant()) {
+        let bytes = tensor.elements().unwrap_or(u64::MAX).saturating_mul(tensor.dtype.size());
+        arena = arena.saturating_add(bytes);
+    }
+    if arena > MAX_ARENA_BYTES {
+        return Err(limit_err("activation memory (bytes)", arena, MAX_ARENA_BYTES));
+    }
+    cost.arena_bytes = arena;
+
+    // Bounded by MAX_TENSOR_ELEMENTS * 4 < 2^32.
+    let input_len = input.elements().unwrap_or(0) as u32;
+    let output_len = (output.elements().unwrap_or(0) * output.dtype.size()) as u32;
+    Ok(Validated { cost, input_len, output_len, geometry })
+}
+
+fn limit_err(what: &'static str, value: u64, limit: u64) -> EngineError {
+    EngineError::LimitExceeded { what, value, limit }
+}
+
+fn add_cost(total: u64, add: u64, what: &'static str, max: u64) -> Result<u64> {
+    let sum = total.checked_add(add).ok_or_else(|| limit_err(what, u64::MAX, max))?;
+    if sum > max { Err(limit_err(what, sum, max)) } else { Ok(sum) }
+}
+
+fn model_tensor<'m>(model: &'m Model, id: TensorId, role: &str) -> Result<&'m Tensor> {
+    model.tensors.get(usize::from(id)).ok_or_else(|| {
+        EngineError::InvalidModel(format!(
+            "the {role} tensor index {id} does not exist (the model has {} tensors)",
+            model.tensors.len()
+        ))
+    })
+}
+
+fn check_scale(scale: Scale) -> core::result::Result<(), String> {
+    if scale.multiplier < 0 {
+        return Err(format!("scale multiplier {} is negative; it must be in [0, 2^31 - 1]", scale.multiplier));
+    }
+    if !(-31..=30).contains(&scale.shift) {
+        return Err(format!("scale shift {} is outside [-31, 30]", scale.shift));
+    }
+    Ok(())
+}
+
+fn check_tensor(index: usize, t: &Tensor) -> Result<()> {
+    let invalid = |reason: String| EngineError::InvalidTensor { tensor: index, reason };
+    if t.shape.is_empty() || t.shape.len() > MAX_RANK || t.shape.contains(&0) {
+        return Err(invalid(format!("shape {:?} must have rank 1 to 4 and no zero dimension", t.shape)));
+    }
+    let elements = t.elements().unwrap_or(u64::MAX);
+    if elements > MAX_TENSOR_ELEMENTS {
+        return Err(limit_err("tensor element count", elements, MAX_TENSOR_ELEMENTS));
+    }
+    check_scale(t.scale).map_err(invalid)?;
+    match (t.dtype, &t.data) {
+        (DType::I8, TensorData::Activation) => {
+            if !(-128..=127).contains(&t.zero_point) {
+                return Err(invalid(format!("int8 zero point {} is outside [-128, 127]", t.zero_point)));
+            }
+        }
+        (DType::I8, TensorData::I8(values)) => {
+            if t.zero_point != 0 {
+                return Err(invalid(format!("constant int8 weights need zero point 0, not {}", t.zero_point)));
+            }
+            if values.len() as u64 != elements {
+                return Err(invalid(format!("has {} values for {elements} elements", values.len())));
+            }
+            if let Some(at) = values.iter().position(|&v| v == i8::MIN) {
+                return Err(invalid(format!(
+                    "weight {at} is -128; int8 weights are symmetric, in [-127, 127]"
+                )));
+            }
+        }
+        (DType::I32, TensorData::I32(values)) => {
+            if t.zero_point != 0 {
+                return Err(invalid(format!("int32 tensors need zero point 0, not {}", t.zero_point)));
+            }
+            if values.len() as u64 != elements {
+                return Err(invalid(format!("has {} values for {elements} elements", values.len())));
+            }
+        }
+        (DType::I32, TensorData::Activation) => {
+            if t.zero_point != 0 {
+                return Err(invalid(format!("int32 tensors need zero point 0, not {}", t.zero_point)));
+            }
+        }
+        _ => return Err(invalid("constant data does not match the dtype".into())),
+    }
+    Ok(())
+}
+
+struct OpCtx<'m> {
+    model: &'m Model,
+    index: usize,
+    kind: &'static str,
+}
+
+impl<'m> OpCtx<'m> {
+    fn err(&self, reason: String) -> EngineError {
+        EngineError::InvalidOp { op: self.index, kind: self.kind, reason }
+    }
+
+    fn tensor(&self, id: TensorId) -> Result<&'m Tensor> {
+        self.model.tensors.get(usize::from(id)).ok_or_else(|| {
+            self.err(format!("tensor index {id} does not exist (the model has {} tensors)", self.model.tensors.len()))
+        })
+    }
+
+    fn activation(&self, id: TensorId, role: &str) -> Result<&'m Tensor> {
+        let t = self.tensor(id)?;
+        if t.is_constant() || t.dtype != DType::I8 {
+            return Err(self.err(format!("{role} (tensor {id}) must be an int8 activation")));
+        }
+        Ok(t)
+    }
+
+    fn weights(&self, id: TensorId, rank: usize) -> Result<(&'m Tensor, &'m [i8])> {
+        let t = self.tensor(id)?;
+        match &t.data {
+            TensorData::I8(values) if t.shape.len() == rank => Ok((t, values)),
+            _ => Err(self.err(format!("weights (tensor {id}) must be constant int8 of rank {rank}"))),
+        }
+    }
+
+    fn bias(&self, id: Option<TensorId>, channels: usize) -> Result<i64> {
+        let Some(id) = id else { return Ok(0) };
+        let t = self.tensor(id)?;
+        match &t.data {
+            TensorData::I32(values) if t.shape.len() == 1 && values.len() == channels => {
+                Ok(values.iter().map(|&b| i64::from(b).abs()).max().unwrap_or(0))
+            }
+            _ => Err(self.err(format!("bias (tensor {id}) must be constant int32 of shape [{channels}]"))),
+        }
+    }
+
+    fn scale(&self, scale: Scale, what: &str) -> Result<()> {
+        check_scale(scale).map_err(|e| self.err(format!("{what}: {e}")))
+    }
+
+    fn output_scales(&self, scales: &[Scale], channels: usize) -> Result<()> {
+        if scales.len() != channels {
+            return Err(self.err(format!("has {} output scales for {channels} output channels", scales.len())));
+        }
+        scales.iter().try_for_each(|s| self.scale(*s, "output scale"))
+    }
+
+    fn clamp(&self, clamp: Clamp) -> Result<()> {
+        if clamp.min > clamp.max {
+            return Err(self.err(format!("clamp minimum {} is above the maximum {}", clamp.min, clamp.max)));
+        }
+        Ok(())
+    }
+
+    /// `depth * 127 * 255 + max|bias|` must fit in `i32`: then every partial sum, in any
+    /// order, fits, and all kernel paths agree.
+    fn accumulator_bound(&self, depth: usize, max_bias: i64) -> Result<()> {
+        let worst = (depth as i64)
+            .checked_mul(i64::from(MAX_WEIGHT_MAGNITUDE) * MAX_CENTERED_ACTIVATION)
+            .and_then(|v| v.checked_add(max_bias));
+        match worst {
+            Some(w) if w <= i64::from(i32::MAX) => Ok(()),
+            _ => Err(self.err(format!(
+                "reduction depth {depth} with bias up to {max_bias} could overflow the int32 accumulator \
+                 (depth * 127 * 255 + |bias| must be at most 2147483647)"
+            ))),
+        }
+    }
+
+    fn same_shape(&self, a: &Tensor, b: &Tensor, what: &str) -> Result<()> {
+        if a.shape != b.shape {
+            return Err(self.err(format!("{what}: shapes {:?} and {:?} differ", a.shape, b.shape)));
+        }
+        Ok(())
+    }
+
+    fn expect_shape(&self, t: &Tensor, expected: &[usize], role: &str) -> Result<()> {
+        let matches = t.shape.len() == expected.len() && t.shape.iter().zip(expected).all(|(&a, &b)| a as usize == b);
+        if !matches {
+            return Err(self.err(format!("{role} shape is {:?}; expected {:?}", t.shape, expected)));
+        }
+        Ok(())
+    }
+
+    fn image(&self, t: &Tensor, role: &str) -> Result<(usize, usize, usize)> {
+        match t.shape[..] {
+            [h, w, c] => Ok((h as usize, w as usize, c as usize)),
+            _ => Err(self.err(format!("{role} must have shape [height, width, channels], not {:?}", t.shape))),
+        }
+    }
+}
+
+fn elems(t: &Tensor) -> u64 {
+    t.elements().unwrap_or(u64::MAX)
+}
+
+fn mul3(a: u64, b: u64, c: u64) -> u64 {
+    a.saturating_mul(b).saturating_mul(c)
+}
+
+/// Output size and leading padding of one spatial axis, TensorFlow Lite's rules.
+fn window_axis(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> Option<(usize, usize)> {
+    if stride == 0 || dilation == 0 || filter == 0 {
+        return None;
+    }
+    let effective = (filter - 1).checked_mul(dilation)?.checked_add(1)?;
+    let out = match padding {
+        Padding::Same => input.div_ceil(stride),
+        Padding::Valid => (input.checked_sub(effective)? / stride) + 1,
+    };
+    let needed = (out - 1).checked_mul(stride)?.checked_add(effective)?;
+    let total_padding = needed.saturating_sub(input);
+    Some((out, total_padding / 2))
+}
+
+fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
+    let mut g = Geometry::default();
+    let mut cost = Cost::default();
+    match op {
+        Op::FullyConnected { input, weights, bias, output, output_scales, clamp } => {
+            let x = ctx.activation(*input, "input")?;
+            let (w, _) = ctx.weights(*weights, 2)?;
+            let y = ctx.tensor(*output)?;
+            let (n, k) = (w.shape[0] as usize, w.shape[1] as usize);
+            let last = *x.shape.last().unwrap_or(&0) as usize;
+            if last != k {
+                return Err(ctx.err(format!("input's last axis is {last} but the weights' depth is {k}")));
+            }
+            let mut expected: Vec<usize> = x.shape.iter().map(|&d| d as usize).collect();
+            if let Some(l) = expected.last_mut() {
+                *l = n;
+            }
+            ctx.expect_shape(y, &expected, "output")?;
+            if y.dtype != DType::I8 {
+                return Err(ctx.err("output must be int8".into()));
+            }
+            let max_bias = ctx.bias(*bias, n)?;
+            ctx.accumulator_bound(k, max_bias)?;
+            ctx.output_scales(output_scales, n)?;
+            ctx.clamp(*clamp)?;
+            g.rows = (elems(x) / k as u64) as usize;
+            g.depth = k;
+            g.cols = n;
+            g.out_len = elems(y) as usize;
+            cost.macs = mul3(g.rows as u64, k as u64, n as u64);
+            cost.elements = elems(x) + elems(y);
+        }
+        Op::Conv2D { input, weights, bias, output, window, output_scales, clamp }
+        | Op::DepthwiseConv2D { input, weights, bias, output, window, output_scales, clamp, .. } => {
+            let depthwise = matches!(op, Op::DepthwiseConv2D { .. });
+            let x = ctx.activation(*input, "input")?;
+            let (in_h, in_w, in_c) = ctx.image(x, "input")?;
+            let (w, _) = ctx.weights(*weights, if depthwise { 3 } else { 4 })?;
+            let (out_c, kh, kw, dm) = if let Op::DepthwiseConv2D { depth_multiplier, .. } = op {
+                let dm = usize::from(*depth_multiplier);
+                let out_c = w.shape[2] as usize;
+                if dm == 0 || in_c.checked_mul(dm) != Some(out_c) {
+                    return Err(ctx.err(format!(
+                        "weights have {out_c} channels; expected input channels {in_c} x depth multiplier {dm}"
+                    )));
+                }
+                (out_c, w.shape[0] as usize, w.shape[1] as usize, dm)
+            } else {
+                if w.shape[3] as usize != in_c {
+                    return Err(ctx.err(format!("weights' input channels {} differ from the input's {in_c}", w.shape[3])));
+                }
+                (w.shape[0] as usize, w.shape[1] as usize, w.shape[2] as usize, 1)
+            };
+            let ConvWindow { stride_h, stride_w, dilation_h, dilation_w, padding } = *window;
+            let bad_window = || ctx.err(format!(
+                "window (kernel {kh}x{kw}, stride {stride_h}x{stride_w}, dilation {dilation_h}x{dilation_w}) \
+                 does not fit the {in_h}x{in_w} input; strides and dilations must be at least 1"
+            ));
+            let (out_h, pad_top) = window_axis(padding, in_h, kh, stride_h.into(), dilation_h.into()).ok_or_else(bad_window)?;
+            let (out_w, pad_left) = window_axis(padding, in_w, kw, stride_w.into(), dilation_w.into()).ok_or_else(bad_window)?;
+            let y = ctx.tensor(*output)?;
+            ctx.expect_shape(y, &[out_h, out_w, out_c], "output")?;
+            if y.dtype != DType::I8 {
+                return Err(ctx.err("output must be int8".into()));
+            }
+            let depth = if depthwise { kh * kw } else { kh * kw * in_c };
+            let max_bias = ctx.bias(*bias, out_c)?;
+            ctx.accumulator_bound(depth, max_bias)?;
+            ctx.output_scales(output_scales, out_c)?;
+            ctx.clamp(*clamp)?;
+            g = Geometry {
+                rows: out_h * out_w,
+                depth,
+                cols: out_c,
+                in_h,
+                in_w,
+                in_c,
+                out_h,
+                out_w,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: stride_h.into(),
+                stride_w: stride_w.into(),
+                dilation_h: dilation_h.into(),
+                dilation_w: dilation_w.into(),
+                pad_top,
+                pad_left,
+                depth_multiplier: dm,
+                out_len: elems(y) as usize,
+            };
+            cost.macs = mul3(elems(y), depth as u64, 1);
+            cost.elements = elems(x) + elems(y);
+        }
+        Op::MaxPool2D { input, output, window, clamp } | Op::AveragePool2D { input, output, window, clamp } => {
+            let x = ctx.activation(*input, "input")?;
+            let y = ctx.activation(*output, "output")?;
+            let (in_h, in_w, c) = ctx.image(x, "input")?;
+            let PoolWindow { filter_h, filter_w, stride_h, stride_w, padding } = *window;
+            let bad_window = || ctx.err(format!(
+                "pool window {filter_h}x{filter_w} with stride {stride_h}x{stride_w} does not fit the {in_h}x{in_w} \
+                 input; filter sizes and strides must be at least 1"
+            ));
+            let (out_h, pad_top) = window_axis(padding, in_h, filter_h.into(), stride_h.into(), 1).ok_or_else(bad_window)?;
+            let (out_w, pad_left) = window_axis(padding, in_w, filter_w.into(), stride_w.into(), 1).ok_or_else(bad_window)?;
+            ctx.expect_shape(y, &[out_h, out_w, c], "output")?;
+            same_quantization(ctx, x, y)?;
+            ctx.clamp(*clamp)?;
+            g = Geometry {
+                rows: out_h * out_w,
+                cols: c,
+                in_h,
+                in_w,
+                in_c: c,
+                out_h,
+                out_w,
+                kernel_h: filter_h.into(),
+                kernel_w: filter_w.into(),
+                stride_h: stride_h.into(),
+                stride_w: stride_w.into(),
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top,
+                pad_left,
+                depth_multiplier: 1,
+                out_len: elems(y) as usize,
+                ..Geometry::default()
+            };
+            cost.macs = mul3(elems(y), filter_h.into(), filter_w.into());
+            cost.elements = elems(x) + elems(y);
+        }
+        Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
+            let (a, b, y) = (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(a, b, "inputs")?;
+            ctx.same_shape(a, y, "input and output")?;
+            if *left_shift > MAX_ADD_LEFT_SHIFT {
+                return Err(ctx.err(format!("left shift {left_shift} is over {MAX_ADD_LEFT_SHIFT}")));
+            }
+            ctx.scale(*lhs_scale, "lhs scale")?;
+            ctx.scale(*rhs_scale, "rhs scale")?;
+            ctx.scale(*output_scale, "output scale")?;
+            ctx.clamp(*clamp)?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 3 * elems(y);
+        }
+        Op::Mul { lhs, rhs, output, output_scale, clamp } => {
+            let (a, b, y) = (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(a, b, "inputs")?;
+            ctx.same_shape(a, y, "input and output")?;
+            ctx.scale(*output_scale, "output scale")?;
+            ctx.clamp(*clamp)?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 3 * elems(y);
+        }
+        Op::Reshape { input, output } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            if elems(x) != elems(y) {
+                return Err(ctx.err(format!("input has {} elements but output has {}", elems(x), elems(y))));
+            }
+            same_quantization(ctx, x, y)?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
+        }
+        Op::Softmax { input, output, beta, diff_min } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            let depth = *x.shape.last().unwrap_or(&1);
+            if depth > MAX_SOFTMAX_DEPTH {
+                return Err(ctx.err(format!("last axis has {depth} elements; Softmax allows at most {MAX_SOFTMAX_DEPTH}")));
+            }
+            if *diff_min > 0 {
+                return Err(ctx.err(format!("diff_min {diff_min} must be at most 0")));
+            }
+            ctx.scale(*beta, "beta")?;
+            fixed_output(ctx, y, -128)?;
+            g.depth = depth as usize;
+            g.rows = (elems(x) / u64::from(depth)) as usize;
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
+            cost.transcendentals = 2 * elems(y) + g.rows as u64;
+        }
+        Op::Logistic { input, output, input_scale, .. } | Op::Tanh { input, output, input_scale, .. } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            ctx.scale(*input_scale, "input scale")?;
+            fixed_output(ctx, y, if matches!(op, Op::Logistic { .. }) { -128 } else { 0 })?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
+            cost.transcendentals = elems(y);
+        }
+        Op::ArgMax { input, output } => {
+            let x = ctx.activation(*input, "input")?;
+            let y = ctx.tensor(*output)?;
+            if y.dtype != DType::I32 {
+                return Err(ctx.err("output must be int32".into()));
+            }
+            let expected: Vec<usize> = if x.shape.len() == 1 {
+                vec![1]
+            } else {
+                x.shape[..x.shape.len() - 1].iter().map(|&d| d as usize).collect()
+            };
+            ctx.expect_shape(y, &expected, "output")?;
+            g.depth = *x.shape.last().unwrap_or(&1) as usize;
+            g.rows = (elems(x) / g.depth as u64) as usize;
+            g.out_len = elems(y) as usize;
+            cost.elements = elems(x) + elems(y);
+        }
+    }
+    Ok((g, cost))
+}
+
+fn same_quantization(ctx: &OpCtx<'_>, x: &Tensor, y: &Tensor) -> Result<()> {
+    if x.zero_point != y.zero_point || x.scale != y.scale {
+        return Err(ctx.err("input and output must have the same zero point and scale".into()));
+    }
+    Ok(())
+}
+
+fn fixed_output(ctx: &OpCtx<'_>, y: &Tensor, zero_point: i32) -> Result<()> {
+    if y.zero_point != zero_point {
+        return Err(ctx.err(format!("output zero point is {}; this op's output zero point is fixed at {zero_point}", y.zero_point)));
+    }
+    Ok(())
+}
