@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod builder;
 pub mod cost;
 pub mod error;
 pub mod format;
@@ -25,6 +26,7 @@ pub mod validate;
 use alloc::vec::Vec;
 
 pub use aiop_kernels::{KernelChoice, KernelError, KernelPath};
+pub use builder::ModelBuilder;
 pub use cost::Cost;
 pub use error::{EngineError, Result};
 pub use format::ModelHeader;
