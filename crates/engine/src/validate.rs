@@ -92,6 +92,11 @@ pub fn validate(model: &Model) -> Result<Validated> {
         let ctx = OpCtx { model, index, kind: op.name() };
         for id in op.inputs() {
             let tensor = ctx.tensor(id)?;
+            // A constant read by two ops would be packed twice at load: work the model's
+            // byte count (and so its gas) would not pay for.
+            if tensor.is_constant() && used[usize::from(id)] {
+                return Err(ctx.err(format!("constant tensor {id} is already read by another op; each constant belongs to one op")));
+            }
             used[usize::from(id)] = true;
             if !tensor.is_constant() && !written[usize::from(id)] {
                 return Err(ctx.err(format!("reads tensor {id} before any op writes it")));
