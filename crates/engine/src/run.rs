@@ -31,6 +31,7 @@ pub struct LoadedModel {
     model_len: usize,
     model: Model,
     geometry: Vec<Geometry>,
+    op_costs: Vec<crate::Cost>,
     /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
     /// the reference path, which reads the weights as stored).
     packed: Vec<Option<PackedMatrix>>,
@@ -105,6 +106,7 @@ impl LoadedModel {
             input: info(&model, model.input),
             output: info(&model, model.output),
             geometry: validated.geometry,
+            op_costs: validated.op_costs,
             model,
             packed,
             path,
@@ -120,6 +122,10 @@ impl LoadedModel {
     }
     pub fn cost(&self) -> &crate::Cost {
         &self.header.cost
+    }
+    /// Each op's share of [`LoadedModel::cost`], in execution order.
+    pub fn op_costs(&self) -> &[crate::Cost] {
+        &self.op_costs
     }
     pub fn model(&self) -> &Model {
         &self.model

@@ -49,6 +49,8 @@ pub struct Validated {
     pub input_len: u32,
     pub output_len: u32,
     pub geometry: Vec<Geometry>,
+    /// Each op's share of `cost` (its `ops` field is 1), in execution order.
+    pub op_costs: Vec<Cost>,
 }
 
 /// Checks every rule of `docs/model-format.md` ("Validity") and counts the cost.
@@ -88,6 +90,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
 
     let mut cost = Cost { ops: model.ops.len() as u64, ..Cost::default() };
     let mut geometry = Vec::with_capacity(model.ops.len());
+    let mut op_costs = Vec::with_capacity(model.ops.len());
     for (index, op) in model.ops.iter().enumerate() {
         let ctx = OpCtx { model, index, kind: op.name() };
         for id in op.inputs() {
@@ -121,6 +124,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
         cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
         cost.transcendentals = add_cost(cost.transcendentals, op_cost.transcendentals, "transcendental count", u64::MAX)?;
         geometry.push(geom);
+        op_costs.push(Cost { ops: 1, ..op_cost });
     }
     if !written[usize::from(model.output)] || model.output == model.input {
         return Err(EngineError::InvalidModel(format!("no op writes the output tensor {}", model.output)));
@@ -142,7 +146,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
     // Bounded by MAX_TENSOR_ELEMENTS * 4 < 2^32.
     let input_len = input.elements().unwrap_or(0) as u32;
     let output_len = (output.elements().unwrap_or(0) * output.dtype.size()) as u32;
-    Ok(Validated { cost, input_len, output_len, geometry })
+    Ok(Validated { cost, input_len, output_len, geometry, op_costs })
 }
 
 fn limit_err(what: &'static str, value: u64, limit: u64) -> EngineError {
