@@ -1,1 +1,43 @@
-fn main() {}
+//! `aiop`: the command line of the aiop project.
+//!
+//! This binary is only wiring: it parses arguments with clap and hands them to the crates that
+//! do the work (the engine for models today; the node, tools and benches as they land). It
+//! must never hold consensus logic of its own, and every failure must end in a non-zero exit
+//! with a message that says what to do next.
+
+mod input;
+mod model;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Deterministic int8 inference for Ethereum: models, the devnet node, verification and gas.
+#[derive(Debug, Parser)]
+#[command(name = "aiop", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with `.aiop` model files: inspect, run.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Model(command) => model::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! `aiop model ...`: look inside a model file and run it on the command line.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use aiop_engine::limits::{MAX_ARENA_BYTES, MAX_MACS, MAX_MODEL_BYTES, MAX_OPS, MAX_TENSORS};
+use aiop_engine::{
+    Clamp, ConvWindow, KernelChoice, LoadedModel, Model, Op, Padding, PoolWindow, Scale, TensorInfo,
+};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::input::{parse_bytes_arg, read_model_file};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Show a model's id, input and output, every op with its shapes and cost, and how close
+    /// the model is to the engine's limits.
+    Inspect(InspectArgs),
+    /// Run a model on one input and print the output bytes as hex.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The `.aiop` model file.
+    pub file: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The `.aiop` model file.
+    pub file: PathBuf,
+    /// The input tensor's bytes: `0x`-prefixed hex, or `@path` to a file of raw bytes or of
+    /// `0x` hex text.
+    #[arg(long, value_name = "0xHEX|@PATH")]
+    pub input: String,
+    /// Kernel path: `auto` (fastest this CPU has), `reference`, `avx2` or `avx512`. Every path
+    /// gives the same bytes; forcing one the CPU lacks is an error.
+    #[arg(long, env = "AIOP_KERNELS", default_value = "auto")]
+    pub kernels: KernelChoice,
+    /// Print JSON (output, model id, cost, kernel path) instead of the bare output hex.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(command: ModelCommand) -> Result<()> {
+    match command {
+        ModelCommand::Inspect(args) => inspect(&args),
+        ModelCommand::Run(args) => run_model(&args),
+    }
+}
+
+fn load(file: &std::path::Path, kernels: KernelChoice) -> Result<(Vec<u8>, LoadedModel)> {
+    let bytes = read_model_file(file)?;
+    let path = kernels.resolve().context("choosing the kernel path")?;
+    let model = LoadedModel::load(&bytes, path)
+        .with_context(|| format!("`{}` is not a valid aiop model", file.display()))?;
+    Ok((bytes, model))
+}
+
+fn run_model(args: &RunArgs) -> Result<()> {
+    let (_, model) = load(&args.file, args.kernels)?;
+    let input = parse_bytes_arg(&args.input)?;
+    let output = model.run(&input)?;
+    if args.json {
+        let report = json!({
+            "model_id": hex0x(&model.id()),
+            "kernels": model.path().name(),
+            "output": hex0x(&output),
+            "cost": cost_json(model.cost()),
+        });
+        crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
+    } else {
+        crate::output::emit(&hex0x(&output))?;
+    }
+    Ok(())
+}
+
+fn inspect(args: &InspectArgs) -> Result<()> {
+    // Inspection never runs kernels; the reference path is always available.
+    let (bytes, loaded) = load(
+        &args.file,
+        KernelChoice::Force(aiop_engine::KernelPath::Reference),
+    )?;
+    let model = loaded.model();
+    let cost = loaded.cost();
+    let ops: Vec<OpRow> = model
+        .ops
+        .iter()
+        .zip(loaded.op_costs())
+        .map(|(op, c)| OpRow::new(model, op, c))
+        .collect();
+
+    if args.json {
+        let report = json!({
+            "file": args.file.display().to_string(),
+            "model_id": hex0x(&loaded.id()),
+            "bytes": bytes.len(),
+            "format_version": loaded.header().version,
+            "input": tensor_json(loaded.input()),
+            "output": tensor_json(loaded.output()),
+            "tensors": model.tensors.len(),
+            "cost": cost_json(cost),
+            "ops": ops.iter().map(|r| json!({
+                "op": r.name, "params": r.params, "inputs": r.inputs, "output": r.output,
+                "macs": r.macs, "elements": r.elements, "transcendentals": r.transcendentals,
+            })).collect::<Vec<_>>(),
+            "limits": {
+                "bytes": MAX_MODEL_BYTES, "ops": MAX_OPS, "tensors": MAX_TENSORS,
+                "macs": MAX_MACS, "arena_bytes": MAX_ARENA_BYTES,
+            },
+        });
+        crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+
+    let mut out = String::new();
+    writeln!(out, "model      {}", args.file.display())?;
+    writeln!(out, "id         {}", hex0x(&loaded.id()))?;
+    writeln!(out, "format     aiop v{}", loaded.header().version)?;
+    writeln!(out, "input      {}", describe_tensor(loaded.input()))?;
+    writeln!(out, "output     {}", describe_tensor(loaded.output()))?;
+    out.push('\n');
+    let shapes: Vec<String> = ops
+        .iter()
+        .map(|r| format!("{} -> {}", r.inputs.join(" "), r.output))
+        .collect();
+    let params_w = ops
+        .iter()
+        .map(|r| r.params.len())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let shapes_w = shapes.iter().map(String::len).chain([6]).max().unwrap_or(6);
+    writeln!(
+        out,
+        "{:<3} {:<16} {:<params_w$} {:<shapes_w$} {:>12} {:>10}",
+        "#", "op", "params", "shapes", "MACs", "elements"
+    )?;
+    for (index, (row, shapes)) in ops.iter().zip(&shapes).enumerate() {
+        writeln!(
+            out,
+            "{:<3} {:<16} {:<params_w$} {:<shapes_w$} {:>12} {:>10}",
+            index, row.name, row.params, shapes, row.macs, row.elements
+        )?;
+    }
+    out.push('\n');
+    writeln!(
+        out,
+        "cost and limits           used        limit   headroom"
+    )?;
+    let rows: [(&str, u64, u64); 5] = [
+        ("model bytes", bytes.len() as u64, MAX_MODEL_BYTES as u64),
+        ("ops", cost.ops, MAX_OPS as u64),
+        ("tensors", model.tensors.len() as u64, MAX_TENSORS as u64),
+        ("MACs", cost.macs, MAX_MACS),
+        ("arena bytes", cost.arena_bytes, MAX_ARENA_BYTES),
+    ];
+    for (what, used, limit) in rows {
+        writeln!(
+            out,
+            "  {what:<18} {used:>11} {limit:>12}   {}",
+            headroom(used, limit)
+        )?;
+    }
+    writeln!(out, "  {:<18} {:>11}", "elements", cost.elements)?;
+    writeln!(
+        out,
+        "  {:<18} {:>11}",
+        "transcendentals", cost.transcendentals
+    )?;
+    crate::output::emit(&out)?;
+    Ok(())
+}
+
+struct OpRow {
+    name: &'static str,
+    params: String,
+    inputs: Vec<String>,
+    output: String,
+    macs: u64,
+    elements: u64,
+    transcendentals: u64,
+}
+
+impl OpRow {
+    fn new(model: &Model, op: &Op, cost: &aiop_engine::Cost) -> Self {
+        let shape = |id: u16| {
+            let t = &model.tensors[usize::from(id)];
+            let dims: Vec<String> = t.shape.iter().map(u32::to_string).collect();
+            format!("[{}]", dims.join(","))
+        };
+        // Constants (weights, bias) are shown by the params; the shapes column is dataflow.
+        let inputs = op
+            .inputs()
+            .into_iter()
+            .filter(|&id| !model.tensors[usize::from(id)].is_constant())
+            .map(shape)
+            .collect();
+        OpRow {
+            name: op.name(),
+            params: op_params(model, op),
+            inputs,
+            output: shape(op.output()),
+            macs: cost.macs,
+            elements: cost.elements,
+            transcendentals: cost.transcendentals,
+        }
+    }
+}
+
+fn op_params(model: &Model, op: &Op) -> String {
+    let weights = |id: u16| {
+        let dims: Vec<String> = model.tensors[usize::from(id)]
+            .shape
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        format!("w[{}]", dims.join(","))
+    };
+    let clamp = |c: &Clamp| {
+        if *c == Clamp::NONE {
+            String::new()
+        } else {
+            format!(" clamp[{},{}]", c.min, c.max)
+        }
+    };
+    match op {
+        Op::FullyConnected {
+            weights: w,
+            clamp: c,
+            ..
+        } => format!("{}{}", weights(*w), clamp(c)),
+        Op::Conv2D {
+            weights: w,
+            window,
+            clamp: c,
+            ..
+        } => format!("{} {}{}", weights(*w), conv(window), clamp(c)),
+        Op::DepthwiseConv2D {
+            weights: w,
+            window,
+            depth_multiplier,
+            clamp: c,
+            ..
+        } => {
+            format!(
+                "{} {} dm{}{}",
+                weights(*w),
+                conv(window),
+                depth_multiplier,
+                clamp(c)
+            )
+        }
+        Op::MaxPool2D {
+            window, clamp: c, ..
+        }
+        | Op::AveragePool2D {
+            window, clamp: c, ..
+        } => {
+            format!("{}{}", pool(window), clamp(c))
+        }
+        Op::Add {
+            left_shift,
+            clamp: c,
+            ..
+        } => format!("shift{left_shift}{}", clamp(c)),
+        Op::Mul { clamp: c, .. } => clamp(c).trim_start().to_owned(),
+        Op::Softmax { diff_min, .. } => format!("diff_min {diff_min}"),
+        Op::Logistic {
+            input_range_radius, ..
+        }
+        | Op::Tanh {
+            input_range_radius, ..
+        } => {
+            format!("radius {input_range_radius}")
+        }
+        Op::Reshape { .. } | Op::ArgMax { .. } => String::new(),
+    }
+}
+
+fn padding(p: Padding) -> &'static str {
+    match p {
+        Padding::Same => "SAME",
+        Padding::Valid => "VALID",
+    }
+}
+
+fn conv(w: &ConvWindow) -> String {
+    let mut s = format!("s{}x{} {}", w.stride_h, w.stride_w, padding(w.padding));
+    if (w.dilation_h, w.dilation_w) != (1, 1) {
+        s.push_str(&format!(" d{}x{}", w.dilation_h, w.dilation_w));
+    }
+    s
+}
+
+fn pool(w: &PoolWindow) -> String {
+    format!(
+        "{}x{} s{}x{} {}",
+        w.filter_h,
+        w.filter_w,
+        w.stride_h,
+        w.stride_w,
+        padding(w.padding)
+    )
+}
+
+fn describe_tensor(t: &TensorInfo) -> String {
+    let dims: Vec<String> = t.shape.iter().map(u32::to_string).collect();
+    format!(
+        "{} [{}]  zero point {}  scale {} (multiplier {}, shift {})",
+        t.dtype.name(),
+        dims.join(","),
+        t.zero_point,
+        scale_text(t.scale),
+        t.scale.multiplier,
+        t.scale.shift
+    )
+}
+
+/// The real value of one quantization step, for people; never used in computation.
+fn scale_text(scale: Scale) -> String {
+    if scale.multiplier == 0 {
+        return "none".to_owned();
+    }
+    let value = f64::from(scale.multiplier) * 2f64.powi(i32::from(scale.shift) - 31);
+    format!("{value:.6e}")
+}
+
+fn tensor_json(t: &TensorInfo) -> serde_json::Value {
+    json!({
+        "dtype": t.dtype.name(),
+        "shape": t.shape,
+        "zero_point": t.zero_point,
+        "scale": { "multiplier": t.scale.multiplier, "shift": t.scale.shift },
+    })
+}
+
+fn cost_json(c: &aiop_engine::Cost) -> serde_json::Value {
+    json!({
+        "ops": c.ops, "macs": c.macs, "elements": c.elements,
+        "transcendentals": c.transcendentals, "arena_bytes": c.arena_bytes,
+    })
+}
+
+fn headroom(used: u64, limit: u64) -> String {
+    if used > limit {
+        return "over".to_owned();
+    }
+    // Per mille in integers keeps tiny fractions visible without float formatting noise.
+    let left = limit - used;
+    let permille = u128::from(left) * 1000 / u128::from(limit.max(1));
+    format!("{}.{}%", permille / 10, permille % 10)
+}
+
+pub fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
