@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 /// Parses `0xHEX` or `@path` into bytes.
 pub fn parse_bytes_arg(arg: &str) -> Result<Vec<u8>> {
     if let Some(path) = arg.strip_prefix('@') {
-        let raw =
-            std::fs::read(path).with_context(|| format!("cannot read input file `{path}`"))?;
+        let raw = std::fs::read(path).with_context(|| format!("cannot read input file `{path}`"))?;
         return match raw.strip_prefix(b"0x") {
             Some(hex_text) => {
                 let text = std::str::from_utf8(hex_text)
@@ -21,29 +20,21 @@ pub fn parse_bytes_arg(arg: &str) -> Result<Vec<u8>> {
     }
     match arg.strip_prefix("0x").or_else(|| arg.strip_prefix("0X")) {
         Some(hex_text) => decode_hex(hex_text),
-        None => bail!(
-            "input `{}` is neither 0x-prefixed hex nor @path; write it as 0x0102.. or @input.bin",
-            shorten(arg)
-        ),
+        None => {
+            bail!("input `{}` is neither 0x-prefixed hex nor @path; write it as 0x0102.. or @input.bin", shorten(arg))
+        }
     }
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>> {
     if text.len() % 2 == 1 {
-        bail!(
-            "hex input has an odd number of digits ({}); each byte takes two",
-            text.len()
-        );
+        bail!("hex input has an odd number of digits ({}); each byte takes two", text.len());
     }
     hex::decode(text).map_err(|e| anyhow::anyhow!("hex input is not valid hex: {e}"))
 }
 
 fn shorten(s: &str) -> String {
-    if s.len() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_owned()
-    }
+    if s.len() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.to_owned() }
 }
 
 /// Reads a model file, naming the file in the error.
@@ -59,24 +50,9 @@ mod tests {
     fn hex_and_errors() {
         assert_eq!(parse_bytes_arg("0x01ff").unwrap(), vec![1, 255]);
         assert_eq!(parse_bytes_arg("0x").unwrap(), Vec::<u8>::new());
-        assert!(
-            parse_bytes_arg("0x1")
-                .unwrap_err()
-                .to_string()
-                .contains("odd")
-        );
+        assert!(parse_bytes_arg("0x1").unwrap_err().to_string().contains("odd"));
         assert!(parse_bytes_arg("0xzz").is_err());
-        assert!(
-            parse_bytes_arg("0102")
-                .unwrap_err()
-                .to_string()
-                .contains("@path")
-        );
-        assert!(
-            parse_bytes_arg("@/nonexistent/aiop-input")
-                .unwrap_err()
-                .to_string()
-                .contains("cannot read")
-        );
+        assert!(parse_bytes_arg("0102").unwrap_err().to_string().contains("@path"));
+        assert!(parse_bytes_arg("@/nonexistent/aiop-input").unwrap_err().to_string().contains("cannot read"));
     }
 }

@@ -4,9 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use aiop_engine::limits::{MAX_ARENA_BYTES, MAX_MACS, MAX_MODEL_BYTES, MAX_OPS, MAX_TENSORS};
-use aiop_engine::{
-    Clamp, ConvWindow, KernelChoice, LoadedModel, Model, Op, Padding, PoolWindow, Scale, TensorInfo,
-};
+use aiop_engine::{Clamp, ConvWindow, KernelChoice, LoadedModel, Model, Op, Padding, PoolWindow, Scale, TensorInfo};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -58,8 +56,8 @@ pub fn run(command: ModelCommand) -> Result<()> {
 fn load(file: &std::path::Path, kernels: KernelChoice) -> Result<(Vec<u8>, LoadedModel)> {
     let bytes = read_model_file(file)?;
     let path = kernels.resolve().context("choosing the kernel path")?;
-    let model = LoadedModel::load(&bytes, path)
-        .with_context(|| format!("`{}` is not a valid aiop model", file.display()))?;
+    let model =
+        LoadedModel::load(&bytes, path).with_context(|| format!("`{}` is not a valid aiop model", file.display()))?;
     Ok((bytes, model))
 }
 
@@ -83,18 +81,10 @@ fn run_model(args: &RunArgs) -> Result<()> {
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     // Inspection never runs kernels; the reference path is always available.
-    let (bytes, loaded) = load(
-        &args.file,
-        KernelChoice::Force(aiop_engine::KernelPath::Reference),
-    )?;
+    let (bytes, loaded) = load(&args.file, KernelChoice::Force(aiop_engine::KernelPath::Reference))?;
     let model = loaded.model();
     let cost = loaded.cost();
-    let ops: Vec<OpRow> = model
-        .ops
-        .iter()
-        .zip(loaded.op_costs())
-        .map(|(op, c)| OpRow::new(model, op, c))
-        .collect();
+    let ops: Vec<OpRow> = model.ops.iter().zip(loaded.op_costs()).map(|(op, c)| OpRow::new(model, op, c)).collect();
 
     if args.json {
         let report = json!({
@@ -126,16 +116,8 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     writeln!(out, "input      {}", describe_tensor(loaded.input()))?;
     writeln!(out, "output     {}", describe_tensor(loaded.output()))?;
     out.push('\n');
-    let shapes: Vec<String> = ops
-        .iter()
-        .map(|r| format!("{} -> {}", r.inputs.join(" "), r.output))
-        .collect();
-    let params_w = ops
-        .iter()
-        .map(|r| r.params.len())
-        .chain([6])
-        .max()
-        .unwrap_or(6);
+    let shapes: Vec<String> = ops.iter().map(|r| format!("{} -> {}", r.inputs.join(" "), r.output)).collect();
+    let params_w = ops.iter().map(|r| r.params.len()).chain([6]).max().unwrap_or(6);
     let shapes_w = shapes.iter().map(String::len).chain([6]).max().unwrap_or(6);
     writeln!(
         out,
@@ -150,10 +132,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         )?;
     }
     out.push('\n');
-    writeln!(
-        out,
-        "cost and limits           used        limit   headroom"
-    )?;
+    writeln!(out, "cost and limits           used        limit   headroom")?;
     let rows: [(&str, u64, u64); 5] = [
         ("model bytes", bytes.len() as u64, MAX_MODEL_BYTES as u64),
         ("ops", cost.ops, MAX_OPS as u64),
@@ -162,18 +141,10 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         ("arena bytes", cost.arena_bytes, MAX_ARENA_BYTES),
     ];
     for (what, used, limit) in rows {
-        writeln!(
-            out,
-            "  {what:<18} {used:>11} {limit:>12}   {}",
-            headroom(used, limit)
-        )?;
+        writeln!(out, "  {what:<18} {used:>11} {limit:>12}   {}", headroom(used, limit))?;
     }
     writeln!(out, "  {:<18} {:>11}", "elements", cost.elements)?;
-    writeln!(
-        out,
-        "  {:<18} {:>11}",
-        "transcendentals", cost.transcendentals
-    )?;
+    writeln!(out, "  {:<18} {:>11}", "transcendentals", cost.transcendentals)?;
     crate::output::emit(&out)?;
     Ok(())
 }
@@ -196,12 +167,8 @@ impl OpRow {
             format!("[{}]", dims.join(","))
         };
         // Constants (weights, bias) are shown by the params; the shapes column is dataflow.
-        let inputs = op
-            .inputs()
-            .into_iter()
-            .filter(|&id| !model.tensors[usize::from(id)].is_constant())
-            .map(shape)
-            .collect();
+        let inputs =
+            op.inputs().into_iter().filter(|&id| !model.tensors[usize::from(id)].is_constant()).map(shape).collect();
         OpRow {
             name: op.name(),
             params: op_params(model, op),
@@ -216,68 +183,25 @@ impl OpRow {
 
 fn op_params(model: &Model, op: &Op) -> String {
     let weights = |id: u16| {
-        let dims: Vec<String> = model.tensors[usize::from(id)]
-            .shape
-            .iter()
-            .map(u32::to_string)
-            .collect();
+        let dims: Vec<String> = model.tensors[usize::from(id)].shape.iter().map(u32::to_string).collect();
         format!("w[{}]", dims.join(","))
     };
     let clamp = |c: &Clamp| {
-        if *c == Clamp::NONE {
-            String::new()
-        } else {
-            format!(" clamp[{},{}]", c.min, c.max)
-        }
+        if *c == Clamp::NONE { String::new() } else { format!(" clamp[{},{}]", c.min, c.max) }
     };
     match op {
-        Op::FullyConnected {
-            weights: w,
-            clamp: c,
-            ..
-        } => format!("{}{}", weights(*w), clamp(c)),
-        Op::Conv2D {
-            weights: w,
-            window,
-            clamp: c,
-            ..
-        } => format!("{} {}{}", weights(*w), conv(window), clamp(c)),
-        Op::DepthwiseConv2D {
-            weights: w,
-            window,
-            depth_multiplier,
-            clamp: c,
-            ..
-        } => {
-            format!(
-                "{} {} dm{}{}",
-                weights(*w),
-                conv(window),
-                depth_multiplier,
-                clamp(c)
-            )
+        Op::FullyConnected { weights: w, clamp: c, .. } => format!("{}{}", weights(*w), clamp(c)),
+        Op::Conv2D { weights: w, window, clamp: c, .. } => format!("{} {}{}", weights(*w), conv(window), clamp(c)),
+        Op::DepthwiseConv2D { weights: w, window, depth_multiplier, clamp: c, .. } => {
+            format!("{} {} dm{}{}", weights(*w), conv(window), depth_multiplier, clamp(c))
         }
-        Op::MaxPool2D {
-            window, clamp: c, ..
-        }
-        | Op::AveragePool2D {
-            window, clamp: c, ..
-        } => {
+        Op::MaxPool2D { window, clamp: c, .. } | Op::AveragePool2D { window, clamp: c, .. } => {
             format!("{}{}", pool(window), clamp(c))
         }
-        Op::Add {
-            left_shift,
-            clamp: c,
-            ..
-        } => format!("shift{left_shift}{}", clamp(c)),
+        Op::Add { left_shift, clamp: c, .. } => format!("shift{left_shift}{}", clamp(c)),
         Op::Mul { clamp: c, .. } => clamp(c).trim_start().to_owned(),
         Op::Softmax { diff_min, .. } => format!("diff_min {diff_min}"),
-        Op::Logistic {
-            input_range_radius, ..
-        }
-        | Op::Tanh {
-            input_range_radius, ..
-        } => {
+        Op::Logistic { input_range_radius, .. } | Op::Tanh { input_range_radius, .. } => {
             format!("radius {input_range_radius}")
         }
         Op::Reshape { .. } | Op::ArgMax { .. } => String::new(),
@@ -300,14 +224,7 @@ fn conv(w: &ConvWindow) -> String {
 }
 
 fn pool(w: &PoolWindow) -> String {
-    format!(
-        "{}x{} s{}x{} {}",
-        w.filter_h,
-        w.filter_w,
-        w.stride_h,
-        w.stride_w,
-        padding(w.padding)
-    )
+    format!("{}x{} s{}x{} {}", w.filter_h, w.filter_w, w.stride_h, w.stride_w, padding(w.padding))
 }
 
 fn describe_tensor(t: &TensorInfo) -> String {

@@ -44,20 +44,10 @@ fn engine_vectors() -> Vec<Vector> {
         .into_iter()
         .map(|file| {
             let json: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&file).expect("vector readable"))
-                    .expect("vector is JSON");
-            let field = |k: &str| {
-                json[k]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{}: no {k}", file.display()))
-                    .to_owned()
-            };
+                serde_json::from_slice(&std::fs::read(&file).expect("vector readable")).expect("vector is JSON");
+            let field = |k: &str| json[k].as_str().unwrap_or_else(|| panic!("{}: no {k}", file.display())).to_owned();
             Vector {
-                name: file
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
+                name: file.file_name().unwrap_or_default().to_string_lossy().into_owned(),
                 model: dir.join(field("model")),
                 input: field("input"),
                 output: field("output"),
@@ -80,22 +70,10 @@ fn input_arg(v: &Vector) -> String {
 #[test]
 fn model_run_reproduces_every_engine_vector_on_every_path() {
     let vectors = engine_vectors();
-    assert!(
-        vectors.len() >= 42,
-        "expected the published engine vectors, found {}",
-        vectors.len()
-    );
+    assert!(vectors.len() >= 42, "expected the published engine vectors, found {}", vectors.len());
     let paths = ["auto", "reference", "avx2", "avx512"];
     for kernels in paths {
-        let available = aiop(&[
-            "model",
-            "run",
-            "testdata/models/op_zoo.aiop",
-            "--input",
-            "0x",
-            "--kernels",
-            kernels,
-        ]);
+        let available = aiop(&["model", "run", "testdata/models/op_zoo.aiop", "--input", "0x", "--kernels", kernels]);
         if stderr(&available).contains("not supported by this CPU") {
             eprintln!("skipping --kernels {kernels}: this CPU lacks it");
             continue;
@@ -103,27 +81,9 @@ fn model_run_reproduces_every_engine_vector_on_every_path() {
         for v in &vectors {
             let model = v.model.to_string_lossy();
             let input = input_arg(v);
-            let out = aiop(&[
-                "model",
-                "run",
-                &model,
-                "--input",
-                &input,
-                "--kernels",
-                kernels,
-            ]);
-            assert!(
-                out.status.success(),
-                "{} (--kernels {kernels}) failed: {}",
-                v.name,
-                stderr(&out)
-            );
-            assert_eq!(
-                stdout(&out),
-                v.output,
-                "{} differs under --kernels {kernels}",
-                v.name
-            );
+            let out = aiop(&["model", "run", &model, "--input", &input, "--kernels", kernels]);
+            assert!(out.status.success(), "{} (--kernels {kernels}) failed: {}", v.name, stderr(&out));
+            assert_eq!(stdout(&out), v.output, "{} differs under --kernels {kernels}", v.name);
         }
     }
 }
@@ -132,13 +92,7 @@ fn model_run_reproduces_every_engine_vector_on_every_path() {
 fn aiop_kernels_env_selects_the_path_and_gives_the_same_bytes() {
     let v = &engine_vectors()[0];
     let out = Command::new(env!("CARGO_BIN_EXE_aiop"))
-        .args([
-            "model",
-            "run",
-            &v.model.to_string_lossy(),
-            "--input",
-            &v.input,
-        ])
+        .args(["model", "run", &v.model.to_string_lossy(), "--input", &v.input])
         .env("AIOP_KERNELS", "reference")
         .output()
         .expect("runs");
@@ -153,11 +107,7 @@ fn model_run_reads_input_from_a_file_raw_or_hex() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let raw = dir.join("input.bin");
     let hex_text = dir.join("input.hex");
-    std::fs::write(
-        &raw,
-        hex::decode(v.input.trim_start_matches("0x")).expect("hex"),
-    )
-    .expect("write");
+    std::fs::write(&raw, hex::decode(v.input.trim_start_matches("0x")).expect("hex")).expect("write");
     std::fs::write(&hex_text, format!("{}\n", v.input)).expect("write");
     for file in [&raw, &hex_text] {
         let arg = format!("@{}", file.display());
@@ -171,16 +121,8 @@ fn model_run_reads_input_from_a_file_raw_or_hex() {
 #[test]
 fn model_run_json_reports_id_cost_and_path() {
     let v = &engine_vectors()[0];
-    let out = aiop(&[
-        "model",
-        "run",
-        &v.model.to_string_lossy(),
-        "--input",
-        &v.input,
-        "--json",
-        "--kernels",
-        "reference",
-    ]);
+    let out =
+        aiop(&["model", "run", &v.model.to_string_lossy(), "--input", &v.input, "--json", "--kernels", "reference"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(json["output"], v.output.as_str());
@@ -205,11 +147,7 @@ fn model_inspect_shows_id_ops_cost_and_limits_for_every_model() {
         let id = format!("0x{}", hex::encode(aiop_engine::model_id(&bytes)));
         assert!(text.contains(&id), "{}: id missing", path.display());
         for needle in ["MACs", "headroom", "model bytes", "input", "output"] {
-            assert!(
-                text.contains(needle),
-                "{}: `{needle}` missing from\n{text}",
-                path.display()
-            );
+            assert!(text.contains(needle), "{}: `{needle}` missing from\n{text}", path.display());
         }
 
         let out = aiop(&["model", "inspect", &path.to_string_lossy(), "--json"]);
@@ -219,16 +157,8 @@ fn model_inspect_shows_id_ops_cost_and_limits_for_every_model() {
         assert_eq!(json["bytes"], bytes.len());
         let header = aiop_engine::check(&bytes).expect("valid model");
         assert_eq!(json["cost"]["macs"], header.cost.macs);
-        let op_macs: u64 = json["ops"]
-            .as_array()
-            .expect("ops")
-            .iter()
-            .map(|o| o["macs"].as_u64().expect("macs"))
-            .sum();
-        assert_eq!(
-            op_macs, header.cost.macs,
-            "per-op MACs add up to the model's"
-        );
+        let op_macs: u64 = json["ops"].as_array().expect("ops").iter().map(|o| o["macs"].as_u64().expect("macs")).sum();
+        assert_eq!(op_macs, header.cost.macs, "per-op MACs add up to the model's");
     }
     assert!(count >= 7);
 }
@@ -237,38 +167,16 @@ fn model_inspect_shows_id_ops_cost_and_limits_for_every_model() {
 fn errors_exit_non_zero_with_an_actionable_message() {
     let model = "testdata/models/digits_mlp_random.aiop";
     let cases: [(&[&str], &str); 6] = [
-        (
-            &["model", "run", "no/such/model.aiop", "--input", "0x00"],
-            "cannot read model file",
-        ),
-        (
-            &["model", "run", model, "--input", "0x00"],
-            "this model takes exactly 64 bytes",
-        ),
-        (
-            &["model", "run", model, "--input", "0xabc"],
-            "odd number of digits",
-        ),
-        (
-            &["model", "run", model, "--input", "1234"],
-            "0x-prefixed hex",
-        ),
-        (
-            &["model", "inspect", "Cargo.toml"],
-            "not a valid aiop model",
-        ),
-        (
-            &["model", "run", model, "--input", "0x00", "--kernels", "gpu"],
-            "expected one of",
-        ),
+        (&["model", "run", "no/such/model.aiop", "--input", "0x00"], "cannot read model file"),
+        (&["model", "run", model, "--input", "0x00"], "this model takes exactly 64 bytes"),
+        (&["model", "run", model, "--input", "0xabc"], "odd number of digits"),
+        (&["model", "run", model, "--input", "1234"], "0x-prefixed hex"),
+        (&["model", "inspect", "Cargo.toml"], "not a valid aiop model"),
+        (&["model", "run", model, "--input", "0x00", "--kernels", "gpu"], "expected one of"),
     ];
     for (args, message) in cases {
         let out = aiop(args);
         assert!(!out.status.success(), "{args:?} should fail");
-        assert!(
-            stderr(&out).contains(message),
-            "{args:?}: expected `{message}` in\n{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains(message), "{args:?}: expected `{message}` in\n{}", stderr(&out));
     }
 }

@@ -70,6 +70,7 @@ fn act(shape: &[u32], zp: i32) -> Tensor {
     Tensor::activation(shape, zp, ratio(1, 32))
 }
 
+#[allow(clippy::too_many_arguments)] // a test-data generator: every knob is a parameter on purpose
 fn fc(b: &mut ModelBuilder, rng: &mut Rng, input: u16, k: u32, n: u32, out_zp: i32, clamp: Clamp, acc_den: u64) -> u16 {
     let w = b.tensor(Tensor::weights(&[n, k], ratio(1, 127), rng.weights((k * n) as usize)));
     let bias = b.tensor(Tensor::bias(rng.bias(n as usize, 2000), ratio(1, 4096)));
@@ -111,10 +112,22 @@ fn conv(
     den: u64,
 ) -> u16 {
     let [_, _, cin] = in_shape;
-    let w = b.tensor(Tensor::weights(&[cout, kernel[0], kernel[1], cin], ratio(1, 127), rng.weights((cout * kernel[0] * kernel[1] * cin) as usize)));
+    let w = b.tensor(Tensor::weights(
+        &[cout, kernel[0], kernel[1], cin],
+        ratio(1, 127),
+        rng.weights((cout * kernel[0] * kernel[1] * cin) as usize),
+    ));
     let bias = b.tensor(Tensor::bias(rng.bias(cout as usize, 3000), ratio(1, 4096)));
     let out = b.tensor(act(&out_shape, out_zp));
-    b.op(Op::Conv2D { input, weights: w, bias: Some(bias), output: out, window, output_scales: channel_scales(cout as usize, 1, den), clamp });
+    b.op(Op::Conv2D {
+        input,
+        weights: w,
+        bias: Some(bias),
+        output: out,
+        window,
+        output_scales: channel_scales(cout as usize, 1, den),
+        clamp,
+    });
     out
 }
 
@@ -167,7 +180,8 @@ fn op_zoo() -> Model {
     let mut b = ModelBuilder::new();
     let x = b.tensor(act(&[9, 7, 3], 5));
     // 2x2 SAME with stride 2 pads only at the bottom/right.
-    let c1 = conv(&mut b, &mut rng, x, [9, 7, 3], [2, 2], 6, same(2), [5, 4, 6], -20, Clamp { min: -20, max: 100 }, 1400);
+    let c1 =
+        conv(&mut b, &mut rng, x, [9, 7, 3], [2, 2], 6, same(2), [5, 4, 6], -20, Clamp { min: -20, max: 100 }, 1400);
     // Dilation 2, VALID.
     let dil = ConvWindow { stride_h: 1, stride_w: 1, dilation_h: 2, dilation_w: 2, padding: Padding::Valid };
     let c2 = conv(&mut b, &mut rng, x, [9, 7, 3], [3, 2], 4, dil, [5, 5, 4], 3, Clamp::NONE, 1500);
@@ -227,7 +241,11 @@ fn fc_accumulator_bound() -> Model {
     let k = (i32::MAX as u32) / (127 * 255); // 66311
     let mut b = ModelBuilder::new();
     let x = b.tensor(Tensor::activation(&[k], 127, Scale::default()));
-    let w = b.tensor(Tensor::weights(&[2, k], Scale::default(), (0..2 * k).map(|i| if i < k { -127 } else { 127 }).collect()));
+    let w = b.tensor(Tensor::weights(
+        &[2, k],
+        Scale::default(),
+        (0..2 * k).map(|i| if i < k { -127 } else { 127 }).collect(),
+    ));
     let y = b.tensor(act(&[2], 0));
     b.op(Op::FullyConnected {
         input: x,
@@ -290,13 +308,41 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { name: "digits_mlp_random", description: "8x8 digits MLP 64-32-10 + Softmax, pseudo-random weights", model: digits_mlp() },
-        Case { name: "digits_cnn_random", description: "8x8 digits CNN: Conv2D, MaxPool, DepthwiseConv2D, AveragePool, Reshape, FC; pseudo-random weights", model: digits_cnn() },
-        Case { name: "op_zoo", description: "every op: strided/dilated/asymmetric-SAME conv, depth multiplier 2, Add, Mul, Logistic, Tanh, ArgMax", model: op_zoo() },
-        Case { name: "fc_accumulator_bound", description: "FullyConnected with K = 66311, the largest depth the int32 accumulator bound allows, at extreme values", model: fc_accumulator_bound() },
-        Case { name: "fc_shift_extremes", description: "requantization with shift 30 and -31, zero multiplier, bias near i32::MAX, zero points -128/127", model: fc_shift_extremes() },
-        Case { name: "softmax_wide", description: "Softmax over rows of 300 with a steep beta and diff_min cut-off", model: softmax_wide() },
-        Case { name: "maxpool_same", description: "MaxPool2D 4x3 stride 3 with SAME padding on every border and a clamp", model: maxpool_same() },
+        Case {
+            name: "digits_mlp_random",
+            description: "8x8 digits MLP 64-32-10 + Softmax, pseudo-random weights",
+            model: digits_mlp(),
+        },
+        Case {
+            name: "digits_cnn_random",
+            description: "8x8 digits CNN: Conv2D, MaxPool, DepthwiseConv2D, AveragePool, Reshape, FC; pseudo-random weights",
+            model: digits_cnn(),
+        },
+        Case {
+            name: "op_zoo",
+            description: "every op: strided/dilated/asymmetric-SAME conv, depth multiplier 2, Add, Mul, Logistic, Tanh, ArgMax",
+            model: op_zoo(),
+        },
+        Case {
+            name: "fc_accumulator_bound",
+            description: "FullyConnected with K = 66311, the largest depth the int32 accumulator bound allows, at extreme values",
+            model: fc_accumulator_bound(),
+        },
+        Case {
+            name: "fc_shift_extremes",
+            description: "requantization with shift 30 and -31, zero multiplier, bias near i32::MAX, zero points -128/127",
+            model: fc_shift_extremes(),
+        },
+        Case {
+            name: "softmax_wide",
+            description: "Softmax over rows of 300 with a steep beta and diff_min cut-off",
+            model: softmax_wide(),
+        },
+        Case {
+            name: "maxpool_same",
+            description: "MaxPool2D 4x3 stride 3 with SAME padding on every border and a clamp",
+            model: maxpool_same(),
+        },
     ]
 }
 

@@ -14,9 +14,7 @@ use alloc::vec::Vec;
 use crate::cost::Cost;
 use crate::error::{EngineError, Result};
 use crate::limits::{MAX_MODEL_BYTES, MAX_OPS, MAX_RANK, MAX_TENSOR_ELEMENTS, MAX_TENSORS};
-use crate::model::{
-    Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId,
-};
+use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
 
 pub const MAGIC: [u8; 4] = *b"AIOP";
 pub const VERSION: u8 = 1;
@@ -221,9 +219,9 @@ fn read_tensor(r: &mut Reader<'_>) -> Result<Tensor> {
         let raw = r.bytes(len, "constant tensor data")?;
         match dtype {
             DType::I8 => TensorData::I8(raw.iter().map(|&b| b as i8).collect()),
-            DType::I32 => TensorData::I32(
-                raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            ),
+            DType::I32 => {
+                TensorData::I32(raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            }
         }
     } else {
         TensorData::Activation
@@ -469,7 +467,13 @@ fn write_op(out: &mut Vec<u8>, op: &Op) -> Result<()> {
     let mut w = Writer(out);
     match op {
         Op::FullyConnected { input, weights, bias, output, output_scales, clamp } => {
-            w.u8(FULLY_CONNECTED).u16(*input).u16(*weights).bias(*bias).u16(*output).clamp(*clamp).scales(output_scales)?;
+            w.u8(FULLY_CONNECTED)
+                .u16(*input)
+                .u16(*weights)
+                .bias(*bias)
+                .u16(*output)
+                .clamp(*clamp)
+                .scales(output_scales)?;
         }
         Op::Conv2D { input, weights, bias, output, window, output_scales, clamp } => {
             w.u8(CONV_2D).u16(*input).u16(*weights).bias(*bias).u16(*output);

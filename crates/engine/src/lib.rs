@@ -30,9 +30,7 @@ pub use builder::ModelBuilder;
 pub use cost::Cost;
 pub use error::{EngineError, Result};
 pub use format::ModelHeader;
-pub use model::{
-    Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId,
-};
+pub use model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
 pub use run::{LoadedModel, TensorInfo};
 
 /// keccak256 of the model bytes: the id of a model.

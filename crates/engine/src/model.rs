@@ -168,8 +168,18 @@ pub enum Op {
         output_scales: Vec<Scale>,
         clamp: Clamp,
     },
-    MaxPool2D { input: TensorId, output: TensorId, window: PoolWindow, clamp: Clamp },
-    AveragePool2D { input: TensorId, output: TensorId, window: PoolWindow, clamp: Clamp },
+    MaxPool2D {
+        input: TensorId,
+        output: TensorId,
+        window: PoolWindow,
+        clamp: Clamp,
+    },
+    AveragePool2D {
+        input: TensorId,
+        output: TensorId,
+        window: PoolWindow,
+        clamp: Clamp,
+    },
     /// Elementwise, same shapes. Each input is centered, shifted left by `left_shift`,
     /// rescaled by its own scale; the sum is rescaled by `output_scale`.
     Add {
@@ -183,17 +193,44 @@ pub enum Op {
         clamp: Clamp,
     },
     /// Elementwise, same shapes: `requant((a - zp_a) * (b - zp_b), output_scale) + zp_out`.
-    Mul { lhs: TensorId, rhs: TensorId, output: TensorId, output_scale: Scale, clamp: Clamp },
+    Mul {
+        lhs: TensorId,
+        rhs: TensorId,
+        output: TensorId,
+        output_scale: Scale,
+        clamp: Clamp,
+    },
     /// Same elements, new shape; the quantization must not change.
-    Reshape { input: TensorId, output: TensorId },
+    Reshape {
+        input: TensorId,
+        output: TensorId,
+    },
     /// Over the last axis; output quantization is fixed: zero point -128 (scale 1/256).
-    Softmax { input: TensorId, output: TensorId, beta: Scale, diff_min: i32 },
+    Softmax {
+        input: TensorId,
+        output: TensorId,
+        beta: Scale,
+        diff_min: i32,
+    },
     /// Output quantization fixed: zero point -128 (scale 1/256).
-    Logistic { input: TensorId, output: TensorId, input_scale: Scale, input_range_radius: i32 },
+    Logistic {
+        input: TensorId,
+        output: TensorId,
+        input_scale: Scale,
+        input_range_radius: i32,
+    },
     /// Output quantization fixed: zero point 0 (scale 1/128).
-    Tanh { input: TensorId, output: TensorId, input_scale: Scale, input_range_radius: i32 },
+    Tanh {
+        input: TensorId,
+        output: TensorId,
+        input_scale: Scale,
+        input_range_radius: i32,
+    },
     /// Index of the largest value along the last axis (first one on ties), as int32.
-    ArgMax { input: TensorId, output: TensorId },
+    ArgMax {
+        input: TensorId,
+        output: TensorId,
+    },
 }
 
 impl Op {

@@ -218,7 +218,13 @@ impl LoadedModel {
             Op::AveragePool2D { input, clamp, .. } => reference::average_pool2d(g, value(*input), *clamp, out),
             Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);
-                reference::add(&p, *left_shift, *lhs_scale, *rhs_scale, *output_scale, value(*lhs), value(*rhs), out);
+                let scales = reference::AddScales {
+                    left_shift: *left_shift,
+                    lhs_scale: *lhs_scale,
+                    rhs_scale: *rhs_scale,
+                    output_scale: *output_scale,
+                };
+                reference::add(&p, scales, value(*lhs), value(*rhs), out);
             }
             Op::Mul { lhs, rhs, output, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);

@@ -70,10 +70,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
 
     let input = model_tensor(model, model.input, "input")?;
     if input.is_constant() || input.dtype != DType::I8 {
-        return Err(EngineError::InvalidModel(format!(
-            "the input tensor {} must be an int8 activation",
-            model.input
-        )));
+        return Err(EngineError::InvalidModel(format!("the input tensor {} must be an int8 activation", model.input)));
     }
     let output = model_tensor(model, model.output, "output")?;
     if output.is_constant() {
@@ -98,7 +95,9 @@ pub fn validate(model: &Model) -> Result<Validated> {
             // A constant read by two ops would be packed twice at load: work the model's
             // byte count (and so its gas) would not pay for.
             if tensor.is_constant() && used[usize::from(id)] {
-                return Err(ctx.err(format!("constant tensor {id} is already read by another op; each constant belongs to one op")));
+                return Err(ctx.err(format!(
+                    "constant tensor {id} is already read by another op; each constant belongs to one op"
+                )));
             }
             used[usize::from(id)] = true;
             if !tensor.is_constant() && !written[usize::from(id)] {
@@ -111,7 +110,9 @@ pub fn validate(model: &Model) -> Result<Validated> {
             return Err(ctx.err(format!("writes tensor {out}, which is a constant")));
         }
         if written[usize::from(out)] {
-            return Err(ctx.err(format!("writes tensor {out}, which is already written (by the input or an earlier op)")));
+            return Err(
+                ctx.err(format!("writes tensor {out}, which is already written (by the input or an earlier op)"))
+            );
         }
         written[usize::from(out)] = true;
         used[usize::from(out)] = true;
@@ -122,7 +123,8 @@ pub fn validate(model: &Model) -> Result<Validated> {
         let (geom, op_cost) = check_op(&ctx, op)?;
         cost.macs = add_cost(cost.macs, op_cost.macs, "MAC count", MAX_MACS)?;
         cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
-        cost.transcendentals = add_cost(cost.transcendentals, op_cost.transcendentals, "transcendental count", u64::MAX)?;
+        cost.transcendentals =
+            add_cost(cost.transcendentals, op_cost.transcendentals, "transcendental count", u64::MAX)?;
         geometry.push(geom);
         op_costs.push(Cost { ops: 1, ..op_cost });
     }
@@ -201,9 +203,7 @@ fn check_tensor(index: usize, t: &Tensor) -> Result<()> {
                 return Err(invalid(format!("has {} values for {elements} elements", values.len())));
             }
             if let Some(at) = values.iter().position(|&v| v == i8::MIN) {
-                return Err(invalid(format!(
-                    "weight {at} is -128; int8 weights are symmetric, in [-127, 127]"
-                )));
+                return Err(invalid(format!("weight {at} is -128; int8 weights are symmetric, in [-127, 127]")));
             }
         }
         (DType::I32, TensorData::I32(values)) => {
@@ -333,7 +333,13 @@ fn mul3(a: u64, b: u64, c: u64) -> u64 {
 }
 
 /// Output size and leading padding of one spatial axis, TensorFlow Lite's rules.
-fn window_axis(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> Option<(usize, usize)> {
+fn window_axis(
+    padding: Padding,
+    input: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<(usize, usize)> {
     if stride == 0 || dilation == 0 || filter == 0 {
         return None;
     }
@@ -396,17 +402,23 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 (out_c, w.shape[0] as usize, w.shape[1] as usize, dm)
             } else {
                 if w.shape[3] as usize != in_c {
-                    return Err(ctx.err(format!("weights' input channels {} differ from the input's {in_c}", w.shape[3])));
+                    return Err(
+                        ctx.err(format!("weights' input channels {} differ from the input's {in_c}", w.shape[3]))
+                    );
                 }
                 (w.shape[0] as usize, w.shape[1] as usize, w.shape[2] as usize, 1)
             };
             let ConvWindow { stride_h, stride_w, dilation_h, dilation_w, padding } = *window;
-            let bad_window = || ctx.err(format!(
-                "window (kernel {kh}x{kw}, stride {stride_h}x{stride_w}, dilation {dilation_h}x{dilation_w}) \
+            let bad_window = || {
+                ctx.err(format!(
+                    "window (kernel {kh}x{kw}, stride {stride_h}x{stride_w}, dilation {dilation_h}x{dilation_w}) \
                  does not fit the {in_h}x{in_w} input; strides and dilations must be at least 1"
-            ));
-            let (out_h, pad_top) = window_axis(padding, in_h, kh, stride_h.into(), dilation_h.into()).ok_or_else(bad_window)?;
-            let (out_w, pad_left) = window_axis(padding, in_w, kw, stride_w.into(), dilation_w.into()).ok_or_else(bad_window)?;
+                ))
+            };
+            let (out_h, pad_top) =
+                window_axis(padding, in_h, kh, stride_h.into(), dilation_h.into()).ok_or_else(bad_window)?;
+            let (out_w, pad_left) =
+                window_axis(padding, in_w, kw, stride_w.into(), dilation_w.into()).ok_or_else(bad_window)?;
             let y = ctx.tensor(*output)?;
             ctx.expect_shape(y, &[out_h, out_w, out_c], "output")?;
             if y.dtype != DType::I8 {
@@ -445,12 +457,16 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             let y = ctx.activation(*output, "output")?;
             let (in_h, in_w, c) = ctx.image(x, "input")?;
             let PoolWindow { filter_h, filter_w, stride_h, stride_w, padding } = *window;
-            let bad_window = || ctx.err(format!(
+            let bad_window = || {
+                ctx.err(format!(
                 "pool window {filter_h}x{filter_w} with stride {stride_h}x{stride_w} does not fit the {in_h}x{in_w} \
                  input; filter sizes and strides must be at least 1"
-            ));
-            let (out_h, pad_top) = window_axis(padding, in_h, filter_h.into(), stride_h.into(), 1).ok_or_else(bad_window)?;
-            let (out_w, pad_left) = window_axis(padding, in_w, filter_w.into(), stride_w.into(), 1).ok_or_else(bad_window)?;
+            ))
+            };
+            let (out_h, pad_top) =
+                window_axis(padding, in_h, filter_h.into(), stride_h.into(), 1).ok_or_else(bad_window)?;
+            let (out_w, pad_left) =
+                window_axis(padding, in_w, filter_w.into(), stride_w.into(), 1).ok_or_else(bad_window)?;
             ctx.expect_shape(y, &[out_h, out_w, c], "output")?;
             same_quantization(ctx, x, y)?;
             ctx.clamp(*clamp)?;
@@ -478,7 +494,8 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             cost.elements = elems(x) + elems(y);
         }
         Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
-            let (a, b, y) = (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
+            let (a, b, y) =
+                (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
             ctx.same_shape(a, b, "inputs")?;
             ctx.same_shape(a, y, "input and output")?;
             if *left_shift > MAX_ADD_LEFT_SHIFT {
@@ -492,7 +509,8 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             cost.elements = 3 * elems(y);
         }
         Op::Mul { lhs, rhs, output, output_scale, clamp } => {
-            let (a, b, y) = (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
+            let (a, b, y) =
+                (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
             ctx.same_shape(a, b, "inputs")?;
             ctx.same_shape(a, y, "input and output")?;
             ctx.scale(*output_scale, "output scale")?;
@@ -514,7 +532,9 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.same_shape(x, y, "input and output")?;
             let depth = *x.shape.last().unwrap_or(&1);
             if depth > MAX_SOFTMAX_DEPTH {
-                return Err(ctx.err(format!("last axis has {depth} elements; Softmax allows at most {MAX_SOFTMAX_DEPTH}")));
+                return Err(
+                    ctx.err(format!("last axis has {depth} elements; Softmax allows at most {MAX_SOFTMAX_DEPTH}"))
+                );
             }
             if *diff_min > 0 {
                 return Err(ctx.err(format!("diff_min {diff_min} must be at most 0")));
@@ -566,7 +586,10 @@ fn same_quantization(ctx: &OpCtx<'_>, x: &Tensor, y: &Tensor) -> Result<()> {
 
 fn fixed_output(ctx: &OpCtx<'_>, y: &Tensor, zero_point: i32) -> Result<()> {
     if y.zero_point != zero_point {
-        return Err(ctx.err(format!("output zero point is {}; this op's output zero point is fixed at {zero_point}", y.zero_point)));
+        return Err(ctx.err(format!(
+            "output zero point is {}; this op's output zero point is fixed at {zero_point}",
+            y.zero_point
+        )));
     }
     Ok(())
 }

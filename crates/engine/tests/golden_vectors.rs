@@ -42,7 +42,12 @@ fn every_vector_matches_on_every_available_path() {
     let paths: Vec<KernelPath> = KernelPath::available().collect();
     for (path, v) in &vectors {
         let bytes = model_bytes(path, v);
-        assert_eq!(format!("0x{}", hex::encode(model_id(&bytes))), v["model_id"].as_str().unwrap(), "{}", path.display());
+        assert_eq!(
+            format!("0x{}", hex::encode(model_id(&bytes))),
+            v["model_id"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
         let input = unhex(v["input"].as_str().unwrap());
         let expected = unhex(v["output"].as_str().unwrap());
         for &kernels in &paths {

@@ -34,7 +34,14 @@ fn fully_connected(scale: Scale, clamp: Clamp) -> Model {
     let w = b.tensor(Tensor::weights(&[2, 2], Scale::default(), vec![2, -3, -2, 3]));
     let bias = b.tensor(Tensor::bias(vec![5, -5], Scale::default()));
     let y = b.tensor(act(&[2], 2));
-    b.op(Op::FullyConnected { input: x, weights: w, bias: Some(bias), output: y, output_scales: vec![scale; 2], clamp });
+    b.op(Op::FullyConnected {
+        input: x,
+        weights: w,
+        bias: Some(bias),
+        output: y,
+        output_scales: vec![scale; 2],
+        clamp,
+    });
     b.finish(x, y)
 }
 
@@ -56,7 +63,15 @@ fn conv(padding: Padding, stride: u16) -> (Model, usize) {
     let w = b.tensor(Tensor::weights(&[1, 2, 2, 1], Scale::default(), vec![1, 1, 1, 1]));
     let y = b.tensor(act(&[out, out, 1], 0));
     let window = ConvWindow { stride_h: stride, stride_w: stride, dilation_h: 1, dilation_w: 1, padding };
-    b.op(Op::Conv2D { input: x, weights: w, bias: None, output: y, window, output_scales: vec![ONE], clamp: Clamp::NONE });
+    b.op(Op::Conv2D {
+        input: x,
+        weights: w,
+        bias: None,
+        output: y,
+        window,
+        output_scales: vec![ONE],
+        clamp: Clamp::NONE,
+    });
     (b.finish(x, y), out as usize)
 }
 
@@ -79,7 +94,15 @@ fn conv2d_dilation_and_zero_point() {
     let w = b.tensor(Tensor::weights(&[1, 2, 2, 1], Scale::default(), vec![1, 2, 3, 4]));
     let y = b.tensor(act(&[1, 1, 1], 0));
     let window = ConvWindow { stride_h: 1, stride_w: 1, dilation_h: 2, dilation_w: 2, padding: Padding::Valid };
-    b.op(Op::Conv2D { input: x, weights: w, bias: None, output: y, window, output_scales: vec![ONE], clamp: Clamp::NONE });
+    b.op(Op::Conv2D {
+        input: x,
+        weights: w,
+        bias: None,
+        output: y,
+        window,
+        output_scales: vec![ONE],
+        clamp: Clamp::NONE,
+    });
     // Dilation 2 reads the corners 1, 3, 7, 9; centered (+1): 2, 4, 8, 10.
     // 1*2 + 2*4 + 3*8 + 4*10 = 74.
     assert_eq!(run(&b.finish(x, y), &[1, 2, 3, 4, 5, 6, 7, 8, 9]), [74]);
@@ -141,7 +164,16 @@ fn add_and_mul_rescale_each_input() {
     let y = b.tensor(act(&[2], 5));
     // x + x, each scaled by 1.0 and 0.5 after a left shift of 1 (x2), then by 1.0:
     // 2x*1.0 + 2x*0.5 = 3x; + zero point 5.
-    b.op(Op::Add { lhs: x, rhs: x, output: y, left_shift: 1, lhs_scale: ONE, rhs_scale: HALF, output_scale: ONE, clamp: Clamp::NONE });
+    b.op(Op::Add {
+        lhs: x,
+        rhs: x,
+        output: y,
+        left_shift: 1,
+        lhs_scale: ONE,
+        rhs_scale: HALF,
+        output_scale: ONE,
+        clamp: Clamp::NONE,
+    });
     let z = b.tensor(act(&[2], 0));
     // (y - 5) * (x - 0) * 0.5 = 3x * x / 2.
     b.op(Op::Mul { lhs: y, rhs: x, output: z, output_scale: HALF, clamp: Clamp::NONE });

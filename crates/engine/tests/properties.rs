@@ -120,10 +120,9 @@ fn random_model(seed: u64) -> Model {
         let (sh, sw) = (rng.range(1, 3) as u16, rng.range(1, 3) as u16);
         let (dh, dw) = if kind <= 1 { (rng.range(1, 2) as u16, rng.range(1, 2) as u16) } else { (1, 1) };
         let padding = rng.padding();
-        let (Some(oh), Some(ow)) = (
-            out_size(padding, h, kh, sh.into(), dh.into()),
-            out_size(padding, w, kw, sw.into(), dw.into()),
-        ) else {
+        let (Some(oh), Some(ow)) =
+            (out_size(padding, h, kh, sh.into(), dh.into()), out_size(padding, w, kw, sw.into(), dw.into()))
+        else {
             continue;
         };
         let window = ConvWindow { stride_h: sh, stride_w: sw, dilation_h: dh, dilation_w: dw, padding };
@@ -131,18 +130,44 @@ fn random_model(seed: u64) -> Model {
         match kind {
             0 => {
                 let cout = rng.range(1, 20) as u32;
-                let wt = b.tensor(Tensor::weights(&[cout, kh, kw, c], Scale::default(), rng.weights((cout * kh * kw * c) as usize)));
-                let bs = bias.then(|| b.tensor(Tensor::bias((0..cout).map(|_| rng.range(-100_000, 100_000) as i32).collect(), Scale::default())));
+                let wt = b.tensor(Tensor::weights(
+                    &[cout, kh, kw, c],
+                    Scale::default(),
+                    rng.weights((cout * kh * kw * c) as usize),
+                ));
+                let bs = bias.then(|| {
+                    b.tensor(Tensor::bias(
+                        (0..cout).map(|_| rng.range(-100_000, 100_000) as i32).collect(),
+                        Scale::default(),
+                    ))
+                });
                 let out = b.tensor(Tensor::activation(&[oh, ow, cout], rng.zp(), Scale::default()));
                 let output_scales = (0..cout).map(|_| rng.scale()).collect();
-                b.op(Op::Conv2D { input: cur, weights: wt, bias: bs, output: out, window, output_scales, clamp: rng.clamp() });
+                b.op(Op::Conv2D {
+                    input: cur,
+                    weights: wt,
+                    bias: bs,
+                    output: out,
+                    window,
+                    output_scales,
+                    clamp: rng.clamp(),
+                });
                 (cur, shape) = (out, vec![oh, ow, cout]);
             }
             1 => {
                 let dm = rng.range(1, 3) as u32;
                 let cout = c * dm;
-                let wt = b.tensor(Tensor::weights(&[kh, kw, cout], Scale::default(), rng.weights((kh * kw * cout) as usize)));
-                let bs = bias.then(|| b.tensor(Tensor::bias((0..cout).map(|_| rng.range(-100_000, 100_000) as i32).collect(), Scale::default())));
+                let wt = b.tensor(Tensor::weights(
+                    &[kh, kw, cout],
+                    Scale::default(),
+                    rng.weights((kh * kw * cout) as usize),
+                ));
+                let bs = bias.then(|| {
+                    b.tensor(Tensor::bias(
+                        (0..cout).map(|_| rng.range(-100_000, 100_000) as i32).collect(),
+                        Scale::default(),
+                    ))
+                });
                 let out = b.tensor(Tensor::activation(&[oh, ow, cout], rng.zp(), Scale::default()));
                 let output_scales = (0..cout).map(|_| rng.scale()).collect();
                 b.op(Op::DepthwiseConv2D {
@@ -160,7 +185,8 @@ fn random_model(seed: u64) -> Model {
             _ => {
                 let zp = b_zero_point(&b, cur);
                 let out = b.tensor(Tensor::activation(&[oh, ow, c], zp, Scale::default()));
-                let window = PoolWindow { filter_h: kh as u16, filter_w: kw as u16, stride_h: sh, stride_w: sw, padding };
+                let window =
+                    PoolWindow { filter_h: kh as u16, filter_w: kw as u16, stride_h: sh, stride_w: sw, padding };
                 let clamp = rng.clamp();
                 b.op(if kind == 2 {
                     Op::MaxPool2D { input: cur, output: out, window, clamp }
@@ -180,7 +206,14 @@ fn random_model(seed: u64) -> Model {
     let wt = b.tensor(Tensor::weights(&[n, k], Scale::default(), rng.weights((n * k) as usize)));
     let fc_out = b.tensor(Tensor::activation(&[n], rng.zp(), Scale::default()));
     let output_scales = (0..n).map(|_| rng.scale()).collect();
-    b.op(Op::FullyConnected { input: flat, weights: wt, bias: None, output: fc_out, output_scales, clamp: rng.clamp() });
+    b.op(Op::FullyConnected {
+        input: flat,
+        weights: wt,
+        bias: None,
+        output: fc_out,
+        output_scales,
+        clamp: rng.clamp(),
+    });
     let head = match rng.range(0, 4) {
         0 => {
             let y = b.tensor(Tensor::activation(&[n], -128, Scale::default()));
@@ -204,13 +237,23 @@ fn random_model(seed: u64) -> Model {
             let y = b.tensor(Tensor::activation(&[n], rng.zp(), Scale::default()));
             let (s1, s2, s3) = (rng.scale(), rng.scale(), rng.scale());
             let shift = rng.range(0, 23) as u8;
-            b.op(Op::Add { lhs: fc_out, rhs: fc_out, output: y, left_shift: shift, lhs_scale: s1, rhs_scale: s2, output_scale: s3, clamp: rng.clamp() });
+            b.op(Op::Add {
+                lhs: fc_out,
+                rhs: fc_out,
+                output: y,
+                left_shift: shift,
+                lhs_scale: s1,
+                rhs_scale: s2,
+                output_scale: s3,
+                clamp: rng.clamp(),
+            });
             let z = b.tensor(Tensor::activation(&[n], rng.zp(), Scale::default()));
             b.op(Op::Mul { lhs: y, rhs: fc_out, output: z, output_scale: rng.scale(), clamp: rng.clamp() });
             z
         }
         _ => {
-            let y = b.tensor(Tensor { dtype: aiop_engine::DType::I32, ..Tensor::activation(&[1], 0, Scale::default()) });
+            let y =
+                b.tensor(Tensor { dtype: aiop_engine::DType::I32, ..Tensor::activation(&[1], 0, Scale::default()) });
             b.op(Op::ArgMax { input: fc_out, output: y });
             y
         }

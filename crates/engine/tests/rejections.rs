@@ -1,9 +1,7 @@
 //! Each way a model can be wrong is refused with an error that names the problem.
 
 use aiop_engine::format::{ModelHeader, encode_with_header};
-use aiop_engine::{
-    Clamp, EngineError, KernelPath, LoadedModel, Model, ModelBuilder, Op, Scale, Tensor, check, encode,
-};
+use aiop_engine::{Clamp, EngineError, KernelPath, LoadedModel, Model, ModelBuilder, Op, Scale, Tensor, check, encode};
 
 fn small_fc(k: u32, weights: Vec<i8>, bias: Option<Vec<i32>>) -> Model {
     let mut b = ModelBuilder::new();
@@ -11,7 +9,14 @@ fn small_fc(k: u32, weights: Vec<i8>, bias: Option<Vec<i32>>) -> Model {
     let w = b.tensor(Tensor::weights(&[1, k], Scale::default(), weights));
     let bias = bias.map(|v| b.tensor(Tensor::bias(v, Scale::default())));
     let y = b.tensor(Tensor::activation(&[1], 0, Scale::default()));
-    b.op(Op::FullyConnected { input: x, weights: w, bias, output: y, output_scales: vec![Scale::new(1 << 30, 0)], clamp: Clamp::NONE });
+    b.op(Op::FullyConnected {
+        input: x,
+        weights: w,
+        bias,
+        output: y,
+        output_scales: vec![Scale::new(1 << 30, 0)],
+        clamp: Clamp::NONE,
+    });
     b.finish(x, y)
 }
 
@@ -123,7 +128,14 @@ fn dataflow_rules() {
     let y = b.tensor(Tensor::activation(&[1], 0, Scale::default()));
     let z = b.tensor(Tensor::activation(&[1], 0, Scale::default()));
     let s = vec![Scale::new(1 << 30, 1)];
-    b.op(Op::FullyConnected { input: x, weights: w, bias: None, output: y, output_scales: s.clone(), clamp: Clamp::NONE });
+    b.op(Op::FullyConnected {
+        input: x,
+        weights: w,
+        bias: None,
+        output: y,
+        output_scales: s.clone(),
+        clamp: Clamp::NONE,
+    });
     b.op(Op::FullyConnected { input: y, weights: w, bias: None, output: z, output_scales: s, clamp: Clamp::NONE });
     assert!(encode(&b.finish(x, z)).unwrap_err().to_string().contains("each constant belongs to one op"));
 }

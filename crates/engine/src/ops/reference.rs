@@ -163,18 +163,20 @@ fn saturate_i32(v: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
+/// How Add rescales: both inputs are shifted left by `left_shift`, each rescaled by its own
+/// scale to a common one, and the sum rescaled by `output_scale`.
+#[derive(Debug, Clone, Copy)]
+pub struct AddScales {
+    pub left_shift: u8,
+    pub lhs_scale: Scale,
+    pub rhs_scale: Scale,
+    pub output_scale: Scale,
+}
+
 /// Add: both inputs centered, shifted left by `left_shift`, rescaled to a common scale,
 /// summed (saturated to `i32`), and rescaled to the output.
-pub fn add(
-    p: &Binary,
-    left_shift: u8,
-    lhs_scale: Scale,
-    rhs_scale: Scale,
-    output_scale: Scale,
-    lhs: &[i8],
-    rhs: &[i8],
-    out: &mut [i8],
-) {
+pub fn add(p: &Binary, scales: AddScales, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
+    let AddScales { left_shift, lhs_scale, rhs_scale, output_scale } = scales;
     for ((o, &a), &b) in out.iter_mut().zip(lhs).zip(rhs) {
         // |x - zp| <= 255 and left_shift <= 23, so the shifted values fit in i32.
         let a = (i32::from(a) - p.lhs_zero_point) << left_shift;
