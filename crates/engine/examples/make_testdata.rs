@@ -42,20 +42,8 @@ impl Rng {
     }
 }
 
-/// The Scale nearest to `num / den`, normalized (multiplier in [2^30, 2^31)).
 fn ratio(num: u64, den: u64) -> Scale {
-    let mut best = Scale::new(0, -31);
-    for shift in (-31i32..=30).rev() {
-        let m = ((u128::from(num) << (31 - shift)) + u128::from(den) / 2) / u128::from(den);
-        if m >= 1 << 31 {
-            break;
-        }
-        best = Scale::new(m as i32, shift as i8);
-        if m >= 1 << 30 {
-            break;
-        }
-    }
-    best
+    Scale::from_ratio(num, den)
 }
 
 /// Per-channel output scales around `num / den`, varied by channel so per-channel handling

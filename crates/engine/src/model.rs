@@ -42,6 +42,27 @@ impl Scale {
     pub const fn new(multiplier: i32, shift: i8) -> Self {
         Self { multiplier, shift }
     }
+
+    /// The scale nearest to `num / den`, normalized so the multiplier is in `[2^30, 2^31)`
+    /// where the range allows (round half up). For tools and tests that build models from
+    /// exact ratios; a zero `den` gives the zero scale.
+    pub fn from_ratio(num: u64, den: u64) -> Self {
+        let mut best = Scale::new(0, -31);
+        if den == 0 {
+            return best;
+        }
+        for shift in (-31i32..=30).rev() {
+            let m = ((u128::from(num) << (31 - shift)) + u128::from(den) / 2) / u128::from(den);
+            if m >= 1 << 31 {
+                break;
+            }
+            best = Scale::new(m as i32, shift as i8);
+            if m >= 1 << 30 {
+                break;
+            }
+        }
+        best
+    }
 }
 
 /// The values of a constant tensor, or nothing for an activation computed at run time.
