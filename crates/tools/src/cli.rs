@@ -1,0 +1,144 @@
+//! The `aiop model ...` subcommands: clap argument structs and one `run` function each, for
+//! the `aiop` binary to wire in (`aiop model quantize | eval | import-tflite | train`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::arch::{Arch, load_weights};
+use crate::data::Dataset;
+use crate::error::{read, write};
+
+/// `aiop model quantize`: float weights + architecture + calibration data -> aiop model.
+#[derive(Debug, Clone, Args)]
+pub struct QuantizeArgs {
+    /// Float weights (safetensors; names `<layer>.weight`, `<layer>.bias`).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Architecture description (JSON; see docs/models.md).
+    #[arg(long)]
+    pub arch: PathBuf,
+    /// Calibration data (CSV `label,v0,v1,...`), usually the training split.
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// Use only the first N calibration samples.
+    #[arg(long)]
+    pub calib_limit: Option<usize>,
+    /// Where to write the aiop model.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `aiop model eval`: int8 accuracy through the engine (and float accuracy through candle).
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// The aiop model.
+    pub model: PathBuf,
+    /// Labelled data (CSV `label,v0,v1,...`), e.g. testdata/digits/test.csv.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Float weights to compare with (needs --arch).
+    #[arg(long, requires = "arch")]
+    pub weights: Option<PathBuf>,
+    /// Architecture description of the float model (needs --weights).
+    #[arg(long, requires = "weights")]
+    pub arch: Option<PathBuf>,
+    /// Divide each data value by this before quantizing it (when no --arch gives it).
+    #[arg(long, default_value_t = 1.0)]
+    pub input_divisor: f32,
+    /// Fail (exit status 1) when int8 accuracy is more than this many percentage points below float.
+    #[arg(long)]
+    pub max_drop: Option<f64>,
+}
+
+/// `aiop model import-tflite`: an int8 .tflite model -> aiop model.
+#[derive(Debug, Clone, Args)]
+pub struct ImportTfliteArgs {
+    /// The .tflite file (int8 weights and activations).
+    pub input: PathBuf,
+    /// Where to write the aiop model.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `aiop model train`: trains a float model (candle-nn) and saves safetensors.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[arg(long)]
+    pub arch: PathBuf,
+    /// Training data (CSV `label,v0,v1,...`).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn quantize(args: QuantizeArgs) -> anyhow::Result<()> {
+    let arch = Arch::load(&args.arch)?;
+    let params = load_weights(&arch, &args.weights)?;
+    let calib = Dataset::load_csv(&args.calib)?.take(args.calib_limit);
+    let cal = crate::quantize::calibrate(&arch, &params, &calib, true)?;
+    let model = crate::quantize::quantize(&arch, &params, &cal)?;
+    let bytes = aiop_engine::encode(&model).context("the quantized model failed engine validation")?;
+    write(&args.output, &bytes)?;
+    let header = aiop_engine::check(&bytes)?;
+    println!(
+        "{}: {} bytes, {} ops, {} MACs, id 0x{}",
+        args.output.display(),
+        bytes.len(),
+        model.ops.len(),
+        header.cost.macs,
+        hex::encode(aiop_engine::model_id(&bytes))
+    );
+    Ok(())
+}
+
+pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let bytes = read(&args.model)?;
+    let data = Dataset::load_csv(&args.data)?;
+    let float = match (&args.arch, &args.weights) {
+        (Some(a), Some(w)) => {
+            let arch = Arch::load(a)?;
+            let params = load_weights(&arch, w)?;
+            Some((arch, params))
+        }
+        _ => None,
+    };
+    let report = crate::eval::evaluate(&bytes, &data, float.as_ref().map(|(a, p)| (a, p)), args.input_divisor, true)?;
+    print!("{report}");
+    if let (Some(max), Some(fl)) = (args.max_drop, report.float_accuracy()) {
+        let drop = fl - report.int8_accuracy();
+        anyhow::ensure!(drop <= max, "int8 accuracy is {drop:.2} points below float, over the allowed {max}");
+    }
+    Ok(())
+}
+
+pub fn import_tflite(args: ImportTfliteArgs) -> anyhow::Result<()> {
+    let data = read(&args.input)?;
+    let model = crate::tflite::import(&data).with_context(|| format!("importing {}", args.input.display()))?;
+    let bytes = aiop_engine::encode(&model).context("the imported model failed engine validation")?;
+    write(&args.output, &bytes)?;
+    println!(
+        "{}: {} bytes, {} ops, id 0x{}",
+        args.output.display(),
+        bytes.len(),
+        model.ops.len(),
+        hex::encode(aiop_engine::model_id(&bytes))
+    );
+    Ok(())
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let arch = Arch::load(&args.arch)?;
+    let data = Dataset::load_csv(&args.data)?;
+    let config = crate::train::TrainConfig { epochs: args.epochs, seed: args.seed, ..Default::default() };
+    let params = crate::train::train(&arch, &data, &config, |line| println!("{line}"))?;
+    crate::train::save(&params, &args.output)?;
+    println!("{}: saved", args.output.display());
+    Ok(())
+}
