@@ -1,0 +1,383 @@
+//! The cases the gas schedule is measured on: the shipped models, and synthetic models built
+//! on purpose to be as slow as possible per unit the schedule charges for.
+//!
+//! Every synthetic model is a pure function of its name (weights from a fixed-seed
+//! generator), so two machines measure the same bytes.
+
+use aiop_engine::{Clamp, ConvWindow, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor, TensorId, encode};
+
+use crate::GasBenchError;
+
+/// EIP-170: the largest contract code a chain accepts, so the largest model `infer` can read.
+pub const MAX_CODE_SIZE: usize = 24_576;
+
+/// How a case reaches the precompile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The model is deployed as a data contract and called with `infer(address, input)`.
+    Deployed,
+    /// The model is too large for contract code and is passed with `inferInline(model, input)`.
+    Inline,
+}
+
+/// One model-and-input pair to time.
+#[derive(Debug, Clone)]
+pub struct ModelCase {
+    pub name: String,
+    /// What the case is built to stress.
+    pub about: &'static str,
+    pub model: Vec<u8>,
+    pub input: Vec<u8>,
+    pub delivery: Delivery,
+    /// Part of the quick (CI smoke) run.
+    pub quick: bool,
+}
+
+impl ModelCase {
+    fn new(name: &str, about: &'static str, model: &Model, quick: bool) -> Result<Self, GasBenchError> {
+        let bytes = encode(model).map_err(|e| GasBenchError::Case { case: name.to_owned(), reason: e.to_string() })?;
+        let input_len = aiop_engine::check(&bytes)
+            .map_err(|e| GasBenchError::Case { case: name.to_owned(), reason: e.to_string() })?
+            .input_len as usize;
+        let mut rng = SplitMix64(input_len as u64 ^ 0xA10F);
+        let input = (0..input_len).map(|_| rng.next() as u8).collect();
+        // Models that fit in contract code (with the 1-byte prefix and magic) are deployed.
+        let delivery = if bytes.len() + 8 <= MAX_CODE_SIZE { Delivery::Deployed } else { Delivery::Inline };
+        Ok(ModelCase { name: name.to_owned(), about, model: bytes, input, delivery, quick })
+    }
+}
+
+/// splitmix64: deterministic filler for weights and inputs.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn weights(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| ((self.next() % 255) as i32 - 127) as i8).collect()
+    }
+    fn bias(&mut self, n: usize) -> Vec<i32> {
+        (0..n).map(|_| (self.next() % 4001) as i32 - 2000).collect()
+    }
+}
+
+fn act(shape: &[u32], zero_point: i32) -> Tensor {
+    Tensor::activation(shape, zero_point, Scale::from_ratio(1, 32))
+}
+
+/// A fully connected layer whose output scale keeps typical sums in range.
+fn fc(b: &mut ModelBuilder, rng: &mut SplitMix64, input: TensorId, rows: u32, k: u32, n: u32) -> TensorId {
+    let w = b.tensor(Tensor::weights(&[n, k], Scale::from_ratio(1, 127), rng.weights(k as usize * n as usize)));
+    let bias = b.tensor(Tensor::bias(rng.bias(n as usize), Scale::from_ratio(1, 4096)));
+    let shape: Vec<u32> = if rows == 1 { vec![n] } else { vec![rows, n] };
+    let out = b.tensor(act(&shape, 0));
+    let scale = Scale::from_ratio(1, 40 * u64::from(k).max(1));
+    b.op(Op::FullyConnected {
+        input,
+        weights: w,
+        bias: Some(bias),
+        output: out,
+        output_scales: vec![scale; n as usize],
+        clamp: Clamp::NONE,
+    });
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // every knob of a synthetic conv is a parameter on purpose
+fn conv(
+    b: &mut ModelBuilder,
+    rng: &mut SplitMix64,
+    input: TensorId,
+    [h, w, cin]: [u32; 3],
+    kernel: u32,
+    cout: u32,
+    depthwise: bool,
+) -> TensorId {
+    let window = ConvWindow { stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, padding: Padding::Same };
+    let bias = b.tensor(Tensor::bias(rng.bias(cout as usize), Scale::from_ratio(1, 4096)));
+    let out = b.tensor(act(&[h, w, cout], 0));
+    let depth = u64::from(kernel * kernel * if depthwise { 1 } else { cin });
+    let scales = vec![Scale::from_ratio(1, 40 * depth); cout as usize];
+    if depthwise {
+        let weights = b.tensor(Tensor::weights(
+            &[kernel, kernel, cout],
+            Scale::from_ratio(1, 127),
+            rng.weights((kernel * kernel * cout) as usize),
+        ));
+        b.op(Op::DepthwiseConv2D {
+            input,
+            weights,
+            bias: Some(bias),
+            output: out,
+            window,
+            depth_multiplier: (cout / cin) as u16,
+            output_scales: scales,
+            clamp: Clamp::NONE,
+        });
+    } else {
+        let weights = b.tensor(Tensor::weights(
+            &[cout, kernel, kernel, cin],
+            Scale::from_ratio(1, 127),
+            rng.weights((cout * kernel * kernel * cin) as usize),
+        ));
+        b.op(Op::Conv2D {
+            input,
+            weights,
+            bias: Some(bias),
+            output: out,
+            window,
+            output_scales: scales,
+            clamp: Clamp::NONE,
+        });
+    }
+    out
+}
+
+fn single_fc(rows: u32, k: u32, n: u32, seed: u64) -> Model {
+    let mut rng = SplitMix64(seed);
+    let mut b = ModelBuilder::new();
+    let shape: Vec<u32> = if rows == 1 { vec![k] } else { vec![rows, k] };
+    let x = b.tensor(act(&shape, 3));
+    let y = fc(&mut b, &mut rng, x, rows, k, n);
+    b.finish(x, y)
+}
+
+/// `ops` Adds on one-element tensors: nothing but per-op overhead.
+fn tiny_ops(ops: usize) -> Model {
+    let mut b = ModelBuilder::new();
+    let mut x = b.tensor(act(&[1], 0));
+    let input = x;
+    let half = Scale::from_ratio(1, 2);
+    for _ in 0..ops {
+        let y = b.tensor(act(&[1], 0));
+        b.op(Op::Add {
+            lhs: x,
+            rhs: x,
+            output: y,
+            left_shift: 20,
+            lhs_scale: half,
+            rhs_scale: half,
+            output_scale: Scale::from_ratio(1, 1 << 20),
+            clamp: Clamp::NONE,
+        });
+        x = y;
+    }
+    b.finish(input, x)
+}
+
+/// Elementwise ops over a large activation: elements, no MACs.
+fn elementwise(shape: [u32; 3], ops: usize, transcendental: bool) -> Model {
+    let mut b = ModelBuilder::new();
+    let mut x = b.tensor(act(&shape, 0));
+    let input = x;
+    for i in 0..ops {
+        let op_out = |zp| Tensor::activation(&shape, zp, Scale::from_ratio(1, 32));
+        x = if transcendental {
+            if i % 2 == 0 {
+                let y = b.tensor(op_out(-128));
+                b.op(Op::Logistic {
+                    input: x,
+                    output: y,
+                    input_scale: Scale::from_ratio(1 << 22, 1),
+                    input_range_radius: 120,
+                });
+                y
+            } else {
+                let y = b.tensor(op_out(0));
+                b.op(Op::Tanh {
+                    input: x,
+                    output: y,
+                    input_scale: Scale::from_ratio(1 << 21, 1),
+                    input_range_radius: 110,
+                });
+                y
+            }
+        } else if i % 2 == 0 {
+            let y = b.tensor(op_out(0));
+            b.op(Op::Mul { lhs: x, rhs: x, output: y, output_scale: Scale::from_ratio(1, 90), clamp: Clamp::NONE });
+            y
+        } else {
+            let y = b.tensor(op_out(0));
+            let half = Scale::from_ratio(1, 2);
+            b.op(Op::Add {
+                lhs: x,
+                rhs: x,
+                output: y,
+                left_shift: 20,
+                lhs_scale: half,
+                rhs_scale: half,
+                output_scale: Scale::from_ratio(1, 1 << 20),
+                clamp: Clamp::NONE,
+            });
+            y
+        };
+    }
+    b.finish(input, x)
+}
+
+fn softmax_rows(rows: u32, depth: u32) -> Model {
+    let mut b = ModelBuilder::new();
+    let x = b.tensor(act(&[rows, depth], 0));
+    let y = b.tensor(Tensor::activation(&[rows, depth], -128, Scale::from_ratio(1, 256)));
+    b.op(Op::Softmax { input: x, output: y, beta: Scale::from_ratio(1 << 23, 1), diff_min: -248 });
+    b.finish(x, y)
+}
+
+fn pooling(shape: [u32; 3], filter: u16, average: bool) -> Model {
+    let mut b = ModelBuilder::new();
+    let x = b.tensor(act(&shape, 0));
+    let y = b.tensor(act(&shape, 0));
+    let window = PoolWindow { filter_h: filter, filter_w: filter, stride_h: 1, stride_w: 1, padding: Padding::Same };
+    if average {
+        b.op(Op::AveragePool2D { input: x, output: y, window, clamp: Clamp::NONE });
+    } else {
+        b.op(Op::MaxPool2D { input: x, output: y, window, clamp: Clamp::NONE });
+    }
+    b.finish(x, y)
+}
+
+fn conv_stack(shape: [u32; 3], layers: &[(u32, u32, bool)], seed: u64) -> Model {
+    let mut rng = SplitMix64(seed);
+    let mut b = ModelBuilder::new();
+    let mut x = b.tensor(act(&shape, -5));
+    let input = x;
+    let [h, w, mut c] = shape;
+    for &(kernel, cout, depthwise) in layers {
+        x = conv(&mut b, &mut rng, x, [h, w, c], kernel, cout, depthwise);
+        c = cout;
+    }
+    b.finish(input, x)
+}
+
+/// A fully connected layer with K = 1, sized so the encoded model is close to `target_bytes`:
+/// the most model bytes (weights and bias) per MAC a model can have.
+fn bytes_heavy(target_bytes: usize, seed: u64) -> Model {
+    // Each output channel costs 1 weight byte, 4 bias bytes and 5 bytes of per-channel scale.
+    let n = (target_bytes.saturating_sub(200) / 10) as u32;
+    single_fc(1, 1, n, seed)
+}
+
+/// The synthetic worst cases, in report order.
+pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
+    let mut cases = vec![
+        ModelCase::new("tiny-ops-512", "512 one-element Adds: per-op overhead", &tiny_ops(512), true)?,
+        ModelCase::new("fc-k1-n4096", "K = 1, a wide layer: per-output overhead", &single_fc(1, 1, 4096, 11), true)?,
+        ModelCase::new("fc-k4096-n1", "N = 1, a long reduction with one output", &single_fc(1, 4096, 1, 12), true)?,
+        ModelCase::new("fc-odd-63x65", "odd K and N that defeat the SIMD tiles", &single_fc(1, 63, 65, 13), true)?,
+        ModelCase::new("fc-odd-rows-7x33x17", "7 rows, odd K and N", &single_fc(7, 33, 17, 14), false)?,
+        ModelCase::new(
+            "fc-128x128",
+            "a square matrix-vector layer that fits in code",
+            &single_fc(1, 128, 128, 15),
+            true,
+        )?,
+        ModelCase::new(
+            "conv-odd-5x5",
+            "5x5 conv with 3 input and 7 output channels (odd tiles)",
+            &conv_stack([13, 11, 3], &[(5, 7, false)], 16),
+            false,
+        )?,
+        ModelCase::new(
+            "depthwise-32x32x64",
+            "3x3 depthwise conv over 64 channels",
+            &conv_stack([32, 32, 64], &[(3, 64, true)], 17),
+            true,
+        )?,
+        ModelCase::new(
+            "conv-32x32-16to32",
+            "3x3 conv, 16 to 32 channels, 32x32 image: MAC heavy, fits in code",
+            &conv_stack([32, 32, 16], &[(3, 32, false)], 18),
+            true,
+        )?,
+        ModelCase::new(
+            "elementwise-32k-x48",
+            "48 Add/Mul ops over 32768 elements: elements, no MACs",
+            &elementwise([64, 64, 8], 48, false),
+            true,
+        )?,
+        ModelCase::new(
+            "transcendental-32k-x16",
+            "16 Logistic/Tanh ops over 32768 elements",
+            &elementwise([64, 64, 8], 16, true),
+            true,
+        )?,
+        ModelCase::new("softmax-8x4095", "Softmax over the widest rows allowed", &softmax_rows(8, 4095), true)?,
+        ModelCase::new("maxpool-8x8-64x64x8", "8x8 max pooling, stride 1", &pooling([64, 64, 8], 8, false), true)?,
+        ModelCase::new("avgpool-8x8-64x64x8", "8x8 average pooling, stride 1", &pooling([64, 64, 8], 8, true), false)?,
+        ModelCase::new(
+            "bytes-heavy-in-code",
+            "the most model bytes per MAC that fits in contract code",
+            &bytes_heavy(MAX_CODE_SIZE - 64, 19),
+            true,
+        )?,
+        ModelCase::new(
+            "bytes-heavy-inline-1mib",
+            "1 MiB of model bytes with K = 1 (inferInline)",
+            &bytes_heavy(1 << 20, 20),
+            false,
+        )?,
+        ModelCase::new(
+            "conv-stack-large",
+            "three 3x3 convs on 32x32, 32 to 64 channels (inferInline)",
+            &conv_stack([32, 32, 32], &[(3, 64, false), (3, 64, true), (3, 64, false)], 21),
+            false,
+        )?,
+        ModelCase::new(
+            "gemm-256x1024x1024",
+            "a 256-row 1024x1024 layer: the largest case timed (inferInline)",
+            &single_fc(256, 1024, 1024, 22),
+            false,
+        )?,
+    ];
+    cases.sort_by_key(|c| !c.quick);
+    Ok(cases)
+}
+
+/// The models shipped in `testdata/models`, each with a deterministic input.
+pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchError> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| GasBenchError::Io { path: dir.display().to_string(), reason: e.to_string() })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "aiop"))
+        .collect();
+    paths.sort();
+    let mut cases = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path)
+            .map_err(|e| GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+        let model = aiop_engine::decode(&bytes)
+            .map_err(|e| GasBenchError::Case { case: name.clone(), reason: e.to_string() })?;
+        let mut case = ModelCase::new(&name, "shipped model (testdata/models)", &model, true)?;
+        // Keep the file's exact bytes (decode/encode is canonical, so they are the same).
+        case.model = bytes;
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_synthetic_case_is_a_valid_model_and_deterministic() {
+        let a = synthetic_cases().expect("cases build");
+        let b = synthetic_cases().expect("cases build");
+        assert!(a.len() >= 15);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.model, y.model, "{} is not deterministic", x.name);
+            let header = aiop_engine::check(&x.model).expect("valid");
+            assert_eq!(header.input_len as usize, x.input.len());
+        }
+        let in_code = a.iter().find(|c| c.name == "bytes-heavy-in-code").expect("case");
+        assert_eq!(in_code.delivery, Delivery::Deployed);
+        assert!(in_code.model.len() > MAX_CODE_SIZE - 1024, "{} bytes", in_code.model.len());
+    }
+}
