@@ -12,6 +12,7 @@
 
 pub mod cases;
 pub mod fit;
+pub mod report;
 pub mod timing;
 pub mod yardsticks;
 
