@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Work with `.aiop` model files: inspect, run.
+    /// Work with `.aiop` model files: inspect, run, quantize, eval, import-tflite.
     #[command(subcommand)]
     Model(model::ModelCommand),
 }

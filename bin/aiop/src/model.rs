@@ -18,6 +18,14 @@ pub enum ModelCommand {
     Inspect(InspectArgs),
     /// Run a model on one input and print the output bytes as hex.
     Run(RunArgs),
+    /// Quantize a float model (safetensors + architecture JSON) to an aiop model, calibrating
+    /// activation ranges on sample data.
+    Quantize(aiop_tools::cli::QuantizeArgs),
+    /// Top-1 accuracy of an aiop model on a data set, beside its float original when given.
+    Eval(aiop_tools::cli::EvalArgs),
+    /// Convert an int8 TensorFlow Lite model to an aiop model, bit-exact with LiteRT's
+    /// reference kernels; unsupported ops are named.
+    ImportTflite(aiop_tools::cli::ImportTfliteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +58,9 @@ pub fn run(command: ModelCommand) -> Result<()> {
     match command {
         ModelCommand::Inspect(args) => inspect(&args),
         ModelCommand::Run(args) => run_model(&args),
+        ModelCommand::Quantize(args) => aiop_tools::cli::quantize(args),
+        ModelCommand::Eval(args) => aiop_tools::cli::eval(args),
+        ModelCommand::ImportTflite(args) => aiop_tools::cli::import_tflite(args),
     }
 }
 
