@@ -1,0 +1,263 @@
+//! Command-line arguments (clap derive) and entry points for `aiop node`, `aiop chain verify`
+//! and `aiop model deploy|call`. The `aiop` binary only wires these in.
+
+use crate::{
+    chain::{EXAMPLE_MODELS, load_genesis, model_address},
+    client,
+    node::{Node, NodeConfig},
+    rpc::{RpcCtx, serve},
+};
+use aiop_kernels::KernelChoice;
+use alloy_primitives::{Address, Bytes};
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
+use tracing::info;
+
+/// `aiop node`: run the devnet.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Dev mode: unlock the ten dev accounts (eth_accounts, eth_sendTransaction) and print their keys.
+    #[arg(long)]
+    pub dev: bool,
+    /// Seal a block every interval (e.g. `2s`, `500ms`); default: one block per transaction.
+    #[arg(long = "dev.block-time", value_name = "DURATION", value_parser = parse_duration)]
+    pub block_time: Option<Duration>,
+    /// Accepted for reth compatibility; the HTTP server is always on.
+    #[arg(long)]
+    pub http: bool,
+    /// HTTP JSON-RPC listen address.
+    #[arg(long = "http.addr", default_value = "127.0.0.1")]
+    pub http_addr: IpAddr,
+    /// HTTP JSON-RPC port (0 picks a free one).
+    #[arg(long = "http.port", default_value_t = 8545)]
+    pub http_port: u16,
+    /// Data directory (default: a temporary directory, deleted on exit).
+    #[arg(long)]
+    pub datadir: Option<PathBuf>,
+    /// A geth-style genesis.json (default: the dev genesis).
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
+    /// Inference kernels: auto, reference, avx2, avx512.
+    #[arg(long, default_value = "auto", env = "AIOP_KERNELS")]
+    pub kernels: KernelChoice,
+}
+
+/// `aiop chain ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ChainCommand {
+    /// Re-execute every block from genesis and check state roots, receipts roots and gas.
+    Verify(ChainVerifyArgs),
+}
+
+/// `aiop chain verify`.
+#[derive(Debug, Clone, Args)]
+pub struct ChainVerifyArgs {
+    /// Data directory of a stopped node.
+    #[arg(long)]
+    pub datadir: PathBuf,
+    /// Inference kernels to replay with: auto, reference, avx2, avx512.
+    #[arg(long, default_value = "reference")]
+    pub kernels: KernelChoice,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `aiop model deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct ModelDeployArgs {
+    /// The .aiop model file.
+    pub file: PathBuf,
+    /// JSON-RPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// Private key of the deployer (hex).
+    #[arg(long, env = "AIOP_PRIVATE_KEY")]
+    pub private_key: String,
+}
+
+/// `aiop model call`.
+#[derive(Debug, Clone, Args)]
+pub struct ModelCallArgs {
+    /// Address of the model's data contract.
+    pub address: Address,
+    /// Input tensor bytes, 0x-hex.
+    #[arg(long)]
+    pub input: Bytes,
+    /// JSON-RPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// The precompile's address.
+    #[arg(long, default_value_t = client::PRECOMPILE_ADDRESS)]
+    pub precompile: Address,
+    /// Run at the node with `aiop_infer` instead of `eth_call` to the precompile.
+    #[arg(long)]
+    pub offchain: bool,
+}
+
+/// Parses `2s`, `500ms`, `1m` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => return Err(format!("bad duration unit in {s:?}: use ms, s or m")),
+    };
+    if d.is_zero() {
+        return Err("block time must be positive".into());
+    }
+    Ok(d)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,jsonrpsee=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs the node until Ctrl-C (or SIGTERM).
+pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let kernels = args.kernels.resolve().map_err(|e| anyhow!("--kernels: {e}"))?;
+    let (datadir, _tmp) = match &args.datadir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let tmp = tempfile::Builder::new().prefix("aiop-node-").tempdir()?;
+            (tmp.path().to_path_buf(), Some(tmp))
+        }
+    };
+    let genesis = args.chain.as_deref().map(load_genesis).transpose()?;
+    let node = Arc::new(Node::open(NodeConfig {
+        datadir: datadir.clone(),
+        genesis,
+        dev: args.dev,
+        block_time: args.block_time,
+        kernels,
+    })?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (handle, local) = serve(Arc::new(RpcCtx::new(node.clone())), (args.http_addr, args.http_port).into())
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
+        print_banner(&node, &datadir, kernels.name(), args.block_time);
+        println!("HTTP JSON-RPC listening on http://{local}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let miner = args.block_time.map(|every| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let n = node.clone();
+                    match tokio::task::spawn_blocking(move || n.mine_pending()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::error!("mining failed: {e}"),
+                        Err(e) => tracing::error!("miner task failed: {e}"),
+                    }
+                }
+            })
+        });
+        shutdown_signal().await;
+        info!("shutting down");
+        if let Some(m) = miner {
+            m.abort();
+        }
+        let _ = handle.stop();
+        handle.stopped().await;
+        info!(head = node.read().head().header.number, "stopped cleanly");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_banner(node: &Node, datadir: &std::path::Path, kernels: &str, block_time: Option<Duration>) {
+    let head = node.read().head().header.number;
+    println!("aiop devnet  chain id {}  hardfork {}  kernels {kernels}", node.chain_id, crate::node::spec_name());
+    println!("datadir {}  head block {head}", datadir.display());
+    match block_time {
+        Some(d) => println!("block time {d:?}"),
+        None => println!("one block per transaction"),
+    }
+    if !node.accounts.is_empty() {
+        println!("\nAvailable accounts (mnemonic: {})", crate::chain::DEV_MNEMONIC);
+        for (i, a) in node.accounts.iter().enumerate() {
+            println!("({i}) {}  private key {}", a.address, a.key_hex());
+        }
+    }
+    if node.genesis.config.chain_id == crate::chain::DEV_CHAIN_ID {
+        println!("\nExample models");
+        for (i, (name, _)) in EXAMPLE_MODELS.iter().enumerate() {
+            if node.read().world.accounts.contains_key(&model_address(i)) {
+                println!("{}  {name}", model_address(i));
+            }
+        }
+    }
+    println!();
+}
+
+/// Runs `aiop chain <command>`.
+pub fn run_chain(cmd: ChainCommand) -> anyhow::Result<()> {
+    match cmd {
+        ChainCommand::Verify(args) => run_chain_verify(args),
+    }
+}
+
+/// Runs `aiop chain verify`.
+pub fn run_chain_verify(args: ChainVerifyArgs) -> anyhow::Result<()> {
+    let kernels = args.kernels.resolve().map_err(|e| anyhow!("--kernels: {e}"))?;
+    let report = crate::verify::verify(&args.datadir, kernels, !args.quiet)?;
+    println!(
+        "verified {} blocks ({} transactions, {} gas) with {} kernels in {:.2} s: state roots, receipts roots, gas used and block hashes match",
+        report.blocks,
+        report.txs,
+        report.gas,
+        kernels.name(),
+        report.seconds
+    );
+    Ok(())
+}
+
+/// Runs `aiop model deploy`.
+pub fn run_model_deploy(args: ModelDeployArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let d = client::deploy_model(&args.rpc_url, &args.private_key, &bytes)?;
+    println!("{}", d.address);
+    eprintln!(
+        "deployed {} at {} (tx {}, block {}, gas {})",
+        args.file.display(),
+        d.address,
+        d.tx_hash,
+        d.block,
+        d.gas_used
+    );
+    Ok(())
+}
+
+/// Runs `aiop model call`.
+pub fn run_model_call(args: ModelCallArgs) -> anyhow::Result<()> {
+    let out = if args.offchain {
+        client::infer_offchain(&args.rpc_url, args.address, args.input)?
+    } else {
+        client::call_model(&args.rpc_url, args.address, args.input, args.precompile)?
+    };
+    println!("{out}");
+    Ok(())
+}
