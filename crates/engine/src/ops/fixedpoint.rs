@@ -2,9 +2,9 @@
 //! `fixedpoint.h` (the arithmetic of TensorFlow Lite's int8 reference kernels).
 //!
 //! A value with `I` integer bits is an `i32` raw `r` standing for `r / 2^(31 - I)`.
-//! Additions wrap (two's complement), as the C++ does on every machine we care about; the
-//! validated ranges of the ops keep them from wrapping in practice. Division by a power of
-//! two rounds half away from zero. No floating point: the constants below are gemmlowp's.
+//! Additions wrap (two's complement), exactly as gemmlowp's do on two's-complement machines,
+//! so results equal TensorFlow Lite's even where an intermediate wraps. Division by a power
+//! of two rounds half away from zero. No floating point: the constants below are gemmlowp's.
 
 /// `round(a * b / 2^31)`, saturating the single overflowing case `MIN * MIN`.
 #[inline]
@@ -86,7 +86,9 @@ fn newton_reciprocal_q2(half_denominator: i32) -> i32 {
 /// `1 / (1 + a)` for `a` in `[0, 1)` (0 integer bits in and out).
 pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     let x = newton_reciprocal_q2(rounding_half_sum(a, ONE_Q0));
-    rescale(x >> 1, 2, 0)
+    // x approximates 1 / half_denominator with 2 integer bits, so 1 / (1 + a) is the same raw
+    // value read with 1 integer bit; then rescale to 0 integer bits (saturating 2x).
+    rescale(x, 1, 0)
 }
 
 /// `(1 - a) / (1 + a)` for `a` in `[0, 1)` (0 integer bits in and out).
@@ -165,8 +167,10 @@ pub fn tanh_q4(a: i32) -> i32 {
         return 0;
     }
     let non_positive = if a < 0 { a } else { a.wrapping_neg() };
-    // -tanh(n) for n <= 0, via exp(2n).
-    let t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values::<4>(non_positive.wrapping_shl(1)));
+    // tanh(|a|) = (1 - exp(-2|a|)) / (1 + exp(-2|a|)). Doubling is exact by reading the same raw
+    // value with 5 integer bits instead of 4; shifting the raw value left would wrap for
+    // |a| >= 8.
+    let t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values::<5>(non_positive));
     if a < 0 { t.wrapping_neg() } else { t }
 }
 
@@ -234,5 +238,34 @@ mod tests {
         let (scale, bits) = reciprocal(2 << 19, 12);
         assert_eq!(bits, 1);
         assert!((i64::from(scale) - i64::from(i32::MAX)).abs() < 1 << 8, "{scale}");
+    }
+
+    #[test]
+    fn tanh_is_monotonic_and_saturates_over_the_whole_q4_range() {
+        // Sweep every 2^20-th raw value, including |a| >= 8 where a raw doubling would wrap.
+        let mut previous = i32::MIN;
+        let mut a = i32::MIN;
+        loop {
+            let t = tanh_q4(a);
+            assert!(t >= previous, "tanh is not monotonic at raw {a}: {t} < {previous}");
+            previous = t;
+            match a.checked_add(1 << 20) {
+                Some(next) => a = next,
+                None => break,
+            }
+        }
+        // tanh(9.0) and tanh(-16.0) are 1 and -1 to far better than an int8 step.
+        let nine = 9 << 27;
+        assert!(i32::MAX - tanh_q4(nine) < 1 << 20, "{}", tanh_q4(nine));
+        assert!(tanh_q4(i32::MIN) + i32::MAX < 1 << 20, "{}", tanh_q4(i32::MIN));
+        assert_eq!(tanh_q4(-nine), tanh_q4(nine).wrapping_neg());
+    }
+
+    #[test]
+    fn one_over_one_plus_x_is_half_at_one_and_one_at_zero() {
+        let half = one_over_one_plus_x_for_x_in_0_1(i32::MAX);
+        assert!((i64::from(half) - (1i64 << 30)).abs() < 1 << 4, "{half}");
+        let one = one_over_one_plus_x_for_x_in_0_1(0);
+        assert!(i64::from(i32::MAX) - i64::from(one) < 1 << 4, "{one}");
     }
 }
