@@ -27,7 +27,7 @@ impl DType {
     }
 }
 
-/// A positive real number stored as integers: `multiplier * 2^(shift - 31)`, with
+/// A non-negative real number stored as integers: `multiplier * 2^(shift - 31)`, with
 /// `multiplier` a Q31 value in `[0, 2^31 - 1]` and `shift` in `[-31, 30]`.
 ///
 /// Used for requantization (where the engine computes with it) and for a tensor's scale

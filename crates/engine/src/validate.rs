@@ -128,7 +128,13 @@ pub fn validate(model: &Model) -> Result<Validated> {
         geometry.push(geom);
         op_costs.push(Cost { ops: 1, ..op_cost });
     }
-    if !written[usize::from(model.output)] || model.output == model.input {
+    if model.output == model.input {
+        return Err(EngineError::InvalidModel(format!(
+            "the output tensor {} is the input tensor; the output must be written by an op",
+            model.output
+        )));
+    }
+    if !written[usize::from(model.output)] {
         return Err(EngineError::InvalidModel(format!("no op writes the output tensor {}", model.output)));
     }
     if let Some(unused) = used.iter().position(|u| !u) {
