@@ -5,7 +5,7 @@ The split is fixed and uses no random numbers: sample i goes to the test split w
 i % 5 == 0 (360 images), otherwise to the train split (1,437 images).
 
 Each CSV row is `label,p0,...,p63` with pixels in 0..16, row-major (8 rows of 8).
-Re-running this script must reproduce the checked-in files byte for byte.
+Re-running this script must reproduce the checked-in files byte for byte (`--check` verifies).
 """
 import pathlib
 import sys
@@ -20,6 +20,7 @@ def main() -> int:
     data = digits.data.astype(int)
     target = digits.target.astype(int)
     assert data.shape == (1797, 64), data.shape
+    check = "--check" in sys.argv[1:]
     OUT.mkdir(parents=True, exist_ok=True)
     rows = {"train": [], "test": []}
     for i, (pixels, label) in enumerate(zip(data, target)):
@@ -28,7 +29,14 @@ def main() -> int:
         rows[split].append(",".join([str(label)] + [str(p) for p in pixels]))
     for split, lines in rows.items():
         path = OUT / f"{split}.csv"
-        path.write_text("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} differs from scikit-learn's digits")
+                return 1
+            print(f"{path}: reproduced ({len(lines)} images)")
+            continue
+        path.write_text(text)
         print(f"{path}: {len(lines)} images")
     return 0
 
