@@ -1,0 +1,389 @@
+//! `aiop node` end to end: a real node process on an ephemeral port, driven by a real client
+//! (Foundry's `cast`, found through `AIOP_CAST` or `PATH`) and by raw HTTP.
+//!
+//! Set `AIOP_BIN` to test another build of the binary (any program with the same `node`,
+//! `chain verify` and `model deploy|call` subcommands).
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+/// Dev account 0 (`test test ... junk`, m/44'/60'/0'/0/0).
+const KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const ADDR0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const ADDR1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// The pre-deployed digits MLP (example model 1).
+const MLP: &str = "0x00000000000000000000000000000000a10d0001";
+/// The precompile's default address.
+const PRECOMPILE: &str = "0x00000000000000000000000000000000000a1000";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn aiop_bin() -> PathBuf {
+    std::env::var_os("AIOP_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aiop")))
+}
+
+fn cast_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("AIOP_CAST") {
+        return PathBuf::from(p);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("cast");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "Foundry's `cast` is required by the node end-to-end tests: install it with \
+         `npm install -g @foundry-rs/cast` (or set AIOP_CAST to its path)"
+    );
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aiop-node-e2e-{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A running node; killed (SIGKILL) on drop.
+struct NodeProc {
+    child: Child,
+    url: String,
+}
+
+impl NodeProc {
+    fn start(datadir: &Path, extra: &[&str]) -> NodeProc {
+        let mut cmd = Command::new(aiop_bin());
+        cmd.args(["node", "--dev", "--http.port", "0", "--datadir"])
+            .arg(datadir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("the aiop binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let mut sent = false;
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if !sent && let Some(url) = line.trim().strip_prefix("HTTP JSON-RPC listening on ") {
+                    let _ = tx.send(url.to_string());
+                    sent = true;
+                }
+                line.clear();
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the node did not print its RPC address within 60 s")
+        });
+        NodeProc { child, url }
+    }
+
+    fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").trim_end_matches('/').to_string()
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "the node exited with {status} on SIGTERM");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the node did not stop within 30 s of SIGTERM");
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("command runs")
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn cast(node: &NodeProc, args: &[&str]) -> String {
+    ok(run(Command::new(cast_bin()).args(args).env("ETH_RPC_URL", &node.url)), &format!("cast {}", args.join(" ")))
+}
+
+fn cast_fails(node: &NodeProc, args: &[&str]) -> String {
+    let out = run(Command::new(cast_bin()).args(args).env("ETH_RPC_URL", &node.url));
+    assert!(!out.status.success(), "cast {} should fail", args.join(" "));
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn aiop(args: &[&str]) -> Output {
+    run(Command::new(aiop_bin()).args(args).current_dir(repo_root()).env_remove("AIOP_KERNELS"))
+}
+
+/// Raw HTTP POST; returns the body.
+fn post(node: &NodeProc, body: &str) -> String {
+    let mut s = TcpStream::connect(node.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        node.addr(),
+        body.len()
+    )
+    .expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(resp)
+}
+
+fn rpc(node: &NodeProc, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    serde_json::from_str(&post(node, &body)).expect("JSON response")
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// Initcode deploying `runtime` (PUSH1 len, PUSH1 10, PUSH0, CODECOPY, PUSH1 len, PUSH0, RETURN).
+fn initcode(runtime: &str) -> String {
+    let len = runtime.len() / 2;
+    assert!(len < 256);
+    format!("0x60{len:02x}600a5f3960{len:02x}5ff3{runtime}")
+}
+
+/// A contract that emits LOG1(topic 0xabab..., data = 42) on any call.
+fn log_contract() -> String {
+    initcode(&format!("602a5f527f{}60205fa100", "ab".repeat(32)))
+}
+
+#[test]
+fn node_serves_cast_transfer_deploy_call_receipts_logs() {
+    let dir = temp_dir("cast");
+    let node = NodeProc::start(&dir, &[]);
+    assert_eq!(cast(&node, &["chain-id"]), "1337");
+    assert_eq!(cast(&node, &["block-number"]), "0");
+    assert_eq!(cast(&node, &["balance", ADDR0]), "10000000000000000000000");
+    let client = cast(&node, &["client"]);
+    assert!(client.starts_with("aiop/"), "{client}");
+
+    // A transfer.
+    let receipt = json(&cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1ether", "--json"]));
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(receipt["gasUsed"], "0x5208");
+    assert_eq!(cast(&node, &["balance", ADDR1]), "10001000000000000000000");
+    assert_eq!(cast(&node, &["block-number"]), "1");
+    let tx = json(&cast(&node, &["tx", receipt["transactionHash"].as_str().unwrap(), "--json"]));
+    assert_eq!(tx["from"].as_str().unwrap().to_lowercase(), ADDR0.to_lowercase());
+
+    // eth_sendTransaction from an unlocked dev account.
+    let receipt = json(&cast(&node, &["send", "--unlocked", "--from", ADDR1, ADDR0, "--value", "5", "--json"]));
+    assert_eq!(receipt["status"], "0x1");
+
+    // Deploy a model with `aiop model deploy`; its code is 0xFE then the model bytes.
+    let model_path = repo_root().join("testdata/models/digits_cnn_random.aiop");
+    let out = aiop(&["model", "deploy", model_path.to_str().unwrap(), "--rpc-url", &node.url, "--private-key", KEY0]);
+    let address = ok(out, "aiop model deploy");
+    let code = cast(&node, &["code", &address]);
+    let model_hex = hex::encode(std::fs::read(&model_path).unwrap());
+    assert_eq!(code, format!("0xfe{model_hex}"));
+    let info = rpc(&node, "aiop_modelInfo", serde_json::json!([address]));
+    assert_eq!(info["result"]["modelBytes"], model_hex.len() / 2, "{info}");
+
+    // A contract that logs; call it; read the receipt and the logs back.
+    let deployed = json(&cast(&node, &["send", "--private-key", KEY0, "--create", &log_contract(), "--json"]));
+    let logger = deployed["contractAddress"].as_str().unwrap().to_string();
+    let receipt = json(&cast(&node, &["send", "--private-key", KEY0, &logger, "--json"]));
+    assert_eq!(receipt["logs"][0]["topics"][0], format!("0x{}", "ab".repeat(32)));
+    assert_eq!(receipt["logs"][0]["data"], format!("0x{:064x}", 42));
+    let logs = json(&cast(&node, &["logs", "--from-block", "0", "--address", &logger, "--json"]));
+    assert_eq!(logs.as_array().unwrap().len(), 1);
+    assert_eq!(logs[0]["transactionHash"], receipt["transactionHash"]);
+    let by_topic = rpc(
+        &node,
+        "eth_getLogs",
+        serde_json::json!([{"fromBlock": "0x0", "topics": [format!("0x{}", "ab".repeat(32))]}]),
+    );
+    assert_eq!(by_topic["result"].as_array().unwrap().len(), 1);
+
+    // Block, receipts root and state are served.
+    let block = json(&cast(&node, &["block", "latest", "--json"]));
+    assert_eq!(block["number"], receipt["blockNumber"]);
+    assert_eq!(block["hash"], receipt["blockHash"]);
+    let by_hash = rpc(&node, "eth_getBlockByHash", serde_json::json!([block["hash"], true]));
+    assert_eq!(by_hash["result"]["transactions"][0]["hash"], receipt["transactionHash"]);
+    let estimate: u64 = cast(&node, &["estimate", &logger]).parse().unwrap();
+    assert!(estimate >= 21_000 + 375 * 2, "{estimate}");
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_precompile_call_matches_model_run() {
+    let dir = temp_dir("precompile");
+    let node = NodeProc::start(&dir, &[]);
+    let input = format!("0x{}", "05".repeat(64));
+    // Off-chain at the node, through the precompile with eth_call, and the CLI's model run.
+    let offchain = rpc(&node, "aiop_infer", serde_json::json!([MLP, input]));
+    let offchain = offchain["result"].as_str().unwrap_or_else(|| panic!("aiop_infer: {offchain}")).to_string();
+    let via_cast = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", MLP, &input]);
+    let via_cli = ok(aiop(&["model", "call", MLP, "--input", &input, "--rpc-url", &node.url]), "aiop model call");
+    let model_path = repo_root().join("testdata/models/digits_mlp_random.aiop");
+    let run = aiop(&["model", "run", model_path.to_str().unwrap(), "--input", &input]);
+    let local = ok(run, "aiop model run");
+    assert_eq!(via_cast, offchain);
+    assert_eq!(via_cli, offchain);
+    assert!(local.contains(offchain.trim_start_matches("0x")), "model run printed {local}, node {offchain}");
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_restarts_after_kill9_with_blocks_and_state() {
+    let dir = temp_dir("restart");
+    let node = NodeProc::start(&dir, &[]);
+    for _ in 0..3 {
+        cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1000"]);
+    }
+    let deployed = json(&cast(&node, &["send", "--private-key", KEY0, "--create", &log_contract(), "--json"]));
+    let logger = deployed["contractAddress"].as_str().unwrap().to_string();
+    let head = json(&cast(&node, &["block", "latest", "--json"]));
+    let balance = cast(&node, &["balance", ADDR1]);
+    node.kill9();
+
+    let node = NodeProc::start(&dir, &[]);
+    let again = json(&cast(&node, &["block", "latest", "--json"]));
+    assert_eq!(again["hash"], head["hash"]);
+    assert_eq!(again["stateRoot"], head["stateRoot"]);
+    assert_eq!(cast(&node, &["balance", ADDR1]), balance);
+    assert_eq!(cast(&node, &["nonce", ADDR0]), "4");
+    assert!(cast(&node, &["code", &logger]).len() > 10);
+    let tx = deployed["transactionHash"].as_str().unwrap();
+    assert_eq!(json(&cast(&node, &["receipt", tx, "--json"]))["status"], "0x1");
+    // The chain goes on from there.
+    cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1"]);
+    assert_eq!(cast(&node, &["block-number"]), "5");
+    node.kill9();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_chain_with_inference_verifies_under_reference_kernels() {
+    let dir = temp_dir("verify");
+    let node = NodeProc::start(&dir, &["--kernels", "auto"]);
+    let model_path = repo_root().join("testdata/models/digits_mlp_random.aiop");
+    let deployed = ok(
+        aiop(&["model", "deploy", model_path.to_str().unwrap(), "--rpc-url", &node.url, "--private-key", KEY0]),
+        "aiop model deploy",
+    );
+    for (i, model) in [MLP, "0x00000000000000000000000000000000a10d0000", deployed.as_str()].iter().enumerate() {
+        let input = format!("0x{}", format!("{:02x}", 3 * i + 1).repeat(64));
+        let data = cast(&node, &["calldata", "infer(address,bytes)", model, &input]);
+        cast(&node, &["send", "--private-key", KEY0, PRECOMPILE, &data, "--gas-limit", "5000000"]);
+    }
+    cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1"]);
+    node.stop();
+    let out = aiop(&["chain", "verify", "--datadir", dir.to_str().unwrap(), "--kernels", "reference", "--quiet"]);
+    let text = ok(out, "aiop chain verify");
+    assert!(text.contains("verified 5 blocks"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_rejects_bad_input_and_keeps_serving() {
+    let dir = temp_dir("bad");
+    let node = NodeProc::start(&dir, &[]);
+    let code = |body: &str| -> i64 {
+        let v = json(&post(&node, body));
+        v["error"]["code"].as_i64().unwrap_or_else(|| panic!("no error for {body}: {v}"))
+    };
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber""#), -32700);
+    assert_eq!(code("not json at all"), -32700);
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_noSuchMethod","params":[]}"#), -32601);
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0xnothex"]}"#), -32602);
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x02f8"]}"#), -32602);
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x1234"]}"#), -32602);
+    // Nonce gap, stale nonce, no funds, wrong chain id: -32000 with the reason.
+    let gap = cast_fails(&node, &["send", "--private-key", KEY0, "--nonce", "7", ADDR1, "--value", "1"]);
+    assert!(gap.contains("nonce too high"), "{gap}");
+    cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1"]);
+    let stale = cast_fails(&node, &["send", "--private-key", KEY0, "--nonce", "0", ADDR1, "--value", "1"]);
+    assert!(stale.contains("nonce too low"), "{stale}");
+    let poor = "0x0000000000000000000000000000000000000000000000000000000000000001";
+    let broke = cast_fails(&node, &["send", "--private-key", poor, "--gas-limit", "21000", ADDR1, "--value", "1"]);
+    assert!(broke.contains("insufficient funds"), "{broke}");
+    let signed = cast(
+        &node,
+        &["mktx", "--private-key", KEY0, "--chain", "1", "--nonce", "1", "--gas-limit", "21000", "--gas-price", "10gwei", ADDR1],
+    );
+    let wrong_chain = rpc(&node, "eth_sendRawTransaction", serde_json::json!([signed]));
+    assert_eq!(wrong_chain["error"]["code"], -32000, "{wrong_chain}");
+    assert!(wrong_chain["error"]["message"].as_str().unwrap().contains("chain id"));
+    // A revert carries code 3 and the data.
+    let reverter = json(&cast(&node, &["send", "--private-key", KEY0, "--create", &initcode("60aa5f5260205ffd"), "--json"]));
+    let reverter = reverter["contractAddress"].as_str().unwrap().to_string();
+    let reverted = rpc(&node, "eth_call", serde_json::json!([{"to": reverter}, "latest"]));
+    assert_eq!(reverted["error"]["code"], 3, "{reverted}");
+    assert_eq!(reverted["error"]["data"], format!("0x{:064x}", 0xaa));
+    // Still serving, and the chain only has the good transactions.
+    assert_eq!(cast(&node, &["block-number"]), "2");
+    let batch = post(&node, r#"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"net_version"}]"#);
+    let batch = json(&batch);
+    assert_eq!(batch[1]["result"], "1337");
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_block_time_mode_seals_on_interval() {
+    let dir = temp_dir("interval");
+    let node = NodeProc::start(&dir, &["--dev.block-time", "300ms"]);
+    let hash = cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1", "--async"]);
+    let receipt = json(&cast(&node, &["receipt", &hash, "--json"]));
+    assert_eq!(receipt["status"], "0x1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let n: u64 = cast(&node, &["block-number"]).parse().unwrap();
+    assert!(n >= 3, "only {n} blocks after 1.5 s at 300 ms");
+    node.stop();
+    let out = aiop(&["chain", "verify", "--datadir", dir.to_str().unwrap(), "--quiet"]);
+    ok(out, "aiop chain verify");
+    let _ = std::fs::remove_dir_all(dir);
+}
