@@ -23,7 +23,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Work with `.aiop` model files: inspect, run, quantize, eval, import-tflite.
+    /// Run the devnet: a chain with the inference precompile and JSON-RPC (`aiop node --dev`).
+    Node(aiop_node::cli::NodeArgs),
+    /// Check a chain: re-execute every block and compare roots and gas.
+    #[command(subcommand)]
+    Chain(aiop_node::cli::ChainCommand),
+    /// Work with `.aiop` model files: inspect, run, quantize, eval, import-tflite, deploy, call.
     #[command(subcommand)]
     Model(model::ModelCommand),
 }
@@ -31,6 +36,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Node(args) => aiop_node::cli::run_node(args),
+        Command::Chain(command) => aiop_node::cli::run_chain(command),
         Command::Model(command) => model::run(command),
     };
     match result {

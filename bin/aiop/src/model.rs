@@ -26,6 +26,10 @@ pub enum ModelCommand {
     /// Convert an int8 TensorFlow Lite model to an aiop model, bit-exact with LiteRT's
     /// reference kernels; unsupported ops are named.
     ImportTflite(aiop_tools::cli::ImportTfliteArgs),
+    /// Deploy a model as a data contract through a node's JSON-RPC; prints its address.
+    Deploy(aiop_node::cli::ModelDeployArgs),
+    /// Call the inference precompile on a deployed model through a node's JSON-RPC.
+    Call(aiop_node::cli::ModelCallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +65,8 @@ pub fn run(command: ModelCommand) -> Result<()> {
         ModelCommand::Quantize(args) => aiop_tools::cli::quantize(args),
         ModelCommand::Eval(args) => aiop_tools::cli::eval(args),
         ModelCommand::ImportTflite(args) => aiop_tools::cli::import_tflite(args),
+        ModelCommand::Deploy(args) => aiop_node::cli::run_model_deploy(args),
+        ModelCommand::Call(args) => aiop_node::cli::run_model_call(args),
     }
 }
 
