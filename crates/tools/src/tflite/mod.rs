@@ -65,6 +65,7 @@ struct TfTensor {
     buffer: usize,
     scales: Vec<f32>,
     zero_points: Vec<i64>,
+    quantized_dimension: i32,
 }
 
 /// One operator of the file.
@@ -122,12 +123,13 @@ fn parse(data: &[u8]) -> Result<TfModel<'_>> {
     let sg = subgraphs[0];
     let mut tensors = Vec::new();
     for t in sg.vector(0, 4)?.map(|v| v.tables()).transpose()?.unwrap_or_default() {
-        let (scales, zero_points) = match t.table(4)? {
+        let (scales, zero_points, quantized_dimension) = match t.table(4)? {
             Some(q) => (
                 q.vector(2, 4)?.map(|v| v.f32s()).transpose()?.unwrap_or_default(),
                 q.vector(3, 8)?.map(|v| v.i64s()).transpose()?.unwrap_or_default(),
+                q.i32(6, 0)?,
             ),
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), 0),
         };
         tensors.push(TfTensor {
             name: t.string(3)?.unwrap_or_default(),
@@ -136,6 +138,7 @@ fn parse(data: &[u8]) -> Result<TfModel<'_>> {
             buffer: t.u32(2, 0)? as usize,
             scales,
             zero_points,
+            quantized_dimension,
         });
     }
     let mut ops = Vec::new();
@@ -187,7 +190,14 @@ pub fn import(data: &[u8]) -> Result<Model> {
                 | TANH
                 | ARG_MAX
         ) {
-            return Err(ToolsError::UnsupportedOp { index, op: op_name(op.code), supported: SUPPORTED });
+            let mut name = op_name(op.code);
+            if matches!(name.as_str(), "QUANTIZE" | "DEQUANTIZE") {
+                name.push_str(
+                    " (float input or output: convert with inference_input_type and inference_output_type \
+                     set to tf.int8 so the model is int8 end to end)",
+                );
+            }
+            return Err(ToolsError::UnsupportedOp { index, op: name, supported: SUPPORTED });
         }
     }
     if tf.inputs.len() != 1 || tf.outputs.len() != 1 {
@@ -298,8 +308,15 @@ impl<'t, 'a> Importer<'t, 'a> {
         Ok((t, data))
     }
 
-    fn weights(&mut self, index: i32, shape: &[u32]) -> Result<(TensorId, Vec<f32>)> {
+    /// Constant int8 weights; per-channel scales must run along `channel_axis` of the file's shape.
+    fn weights(&mut self, index: i32, shape: &[u32], channel_axis: i32) -> Result<(TensorId, Vec<f32>)> {
         let (t, data) = self.constant(index, "weights")?;
+        if t.scales.len() > 1 && t.quantized_dimension != channel_axis {
+            return Err(bad(format!(
+                "weights {:?} are quantized per channel along axis {}; aiop needs the output-channel axis {channel_axis}",
+                t.name, t.quantized_dimension
+            )));
+        }
         if t.dtype != TYPE_INT8 {
             return Err(bad(format!(
                 "weights {:?} are {}; only int8 weights can be imported",
@@ -375,7 +392,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                     self.b.op(Op::Reshape { input: x, output: r });
                     x = r;
                 }
-                let (w, w_scales) = self.weights(input(1).unwrap_or(-1), &[n, k])?;
+                let (w, w_scales) = self.weights(input(1).unwrap_or(-1), &[n, k], 0)?;
                 let bias = self.bias(input(2), n as usize)?;
                 let output_scales = self.channel_scales(index, op, xq, &w_scales, yq, n as usize)?;
                 let clamp = self.clamp(index, op, fused, yq)?;
@@ -423,7 +440,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                     };
                     let cin = *self.shape(x_t)?.last().unwrap_or(&1);
                     let dm = if multiplier > 0 { multiplier as u32 } else { cout / cin.max(1) };
-                    let (w, w_scales) = self.weights(w_idx, &[kh, kw, cout])?;
+                    let (w, w_scales) = self.weights(w_idx, &[kh, kw, cout], 3)?;
                     let bias = self.bias(input(2), cout as usize)?;
                     let output_scales = self.channel_scales(index, op, xq, &w_scales, yq, cout as usize)?;
                     let clamp = self.clamp(index, op, fused, yq)?;
@@ -444,7 +461,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                     if w_shape.len() != 4 {
                         return Err(self.err(index, op, "weights must have rank 4"));
                     }
-                    let (w, w_scales) = self.weights(w_idx, &w_shape)?;
+                    let (w, w_scales) = self.weights(w_idx, &w_shape, 0)?;
                     let bias = self.bias(input(2), cout as usize)?;
                     let output_scales = self.channel_scales(index, op, xq, &w_scales, yq, cout as usize)?;
                     let clamp = self.clamp(index, op, fused, yq)?;
@@ -605,7 +622,7 @@ impl<'t, 'a> Importer<'t, 'a> {
 
     /// The fused activation as clamp bounds (`CalculateActivationRangeQuantized`, in f32).
     fn clamp(&self, index: usize, op: &TfOp<'_>, fused: i8, y: Quant) -> Result<Clamp> {
-        let q = |f: f32| i64::from(y.zero_point) + (f / y.scale).round() as i64;
+        let q = |f: f32| i64::from(y.zero_point).saturating_add((f / y.scale).round() as i64);
         let (lo, hi) = match fused {
             0 => (-128, 127),
             1 => (q(0.0).max(-128), 127),
