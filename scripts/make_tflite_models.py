@@ -18,6 +18,7 @@ Each model isolates a few ops, so a mismatch against LiteRT points at one op:
   softmax          FULLY_CONNECTED then SOFTMAX
   logistic         LOGISTIC
   tanh             TANH
+  fc_from_image    FULLY_CONNECTED (per-channel) reading a [1, 3, 3, 4] image directly
   add_only         FULLY_CONNECTED then ADD (isolates ADD)
   mul_only         FULLY_CONNECTED then MUL (isolates MUL)
   conv_only        one CONV_2D
@@ -465,6 +466,17 @@ def model_pools_only():
     return g.serialize([x], [a1])
 
 
+def model_fc_from_image():
+    g = Graph(26)
+    x = g.act([1, 3, 3, 4], 0.04, 12)
+    ws = w_scales(g, 10)
+    w = g.weights([10, 36], ws)
+    b = g.bias(10, 0.04 * ws[0])
+    y = g.act([1, 10], out_scale(g, 0.04, ws, 36), -9)
+    g.op(Op.FULLY_CONNECTED, [x, w, b], [y], fc_opts(Act.RELU))
+    return g.serialize([x], [y])
+
+
 MODELS = {
     "fc_relu": model_fc_relu,
     "fc_per_channel": model_fc_per_channel,
@@ -475,6 +487,7 @@ MODELS = {
     "softmax": model_softmax,
     "logistic": model_logistic,
     "tanh": model_tanh,
+    "fc_from_image": model_fc_from_image,
     "add_only": model_add_only,
     "mul_only": model_mul_only,
     "conv_only": model_conv_only,

@@ -56,8 +56,8 @@ fn compare(name: &str) -> (usize, usize, i32) {
 /// Models whose every op aiop computes exactly as LiteRT's reference kernels do: FULLY_CONNECTED
 /// (per-tensor and per-channel, fused RELU / RELU6 / RELU_N1_TO_1), ADD, MAX_POOL_2D,
 /// AVERAGE_POOL_2D, RESHAPE, SOFTMAX, LOGISTIC, TANH, ARG_MAX.
-const BIT_EXACT: [&str; 8] =
-    ["fc_relu", "fc_per_channel", "add_only", "pools_only", "argmax", "softmax", "logistic", "tanh"];
+const BIT_EXACT: [&str; 9] =
+    ["fc_relu", "fc_per_channel", "fc_from_image", "add_only", "pools_only", "argmax", "softmax", "logistic", "tanh"];
 
 #[test]
 fn bit_exact_against_litert_reference_kernels() {
