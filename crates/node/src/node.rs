@@ -77,7 +77,7 @@ impl Chain {
 
 /// The genesis block header of `genesis` and its state.
 pub fn genesis_block(genesis: &Genesis) -> (StoredBlock, WorldState) {
-    let world = WorldState::from_genesis(genesis);
+    let mut world = WorldState::from_genesis(genesis);
     let header = Header {
         state_root: world.state_root(),
         transactions_root: EMPTY_ROOT_HASH,

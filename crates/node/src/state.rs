@@ -45,6 +45,8 @@ pub struct WorldState {
     pub accounts: BTreeMap<Address, AccountState>,
     /// Code by hash.
     pub codes: BTreeMap<B256, Bytecode>,
+    /// Storage roots of accounts whose storage has not changed since they were computed.
+    storage_roots: BTreeMap<Address, B256>,
 }
 
 impl WorldState {
@@ -74,10 +76,14 @@ impl WorldState {
         world
     }
 
-    /// The Merkle-Patricia state root.
-    pub fn state_root(&self) -> B256 {
+    /// The Merkle-Patricia state root. Storage roots are cached per account until its storage
+    /// changes.
+    pub fn state_root(&mut self) -> B256 {
+        let cache = &mut self.storage_roots;
         alloy_trie::root::state_root_unhashed(self.accounts.iter().map(|(address, account)| {
-            let storage_root = storage_root_unhashed(account.storage.iter().map(|(k, v)| (B256::from(*k), *v)));
+            let storage_root = *cache
+                .entry(*address)
+                .or_insert_with(|| storage_root_unhashed(account.storage.iter().map(|(k, v)| (B256::from(*k), *v))));
             (
                 *address,
                 TrieAccount {
@@ -105,6 +111,9 @@ impl WorldState {
             self.codes.insert(*hash, code.clone());
         }
         for (address, change) in &diff.accounts {
+            if change.info.is_none() || change.storage_cleared || !change.storage.is_empty() {
+                self.storage_roots.remove(address);
+            }
             match &change.info {
                 None => {
                     self.accounts.remove(address);
