@@ -258,3 +258,14 @@ pub fn header_rlp(header: &Header) -> Vec<u8> {
     header.encode(&mut out);
     out
 }
+
+impl Store {
+    /// Overwrites a stored header. Only for tests that check `chain verify` catches tampering.
+    #[doc(hidden)]
+    pub fn replace_header_for_tests(&self, header: &Header) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(HEADERS)?.insert(header.number, alloy_rlp::encode(header).as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! The chain in process: blocks through the node, persistence, replay verification, and
+//! verification naming the first tampered block.
+
+use aiop_kernels::KernelPath;
+use aiop_node::{
+    chain::{DEV_CHAIN_ID, dev_accounts, model_address},
+    node::{Node, NodeConfig, sign},
+    storage::Store,
+    verify::verify,
+};
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Bytes, TxKind, U256};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("aiop-node-test-").tempdir().expect("tempdir")
+}
+
+fn open(dir: &std::path::Path) -> Node {
+    Node::open(NodeConfig {
+        datadir: dir.to_path_buf(),
+        genesis: None,
+        dev: true,
+        block_time: None,
+        kernels: KernelPath::Reference,
+    })
+    .expect("node opens")
+}
+
+fn tx(node: &Node, to: TxKind, input: Vec<u8>, value: u64) -> alloy_consensus::TxEnvelope {
+    let account = &dev_accounts()[0];
+    let t = TxEip1559 {
+        chain_id: DEV_CHAIN_ID,
+        nonce: node.pending_nonce(account.address),
+        gas_limit: 1_000_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to,
+        value: U256::from(value),
+        access_list: Default::default(),
+        input: Bytes::from(input),
+    };
+    sign(t, &account.key).expect("signs")
+}
+
+/// Runtime: SSTORE(slot 0, CALLVALUE+1); SSTORE(slot 1, NUMBER); LOG0(0, 0).
+fn storage_contract() -> Vec<u8> {
+    let runtime = [0x34, 0x60, 0x01, 0x01, 0x5f, 0x55, 0x43, 0x60, 0x01, 0x55, 0x5f, 0x5f, 0xa0, 0x00];
+    let mut init = vec![0x60, runtime.len() as u8, 0x60, 0x0a, 0x5f, 0x39, 0x60, runtime.len() as u8, 0x5f, 0xf3];
+    init.extend_from_slice(&runtime);
+    init
+}
+
+#[test]
+fn blocks_persist_and_verify_and_tampering_is_named() {
+    let dir = tempdir();
+    let bob = dev_accounts()[1].address;
+    let contract;
+    {
+        let node = open(dir.path());
+        node.submit(tx(&node, TxKind::Call(bob), vec![], 1000)).expect("transfer");
+        let hash = node.submit(tx(&node, TxKind::Create, storage_contract(), 0)).expect("deploy");
+        let (n, _) = node.read().tx_index[&hash];
+        assert_eq!(n, 2);
+        contract = dev_accounts()[0].address.create(1);
+        for v in 0..3 {
+            node.submit(tx(&node, TxKind::Call(contract), vec![], v)).expect("call");
+        }
+        // A call to a pre-deployed model account (plain code, no precompile involved).
+        node.submit(tx(&node, TxKind::Call(model_address(1)), vec![1, 2, 3], 0)).expect("call model account");
+        let chain = node.read();
+        assert_eq!(chain.head().header.number, 6);
+        let acct = &chain.world.accounts[&contract];
+        assert_eq!(acct.storage[&U256::ZERO], U256::from(3));
+        assert_eq!(acct.storage[&U256::from(1)], U256::from(5));
+        assert_eq!(chain.blocks[3].receipts[0].logs().len(), 1);
+    }
+    // Reopen: same head, same state.
+    {
+        let node = open(dir.path());
+        let chain = node.read();
+        assert_eq!(chain.head().header.number, 6);
+        assert_eq!(chain.world.accounts[&contract].storage[&U256::ZERO], U256::from(3));
+    }
+    let report = verify(dir.path(), KernelPath::Reference, false).expect("verifies");
+    assert_eq!(report.blocks, 6);
+    assert_eq!(report.txs, 6);
+
+    // Tamper with block 4's gas used: verify names block 4.
+    let store = Store::open(dir.path()).expect("store");
+    let mut header = store.block(4).expect("block 4").header;
+    header.gas_used += 1;
+    store.replace_header_for_tests(&header).expect("tamper");
+    drop(store);
+    match verify(dir.path(), KernelPath::Reference, false) {
+        Err(aiop_node::NodeError::Mismatch { number, what }) => {
+            assert_eq!(number, 4, "{what}");
+            assert!(what.contains("gas used"), "{what}");
+        }
+        other => panic!("expected a mismatch at block 4, got {other:?}"),
+    }
+}
+
+#[test]
+fn rejected_transactions_leave_no_block() {
+    let dir = tempdir();
+    let node = open(dir.path());
+    let bob = dev_accounts()[1].address;
+    let good = tx(&node, TxKind::Call(bob), vec![], 1);
+    node.submit(good.clone()).expect("first");
+    let err = node.submit(good).expect_err("replay is refused");
+    assert!(err.to_string().contains("already known") || err.to_string().contains("nonce too low"), "{err}");
+    // Intrinsic gas too low is caught by the executor; no block is sealed for it.
+    let account = &dev_accounts()[0];
+    let t = TxEip1559 {
+        chain_id: DEV_CHAIN_ID,
+        nonce: node.pending_nonce(account.address),
+        gas_limit: 20_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(bob),
+        value: U256::from(1),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let err = node.submit(sign(t, &account.key).unwrap()).expect_err("intrinsic gas");
+    assert!(!err.to_string().is_empty());
+    assert_eq!(node.read().head().header.number, 1);
+}
