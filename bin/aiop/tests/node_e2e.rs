@@ -412,3 +412,31 @@ fn node_block_time_mode_seals_on_interval() {
     ok(out, "aiop chain verify");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn node_runs_a_geth_style_genesis() {
+    let dir = temp_dir("genesis");
+    let genesis = dir.join("genesis.json");
+    let funded = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+    let text = serde_json::json!({
+        "config": {"chainId": 4242, "pragueTime": 0},
+        "nonce": "0x0",
+        "timestamp": "0x0",
+        "extraData": "0x",
+        "gasLimit": "0x2faf080",
+        "difficulty": "0x0",
+        "alloc": {funded: {"balance": "0x3635c9adc5dea00000"}}
+    });
+    std::fs::write(&genesis, text.to_string()).unwrap();
+    let data = dir.join("data");
+    let node = NodeProc::start(&data, &["--chain", genesis.to_str().unwrap()]);
+    assert_eq!(cast(&node, &["chain-id"]), "4242");
+    assert_eq!(cast(&node, &["balance", funded]), "1000000000000000000000");
+    assert_eq!(cast(&node, &["balance", ADDR0]), "0");
+    let key2 = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    let receipt = json(&cast(&node, &["send", "--private-key", key2, ADDR1, "--value", "1", "--json"]));
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(json(&cast(&node, &["block", "0", "--json"]))["gasLimit"], "0x2faf080");
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
