@@ -229,7 +229,11 @@ impl Node {
                 return Err(NodeError::InvalidTx(format!("already known: transaction {hash} is in block")));
             }
             let head = &chain.head().header;
-            let expected = self.pending_nonce(signer);
+            // Not `pending_nonce`: a second read lock on this thread could deadlock behind a
+            // waiting writer.
+            let pooled =
+                self.pool.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| t.signer() == signer).count();
+            let expected = chain.world.accounts.get(&signer).map(|a| a.nonce).unwrap_or_default() + pooled as u64;
             if tx.nonce() < expected {
                 return Err(NodeError::InvalidTx(format!(
                     "nonce too low: next nonce {expected}, tx nonce {}",

@@ -447,6 +447,33 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
             block_timestamp: None,
         }))
     });
+    reg(&mut m, "eth_getTransactionByBlockNumberAndIndex", |p, c| {
+        let mut seq = p.sequence();
+        let tag: BlockNumberOrTag = seq.next()?;
+        let index: U64 = seq.next()?;
+        let chain = c.node.read();
+        Ok(block_number(&chain, tag)?.and_then(|n| {
+            let b = &chain.blocks[n as usize];
+            let i = index.to::<usize>();
+            (i < b.txs.len()).then(|| rpc_tx(b, i))
+        }))
+    });
+    reg(&mut m, "eth_getTransactionByBlockHashAndIndex", |p, c| {
+        let mut seq = p.sequence();
+        let hash: B256 = seq.next()?;
+        let index: U64 = seq.next()?;
+        let chain = c.node.read();
+        Ok(chain.by_hash.get(&hash).and_then(|n| {
+            let b = &chain.blocks[*n as usize];
+            let i = index.to::<usize>();
+            (i < b.txs.len()).then(|| rpc_tx(b, i))
+        }))
+    });
+    reg(&mut m, "eth_getBlockTransactionCountByHash", |p, c| {
+        let hash: B256 = p.one()?;
+        let chain = c.node.read();
+        Ok(chain.by_hash.get(&hash).map(|n| U64::from(chain.blocks[*n as usize].txs.len())))
+    });
     reg(&mut m, "eth_getTransactionReceipt", |p, c| {
         let hash: B256 = p.one()?;
         let chain = c.node.read();
