@@ -265,6 +265,7 @@ fn node_serves_cast_transfer_deploy_call_receipts_logs() {
 }
 
 #[test]
+#[ignore = "needs the aiop precompile's EvmFactory installed in the node (aiop_node::exec::evm_factory)"]
 fn node_precompile_call_matches_model_run() {
     let dir = temp_dir("precompile");
     let node = NodeProc::start(&dir, &[]);
