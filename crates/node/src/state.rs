@@ -3,7 +3,7 @@
 
 use alloy_genesis::Genesis;
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256, keccak256};
-use alloy_trie::{TrieAccount, root::storage_root_unhashed};
+use alloy_trie::TrieAccount;
 use revm::{
     DatabaseCommit, DatabaseRef,
     bytecode::Bytecode,
@@ -45,8 +45,93 @@ pub struct WorldState {
     pub accounts: BTreeMap<Address, AccountState>,
     /// Code by hash.
     pub codes: BTreeMap<B256, Bytecode>,
-    /// Storage roots of accounts whose storage has not changed since they were computed.
-    storage_roots: BTreeMap<Address, B256>,
+    /// Storage tries (hashed leaves and cached subtree hashes), built on first use.
+    storage_tries: BTreeMap<Address, StorageTrie>,
+}
+
+/// Below this many slots a storage root is computed from scratch.
+const INCREMENTAL_MIN_SLOTS: usize = 512;
+
+/// An account's storage trie as hashed leaves plus the cached hash of each depth-2 subtree
+/// (keyed by the first byte of the hashed slot), so that a block that writes a few slots of a
+/// large storage (the Prague system contracts' ring buffers) rehashes only those subtrees.
+#[derive(Debug, Clone, Default)]
+struct StorageTrie {
+    leaves: BTreeMap<B256, U256>,
+    subtrees: BTreeMap<u8, B256>,
+    root: Option<B256>,
+}
+
+impl StorageTrie {
+    fn from_storage(storage: &BTreeMap<U256, U256>) -> Self {
+        let leaves = storage.iter().map(|(k, v)| (keccak256(B256::from(*k)), *v)).collect();
+        StorageTrie { leaves, subtrees: BTreeMap::new(), root: None }
+    }
+
+    fn set(&mut self, slot: U256, value: U256) {
+        let hashed = keccak256(B256::from(slot));
+        if value.is_zero() {
+            self.leaves.remove(&hashed);
+        } else {
+            self.leaves.insert(hashed, value);
+        }
+        self.subtrees.remove(&hashed.0[0]);
+        self.root = None;
+    }
+
+    fn group(&self, first: u8) -> std::collections::btree_map::Range<'_, B256, U256> {
+        let mut lo = [0u8; 32];
+        lo[0] = first;
+        let mut hi = [0xffu8; 32];
+        hi[0] = first;
+        self.leaves.range(B256::from(lo)..=B256::from(hi))
+    }
+
+    /// Whether the top two levels are branch nodes: at least two first nibbles present, and
+    /// under each present first nibble at least two second nibbles. Only then can subtree
+    /// hashes at depth 2 be spliced in as branch children.
+    fn top_is_branches(&self, present: &[u8]) -> bool {
+        let mut per_nibble = [0u8; 16];
+        for g in present {
+            per_nibble[(g >> 4) as usize] += 1;
+        }
+        let firsts = per_nibble.iter().filter(|c| **c > 0).count();
+        firsts >= 2 && per_nibble.iter().all(|c| *c == 0 || *c >= 2)
+    }
+
+    fn root(&mut self) -> B256 {
+        if let Some(root) = self.root {
+            return root;
+        }
+        let present: Vec<u8> = (0..=255u8).filter(|g| self.group(*g).next().is_some()).collect();
+        let root = if self.leaves.len() < INCREMENTAL_MIN_SLOTS || !self.top_is_branches(&present) {
+            alloy_trie::root::storage_root(self.leaves.iter().map(|(k, v)| (*k, *v)))
+        } else {
+            let mut top = alloy_trie::HashBuilder::default();
+            for g in present {
+                let hash = match self.subtrees.get(&g) {
+                    Some(h) => *h,
+                    None => {
+                        // Keys of this subtree relative to its depth-2 position.
+                        let mut hb = alloy_trie::HashBuilder::default();
+                        for (k, v) in self.group(g) {
+                            hb.add_leaf(
+                                alloy_trie::Nibbles::unpack(&k.0[1..]),
+                                alloy_rlp::encode_fixed_size(v).as_ref(),
+                            );
+                        }
+                        let h = hb.root();
+                        self.subtrees.insert(g, h);
+                        h
+                    }
+                };
+                top.add_branch(alloy_trie::Nibbles::from_nibbles([g >> 4, g & 0x0f]), hash, false);
+            }
+            top.root()
+        };
+        self.root = Some(root);
+        root
+    }
 }
 
 impl WorldState {
@@ -79,11 +164,10 @@ impl WorldState {
     /// The Merkle-Patricia state root. Storage roots are cached per account until its storage
     /// changes.
     pub fn state_root(&mut self) -> B256 {
-        let cache = &mut self.storage_roots;
+        let tries = &mut self.storage_tries;
         alloy_trie::root::state_root_unhashed(self.accounts.iter().map(|(address, account)| {
-            let storage_root = *cache
-                .entry(*address)
-                .or_insert_with(|| storage_root_unhashed(account.storage.iter().map(|(k, v)| (B256::from(*k), *v))));
+            let storage_root =
+                tries.entry(*address).or_insert_with(|| StorageTrie::from_storage(&account.storage)).root();
             (
                 *address,
                 TrieAccount {
@@ -111,8 +195,12 @@ impl WorldState {
             self.codes.insert(*hash, code.clone());
         }
         for (address, change) in &diff.accounts {
-            if change.info.is_none() || change.storage_cleared || !change.storage.is_empty() {
-                self.storage_roots.remove(address);
+            if change.info.is_none() || change.storage_cleared {
+                self.storage_tries.remove(address);
+            } else if let Some(trie) = self.storage_tries.get_mut(address) {
+                for (slot, value) in &change.storage {
+                    trie.set(*slot, *value);
+                }
             }
             match &change.info {
                 None => {
@@ -273,5 +361,39 @@ impl DatabaseCommit for Overlay<'_> {
                 entry.storage.insert(*slot, value.present_value);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_root(storage: &BTreeMap<U256, U256>) -> B256 {
+        alloy_trie::root::storage_root_unhashed(storage.iter().map(|(k, v)| (B256::from(*k), *v)))
+    }
+
+    #[test]
+    fn incremental_storage_root_equals_full() {
+        let mut storage = BTreeMap::new();
+        for i in 0..3000u64 {
+            storage.insert(U256::from(i * 7 + 1), U256::from(i * i + 1));
+        }
+        let mut trie = StorageTrie::from_storage(&storage);
+        assert_eq!(trie.root(), full_root(&storage));
+        for round in 0..20u64 {
+            let slot = U256::from(round * 977 % 25_000);
+            let value = if round % 3 == 0 { U256::ZERO } else { U256::from(round + 5) };
+            trie.set(slot, value);
+            if value.is_zero() {
+                storage.remove(&slot);
+            } else {
+                storage.insert(slot, value);
+            }
+            assert_eq!(trie.root(), full_root(&storage), "round {round}");
+        }
+        // Small and sparse shapes fall back to the full computation.
+        let small: BTreeMap<U256, U256> = [(U256::from(1), U256::from(2))].into_iter().collect();
+        assert_eq!(StorageTrie::from_storage(&small).root(), full_root(&small));
+        assert_eq!(StorageTrie::default().root(), alloy_trie::EMPTY_ROOT_HASH);
     }
 }
