@@ -1,1 +1,61 @@
-//! placeholder
+//! aiop-precompile: the EVM face of aiop. An Ethereum precompile that runs int8 neural-network
+//! inference with the `aiop-engine`, bit-exact on every node, at a gas cost fixed by the model.
+//!
+//! - ABI ([`abi`], the same as `contracts/src/IAiop.sol`): `infer(address model, bytes input)`,
+//!   `inferInline(bytes model, bytes input)`, `cost(address model, uint256 inputLength)`,
+//!   `modelInfo(address model)`.
+//! - Address: [`DEFAULT_ADDRESS`] `0x…0a1000`, configurable in [`AiopConfig`].
+//! - Models live in the code of data contracts ([`code`]): `0xFE ‖ model bytes`.
+//! - Gas ([`gas`]): a pure function of the model header, the model length and the input length,
+//!   plus EIP-2929 account access, charged before any work; out of gas halts before inference.
+//! - A bounded cache of loaded models keyed by code hash ([`cache`]) that changes speed only.
+//! - [`AiopEvmFactory`]: alloy-evm's `EthEvmFactory` with the precompile installed with
+//!   `DynPrecompile::new_stateful`. This is the reth plug-in point.
+//!
+//! It must never: let anything but the calldata, the model account's code and its cold/warm
+//! status decide a call's output or gas; read a clock, a random source or a float on that path;
+//! depend on what the cache holds; panic on any input; or return `PrecompileError::Fatal` for
+//! anything but a database failure (every other failure reverts with `Error(string)`, and out
+//! of gas halts).
+//!
+//! # Using it in a reth v2.5.1 node
+//!
+//! reth is not published on crates.io, so this snippet is not compiled here; in a node that
+//! depends on reth v2.5.1 (git tag) and on this crate:
+//!
+//! ```ignore
+//! use aiop_precompile::{AiopConfig, AiopEvmFactory};
+//! use reth_ethereum::evm::EthEvmConfig;
+//!
+//! #[derive(Debug, Clone, Default)]
+//! struct AiopExecutorBuilder;
+//!
+//! impl<Node: FullNodeTypes<Types: NodeTypes<ChainSpec = ChainSpec, Primitives = EthPrimitives>>>
+//!     ExecutorBuilder<Node> for AiopExecutorBuilder
+//! {
+//!     type EVM = EthEvmConfig<ChainSpec, AiopEvmFactory>;
+//!     async fn build_evm(self, ctx: &BuilderContext<Node>) -> eyre::Result<Self::EVM> {
+//!         let factory = AiopEvmFactory::new(AiopConfig::default())?;
+//!         Ok(EthEvmConfig::new_with_evm_factory(ctx.chain_spec(), factory))
+//!     }
+//! }
+//!
+//! // NodeBuilder::new(config).with_types::<EthereumNode>()
+//! //     .with_components(EthereumNode::components().executor(AiopExecutorBuilder))
+//! //     .with_add_ons(EthereumAddOns::default()).launch().await?;
+//! ```
+
+pub mod abi;
+pub mod cache;
+pub mod code;
+pub mod error;
+pub mod factory;
+pub mod gas;
+pub mod precompile;
+
+pub use cache::{CacheConfig, CacheKey, CacheStats, ModelCache};
+pub use code::{MODEL_CODE_PREFIX, ModelCodeError, model_code, model_deploy_initcode, model_from_code};
+pub use error::{AiopError, ConfigError};
+pub use factory::AiopEvmFactory;
+pub use gas::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule, WARM_ACCOUNT_ACCESS_GAS};
+pub use precompile::{AiopConfig, AiopPrecompile, DEFAULT_ADDRESS, PRECOMPILE_NAME, model_info};

@@ -1,0 +1,160 @@
+//! The gas schedule: what an inference costs, as a pure function of the model header, the model
+//! length and the input length, known before any work is done.
+//!
+//! Every constant lives in [`GasSchedule::V1`]; `docs/gas.md` gives the formula and why the
+//! values are what they are. Arithmetic is integer and checked: a sum that overflows saturates
+//! to `u64::MAX`, which no call can pay, so it ends as out of gas.
+
+use aiop_engine::ModelHeader;
+
+/// Gas charged for touching an account for the first time in a transaction (EIP-2929).
+pub const COLD_ACCOUNT_ACCESS_GAS: u64 = 2600;
+/// Gas charged for touching an account already touched in this transaction (EIP-2929).
+pub const WARM_ACCOUNT_ACCESS_GAS: u64 = 100;
+
+/// Per-unit prices are in milligas (1/1000 gas) so that cheap units, such as one int8
+/// multiply-accumulate, can cost less than one gas; the variable part is summed in milligas
+/// and rounded up once.
+pub const MILLIGAS_PER_GAS: u64 = 1000;
+
+/// The constants of the gas formula:
+///
+/// ```text
+/// infer gas = base + account access
+///           + ceil((per_op·ops + per_mac·macs + per_element·elements
+///                   + per_transcendental·transcendentals
+///                   + per_byte·(model bytes + input bytes + output bytes)) / 1000)
+/// ```
+///
+/// with the work counts (`ops`, `macs`, `elements`, `transcendentals`, output bytes) read from
+/// the model header, and the account access 2600 (cold) or 100 (warm) for `infer`, 0 for
+/// `inferInline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GasSchedule {
+    /// A short name recorded in the golden vectors (`"v1"`).
+    pub version: &'static str,
+    /// Fixed gas of every `infer` / `inferInline` call: ABI decoding, header parsing, the cache
+    /// lookup, the output encoding. Also the minimum price of an inference.
+    pub base: u64,
+    /// Fixed gas of `cost` and `modelInfo`, and of a call refused before it is priced (bad
+    /// calldata, value sent, no model at the address, wrong input length).
+    pub query_base: u64,
+    /// Milligas per op (dispatch, one output buffer).
+    pub per_op_milligas: u64,
+    /// Milligas per multiply-accumulate (and per pooling window read).
+    pub per_mac_milligas: u64,
+    /// Milligas per activation element read or written.
+    pub per_element_milligas: u64,
+    /// Milligas per fixed-point exponential / reciprocal.
+    pub per_transcendental_milligas: u64,
+    /// Milligas per byte of model read (decoded, validated, packed on a cold load) and per byte
+    /// of input and output.
+    pub per_byte_milligas: u64,
+}
+
+impl GasSchedule {
+    /// The provisional schedule. Anchored on ecrecover (3000 gas, about 10 ns per gas on the
+    /// reference machine) and priced for the slowest kernel path shipped (the scalar
+    /// reference) with an uncached model; `docs/gas.md` explains each value. The gas
+    /// calibration replaces it with a measured, versioned successor.
+    pub const V1: GasSchedule = GasSchedule {
+        version: "v1",
+        base: 1000,
+        query_base: 200,
+        per_op_milligas: 50_000,
+        per_mac_milligas: 150,
+        per_element_milligas: 1_000,
+        per_transcendental_milligas: 10_000,
+        per_byte_milligas: 500,
+    };
+
+    /// Gas of the model's work, without the account access: everything an inference
+    /// charges except the EIP-2929 part. Saturates at `u64::MAX`.
+    pub fn inference_gas(&self, header: &ModelHeader, model_len: u64, input_len: u64) -> u64 {
+        let bytes = u128::from(model_len) + u128::from(input_len) + u128::from(header.output_len);
+        let terms = [
+            (self.per_op_milligas, u128::from(header.op_count)),
+            (self.per_mac_milligas, u128::from(header.cost.macs)),
+            (self.per_element_milligas, u128::from(header.cost.elements)),
+            (self.per_transcendental_milligas, u128::from(header.cost.transcendentals)),
+            (self.per_byte_milligas, bytes),
+        ];
+        // Each product is below 2^64 · 2^66, and five of them cannot overflow u128.
+        let milligas = terms
+            .iter()
+            .fold(0u128, |sum, &(price, count)| sum.saturating_add(u128::from(price).saturating_mul(count)));
+        let variable = milligas.div_ceil(u128::from(MILLIGAS_PER_GAS));
+        let variable = u64::try_from(variable).unwrap_or(u64::MAX);
+        self.base.saturating_add(variable)
+    }
+
+    /// Gas `infer` charges for a model whose account access costs `access_gas`.
+    pub fn infer_gas(&self, header: &ModelHeader, model_len: u64, input_len: u64, access_gas: u64) -> u64 {
+        self.inference_gas(header, model_len, input_len).saturating_add(access_gas)
+    }
+
+    /// Gas of a query (`cost`, `modelInfo`) or of a refusal after an account access.
+    pub fn query_gas(&self, access_gas: u64) -> u64 {
+        self.query_base.saturating_add(access_gas)
+    }
+
+    /// Gas `modelInfo` charges: a query plus reading the whole model.
+    pub fn model_info_gas(&self, model_len: u64, access_gas: u64) -> u64 {
+        let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+        self.query_gas(access_gas).saturating_add(read)
+    }
+}
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        GasSchedule::V1
+    }
+}
+
+/// EIP-2929 account access gas.
+pub fn account_access_gas(is_cold: bool) -> u64 {
+    if is_cold { COLD_ACCOUNT_ACCESS_GAS } else { WARM_ACCOUNT_ACCESS_GAS }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiop_engine::Cost;
+
+    fn header(ops: u16, macs: u64, elements: u64, transcendentals: u64, output_len: u32) -> ModelHeader {
+        ModelHeader {
+            version: 1,
+            tensor_count: 0,
+            op_count: ops,
+            input_tensor: 0,
+            output_tensor: 0,
+            cost: Cost { ops: u64::from(ops), macs, elements, transcendentals, arena_bytes: 0 },
+            input_len: 0,
+            output_len,
+        }
+    }
+
+    #[test]
+    fn formula_rounds_the_variable_part_up_once() {
+        let s = GasSchedule::V1;
+        // 1 op (50 gas) + 1 MAC (0.15) + 1 element (1) + 1 transcendental (10) + 3 bytes (1.5)
+        // = 62.65 -> 63.
+        assert_eq!(s.inference_gas(&header(1, 1, 1, 1, 1), 1, 1), 1000 + 63);
+        assert_eq!(s.infer_gas(&header(1, 1, 1, 1, 1), 1, 1, 2600), 1000 + 63 + 2600);
+    }
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let s = GasSchedule::V1;
+        let h = header(u16::MAX, u64::MAX, u64::MAX, u64::MAX, u32::MAX);
+        assert_eq!(s.infer_gas(&h, u64::MAX, u64::MAX, 2600), u64::MAX);
+        assert_eq!(s.model_info_gas(u64::MAX, 2600), u64::MAX);
+    }
+
+    #[test]
+    fn access_gas_is_eip_2929() {
+        assert_eq!(account_access_gas(true), 2600);
+        assert_eq!(account_access_gas(false), 100);
+    }
+}
