@@ -441,3 +441,83 @@ fn node_runs_a_geth_style_genesis() {
     node.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn node_survives_kill9_under_load_and_verifies() {
+    let dir = temp_dir("load");
+    let node = NodeProc::start(&dir, &[]);
+    // Pre-sign a stream of transfers, then send them as fast as possible and kill -9 midway.
+    let raw: Vec<String> = (0..40)
+        .map(|nonce| {
+            cast(
+                &node,
+                &[
+                    "mktx",
+                    "--private-key",
+                    KEY0,
+                    "--nonce",
+                    &nonce.to_string(),
+                    "--gas-limit",
+                    "21000",
+                    "--gas-price",
+                    "10gwei",
+                    "--priority-gas-price",
+                    "1gwei",
+                    ADDR1,
+                    "--value",
+                    "1",
+                ],
+            )
+        })
+        .collect();
+    let addr = node.addr();
+    let progress = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = progress.clone();
+    let sender = std::thread::spawn(move || {
+        let mut confirmed = Vec::new();
+        for tx in raw {
+            let body =
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [tx]});
+            let body = body.to_string();
+            let Ok(mut s) = TcpStream::connect(&addr) else { break };
+            let request = format!(
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(request.as_bytes()).is_err() {
+                break;
+            }
+            let mut resp = String::new();
+            if s.read_to_string(&mut resp).is_err() {
+                break;
+            }
+            match resp.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok()) {
+                Some(v) if v["result"].is_string() => {
+                    confirmed.push(v["result"].as_str().unwrap().to_string());
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => break,
+            }
+        }
+        confirmed
+    });
+    // Kill while the stream is in full flow: after the tenth confirmation.
+    let started = Instant::now();
+    while progress.load(Ordering::SeqCst) < 10 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::yield_now();
+    }
+    node.kill9();
+    let confirmed = sender.join().unwrap();
+    eprintln!("{} of 40 transactions confirmed before kill -9", confirmed.len());
+
+    let node = NodeProc::start(&dir, &[]);
+    let head: u64 = cast(&node, &["block-number"]).parse().unwrap();
+    assert!(head as usize >= confirmed.len(), "head {head} but {} transactions were confirmed", confirmed.len());
+    for hash in &confirmed {
+        assert_eq!(json(&cast(&node, &["receipt", hash, "--json"]))["status"], "0x1", "{hash} lost after kill -9");
+    }
+    assert_eq!(cast(&node, &["nonce", ADDR0]), head.to_string());
+    node.stop();
+    ok(aiop(&["chain", "verify", "--datadir", dir.to_str().unwrap(), "--quiet"]), "aiop chain verify");
+    let _ = std::fs::remove_dir_all(dir);
+}
