@@ -17,8 +17,10 @@ use std::{
 const KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const ADDR0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const ADDR1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-/// The pre-deployed digits MLP (example model 1).
-const MLP: &str = "0x00000000000000000000000000000000a10d0001";
+/// The pre-deployed trained digits MLP (example model 0).
+const MLP: &str = "0x00000000000000000000000000000000a10d0000";
+/// The pre-deployed trained digits CNN (example model 1).
+const CNN: &str = "0x00000000000000000000000000000000a10d0001";
 /// The precompile's default address.
 const PRECOMPILE: &str = "0x00000000000000000000000000000000000a1000";
 
@@ -265,7 +267,6 @@ fn node_serves_cast_transfer_deploy_call_receipts_logs() {
 }
 
 #[test]
-#[ignore = "needs the aiop precompile's EvmFactory installed in the node (aiop_node::exec::evm_factory)"]
 fn node_precompile_call_matches_model_run() {
     let dir = temp_dir("precompile");
     let node = NodeProc::start(&dir, &[]);
@@ -275,12 +276,40 @@ fn node_precompile_call_matches_model_run() {
     let offchain = offchain["result"].as_str().unwrap_or_else(|| panic!("aiop_infer: {offchain}")).to_string();
     let via_cast = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", MLP, &input]);
     let via_cli = ok(aiop(&["model", "call", MLP, "--input", &input, "--rpc-url", &node.url]), "aiop model call");
-    let model_path = repo_root().join("testdata/models/digits_mlp_random.aiop");
+    let model_path = repo_root().join("testdata/models/digits_mlp.aiop");
     let run = aiop(&["model", "run", model_path.to_str().unwrap(), "--input", &input]);
     let local = ok(run, "aiop model run");
     assert_eq!(via_cast, offchain);
     assert_eq!(via_cli, offchain);
     assert!(local.contains(offchain.trim_start_matches("0x")), "model run printed {local}, node {offchain}");
+
+    // The example classifier contract: deploy it on the MLP, classify, read the event back.
+    let artifact: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join("contracts/out/DigitClassifier.json")).unwrap())
+            .unwrap();
+    let bytecode = artifact["bytecode"].as_str().unwrap().to_string();
+    let bytecode = if bytecode.starts_with("0x") { bytecode } else { format!("0x{bytecode}") };
+    let deployed = json(&cast(
+        &node,
+        &["send", "--private-key", KEY0, "--create", &bytecode, "constructor(address)", MLP, "--json"],
+    ));
+    assert_eq!(deployed["status"], "0x1", "{deployed}");
+    let classifier = deployed["contractAddress"].as_str().unwrap().to_string();
+    let receipt =
+        json(&cast(&node, &["send", "--private-key", KEY0, &classifier, "classify(bytes)", &input, "--json"]));
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let log = &receipt["logs"][0];
+    let topic0 = cast(&node, &["keccak", "Classified(address,uint8,bytes)"]);
+    assert_eq!(log["topics"][0], topic0);
+    let decoded = cast(&node, &["abi-decode", "--input", "f(uint8,bytes)", log["data"].as_str().unwrap()]);
+    let scores = offchain.trim_start_matches("0x");
+    assert!(decoded.contains(scores), "event {decoded} does not carry the scores {scores}");
+    let digit = cast(&node, &["call", &classifier, "classify(bytes)(uint8)", &input]);
+    let bytes = hex::decode(scores).unwrap();
+    let argmax = (0..bytes.len()).max_by_key(|i| (bytes[*i] as i8, std::cmp::Reverse(*i))).unwrap();
+    assert_eq!(digit, argmax.to_string());
+    let logs = json(&cast(&node, &["logs", "--from-block", "0", "--address", &classifier, "--json"]));
+    assert_eq!(logs.as_array().unwrap().len(), 1);
     node.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -318,15 +347,19 @@ fn node_restarts_after_kill9_with_blocks_and_state() {
 fn node_chain_with_inference_verifies_under_reference_kernels() {
     let dir = temp_dir("verify");
     let node = NodeProc::start(&dir, &["--kernels", "auto"]);
-    let model_path = repo_root().join("testdata/models/digits_mlp_random.aiop");
+    let model_path = repo_root().join("testdata/models/digits_mlp.aiop");
     let deployed = ok(
         aiop(&["model", "deploy", model_path.to_str().unwrap(), "--rpc-url", &node.url, "--private-key", KEY0]),
         "aiop model deploy",
     );
-    for (i, model) in [MLP, "0x00000000000000000000000000000000a10d0000", deployed.as_str()].iter().enumerate() {
+    for (i, model) in [MLP, CNN, deployed.as_str()].iter().enumerate() {
         let input = format!("0x{}", format!("{:02x}", 3 * i + 1).repeat(64));
         let data = cast(&node, &["calldata", "infer(address,bytes)", model, &input]);
-        cast(&node, &["send", "--private-key", KEY0, PRECOMPILE, &data, "--gas-limit", "5000000"]);
+        let receipt = json(&cast(&node, &["send", "--private-key", KEY0, PRECOMPILE, &data, "--json"]));
+        assert_eq!(receipt["status"], "0x1", "inference transaction on {model}: {receipt}");
+        assert!(
+            u64::from_str_radix(receipt["gasUsed"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap() >= 25_000
+        );
     }
     cast(&node, &["send", "--private-key", KEY0, ADDR1, "--value", "1"]);
     node.stop();

@@ -62,13 +62,13 @@ fn main() -> anyhow::Result<()> {
     let input = Bytes::from(vec![5u8; 64]);
     let started = Instant::now();
     for _ in 0..calls {
-        let _: Bytes = client.request("aiop_infer", json!([model_address(1), input]))?;
+        let _: Bytes = client.request("aiop_infer", json!([model_address(0), input]))?;
     }
     let secs = started.elapsed().as_secs_f64();
     println!("aiop_infer (digits MLP, {kernels:?}): {:.0} calls/s", calls as f64 / secs);
     let data = {
         use alloy_sol_types::SolCall;
-        Bytes::from(aiop_node::client::inferCall { model: model_address(1), input: input.clone() }.abi_encode())
+        Bytes::from(aiop_node::client::inferCall { model: model_address(0), input: input.clone() }.abi_encode())
     };
     let pcall = json!([{"to": aiop_node::client::PRECOMPILE_ADDRESS, "input": data}, "latest"]);
     let started = Instant::now();

@@ -75,14 +75,17 @@ pub fn dev_accounts() -> Vec<DevAccount> {
         .collect()
 }
 
-/// First address of the pre-deployed example models; model `i` (files of `testdata/models`
-/// sorted by name) lives at `MODEL_BASE + i`.
+/// First address of the pre-deployed example models; model `i` of [`EXAMPLE_MODELS`] lives at
+/// `MODEL_BASE + i`. The order is fixed so that addresses stay stable as models are added.
 pub const MODEL_BASE: Address = address!("0x00000000000000000000000000000000a10d0000");
 
-/// The example models compiled into the binary, sorted by name.
-pub const EXAMPLE_MODELS: [(&str, &[u8]); 7] = [
-    ("digits_cnn_random", include_bytes!("../../../testdata/models/digits_cnn_random.aiop")),
+/// The example models of `testdata/models` compiled into the binary, in address order: the
+/// trained digit classifiers first, then random-weight and engine test models.
+pub const EXAMPLE_MODELS: [(&str, &[u8]); 9] = [
+    ("digits_mlp", include_bytes!("../../../testdata/models/digits_mlp.aiop")),
+    ("digits_cnn", include_bytes!("../../../testdata/models/digits_cnn.aiop")),
     ("digits_mlp_random", include_bytes!("../../../testdata/models/digits_mlp_random.aiop")),
+    ("digits_cnn_random", include_bytes!("../../../testdata/models/digits_cnn_random.aiop")),
     ("fc_accumulator_bound", include_bytes!("../../../testdata/models/fc_accumulator_bound.aiop")),
     ("fc_shift_extremes", include_bytes!("../../../testdata/models/fc_shift_extremes.aiop")),
     ("maxpool_same", include_bytes!("../../../testdata/models/maxpool_same.aiop")),
@@ -97,29 +100,25 @@ pub fn model_address(index: usize) -> Address {
     Address::from(bytes)
 }
 
-/// The non-executable prefix byte of a model data contract (INVALID opcode).
-pub const MODEL_CODE_PREFIX: u8 = 0xFE;
+pub use aiop_precompile::MODEL_CODE_PREFIX;
 
-/// Account code holding a model: the prefix byte, then the model bytes (which begin with the
-/// format's magic `AIOP`).
+/// Account code holding a model: `0xFE`, then the model bytes (which begin with the format's
+/// magic `AIOP`); the precompile's format.
 pub fn model_code(model: &[u8]) -> Bytes {
-    let mut code = Vec::with_capacity(model.len() + 1);
-    code.push(MODEL_CODE_PREFIX);
-    code.extend_from_slice(model);
-    code.into()
+    aiop_precompile::model_code(model).into()
 }
 
 /// The model bytes held in an account's code, if it is a model data contract.
 pub fn model_from_code(code: &[u8]) -> Option<&[u8]> {
-    match code.split_first() {
-        Some((&MODEL_CODE_PREFIX, rest)) if rest.starts_with(&aiop_engine::format::MAGIC) => Some(rest),
-        _ => None,
-    }
+    aiop_precompile::model_from_code(code).ok()
 }
 
-/// Initcode that deploys `runtime` as the new contract's code.
+/// Initcode that deploys `runtime` as the new contract's code:
+/// `PUSH3 len, DUP1, PUSH1 11, PUSH0, CODECOPY, PUSH0, RETURN`, then `runtime`.
+///
+/// The node's own builder: `aiop_precompile::model_deploy_initcode` (commit 52fe031) declares a
+/// 13-byte loader but emits 14 bytes, so the code it deploys is shifted by one byte.
 pub fn deploy_initcode(runtime: &[u8]) -> Bytes {
-    // PUSH3 len, DUP1, PUSH1 off, PUSH0, CODECOPY, PUSH0, RETURN
     let len = runtime.len() as u32;
     let mut code = vec![0x62, (len >> 16) as u8, (len >> 8) as u8, len as u8, 0x80, 0x60, 0, 0x5f, 0x39, 0x5f, 0xf3];
     code[6] = code.len() as u8;
@@ -227,6 +226,27 @@ mod tests {
         assert_eq!(accounts[0].address, address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"));
         assert_eq!(accounts[1].address, address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"));
         assert_eq!(accounts[9].address, address!("0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"));
+    }
+
+    #[test]
+    fn initcode_deploys_exactly_the_runtime() {
+        use revm::{
+            ExecuteCommitEvm, MainBuilder, MainContext,
+            context::{Context, TxEnv},
+            database::{CacheDB, EmptyDB},
+        };
+        let runtime = model_code(EXAMPLE_MODELS[0].1);
+        let mut evm = Context::mainnet().with_db(CacheDB::<EmptyDB>::default()).build_mainnet();
+        let tx = TxEnv {
+            kind: alloy_primitives::TxKind::Create,
+            data: deploy_initcode(&runtime),
+            gas_limit: 10_000_000,
+            ..Default::default()
+        };
+        let result = evm.transact_commit(tx).expect("executes");
+        let address = result.created_address().expect("created");
+        let code = evm.ctx.journaled_state.database.cache.accounts[&address].info.code.clone().expect("code");
+        assert_eq!(code.original_bytes(), runtime);
     }
 
     #[test]

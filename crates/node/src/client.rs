@@ -7,7 +7,7 @@ use crate::{
 };
 use alloy_consensus::TxEip1559;
 use alloy_eips::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, address};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
 use anyhow::{Context, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -18,12 +18,9 @@ use std::{
 };
 
 /// The precompile's default address.
-pub const PRECOMPILE_ADDRESS: Address = address!("0x00000000000000000000000000000000000a1000");
+pub const PRECOMPILE_ADDRESS: Address = aiop_precompile::DEFAULT_ADDRESS;
 
-alloy_sol_types::sol! {
-    /// The precompile's inference entry point.
-    function infer(address model, bytes input) returns (bytes output);
-}
+pub use aiop_precompile::abi::inferCall;
 
 /// A JSON-RPC endpoint (`http://host:port/path`).
 #[derive(Debug, Clone)]

@@ -27,12 +27,18 @@ use revm::{
     primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
 };
 
-/// The EVM factory the node executes with. The aiop precompile's factory plugs in here.
-pub type NodeEvmFactory = alloy_evm::EthEvmFactory;
+/// The EVM factory the node executes with: Ethereum's, plus the aiop inference precompile at
+/// its default address (`aiop_precompile::DEFAULT_ADDRESS`) with the V1 gas schedule.
+pub type NodeEvmFactory = aiop_precompile::AiopEvmFactory;
 
-/// Builds the node's EVM factory for a kernel path.
-pub fn evm_factory(_kernels: KernelPath) -> NodeEvmFactory {
-    alloy_evm::EthEvmFactory::default()
+/// Builds the node's EVM factory for a kernel path (speed only: every path gives the same
+/// bytes and gas).
+pub fn evm_factory(kernels: KernelPath) -> Result<NodeEvmFactory> {
+    aiop_precompile::AiopEvmFactory::new(aiop_precompile::AiopConfig {
+        kernel_path: kernels,
+        ..aiop_precompile::AiopConfig::default()
+    })
+    .map_err(|e| NodeError::Kernels(e.to_string()))
 }
 
 /// The header fields that decide a block's execution.

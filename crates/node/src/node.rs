@@ -182,7 +182,7 @@ impl Node {
             chain: RwLock::new(chain),
             pool: Mutex::new(Vec::new()),
             store,
-            factory: evm_factory(config.kernels),
+            factory: evm_factory(config.kernels)?,
             kernels: config.kernels,
             accounts: if config.dev { dev_accounts() } else { Vec::new() },
             automine: config.block_time.is_none(),
