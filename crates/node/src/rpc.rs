@@ -241,6 +241,8 @@ pub struct ModelInfo {
     pub ops: u64,
     /// Multiply-accumulates per run.
     pub macs: u64,
+    /// Gas the precompile's `infer` charges with the model account cold (2500 less warm).
+    pub infer_gas: u64,
 }
 
 /// A tensor's description.
@@ -523,6 +525,12 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
             output: tensor_json(model.output(), model.output_len()),
             ops: model.cost().ops,
             macs: model.cost().macs,
+            infer_gas: aiop_precompile::GasSchedule::V1.infer_gas(
+                model.header(),
+                model.model_len() as u64,
+                model.input_len() as u64,
+                aiop_precompile::COLD_ACCOUNT_ACCESS_GAS,
+            ),
         })
     });
     reg(&mut m, "aiop_infer", |p, c| {

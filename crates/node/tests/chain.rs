@@ -101,6 +101,37 @@ fn blocks_persist_and_verify_and_tampering_is_named() {
 }
 
 #[test]
+fn inference_blocks_built_with_fastest_kernels_verify_under_reference() {
+    use alloy_sol_types::SolCall;
+    let dir = tempdir();
+    {
+        let node = Node::open(NodeConfig {
+            datadir: dir.path().to_path_buf(),
+            genesis: None,
+            dev: true,
+            block_time: None,
+            kernels: KernelPath::fastest(),
+        })
+        .expect("node opens");
+        for (i, model) in [0usize, 1, 2, 3, 7].into_iter().enumerate() {
+            let info = node.read().world.code(&model_address(model));
+            let bytes = aiop_node::chain::model_from_code(&info).expect("a model");
+            let len = aiop_engine::check(bytes).expect("valid").input_len as usize;
+            let input: Vec<u8> = (0..len).map(|j| (j * 31 + i * 7) as u8).collect();
+            let call = aiop_precompile::abi::inferCall { model: model_address(model), input: input.into() };
+            let hash = node
+                .submit(tx(&node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), call.abi_encode(), 0))
+                .expect("inference tx");
+            let chain = node.read();
+            let (n, idx) = chain.tx_index[&hash];
+            assert!(chain.blocks[n as usize].receipts[idx].status(), "inference on model {model} failed");
+        }
+    }
+    let report = verify(dir.path(), KernelPath::Reference, false).expect("verifies under the reference kernels");
+    assert_eq!(report.txs, 5);
+}
+
+#[test]
 fn rejected_transactions_leave_no_block() {
     let dir = tempdir();
     let node = open(dir.path());
