@@ -18,13 +18,8 @@ fn main() -> anyhow::Result<()> {
     let calls: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(2000);
     let dir = tempfile::tempdir()?;
     let kernels = KernelChoice::Auto.resolve().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let node = Arc::new(Node::open(NodeConfig {
-        datadir: dir.path().to_path_buf(),
-        genesis: None,
-        dev: true,
-        block_time: None,
-        kernels,
-    })?);
+    let config = NodeConfig { datadir: dir.path().to_path_buf(), genesis: None, dev: true, block_time: None, kernels };
+    let node = Node::open(config.clone())?;
     let alice = &dev_accounts()[0];
     let bob = dev_accounts()[1].address;
     let started = Instant::now();
@@ -47,6 +42,43 @@ fn main() -> anyhow::Result<()> {
         "blocks: {blocks} one-transfer blocks in {secs:.2} s = {:.0} blocks/s (redb commit with fsync each)",
         blocks as f64 / secs
     );
+    // Inference transactions (digits MLP through the precompile), one per block.
+    let infer_blocks = blocks / 3;
+    let started = Instant::now();
+    for i in 0..infer_blocks {
+        use alloy_sol_types::SolCall;
+        let input = Bytes::from(vec![(i % 251) as u8; 64]);
+        let data = aiop_node::client::inferCall { model: model_address(0), input }.abi_encode();
+        let tx = TxEip1559 {
+            chain_id: DEV_CHAIN_ID,
+            nonce: blocks + i,
+            gas_limit: 200_000,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(aiop_node::client::PRECOMPILE_ADDRESS),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data.into(),
+        };
+        node.submit(sign(tx, &alice.key)?)?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "blocks: {infer_blocks} one-inference blocks (digits MLP) in {secs:.2} s = {:.0} blocks/s",
+        infer_blocks as f64 / secs
+    );
+    drop(node);
+    for path in [aiop_kernels::KernelPath::Reference, kernels] {
+        let report = aiop_node::verify::verify(dir.path(), path, false)?;
+        println!(
+            "chain verify ({path:?}): {} blocks, {} txs in {:.2} s = {:.0} blocks/s",
+            report.blocks,
+            report.txs,
+            report.seconds,
+            report.blocks as f64 / report.seconds
+        );
+    }
+    let node = Arc::new(Node::open(config)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (_handle, addr) = runtime.block_on(serve(Arc::new(RpcCtx::new(node.clone())), "127.0.0.1:0".parse()?))?;
