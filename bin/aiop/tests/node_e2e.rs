@@ -554,3 +554,25 @@ fn node_survives_kill9_under_load_and_verifies() {
     ok(aiop(&["chain", "verify", "--datadir", dir.to_str().unwrap(), "--quiet"]), "aiop chain verify");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn node_polling_filters_report_new_blocks_and_logs() {
+    let dir = temp_dir("filters");
+    let node = NodeProc::start(&dir, &[]);
+    let deployed = json(&cast(&node, &["send", "--private-key", KEY0, "--create", &log_contract(), "--json"]));
+    let logger = deployed["contractAddress"].as_str().unwrap().to_string();
+    let blocks = rpc(&node, "eth_newBlockFilter", serde_json::json!([]))["result"].clone();
+    let logs = rpc(&node, "eth_newFilter", serde_json::json!([{"address": logger}]))["result"].clone();
+    assert_eq!(rpc(&node, "eth_getFilterChanges", serde_json::json!([blocks]))["result"], serde_json::json!([]));
+    let receipt = json(&cast(&node, &["send", "--private-key", KEY0, &logger, "--json"]));
+    let new_blocks = rpc(&node, "eth_getFilterChanges", serde_json::json!([blocks]));
+    assert_eq!(new_blocks["result"], serde_json::json!([receipt["blockHash"]]));
+    let new_logs = rpc(&node, "eth_getFilterChanges", serde_json::json!([logs]));
+    assert_eq!(new_logs["result"][0]["transactionHash"], receipt["transactionHash"], "{new_logs}");
+    assert_eq!(rpc(&node, "eth_getFilterChanges", serde_json::json!([logs]))["result"], serde_json::json!([]));
+    assert_eq!(rpc(&node, "eth_getFilterLogs", serde_json::json!([logs]))["result"].as_array().unwrap().len(), 1);
+    assert_eq!(rpc(&node, "eth_uninstallFilter", serde_json::json!([logs]))["result"], true);
+    assert_eq!(rpc(&node, "eth_getFilterChanges", serde_json::json!([logs]))["error"]["code"], -32000);
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}

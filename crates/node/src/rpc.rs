@@ -68,18 +68,48 @@ fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
     }
 }
 
-/// State that only the RPC needs: loaded models for `aiop_`.
+/// A polling filter (`eth_newFilter`, `eth_newBlockFilter`, ...): what it watches and the last
+/// block it reported.
+#[derive(Debug, Clone)]
+enum PollFilter {
+    Blocks { next: u64 },
+    Logs { filter: Box<Filter>, next: u64 },
+    PendingTxs,
+}
+
+/// Most polling filters kept at once (the oldest is dropped beyond).
+pub const MAX_FILTERS: usize = 1024;
+
+/// State that only the RPC needs: loaded models for `aiop_`, polling filters.
 #[derive(Debug)]
 pub struct RpcCtx {
     /// The node.
     pub node: Arc<Node>,
     models: Mutex<HashMap<B256, Arc<LoadedModel>>>,
+    filters: Mutex<std::collections::BTreeMap<u64, PollFilter>>,
+    next_filter: std::sync::atomic::AtomicU64,
 }
 
 impl RpcCtx {
     /// Wraps a node.
     pub fn new(node: Arc<Node>) -> Self {
-        RpcCtx { node, models: Mutex::new(HashMap::new()) }
+        RpcCtx {
+            node,
+            models: Mutex::new(HashMap::new()),
+            filters: Mutex::new(Default::default()),
+            next_filter: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    fn add_filter(&self, f: PollFilter) -> U64 {
+        let id = self.next_filter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        if filters.len() >= MAX_FILTERS {
+            let oldest = *filters.keys().next().expect("non-empty");
+            filters.remove(&oldest);
+        }
+        filters.insert(id, f);
+        U64::from(id)
     }
 
     fn model(&self, address: Address) -> RpcResult<Arc<LoadedModel>> {
@@ -221,6 +251,45 @@ fn rpc_receipt(block: &StoredBlock, index: usize) -> TransactionReceipt {
         to: tx.to(),
         contract_address,
     }
+}
+
+/// The logs matching `filter`, within `clamp` (inclusive) when given.
+fn logs(chain: &Chain, filter: &Filter, clamp: Option<(u64, u64)>) -> RpcResult<Vec<Log>> {
+    let head = chain.head().header.number;
+    let (mut from, mut to) = if let Some(hash) = filter.get_block_hash() {
+        let n = *chain.by_hash.get(&hash).ok_or_else(|| err(-32000, format!("unknown block {hash}")))?;
+        (n, n)
+    } else {
+        let resolve = |t: Option<&BlockNumberOrTag>| -> RpcResult<u64> {
+            Ok(match t {
+                None => head,
+                Some(t) => block_number(chain, *t)?.unwrap_or(head),
+            })
+        };
+        (resolve(filter.block_option.get_from_block())?, resolve(filter.block_option.get_to_block())?)
+    };
+    if let Some((lo, hi)) = clamp {
+        from = from.max(lo);
+        to = to.min(hi);
+        if from > to {
+            return Ok(vec![]);
+        }
+    }
+    if from > to {
+        return Err(invalid_params(format!("fromBlock {from} is after toBlock {to}")));
+    }
+    if to - from > MAX_LOG_RANGE {
+        return Err(err(-32005, format!("query spans more than {MAX_LOG_RANGE} blocks")));
+    }
+    let mut out = Vec::new();
+    for n in from..=to {
+        let block = &chain.blocks[n as usize];
+        if !filter.matches_bloom(block.header.logs_bloom) {
+            continue;
+        }
+        out.extend(block_logs(block).into_iter().filter(|l| filter.matches(&l.inner)));
+    }
+    Ok(out)
 }
 
 /// What `aiop_modelInfo` returns.
@@ -484,34 +553,55 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
     reg(&mut m, "eth_getLogs", |p, c| {
         let filter: Filter = p.one()?;
         let chain = c.node.read();
+        logs(&chain, &filter, None)
+    });
+    reg(&mut m, "eth_newFilter", |p, c| {
+        let filter: Filter = p.one()?;
+        let next = c.node.read().head().header.number + 1;
+        Ok(c.add_filter(PollFilter::Logs { filter: Box::new(filter), next }))
+    });
+    reg(&mut m, "eth_newBlockFilter", |_, c| {
+        let next = c.node.read().head().header.number + 1;
+        Ok(c.add_filter(PollFilter::Blocks { next }))
+    });
+    reg(&mut m, "eth_newPendingTransactionFilter", |_, c| Ok(c.add_filter(PollFilter::PendingTxs)));
+    reg(&mut m, "eth_uninstallFilter", |p, c| {
+        let id: U64 = p.one()?;
+        Ok(c.filters.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to::<u64>()).is_some())
+    });
+    reg(&mut m, "eth_getFilterChanges", |p, c| {
+        let id: U64 = p.one()?;
+        let id = id.to::<u64>();
+        let mut filters = c.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let f = filters.get_mut(&id).ok_or_else(|| err(-32000, "filter not found"))?;
+        let chain = c.node.read();
         let head = chain.head().header.number;
-        let (from, to) = if let Some(hash) = filter.get_block_hash() {
-            let n = *chain.by_hash.get(&hash).ok_or_else(|| err(-32000, format!("unknown block {hash}")))?;
-            (n, n)
-        } else {
-            let resolve = |t: Option<&BlockNumberOrTag>| -> RpcResult<u64> {
-                Ok(match t {
-                    None => head,
-                    Some(t) => block_number(&chain, *t)?.unwrap_or(head),
-                })
-            };
-            (resolve(filter.block_option.get_from_block())?, resolve(filter.block_option.get_to_block())?)
-        };
-        if from > to {
-            return Err(invalid_params(format!("fromBlock {from} is after toBlock {to}")));
-        }
-        if to - from > MAX_LOG_RANGE {
-            return Err(err(-32005, format!("query spans more than {MAX_LOG_RANGE} blocks")));
-        }
-        let mut out = Vec::new();
-        for n in from..=to {
-            let block = &chain.blocks[n as usize];
-            if !filter.matches_bloom(block.header.logs_bloom) {
-                continue;
+        Ok(match f {
+            PollFilter::Blocks { next } => {
+                let hashes: Vec<B256> = (*next..=head).map(|n| chain.blocks[n as usize].hash).collect();
+                *next = head + 1;
+                serde_json::to_value(hashes).unwrap_or_default()
             }
-            out.extend(block_logs(block).into_iter().filter(|l| filter.matches(&l.inner)));
+            PollFilter::Logs { filter, next } => {
+                let from = *next;
+                *next = head + 1;
+                if from > head {
+                    serde_json::Value::Array(vec![])
+                } else {
+                    serde_json::to_value(logs(&chain, filter, Some((from, head)))?).unwrap_or_default()
+                }
+            }
+            PollFilter::PendingTxs => serde_json::Value::Array(vec![]),
+        })
+    });
+    reg(&mut m, "eth_getFilterLogs", |p, c| {
+        let id: U64 = p.one()?;
+        let filters = c.filters.lock().unwrap_or_else(|p| p.into_inner());
+        match filters.get(&id.to::<u64>()) {
+            Some(PollFilter::Logs { filter, .. }) => logs(&c.node.read(), filter, None),
+            Some(_) => Err(invalid_params("not a log filter")),
+            None => Err(err(-32000, "filter not found")),
         }
-        Ok(out)
     });
     reg(&mut m, "aiop_modelInfo", |p, c| {
         let address: Address = p.one()?;
