@@ -61,8 +61,8 @@ library AiopLib {
     /// 0xFE ++ model (0xFE is INVALID, so the contract cannot run). Same bytes as
     /// `aiop_precompile::model_deploy_initcode`.
     function modelInitcode(bytes memory model) internal pure returns (bytes memory) {
-        // PUSH4 len, DUP1, PUSH1 13, PUSH1 0, CODECOPY, PUSH1 0, RETURN, then the runtime.
-        return abi.encodePacked(hex"63", uint32(model.length + 1), hex"80600d6000396000f3", hex"fe", model);
+        // PUSH4 len, DUP1, PUSH1 14, PUSH1 0, CODECOPY, PUSH1 0, RETURN, then the runtime.
+        return abi.encodePacked(hex"63", uint32(model.length + 1), hex"80600e6000396000f3", hex"fe", model);
     }
 
     /// @notice Deploys `model` as a model data contract and returns its address (the model's handle).

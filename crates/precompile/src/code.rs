@@ -43,7 +43,7 @@ pub fn model_from_code(code: &[u8]) -> Result<&[u8], ModelCodeError> {
 }
 
 /// Length of the initcode's loader, before the runtime code it copies.
-pub const INITCODE_LOADER_LEN: usize = 13;
+pub const INITCODE_LOADER_LEN: usize = 14;
 
 /// Initcode that deploys a model data contract for `model` (no validation beyond the size: the
 /// precompile validates the model when it is used).
@@ -51,7 +51,7 @@ pub const INITCODE_LOADER_LEN: usize = 13;
 /// ```text
 /// PUSH4 len   63 LL LL LL LL   runtime length (0xFE + model)
 /// DUP1        80
-/// PUSH1 13    60 0d            offset of the runtime in the initcode
+/// PUSH1 14    60 0e            offset of the runtime in the initcode
 /// PUSH1 0     60 00
 /// CODECOPY    39               memory[0..len] = runtime
 /// PUSH1 0     60 00

@@ -149,7 +149,8 @@ mod tests {
         let s = GasSchedule::V1;
         let h = header(u16::MAX, u64::MAX, u64::MAX, u64::MAX, u32::MAX);
         assert_eq!(s.infer_gas(&h, u64::MAX, u64::MAX, 2600), u64::MAX);
-        assert_eq!(s.model_info_gas(u64::MAX, 2600), u64::MAX);
+        assert_eq!(s.query_gas(u64::MAX), u64::MAX);
+        assert!(s.model_info_gas(u64::MAX, u64::MAX) == u64::MAX);
     }
 
     #[test]
