@@ -261,7 +261,8 @@ impl Node {
                 )));
             }
             let balance = chain.world.accounts.get(&signer).map(|a| a.balance).unwrap_or_default();
-            let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+            let cost =
+                U256::from(tx.gas_limit()).saturating_mul(U256::from(tx.max_fee_per_gas())).saturating_add(tx.value());
             if balance < cost {
                 return Err(NodeError::InvalidTx(format!(
                     "insufficient funds for gas * price + value: address {signer} have {balance} want {cost}"
