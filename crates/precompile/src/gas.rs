@@ -62,7 +62,7 @@ impl GasSchedule {
         base: 1000,
         query_base: 200,
         per_op_milligas: 50_000,
-        per_mac_milligas: 150,
+        per_mac_milligas: 300,
         per_element_milligas: 1_000,
         per_transcendental_milligas: 10_000,
         per_byte_milligas: 500,
@@ -138,8 +138,8 @@ mod tests {
     #[test]
     fn formula_rounds_the_variable_part_up_once() {
         let s = GasSchedule::V1;
-        // 1 op (50 gas) + 1 MAC (0.15) + 1 element (1) + 1 transcendental (10) + 3 bytes (1.5)
-        // = 62.65 -> 63.
+        // 1 op (50 gas) + 1 MAC (0.3) + 1 element (1) + 1 transcendental (10) + 3 bytes (1.5)
+        // = 62.8 -> 63.
         assert_eq!(s.inference_gas(&header(1, 1, 1, 1, 1), 1, 1), 1000 + 63);
         assert_eq!(s.infer_gas(&header(1, 1, 1, 1, 1), 1, 1, 2600), 1000 + 63 + 2600);
     }

@@ -107,9 +107,7 @@ fn cases(probe: &mut Probe<AiopEvmFactory>) -> Vec<Case> {
         name: "no-code-at-model-address".into(),
         description: "infer on an address with no code: reverts".into(),
         model: None,
-        calldata: abi::inferCall { model: Address::repeat_byte(0x55), input: vec![0u8; 64].into() }
-            .abi_encode()
-            .into(),
+        calldata: abi::inferCall { model: Address::repeat_byte(0x55), input: vec![0u8; 64].into() }.abi_encode().into(),
         gas_limit: CALL_GAS,
     });
     cases.push(Case {
@@ -175,7 +173,8 @@ fn precompile_vectors_match() {
         .collect();
     files.sort();
     assert!(files.len() >= 40, "expected the published vectors, found {}", files.len());
-    let hex_field = |v: &Value, f: &str| -> Vec<u8> { hex::decode(v[f].as_str().unwrap().trim_start_matches("0x")).unwrap() };
+    let hex_field =
+        |v: &Value, f: &str| -> Vec<u8> { hex::decode(v[f].as_str().unwrap().trim_start_matches("0x")).unwrap() };
     for path in &files {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(v["schedule"], "v1", "{}", path.display());
