@@ -32,6 +32,9 @@ pub struct NodeArgs {
     /// HTTP JSON-RPC port (0 picks a free one).
     #[arg(long = "http.port", default_value_t = 8545)]
     pub http_port: u16,
+    /// Allowed CORS origins for browser clients: `*` or a comma-separated list (default: none).
+    #[arg(long = "http.corsdomain", value_name = "ORIGINS")]
+    pub http_corsdomain: Option<String>,
     /// Data directory (default: a temporary directory, deleted on exit).
     #[arg(long)]
     pub datadir: Option<PathBuf>,
@@ -145,9 +148,13 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let (handle, local) = serve(Arc::new(RpcCtx::new(node.clone())), (args.http_addr, args.http_port).into())
-            .await
-            .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
+        let (handle, local) = serve(
+            Arc::new(RpcCtx::new(node.clone())),
+            (args.http_addr, args.http_port).into(),
+            args.http_corsdomain.as_deref(),
+        )
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
         print_banner(&node, &datadir, kernels.name(), args.block_time);
         println!("HTTP JSON-RPC listening on http://{local}");
         use std::io::Write;

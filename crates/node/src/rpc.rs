@@ -641,13 +641,35 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
     m
 }
 
-/// Starts the HTTP server on `addr`.
-pub async fn serve(ctx: Ctx, addr: SocketAddr) -> anyhow::Result<(ServerHandle, SocketAddr)> {
+/// The CORS layer for `--http.corsdomain`: `*` for any origin, or a comma-separated list.
+pub fn cors_layer(domains: &str) -> anyhow::Result<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let layer = CorsLayer::new()
+        .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
+        .allow_headers(Any);
+    if domains.trim() == "*" {
+        return Ok(layer.allow_origin(Any));
+    }
+    let origins = domains
+        .split(',')
+        .map(|d| d.trim().parse::<http::HeaderValue>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--http.corsdomain {domains:?}: {e}"))?;
+    Ok(layer.allow_origin(AllowOrigin::list(origins)))
+}
+
+/// Starts the HTTP server on `addr`, with CORS for `cors` (see [`cors_layer`]) when given.
+pub async fn serve(ctx: Ctx, addr: SocketAddr, cors: Option<&str>) -> anyhow::Result<(ServerHandle, SocketAddr)> {
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(64 * 1024 * 1024)
         .max_response_body_size(256 * 1024 * 1024)
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    let cors = cors.map(cors_layer).transpose()?;
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().option_layer(cors))
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
     let handle = server.start(module(ctx));
     Ok((handle, local))
