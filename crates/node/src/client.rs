@@ -157,6 +157,16 @@ pub fn send_and_wait(
 /// Deploys a model file as a data contract.
 pub fn deploy_model(rpc_url: &str, key_hex: &str, model: &[u8]) -> anyhow::Result<Deployed> {
     aiop_engine::check(model).map_err(|e| anyhow!("not a valid aiop model: {e}"))?;
+    // EIP-170: deployed code is at most 24 576 bytes (the 0xFE prefix included).
+    const MAX_CODE_SIZE: usize = 24_576;
+    if model.len() + 1 > MAX_CODE_SIZE {
+        bail!(
+            "the model is {} bytes; a transaction can deploy at most {} bytes of code (EIP-170). \
+             Put it in a genesis `alloc` instead (code = 0xFE + model bytes) and start the node with --chain",
+            model.len(),
+            MAX_CODE_SIZE - 1
+        );
+    }
     let client = RpcClient::new(rpc_url)?;
     let initcode = deploy_initcode(&model_code(model));
     let receipt = send_and_wait(&client, key_hex, TxKind::Create, initcode, U256::ZERO)?;
