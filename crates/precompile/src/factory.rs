@@ -96,3 +96,15 @@ impl EvmFactory for AiopEvmFactory {
         evm
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn the_factory_can_be_shared_between_threads_as_reth_requires() {
+        assert_shareable::<AiopEvmFactory>();
+    }
+}
