@@ -113,19 +113,6 @@ pub fn model_from_code(code: &[u8]) -> Option<&[u8]> {
     aiop_precompile::model_from_code(code).ok()
 }
 
-/// Initcode that deploys `runtime` as the new contract's code:
-/// `PUSH3 len, DUP1, PUSH1 11, PUSH0, CODECOPY, PUSH0, RETURN`, then `runtime`.
-///
-/// The node's own builder: `aiop_precompile::model_deploy_initcode` (commit 52fe031) declares a
-/// 13-byte loader but emits 14 bytes, so the code it deploys is shifted by one byte.
-pub fn deploy_initcode(runtime: &[u8]) -> Bytes {
-    let len = runtime.len() as u32;
-    let mut code = vec![0x62, (len >> 16) as u8, (len >> 8) as u8, len as u8, 0x80, 0x60, 0, 0x5f, 0x39, 0x5f, 0xf3];
-    code[6] = code.len() as u8;
-    code.extend_from_slice(runtime);
-    code.into()
-}
-
 /// The hardforks: everything through Prague active from genesis, nothing later.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DevSpec;
@@ -226,27 +213,6 @@ mod tests {
         assert_eq!(accounts[0].address, address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"));
         assert_eq!(accounts[1].address, address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"));
         assert_eq!(accounts[9].address, address!("0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"));
-    }
-
-    #[test]
-    fn initcode_deploys_exactly_the_runtime() {
-        use revm::{
-            ExecuteCommitEvm, MainBuilder, MainContext,
-            context::{Context, TxEnv},
-            database::{CacheDB, EmptyDB},
-        };
-        let runtime = model_code(EXAMPLE_MODELS[0].1);
-        let mut evm = Context::mainnet().with_db(CacheDB::<EmptyDB>::default()).build_mainnet();
-        let tx = TxEnv {
-            kind: alloy_primitives::TxKind::Create,
-            data: deploy_initcode(&runtime),
-            gas_limit: 10_000_000,
-            ..Default::default()
-        };
-        let result = evm.transact_commit(tx).expect("executes");
-        let address = result.created_address().expect("created");
-        let code = evm.ctx.journaled_state.database.cache.accounts[&address].info.code.clone().expect("code");
-        assert_eq!(code.original_bytes(), runtime);
     }
 
     #[test]

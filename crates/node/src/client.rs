@@ -1,10 +1,7 @@
 //! A small JSON-RPC client (plain HTTP/1.1 over TCP) for `aiop model deploy|call`, so that
 //! users without Foundry can deploy a model and call the precompile.
 
-use crate::{
-    chain::{deploy_initcode, model_code, parse_key},
-    node::sign,
-};
+use crate::{chain::parse_key, node::sign};
 use alloy_consensus::TxEip1559;
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
@@ -168,7 +165,7 @@ pub fn deploy_model(rpc_url: &str, key_hex: &str, model: &[u8]) -> anyhow::Resul
         );
     }
     let client = RpcClient::new(rpc_url)?;
-    let initcode = deploy_initcode(&model_code(model));
+    let initcode = Bytes::from(aiop_precompile::model_deploy_initcode(model)?);
     let receipt = send_and_wait(&client, key_hex, TxKind::Create, initcode, U256::ZERO)?;
     if receipt["status"] != json!("0x1") {
         bail!("deployment failed: {receipt}");
