@@ -33,6 +33,12 @@ contract AiopProbe {
         (ok, ret) = target.call{value: msg.value}(data);
     }
 
+    /// @notice DELEGATECALLs `target` with `data` from a payable function (msg.value is the
+    /// call's apparent value, but no ether moves).
+    function delegateWithValue(address target, bytes calldata data) external payable returns (bool ok, bytes memory ret) {
+        (ok, ret) = target.delegatecall(data);
+    }
+
     /// @notice `infer` through the Solidity interface (a STATICCALL).
     function inferVia(address model, bytes calldata input) external view returns (bytes memory) {
         return IAiop(AIOP_PRECOMPILE).infer(model, input);

@@ -115,7 +115,10 @@ impl AiopPrecompile {
     fn dispatch(&self, input: &mut PrecompileInput<'_>) -> Outcome {
         let schedule = &self.config.schedule;
         let refuse = |error| Failure::Refused { gas: schedule.query_base, error };
-        if !input.value.is_zero() {
+        // Ether sent to the precompile would be stuck there. Under DELEGATECALL / CALLCODE no
+        // ether reaches the precompile (the value is the caller's own), so only a direct call
+        // with value is refused.
+        if input.is_direct_call() && !input.value.is_zero() {
             return Err(refuse(AiopError::ValueSent { value: input.value }));
         }
         let data = input.data;

@@ -194,6 +194,15 @@ fn every_failure_reverts_with_its_reason() {
     let r = callWithValueCall::abi_decode_returns(&out).unwrap();
     assert!(!r.ok);
     assert!(revert_reason(&r.ret).contains("takes no value"), "{}", revert_reason(&r.ret));
+    // DELEGATECALL from a payable function moves no ether to the precompile: it runs.
+    let data = delegateWithValueCall { target: AIOP, data: infer_data(mlp_address, &input) }.abi_encode();
+    let out = success_output(&probe.chain.call_with_value(probe.probe, data, U256::from(1)));
+    let r = delegateWithValueCall::abi_decode_returns(&out).unwrap();
+    assert!(r.ok, "{}", revert_reason(&r.ret));
+    assert_eq!(
+        abi::inferCall::abi_decode_returns(&r.ret).unwrap().as_ref(),
+        &engine_vectors("digits_mlp")[0].output[..]
+    );
     // A failure with less gas than its charge halts out of gas.
     let m = probe.measure(infer_data(eoa, &input), schedule.query_base + 2599);
     assert!(!m.ok && m.ret.is_empty());

@@ -31,6 +31,7 @@ pub const CALL_GAS: u64 = 20_000_000;
 sol! {
     function measure(address target, bytes data, uint256 gasLimit) external view returns (bool ok, uint256 used, bytes ret);
     function callWithValue(address target, bytes data) external payable returns (bool ok, bytes ret);
+    function delegateWithValue(address target, bytes data) external payable returns (bool ok, bytes ret);
     function inferVia(address model, bytes input) external view returns (bytes);
     function costThenInfer(address model, bytes input) external view returns (uint256 quoted, bytes output);
     function deploy(bytes model) external returns (address);
