@@ -399,3 +399,16 @@ fn ordinary_transactions_are_untouched() {
         assert_eq!(a, b, "transaction {i}");
     }
 }
+
+#[test]
+fn the_precompile_is_installed_stateful_so_reth_never_caches_it_by_input() {
+    use alloy_evm::{Evm, EvmFactory, precompiles::Precompile};
+    let chain = Chain::new(aiop_factory());
+    let mut evm = chain.factory.create_evm(revm::database::EmptyDB::default(), chain.env());
+    let precompiles = evm.precompiles_mut();
+    let precompile = precompiles.get(&AIOP).expect("installed at the default address");
+    assert!(!precompile.supports_caching());
+    assert_eq!(precompile.precompile_id().name(), aiop_precompile::PRECOMPILE_NAME);
+    // The standard precompiles are still there.
+    assert!(precompiles.get(&IDENTITY).is_some());
+}
