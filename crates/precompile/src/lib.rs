@@ -4,6 +4,8 @@
 //! - ABI ([`abi`], the same as `contracts/src/IAiop.sol`): `infer(address model, bytes input)`,
 //!   `inferInline(bytes model, bytes input)`, `cost(address model, uint256 inputLength)`,
 //!   `modelInfo(address model)`.
+//!   Calldata is decoded with validation (an address argument must be zero-padded); anything
+//!   else reverts with the reason.
 //! - Address: [`DEFAULT_ADDRESS`] `0x…0a1000`, configurable in [`AiopConfig`].
 //! - Models live in the code of data contracts ([`code`]): `0xFE ‖ model bytes`.
 //! - Gas ([`gas`]): a pure function of the model header, the model length and the input length,

@@ -125,7 +125,7 @@ impl AiopPrecompile {
         if data.len() < 4 {
             return Err(refuse(AiopError::NoSelector { len: data.len() }));
         }
-        let call = IAiopCalls::abi_decode(data).map_err(|e| {
+        let call = IAiopCalls::abi_decode_validate(data).map_err(|e| {
             let selector: [u8; 4] = [data[0], data[1], data[2], data[3]];
             if IAiopCalls::valid_selector(selector) {
                 refuse(AiopError::BadCalldata { function: function_name(selector), reason: e.to_string() })

@@ -188,6 +188,10 @@ fn every_failure_reverts_with_its_reason() {
     let mut truncated = infer_data(mlp_address, &input).to_vec();
     truncated.truncate(40);
     expect(probe.measure(truncated, CALL_GAS), schedule.query_base, "does not ABI-decode as infer(address,bytes)");
+    // An address argument with dirty high bytes is not valid ABI.
+    let mut dirty = infer_data(mlp_address, &input).to_vec();
+    dirty[4] = 0x01;
+    expect(probe.measure(dirty, CALL_GAS), schedule.query_base, "does not ABI-decode as infer(address,bytes)");
     // Value sent (a CALL with value through the probe).
     let data = callWithValueCall { target: AIOP, data: infer_data(mlp_address, &input) }.abi_encode();
     let out = success_output(&probe.chain.call_with_value(probe.probe, data, U256::from(1)));
