@@ -211,6 +211,9 @@ impl LoadedModel {
                     (Op::FullyConnected { .. }, None) => reference::fully_connected(g, x, zp, w, b, &stage, out),
                     (Op::Conv2D { .. }, Some(p)) => fast::conv2d(g, p, x, zp, b, &stage, out)?,
                     (Op::Conv2D { .. }, None) => reference::conv2d(g, x, zp, w, b, &stage, out),
+                    _ if self.path != KernelPath::Reference => {
+                        fast::depthwise_conv2d(self.path, g, x, zp, w, b, &stage, out)?
+                    }
                     _ => reference::depthwise_conv2d(g, x, zp, w, b, &stage, out),
                 }
             }

@@ -14,11 +14,15 @@
 
 extern crate alloc;
 
+mod depthwise;
 mod path;
 mod requant;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub mod reference;
 
+pub use depthwise::{DepthwiseGeometry, depthwise_conv2d};
 pub use path::{KernelChoice, KernelPath};
 pub use requant::{OutputStage, requantize};
 
@@ -51,11 +55,18 @@ pub struct PackedMatrix {
     /// Sum of each row's weights: the zero-point correction `sum_k w[n][k] * zp` is
     /// `zp * row_sums[n]`, computed once here rather than on every call.
     row_sums: Vec<i32>,
+    /// The weights in the order the path's kernel reads them (empty for the reference):
+    /// see `x86::avx2::pack` and `x86::avx512::pack`.
+    packed: Vec<i8>,
 }
 
 impl PackedMatrix {
-    /// Packs a row-major `n x k` weight matrix for `path`.
+    /// Packs a row-major `n x k` weight matrix for `path`. A path this CPU lacks is refused,
+    /// which is what makes running the packed kernels sound.
     pub fn pack(path: KernelPath, weights: &[i8], n: usize, k: usize) -> Result<Self, KernelError> {
+        if !path.is_available() {
+            return Err(KernelError::PathUnavailable(path.name()));
+        }
         let expected = n.checked_mul(k).ok_or(KernelError::SizeOverflow { kernel: "pack" })?;
         check_len("pack", "weights", expected, weights.len())?;
         let row_sums = if k == 0 {
@@ -63,7 +74,17 @@ impl PackedMatrix {
         } else {
             weights.chunks_exact(k).map(|row| row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)))).collect()
         };
-        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums })
+        let overflow = KernelError::SizeOverflow { kernel: "pack" };
+        let packed = match path {
+            KernelPath::Reference => Vec::new(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => x86::avx2::pack(weights, n, k).ok_or(overflow)?,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => x86::avx512::pack(weights, n, k).ok_or(overflow)?,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => return Err(KernelError::PathUnavailable(path.name())),
+        };
+        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed })
     }
 
     pub fn path(&self) -> KernelPath {
@@ -110,10 +131,50 @@ pub fn qgemm(
         KernelPath::Reference => {
             reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
         }
-        KernelPath::Avx2 | KernelPath::Avx512 => {
-            // Fast paths are added beside the reference; until one exists for a path, the
-            // reference is what runs, which is always correct.
-            reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            x86::avx2::qgemm(&packed.packed, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)?;
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            x86::avx512::qgemm(&packed.packed, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)?;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(KernelError::PathUnavailable(packed.path.name())),
+    }
+    Ok(())
+}
+
+/// The output stage alone, vectorized where the path allows: `out[i] = stage.apply(acc[i],
+/// i % channels)` for an `m x channels` block of accumulators. Exposed so the vector
+/// requantization can be tested against [`requantize`] directly.
+pub fn requantize_block(
+    path: KernelPath,
+    acc: &[i32],
+    channels: usize,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    if !path.is_available() {
+        return Err(KernelError::PathUnavailable(path.name()));
+    }
+    check_len("requantize_block", "out", acc.len(), out.len())?;
+    stage.check("requantize_block", channels)?;
+    if channels == 0 {
+        return check_len("requantize_block", "acc", 0, acc.len());
+    }
+    if !acc.len().is_multiple_of(channels) {
+        return check_len("requantize_block", "acc", acc.len() - acc.len() % channels, acc.len());
+    }
+    for (a, o) in acc.chunks_exact(channels).zip(out.chunks_exact_mut(channels)) {
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => x86::avx512::requantize_channels(a, stage, o),
+            _ => {
+                for (c, (&v, d)) in a.iter().zip(o.iter_mut()).enumerate() {
+                    *d = stage.apply(v, c);
+                }
+            }
         }
     }
     Ok(())
@@ -125,9 +186,5 @@ pub(crate) fn check_len(
     expected: usize,
     actual: usize,
 ) -> Result<(), KernelError> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(KernelError::Length { kernel, buffer, expected, actual })
-    }
+    if expected == actual { Ok(()) } else { Err(KernelError::Length { kernel, buffer, expected, actual }) }
 }

@@ -6,7 +6,9 @@
 
 use alloc::vec;
 
-use aiop_kernels::{KernelError, OutputStage, PackedMatrix, qgemm};
+use aiop_kernels::{
+    DepthwiseGeometry, KernelError, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d as depthwise, qgemm,
+};
 
 use crate::validate::Geometry;
 
@@ -79,4 +81,36 @@ fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]
             }
         }
     }
+}
+
+/// Depthwise Conv2D on `path`'s kernel (weights are read as stored: `[KH, KW, Cout]` is
+/// already channel-contiguous, the order the SIMD kernels want).
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d(
+    path: KernelPath,
+    g: &Geometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let dg = DepthwiseGeometry {
+        in_h: g.in_h,
+        in_w: g.in_w,
+        in_c: g.in_c,
+        out_h: g.out_h,
+        out_w: g.out_w,
+        kernel_h: g.kernel_h,
+        kernel_w: g.kernel_w,
+        stride_h: g.stride_h,
+        stride_w: g.stride_w,
+        dilation_h: g.dilation_h,
+        dilation_w: g.dilation_w,
+        pad_top: g.pad_top,
+        pad_left: g.pad_left,
+        depth_multiplier: g.depth_multiplier,
+    };
+    depthwise(path, &dg, input, input_zero_point, weights, bias, stage, out)
 }

@@ -1,0 +1,335 @@
+//! AVX-512 VNNI kernels: `vpdpbusd` matrix products, a depthwise convolution, and a 64-bit
+//! vector requantization, each the exact twin of its scalar reference.
+//!
+//! `vpdpbusd` multiplies unsigned bytes by signed bytes. Activations are made unsigned by
+//! `x ^ 0x80`, which is `x + 128`; the extra `128 * row_sum[n]` is subtracted together with the
+//! zero-point correction in one per-column constant. The non-saturating form wraps, and so
+//! does the reference, so the results agree bit for bit.
+//!
+//! Must never: run on a CPU without avx512f + avx512bw + avx512vnni (callers check), read
+//! outside the slices it is given (every pointer offset below is bounded by a length the
+//! caller checked), or use the saturating `vpdpbusds`.
+
+#[cfg(target_arch = "x86_64")]
+use core::arch::x86_64::*;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{StageVectors, round_up};
+use crate::{DepthwiseGeometry, KernelError, OutputStage};
+
+/// Columns per packed panel: four zmm registers of 16 `i32` accumulators.
+const PANEL: usize = 64;
+/// Rows of the left-hand side computed together (4 x 4 = 16 accumulators).
+const MR: usize = 4;
+
+/// Packed size and reduction depth: `(round_up(n, 16) * round_up(k, 4), round_up(k, 4))`.
+pub(crate) fn packed_dims(n: usize, k: usize) -> Option<(usize, usize)> {
+    let kp = round_up(k, 4)?;
+    let np = round_up(n, 16)?;
+    Some((np.checked_mul(kp)?, kp))
+}
+
+/// Lays out row-major `n x k` weights in panels of 64 columns (the last one 16, 32 or 48
+/// wide); within a panel, for each group of four `k`, the four bytes of each column side by
+/// side, which is the operand order of `vpdpbusd`. Padding is zero and adds nothing.
+pub(crate) fn pack(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
+    let (size, kp) = packed_dims(n, k)?;
+    let np = size / kp.max(1);
+    let mut out = vec![0i8; size];
+    let mut c0 = 0;
+    while c0 < np && kp > 0 {
+        let w = PANEL.min(np - c0);
+        let panel = &mut out[c0 * kp..(c0 + w) * kp];
+        for col in c0..(c0 + w).min(n) {
+            let j = col - c0;
+            for (kk, &v) in weights[col * k..(col + 1) * k].iter().enumerate() {
+                panel[(kk / 4) * w * 4 + j * 4 + kk % 4] = v;
+            }
+        }
+        c0 += w;
+    }
+    Some(out)
+}
+
+/// `qgemm` on packed weights. Lengths were checked by [`crate::qgemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qgemm(
+    packed: &[i8],
+    row_sums: &[i32],
+    n: usize,
+    k: usize,
+    lhs: &[i8],
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let overflow = KernelError::SizeOverflow { kernel: "qgemm" };
+    let (size, kp) = packed_dims(n, k).ok_or(overflow.clone())?;
+    crate::check_len("qgemm", "packed", size, packed.len())?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let np = round_up(n, 16).ok_or(overflow.clone())?;
+    // Activations as unsigned bytes x + 128, rows padded to a multiple of 4 (padding meets
+    // zero weights).
+    let mut xs = vec![0u8; m.checked_mul(kp).ok_or(overflow)?];
+    if k > 0 {
+        for (dst, src) in xs.chunks_exact_mut(kp).zip(lhs.chunks_exact(k)) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = (s as u8) ^ 0x80;
+            }
+        }
+    }
+    let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(128), stage);
+    // SAFETY: this path is only reachable for a PackedMatrix packed for Avx512, which
+    // `PackedMatrix::pack` refuses unless the CPU has avx512f, avx512bw and avx512vnni.
+    unsafe { gemm(packed, &xs, m, n, np, kp, &sv, stage, out) };
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn gemm(
+    packed: &[i8],
+    xs: &[u8],
+    m: usize,
+    n: usize,
+    np: usize,
+    kp: usize,
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let mut c0 = 0;
+    while c0 < np {
+        let w = PANEL.min(np - c0);
+        let panel = &packed[c0 * kp..(c0 + w) * kp];
+        let mut r = 0;
+        // SAFETY (all tile calls): `panel` holds `w * kp` bytes, `xs` holds `m * kp`, rows
+        // `r..r + MR` (or `r`) are below `m`, and `out` holds `m * n` (checked by the caller);
+        // the CPU features are those of this function.
+        unsafe {
+            while r + MR <= m {
+                match w / 16 {
+                    1 => tile::<MR, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    2 => tile::<MR, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    3 => tile::<MR, 3>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => tile::<MR, 4>(panel, xs, r, kp, c0, n, sv, stage, out),
+                }
+                r += MR;
+            }
+            while r < m {
+                match w / 16 {
+                    1 => tile::<1, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    2 => tile::<1, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    3 => tile::<1, 3>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => tile::<1, 4>(panel, xs, r, kp, c0, n, sv, stage, out),
+                }
+                r += 1;
+            }
+        }
+        c0 += w;
+    }
+}
+
+/// `R` rows by `Z * 16` columns of output, accumulated over the whole depth in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile<const R: usize, const Z: usize>(
+    panel: &[i8],
+    xs: &[u8],
+    r0: usize,
+    kp: usize,
+    c0: usize,
+    n: usize,
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let mut acc = [[_mm512_setzero_si512(); Z]; R];
+    let wp = panel.as_ptr();
+    let xp = xs.as_ptr();
+    for g in 0..kp / 4 {
+        let mut w = [_mm512_setzero_si512(); Z];
+        for (z, wz) in w.iter_mut().enumerate() {
+            // SAFETY: the panel is `Z * 16` columns by `kp` bytes; group `g < kp / 4` spans
+            // bytes `g * Z * 64 .. (g + 1) * Z * 64`, inside it.
+            *wz = unsafe { _mm512_loadu_si512(wp.add(g * Z * 64 + z * 64).cast()) };
+        }
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            // SAFETY: row `r0 + i < m` of `xs` has `kp` bytes and `g * 4 + 4 <= kp`.
+            let x4 = unsafe { xp.add((r0 + i) * kp + g * 4).cast::<i32>().read_unaligned() };
+            let x = _mm512_set1_epi32(x4);
+            for (a, &wz) in acc_row.iter_mut().zip(&w) {
+                *a = _mm512_dpbusd_epi32(*a, x, wz);
+            }
+        }
+    }
+    for (i, acc_row) in acc.iter().enumerate() {
+        for (z, &a) in acc_row.iter().enumerate() {
+            let col = c0 + z * 16;
+            if col >= n {
+                continue;
+            }
+            // SAFETY: the stage vectors are padded to a multiple of 16 columns >= col + 16.
+            let bytes = unsafe {
+                let fix = _mm512_loadu_si512(sv.fix.as_ptr().add(col).cast());
+                requant16(_mm512_add_epi32(a, fix), sv, col, stage)
+            };
+            store16(bytes, &mut out[(r0 + i) * n + col..(r0 + i + 1) * n]);
+        }
+    }
+}
+
+/// Stores up to 16 bytes of `bytes` into `dst` (fewer at the right edge of a matrix).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn store16(bytes: __m128i, dst: &mut [i8]) {
+    if dst.len() >= 16 {
+        // SAFETY: `dst` has at least 16 bytes.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes) };
+    } else {
+        let mut tmp = [0i8; 16];
+        // SAFETY: `tmp` is 16 bytes.
+        unsafe { _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes) };
+        let len = dst.len();
+        dst.copy_from_slice(&tmp[..len]);
+    }
+}
+
+/// `OutputStage::apply` on 16 accumulators of channels `col..col + 16`.
+///
+/// # Safety
+/// `sv` must hold at least `col + 16` entries per vector.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn requant16(acc: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
+    let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
+    let hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc));
+    // SAFETY: forwarded from the caller.
+    let (a, b) = unsafe { (requant8(lo, sv, col, stage), requant8(hi, sv, col + 8, stage)) };
+    _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
+}
+
+/// Eight lanes of `requantize`, then zero point and clamp, in 64-bit lanes: the product
+/// `x * multiplier` is exact (`_mm512_mul_epi32` multiplies the sign-extended low halves),
+/// the rounding add cannot overflow (|x * M| < 2^62, round <= 2^61), `vpsravq` is the
+/// arithmetic shift of the reference, and the two clamps are the reference's two clamps.
+///
+/// # Safety
+/// `sv` must hold at least `col + 8` entries per vector.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn requant8(x: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m512i {
+    // SAFETY: forwarded from the caller.
+    let (m, s, r) = unsafe {
+        (
+            _mm512_loadu_si512(sv.mult.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(sv.shr.as_ptr().add(col).cast()),
+            _mm512_loadu_si512(sv.round.as_ptr().add(col).cast()),
+        )
+    };
+    let y = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), r), s);
+    let y = _mm512_min_epi64(
+        _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
+        _mm512_set1_epi64(i64::from(i32::MAX)),
+    );
+    let y = _mm512_add_epi64(y, _mm512_set1_epi64(i64::from(stage.output_zero_point)));
+    _mm512_min_epi64(
+        _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(stage.clamp_min))),
+        _mm512_set1_epi64(i64::from(stage.clamp_max)),
+    )
+}
+
+/// Applies the output stage to `acc` (one accumulator per channel), writing `out`.
+/// Lengths were checked by the caller.
+pub(crate) fn requantize_channels(acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
+    let n = acc.len();
+    let np = (n / 16) * 16;
+    let sv = StageVectors::new(n, np, None, None, 0, stage);
+    // SAFETY: only reached through KernelPath::Avx512, which callers check is available.
+    unsafe { requantize_run(acc, np, &sv, stage, out) };
+    for c in np..n {
+        out[c] = stage.apply(acc[c], c);
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn requantize_run(acc: &[i32], np: usize, sv: &StageVectors, stage: &OutputStage<'_>, out: &mut [i8]) {
+    for c in (0..np).step_by(16) {
+        // SAFETY: `c + 16 <= np <= acc.len()`, and `sv` has `np` entries.
+        let bytes = unsafe { requant16(_mm512_loadu_si512(acc.as_ptr().add(c).cast()), sv, c, stage) };
+        store16(bytes, &mut out[c..c + 16]);
+    }
+}
+
+/// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
+/// caller expands other multipliers. 16 channels per vector; the remainder channels use the
+/// scalar formula. Lengths were checked by the caller.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise(
+    g: &DepthwiseGeometry,
+    cols: usize,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let np = (cols / 16) * 16;
+    let sv = StageVectors::new(cols, np, None, bias, 0, stage);
+    // SAFETY: only reached through KernelPath::Avx512, which callers check is available.
+    unsafe { depthwise_run(g, cols, np, input, input_zero_point, weights, &sv, stage, out) };
+    crate::reference::depthwise_channels(g, cols, np..cols, input, input_zero_point, weights, bias, stage, out);
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn depthwise_run(
+    g: &DepthwiseGeometry,
+    cols: usize,
+    np: usize,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let zp = _mm512_set1_epi32(input_zero_point);
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let pixel = (oy * g.out_w + ox) * cols;
+            for c in (0..np).step_by(16) {
+                // SAFETY: `c + 16 <= np <= cols`, and the stage vectors have `np` entries.
+                let mut acc = unsafe { _mm512_loadu_si512(sv.fix.as_ptr().add(c).cast()) };
+                for ky in 0..g.kernel_h {
+                    let Some(iy) = g.tap_y(oy, ky) else { continue };
+                    for kx in 0..g.kernel_w {
+                        let Some(ix) = g.tap_x(ox, kx) else { continue };
+                        let xo = (iy * g.in_w + ix) * cols + c;
+                        let wo = (ky * g.kernel_w + kx) * cols + c;
+                        // SAFETY: `iy < in_h`, `ix < in_w`, `ky < kernel_h`, `kx < kernel_w` and
+                        // `c + 16 <= cols`, so both 16-byte reads are inside the checked buffers.
+                        let (x, w) = unsafe {
+                            (
+                                _mm512_cvtepi8_epi32(_mm_loadu_si128(input.as_ptr().add(xo).cast())),
+                                _mm512_cvtepi8_epi32(_mm_loadu_si128(weights.as_ptr().add(wo).cast())),
+                            )
+                        };
+                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
+                    }
+                }
+                // SAFETY: as above.
+                let bytes = unsafe { requant16(acc, sv, c, stage) };
+                store16(bytes, &mut out[pixel + c..pixel + c + 16]);
+            }
+        }
+    }
+}

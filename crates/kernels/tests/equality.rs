@@ -1,0 +1,282 @@
+//! Every available kernel path against the scalar reference, bit for bit: `qgemm` (matrix-
+//! vector and GEMM), depthwise convolution and the output stage, over random shapes, zero
+//! points, multipliers, the full shift range, bias and clamps, plus edge values.
+//!
+//! The normal run checks thousands of cases; the `#[ignore]`d `soak_*` tests check millions:
+//! `cargo test -p aiop-kernels --release -- --ignored soak` (set `AIOP_SOAK_CASES` to change
+//! the count per soak test, default 1,000,000).
+
+use aiop_kernels::{
+    DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm, reference, requantize_block,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Stage {
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+    zero_point: i32,
+    lo: i8,
+    hi: i8,
+}
+
+impl Stage {
+    fn view(&self) -> OutputStage<'_> {
+        OutputStage {
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            output_zero_point: self.zero_point,
+            clamp_min: self.lo,
+            clamp_max: self.hi,
+        }
+    }
+}
+
+/// Multipliers are drawn over the whole Q31 range and near its ends; shifts over [-31, 30]
+/// with the extremes weighted up.
+fn stage(n: usize) -> impl Strategy<Value = Stage> {
+    let mult = prop_oneof![0..=i32::MAX, (1 << 30)..=i32::MAX, Just(i32::MAX), Just(0), Just(1 << 30)];
+    let shift = prop_oneof![-31i8..=30, Just(-31i8), Just(30i8), -2i8..=2];
+    let zp = prop_oneof![-128i32..=127, Just(-128), Just(127)];
+    (prop::collection::vec(mult, n), prop::collection::vec(shift, n), zp, any::<i8>(), any::<i8>()).prop_map(
+        |(multiplier, shift, zero_point, a, b)| Stage { multiplier, shift, zero_point, lo: a.min(b), hi: a.max(b) },
+    )
+}
+
+fn weights(len: usize) -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(prop_oneof![-127i8..=127, Just(-127i8), Just(127i8)], len)
+}
+
+fn activations(len: usize) -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(prop_oneof![any::<i8>(), Just(i8::MIN), Just(i8::MAX)], len)
+}
+
+#[derive(Debug, Clone)]
+struct Gemm {
+    m: usize,
+    n: usize,
+    k: usize,
+    w: Vec<i8>,
+    x: Vec<i8>,
+    zp: i32,
+    bias: Option<Vec<i32>>,
+    stage: Stage,
+}
+
+fn gemm_case(max_m: usize, max_n: usize, max_k: usize) -> impl Strategy<Value = Gemm> {
+    (1..=max_m, 1..=max_n, 0..=max_k).prop_flat_map(|(m, n, k)| {
+        let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
+        (weights(n * k), activations(m * k), prop_oneof![-128i32..=127, Just(-128), Just(127)], bias, stage(n))
+            .prop_map(move |(w, x, zp, bias, stage)| Gemm { m, n, k, w, x, zp, bias, stage })
+    })
+}
+
+fn check_gemm(c: &Gemm) -> Result<(), TestCaseError> {
+    let st = c.stage.view();
+    let mut want = vec![0i8; c.m * c.n];
+    reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
+    for path in KernelPath::available() {
+        let packed = PackedMatrix::pack(path, &c.w, c.n, c.k).expect("pack");
+        let mut got = vec![0i8; c.m * c.n];
+        qgemm(&packed, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
+        prop_assert_eq!(&got, &want, "path {} m={} n={} k={}", path, c.m, c.n, c.k);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+struct Dw {
+    g: DepthwiseGeometry,
+    x: Vec<i8>,
+    w: Vec<i8>,
+    zp: i32,
+    bias: Option<Vec<i32>>,
+    stage: Stage,
+}
+
+fn dw_case() -> impl Strategy<Value = Dw> {
+    (
+        1usize..=9,
+        1usize..=9,
+        1usize..=40,
+        1usize..=3,
+        1usize..=4,
+        1usize..=4,
+        1usize..=3,
+        1usize..=3,
+        1usize..=2,
+        1usize..=2,
+        0usize..=2,
+        0usize..=2,
+    )
+        .prop_flat_map(|(in_h, in_w, in_c, dm, kh, kw, sh, sw, dh, dw, pt, pl)| {
+            let out_h = (in_h + 2 * pt).saturating_sub(dh * (kh - 1) + 1) / sh + 1;
+            let out_w = (in_w + 2 * pl).saturating_sub(dw * (kw - 1) + 1) / sw + 1;
+            let g = DepthwiseGeometry {
+                in_h,
+                in_w,
+                in_c,
+                out_h,
+                out_w,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: sh,
+                stride_w: sw,
+                dilation_h: dh,
+                dilation_w: dw,
+                pad_top: pt,
+                pad_left: pl,
+                depth_multiplier: dm,
+            };
+            let cols = in_c * dm;
+            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), cols));
+            (
+                activations(in_h * in_w * in_c),
+                weights(kh * kw * cols),
+                prop_oneof![-128i32..=127, Just(-128), Just(127)],
+                bias,
+                stage(cols),
+            )
+                .prop_map(move |(x, w, zp, bias, stage)| Dw { g, x, w, zp, bias, stage })
+        })
+}
+
+fn check_dw(c: &Dw) -> Result<(), TestCaseError> {
+    let st = c.stage.view();
+    let cols = c.g.in_c * c.g.depth_multiplier;
+    let len = c.g.out_h * c.g.out_w * cols;
+    let mut want = vec![0i8; len];
+    reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
+    for path in KernelPath::available() {
+        let mut got = vec![0i8; len];
+        depthwise_conv2d(path, &c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
+        prop_assert_eq!(&got, &want, "path {} {:?}", path, c.g);
+    }
+    Ok(())
+}
+
+/// Accumulators over the whole i32 range (the kernels' stage must saturate exactly like
+/// `requantize`), output zero points over the whole i32 range too.
+fn requant_case() -> impl Strategy<Value = (Vec<i32>, usize, Stage)> {
+    (1usize..=4, 1usize..=70).prop_flat_map(|(rows, ch)| {
+        let acc = prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), -1000i32..1000];
+        let wide_zp = prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), -128i32..=127];
+        (prop::collection::vec(acc, rows * ch), stage(ch), wide_zp).prop_map(move |(acc, mut st, zp)| {
+            st.zero_point = zp;
+            (acc, ch, st)
+        })
+    })
+}
+
+fn check_requant(acc: &[i32], ch: usize, s: &Stage) -> Result<(), TestCaseError> {
+    let st = s.view();
+    let want: Vec<i8> = acc.iter().enumerate().map(|(i, &a)| st.apply(a, i % ch)).collect();
+    for path in KernelPath::available() {
+        let mut got = vec![0i8; acc.len()];
+        requantize_block(path, acc, ch, &st, &mut got).expect("requantize_block");
+        prop_assert_eq!(&got, &want, "path {}", path);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Matrix-vector (m = 1), the batch-1 case, including k not a multiple of 2 or 4 and odd n.
+    #[test]
+    fn qgemm_matrix_vector_matches_reference(c in gemm_case(1, 80, 140)) {
+        check_gemm(&c)?;
+    }
+
+    /// GEMM with row counts around the 4-row tile.
+    #[test]
+    fn qgemm_gemm_matches_reference(c in gemm_case(11, 70, 70)) {
+        check_gemm(&c)?;
+    }
+
+    #[test]
+    fn depthwise_matches_reference(c in dw_case()) {
+        check_dw(&c)?;
+    }
+
+    #[test]
+    fn requantize_matches_scalar(case in requant_case()) {
+        let (acc, ch, st) = case;
+        check_requant(&acc, ch, &st)?;
+    }
+}
+
+/// The accumulator bound of the crate's precondition: `K * 127 * 255 + |bias| = i32::MAX`
+/// exactly in magnitude, with every product at its extreme, both signs.
+#[test]
+fn qgemm_at_accumulator_bound() {
+    let bias_mag = i32::MAX as usize % (127 * 255);
+    let k = (i32::MAX as usize - bias_mag) / (127 * 255);
+    let (m, n) = (2, 17);
+    for (xv, zp, wv, b) in [
+        (i8::MIN, 127, 127i8, -(bias_mag as i32)),
+        (i8::MAX, -128, 127, bias_mag as i32),
+        (i8::MIN, 127, -127, bias_mag as i32),
+    ] {
+        let w = vec![wv; n * k];
+        let x = vec![xv; m * k];
+        let bias = vec![b; n];
+        for (mult, shift) in [(i32::MAX, 30i8), (1 << 30, 1), (i32::MAX, -31), (1 << 30, -20)] {
+            let s = Stage { multiplier: vec![mult; n], shift: vec![shift; n], zero_point: 0, lo: i8::MIN, hi: i8::MAX };
+            let st = s.view();
+            let mut want = vec![0i8; m * n];
+            reference::qgemm(&w, n, k, &x, m, zp, Some(&bias), &st, &mut want);
+            for path in KernelPath::available() {
+                let packed = PackedMatrix::pack(path, &w, n, k).unwrap();
+                let mut got = vec![0i8; m * n];
+                qgemm(&packed, &x, m, zp, Some(&bias), &st, &mut got).unwrap();
+                assert_eq!(got, want, "path {path} x={xv} zp={zp} w={wv}");
+            }
+        }
+    }
+}
+
+/// Wrong lengths are errors on every path, never panics.
+#[test]
+fn bad_lengths_are_errors() {
+    let s = Stage { multiplier: vec![1 << 30; 3], shift: vec![0; 3], zero_point: 0, lo: -128, hi: 127 };
+    for path in KernelPath::available() {
+        assert!(PackedMatrix::pack(path, &[0; 5], 3, 2).is_err());
+        let p = PackedMatrix::pack(path, &[1; 6], 3, 2).unwrap();
+        let mut out = vec![0i8; 6];
+        assert!(qgemm(&p, &[0; 3], 2, 0, None, &s.view(), &mut out).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, Some(&[0; 2]), &s.view(), &mut out).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, None, &s.view(), &mut out[..5]).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, None, &s.view(), &mut out).is_ok());
+        let g = DepthwiseGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
+        assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &s.view(), &mut []).is_err());
+        assert!(requantize_block(path, &[0; 5], 3, &s.view(), &mut [0; 5]).is_err());
+    }
+}
+
+fn soak_cases() -> u32 {
+    std::env::var("AIOP_SOAK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: soak_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
+    fn soak_qgemm(c in gemm_case(9, 70, 300)) {
+        check_gemm(&c)?;
+    }
+
+    #[test]
+    #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
+    fn soak_depthwise(c in dw_case()) {
+        check_dw(&c)?;
+    }
+
+    #[test]
+    #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
+    fn soak_requantize(case in requant_case()) {
+        let (acc, ch, st) = case;
+        check_requant(&acc, ch, &st)?;
+    }
+}
