@@ -472,6 +472,39 @@ fn node_runs_a_geth_style_genesis() {
     assert_eq!(receipt["status"], "0x1");
     assert_eq!(json(&cast(&node, &["block", "0", "--json"]))["gasLimit"], "0x2faf080");
     node.stop();
+    // Restarting without --chain uses the stored genesis; a different --chain is refused.
+    let node = NodeProc::start(&data, &[]);
+    assert_eq!(cast(&node, &["chain-id"]), "4242");
+    assert_eq!(cast(&node, &["block-number"]), "1");
+    node.stop();
+    let other = dir.join("other.json");
+    let mut text2 = text.clone();
+    text2["config"]["chainId"] = serde_json::json!(4343);
+    std::fs::write(&other, text2.to_string()).unwrap();
+    let mut child = Command::new(aiop_bin())
+        .args(["node", "--http.port", "0", "--datadir"])
+        .arg(&data)
+        .arg("--chain")
+        .arg(&other)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the node accepted a different genesis for an existing datadir");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("stderr");
+    assert!(!status.success());
+    assert!(stderr.contains("genesis"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

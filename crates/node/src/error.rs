@@ -1,7 +1,5 @@
 //! The node's error type.
 
-use alloy_primitives::B256;
-
 /// Everything that can go wrong in the node, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -22,9 +20,9 @@ pub enum NodeError {
         /// Data directory.
         datadir: String,
         /// Stored genesis hash.
-        stored: B256,
+        stored: String,
         /// Given genesis hash.
-        given: B256,
+        given: String,
     },
     /// Executing a block failed.
     #[error("block execution failed: {0}")]

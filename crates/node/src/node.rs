@@ -143,11 +143,12 @@ impl Node {
         let (genesis_blk, genesis_world) = genesis_block(&genesis);
         if let (Some(_), Some(given)) = (&stored_genesis, &config.genesis) {
             let (given_blk, _) = genesis_block(&crate::chain::complete_genesis(given.clone()));
-            if given_blk.hash != genesis_blk.hash {
+            let given_id = given.config.chain_id;
+            if given_blk.hash != genesis_blk.hash || given_id != genesis.config.chain_id {
                 return Err(NodeError::GenesisMismatch {
                     datadir: config.datadir.display().to_string(),
-                    stored: genesis_blk.hash,
-                    given: given_blk.hash,
+                    stored: format!("block {} with chain id {}", genesis_blk.hash, genesis.config.chain_id),
+                    given: format!("block {} with chain id {given_id}", given_blk.hash),
                 });
             }
         }
