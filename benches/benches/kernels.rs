@@ -1,0 +1,157 @@
+//! Kernel benchmarks: int8 `qgemm` (matrix-vector 1xKxN, small-CNN conv shapes as im2col
+//! GEMMs, a 256x1024x1024 GEMM) and depthwise convolution on every kernel path this CPU has,
+//! beside the same shapes in f32 with candle-core (CPU, one thread) as the float baseline.
+//!
+//! Throughput is in elements = multiply-accumulates, so criterion's "elem/s" is MAC/s.
+//! Run: `cargo bench -p aiop-benches --bench kernels -- --warm-up-time 1 --measurement-time 3`
+//! (a filter such as `matvec/1x4096x4096` narrows it).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use aiop_kernels::{DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm};
+use candle_core::{Device, Tensor};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// A deterministic byte stream (xorshift), so every run benchmarks the same data.
+fn bytes(len: usize, seed: u64) -> Vec<i8> {
+    let mut s = seed | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as i8
+        })
+        .collect()
+}
+
+fn weights(len: usize, seed: u64) -> Vec<i8> {
+    bytes(len, seed).into_iter().map(|v| v.max(-127)).collect()
+}
+
+fn floats(len: usize, seed: u64) -> Vec<f32> {
+    bytes(len, seed).into_iter().map(|v| f32::from(v) / 128.0).collect()
+}
+
+struct Stage {
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+}
+
+impl Stage {
+    fn new(n: usize) -> Self {
+        Stage { multiplier: (0..n).map(|i| (1 << 30) + (i as i32) * 4099).collect(), shift: vec![-8; n] }
+    }
+    fn view(&self) -> OutputStage<'_> {
+        OutputStage {
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            output_zero_point: -3,
+            clamp_min: -128,
+            clamp_max: 127,
+        }
+    }
+}
+
+/// `m x k` by `k x n` on every path and in candle f32, in one criterion group.
+fn gemm_group(c: &mut Criterion, group: &str, shapes: &[(usize, usize, usize)]) {
+    let mut g = c.benchmark_group(group);
+    for &(m, k, n) in shapes {
+        let id = format!("{m}x{k}x{n}");
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        let w = weights(n * k, 7);
+        let x = bytes(m * k, 11);
+        let bias: Vec<i32> = (0..n as i32).map(|i| i * 37 - 500).collect();
+        let stage = Stage::new(n);
+        let mut out = vec![0i8; m * n];
+        for path in KernelPath::available() {
+            let packed = PackedMatrix::pack(path, &w, n, k).expect("pack");
+            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
+                b.iter(|| qgemm(&packed, black_box(&x), m, 5, Some(&bias), &stage.view(), &mut out).expect("qgemm"))
+            });
+        }
+        let dev = Device::Cpu;
+        let xf = Tensor::from_vec(floats(m * k, 11), (m, k), &dev).expect("tensor");
+        let wf = Tensor::from_vec(floats(k * n, 7), (k, n), &dev).expect("tensor");
+        g.bench_function(BenchmarkId::new("candle-f32", &id), |b| {
+            b.iter(|| black_box(xf.matmul(&wf).expect("matmul")))
+        });
+    }
+    g.finish();
+}
+
+fn matvec(c: &mut Criterion) {
+    let sizes = [64, 256, 1024, 4096];
+    let shapes: Vec<_> = sizes.iter().flat_map(|&k| sizes.iter().map(move |&n| (1, k, n))).collect();
+    gemm_group(c, "matvec", &shapes);
+}
+
+/// Conv layers of small CNNs as the GEMMs the engine runs after im2col (rows = output
+/// pixels, depth = KH*KW*Cin, columns = Cout): the digits CNN's layers, then
+/// MobileNet-like 3x3 and 1x1 layers.
+fn conv(c: &mut Criterion) {
+    gemm_group(
+        c,
+        "conv",
+        &[
+            (64, 9, 8),      // 8x8x1 -> 3x3 conv, 8 channels
+            (16, 72, 16),    // 4x4x8 -> 3x3 conv, 16 channels
+            (784, 9, 16),    // 28x28x1 -> 3x3, 16
+            (196, 144, 32),  // 14x14x16 -> 3x3, 32
+            (784, 576, 64),  // 28x28x64 -> 3x3, 64
+            (3136, 64, 128), // 56x56x64 -> 1x1, 128
+        ],
+    );
+}
+
+fn big_gemm(c: &mut Criterion) {
+    gemm_group(c, "gemm", &[(256, 1024, 1024)]);
+}
+
+fn depthwise(c: &mut Criterion) {
+    let mut g = c.benchmark_group("depthwise");
+    for &(hw, ch) in &[(56usize, 64usize), (28, 128), (14, 256)] {
+        let geo = DepthwiseGeometry {
+            in_h: hw,
+            in_w: hw,
+            in_c: ch,
+            out_h: hw,
+            out_w: hw,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            depth_multiplier: 1,
+        };
+        let id = format!("{hw}x{hw}x{ch}_3x3");
+        g.throughput(Throughput::Elements((hw * hw * ch * 9) as u64));
+        let x = bytes(hw * hw * ch, 3);
+        let w = weights(9 * ch, 5);
+        let stage = Stage::new(ch);
+        let mut out = vec![0i8; hw * hw * ch];
+        for path in KernelPath::available() {
+            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
+                b.iter(|| {
+                    depthwise_conv2d(path, &geo, black_box(&x), 1, &w, None, &stage.view(), &mut out).expect("dw")
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    // candle's CPU matmul parallelises over rayon's pool; the int8 kernels run on one core,
+    // so the baseline does too.
+    // SAFETY: set before any thread is started (criterion and candle start none before this).
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
+}
+
+criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise }
+criterion_main!(benches);
