@@ -441,6 +441,9 @@ fn node_block_time_mode_seals_on_interval() {
     std::thread::sleep(Duration::from_millis(1500));
     let n: u64 = cast(&node, &["block-number"]).parse().unwrap();
     assert!(n >= 3, "only {n} blocks after 1.5 s at 300 ms");
+    rpc(&node, "evm_mine", serde_json::json!([]));
+    let m: u64 = cast(&node, &["block-number"]).parse().unwrap();
+    assert!(m > n, "evm_mine sealed no block");
     node.stop();
     let out = aiop(&["chain", "verify", "--datadir", dir.to_str().unwrap(), "--quiet"]);
     ok(out, "aiop chain verify");

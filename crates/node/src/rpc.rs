@@ -603,6 +603,10 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
             None => Err(err(-32000, "filter not found")),
         }
     });
+    reg(&mut m, "evm_mine", |_, c| {
+        c.node.mine_pending().map_err(node_err)?;
+        Ok("0x0")
+    });
     reg(&mut m, "aiop_modelInfo", |p, c| {
         let address: Address = p.one()?;
         let model = c.model(address)?;
