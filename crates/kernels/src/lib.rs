@@ -170,6 +170,8 @@ pub fn requantize_block(
         match path {
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => x86::avx512::requantize_channels(a, stage, o),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => x86::avx2::requantize_channels(a, stage, o),
             _ => {
                 for (c, (&v, d)) in a.iter().zip(o.iter_mut()).enumerate() {
                     *d = stage.apply(v, c);

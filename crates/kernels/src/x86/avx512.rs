@@ -303,30 +303,35 @@ unsafe fn depthwise_run(
     out: &mut [i8],
 ) {
     let zp = _mm512_set1_epi32(input_zero_point);
+    let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16));
     for oy in 0..g.out_h {
         for ox in 0..g.out_w {
             let pixel = (oy * g.out_w + ox) * cols;
+            // The in-image taps of this pixel, found once for all channel blocks.
+            taps.clear();
+            for ky in 0..g.kernel_h {
+                let Some(iy) = g.tap_y(oy, ky) else { continue };
+                for kx in 0..g.kernel_w {
+                    let Some(ix) = g.tap_x(ox, kx) else { continue };
+                    taps.push(((iy * g.in_w + ix) * cols, (ky * g.kernel_w + kx) * cols));
+                }
+            }
             for c in (0..np).step_by(16) {
                 // SAFETY: `c + 16 <= np <= cols`, and the stage vectors have `np` entries.
                 let mut acc = unsafe { _mm512_loadu_si512(sv.fix.as_ptr().add(c).cast()) };
-                for ky in 0..g.kernel_h {
-                    let Some(iy) = g.tap_y(oy, ky) else { continue };
-                    for kx in 0..g.kernel_w {
-                        let Some(ix) = g.tap_x(ox, kx) else { continue };
-                        let xo = (iy * g.in_w + ix) * cols + c;
-                        let wo = (ky * g.kernel_w + kx) * cols + c;
-                        // SAFETY: `iy < in_h`, `ix < in_w`, `ky < kernel_h`, `kx < kernel_w` and
-                        // `c + 16 <= cols`, so both 16-byte reads are inside the checked buffers.
-                        let (x, w) = unsafe {
-                            (
-                                _mm512_cvtepi8_epi32(_mm_loadu_si128(input.as_ptr().add(xo).cast())),
-                                _mm512_cvtepi8_epi32(_mm_loadu_si128(weights.as_ptr().add(wo).cast())),
-                            )
-                        };
-                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
-                    }
+                for &(xo, wo) in &taps {
+                    // SAFETY: `xo` / `wo` start an in-image input pixel / a kernel tap (built
+                    // above from `iy < in_h`, `ix < in_w`), each `cols` long, and
+                    // `c + 16 <= cols`: both reads are inside the checked buffers.
+                    let (x, w) = unsafe {
+                        (
+                            _mm512_cvtepi8_epi32(_mm_loadu_si128(input.as_ptr().add(xo + c).cast())),
+                            _mm512_cvtepi8_epi32(_mm_loadu_si128(weights.as_ptr().add(wo + c).cast())),
+                        )
+                    };
+                    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
                 }
-                // SAFETY: as above.
+                // SAFETY: the stage vectors have `np >= c + 16` entries.
                 let bytes = unsafe { requant16(acc, sv, c, stage) };
                 store16(bytes, &mut out[pixel + c..pixel + c + 16]);
             }
