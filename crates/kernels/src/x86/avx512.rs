@@ -124,10 +124,10 @@ unsafe fn gemm(
             }
             while r < m {
                 match w / 16 {
-                    1 => tile::<1, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    2 => tile::<1, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    3 => tile::<1, 3>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    _ => tile::<1, 4>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    1 => row::<1>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    2 => row::<2>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    3 => row::<3>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => row::<4>(panel, xs, r, kp, c0, n, sv, stage, out),
                 }
                 r += 1;
             }
@@ -183,6 +183,67 @@ unsafe fn tile<const R: usize, const Z: usize>(
             };
             store16(bytes, &mut out[(r0 + i) * n + col..(r0 + i + 1) * n]);
         }
+    }
+}
+
+/// One row (the matrix-vector case) by `Z * 16` columns. With a single row, each column's
+/// accumulator would be one chain of dependent `vpdpbusd` (latency ~4 cycles each), so the
+/// depth is split over four independent accumulator sets, added at the end (wrapping `i32`
+/// addition is associative, so the sum is the same).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn row<const Z: usize>(
+    panel: &[i8],
+    xs: &[u8],
+    r0: usize,
+    kp: usize,
+    c0: usize,
+    n: usize,
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    const U: usize = 4;
+    let mut acc = [[_mm512_setzero_si512(); Z]; U];
+    let wp = panel.as_ptr();
+    let xp = xs.as_ptr();
+    let groups = kp / 4;
+    let mut g = 0;
+    while g + U <= groups {
+        for (u, acc_u) in acc.iter_mut().enumerate() {
+            // SAFETY: row `r0 < m` of `xs` has `kp` bytes and `(g + u) * 4 + 4 <= kp`.
+            let x = _mm512_set1_epi32(unsafe { xp.add(r0 * kp + (g + u) * 4).cast::<i32>().read_unaligned() });
+            for (z, a) in acc_u.iter_mut().enumerate() {
+                // SAFETY: group `g + u < kp / 4` of the `Z * 16`-column panel is in bounds.
+                let w = unsafe { _mm512_loadu_si512(wp.add((g + u) * Z * 64 + z * 64).cast()) };
+                *a = _mm512_dpbusd_epi32(*a, x, w);
+            }
+        }
+        g += U;
+    }
+    while g < groups {
+        // SAFETY: as above, for the last `groups % U` groups.
+        let x = _mm512_set1_epi32(unsafe { xp.add(r0 * kp + g * 4).cast::<i32>().read_unaligned() });
+        for (z, a) in acc[0].iter_mut().enumerate() {
+            // SAFETY: as above.
+            let w = unsafe { _mm512_loadu_si512(wp.add(g * Z * 64 + z * 64).cast()) };
+            *a = _mm512_dpbusd_epi32(*a, x, w);
+        }
+        g += 1;
+    }
+    for z in 0..Z {
+        let col = c0 + z * 16;
+        if col >= n {
+            continue;
+        }
+        let sum = _mm512_add_epi32(_mm512_add_epi32(acc[0][z], acc[1][z]), _mm512_add_epi32(acc[2][z], acc[3][z]));
+        // SAFETY: the stage vectors are padded to a multiple of 16 columns >= col + 16.
+        let bytes = unsafe {
+            let fix = _mm512_loadu_si512(sv.fix.as_ptr().add(col).cast());
+            requant16(_mm512_add_epi32(sum, fix), sv, col, stage)
+        };
+        store16(bytes, &mut out[r0 * n + col..(r0 + 1) * n]);
     }
 }
 
