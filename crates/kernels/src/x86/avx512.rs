@@ -232,6 +232,8 @@ unsafe fn row<const Z: usize>(
         }
         g += 1;
     }
+    // Indexing four accumulator sets by column is clearer than zipping four iterators.
+    #[allow(clippy::needless_range_loop)]
     for z in 0..Z {
         let col = c0 + z * 16;
         if col >= n {
