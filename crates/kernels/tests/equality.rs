@@ -64,7 +64,15 @@ struct Gemm {
 }
 
 fn gemm_case(max_m: usize, max_n: usize, max_k: usize) -> impl Strategy<Value = Gemm> {
-    (1..=max_m, 1..=max_n, 0..=max_k).prop_flat_map(|(m, n, k)| {
+    gemm_case_in(1..=max_m, 1..=max_n, 0..=max_k)
+}
+
+fn gemm_case_in(
+    m: std::ops::RangeInclusive<usize>,
+    n: std::ops::RangeInclusive<usize>,
+    k: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Gemm> {
+    (m, n, k).prop_flat_map(|(m, n, k)| {
         let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
         (weights(n * k), activations(m * k), prop_oneof![-128i32..=127, Just(-128), Just(127)], bias, stage(n))
             .prop_map(move |(w, x, zp, bias, stage)| Gemm { m, n, k, w, x, zp, bias, stage })
@@ -194,6 +202,12 @@ proptest! {
         check_gemm(&c)?;
     }
 
+    /// Narrow, deep matrices (the AVX-512 dot layout: at most 8 columns, depth >= 128).
+    #[test]
+    fn qgemm_narrow_deep_matches_reference(c in gemm_case_in(1..=5, 1..=9, 120..=700)) {
+        check_gemm(&c)?;
+    }
+
     #[test]
     fn depthwise_matches_reference(c in dw_case()) {
         check_dw(&c)?;
@@ -212,25 +226,27 @@ proptest! {
 fn qgemm_at_accumulator_bound() {
     let bias_mag = i32::MAX as usize % (127 * 255);
     let k = (i32::MAX as usize - bias_mag) / (127 * 255);
-    let (m, n) = (2, 17);
-    for (xv, zp, wv, b) in [
-        (i8::MIN, 127, 127i8, -(bias_mag as i32)),
-        (i8::MAX, -128, 127, bias_mag as i32),
-        (i8::MIN, 127, -127, bias_mag as i32),
-    ] {
-        let w = vec![wv; n * k];
-        let x = vec![xv; m * k];
-        let bias = vec![b; n];
-        for (mult, shift) in [(i32::MAX, 30i8), (1 << 30, 1), (i32::MAX, -31), (1 << 30, -20)] {
-            let s = Stage { multiplier: vec![mult; n], shift: vec![shift; n], zero_point: 0, lo: i8::MIN, hi: i8::MAX };
-            let st = s.view();
-            let mut want = vec![0i8; m * n];
-            reference::qgemm(&w, n, k, &x, m, zp, Some(&bias), &st, &mut want);
-            for path in KernelPath::available() {
-                let packed = PackedMatrix::pack(path, &w, n, k).unwrap();
-                let mut got = vec![0i8; m * n];
-                qgemm(&packed, &x, m, zp, Some(&bias), &st, &mut got).unwrap();
-                assert_eq!(got, want, "path {path} x={xv} zp={zp} w={wv}");
+    for (m, n) in [(2, 17), (1, 2)] {
+        for (xv, zp, wv, b) in [
+            (i8::MIN, 127, 127i8, -(bias_mag as i32)),
+            (i8::MAX, -128, 127, bias_mag as i32),
+            (i8::MIN, 127, -127, bias_mag as i32),
+        ] {
+            let w = vec![wv; n * k];
+            let x = vec![xv; m * k];
+            let bias = vec![b; n];
+            for (mult, shift) in [(i32::MAX, 30i8), (1 << 30, 1), (i32::MAX, -31), (1 << 30, -20)] {
+                let s =
+                    Stage { multiplier: vec![mult; n], shift: vec![shift; n], zero_point: 0, lo: i8::MIN, hi: i8::MAX };
+                let st = s.view();
+                let mut want = vec![0i8; m * n];
+                reference::qgemm(&w, n, k, &x, m, zp, Some(&bias), &st, &mut want);
+                for path in KernelPath::available() {
+                    let packed = PackedMatrix::pack(path, &w, n, k).unwrap();
+                    let mut got = vec![0i8; m * n];
+                    qgemm(&packed, &x, m, zp, Some(&bias), &st, &mut got).unwrap();
+                    assert_eq!(got, want, "path {path} x={xv} zp={zp} w={wv}");
+                }
             }
         }
     }

@@ -24,11 +24,23 @@ const PANEL: usize = 64;
 /// Rows of the left-hand side computed together (4 x 4 = 16 accumulators).
 const MR: usize = 4;
 
-/// Packed size and reduction depth: `(round_up(n, 16) * round_up(k, 4), round_up(k, 4))`.
+/// Packed size and reduction depth: `(round_up(n, 16) * round_up(k, 4), round_up(k, 4))` for
+/// panels, `(n * round_up(k, 64), round_up(k, 64))` for the dot layout.
 pub(crate) fn packed_dims(n: usize, k: usize) -> Option<(usize, usize)> {
+    if use_dot(n, k) {
+        let kp = round_up(k, 64)?;
+        return Some((n.checked_mul(kp)?, kp));
+    }
     let kp = round_up(k, 4)?;
     let np = round_up(n, 16)?;
     Some((np.checked_mul(kp)?, kp))
+}
+
+/// Narrow, deep matrices (at most 8 columns) use the dot layout: padding them to a 16-column
+/// panel would stream at least twice the weight bytes. Each column is then its own row of
+/// `k` bytes (padded to 64) and one output is a horizontal sum of `vpdpbusd` lanes.
+fn use_dot(n: usize, k: usize) -> bool {
+    n <= 8 && k >= 128
 }
 
 /// Lays out row-major `n x k` weights in panels of 64 columns (the last one 16, 32 or 48
@@ -36,6 +48,13 @@ pub(crate) fn packed_dims(n: usize, k: usize) -> Option<(usize, usize)> {
 /// side, which is the operand order of `vpdpbusd`. Padding is zero and adds nothing.
 pub(crate) fn pack(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
     let (size, kp) = packed_dims(n, k)?;
+    if use_dot(n, k) {
+        let mut out = vec![0i8; size];
+        for (dst, src) in out.chunks_exact_mut(kp).zip(weights.chunks_exact(k)) {
+            dst[..k].copy_from_slice(src);
+        }
+        return Some(out);
+    }
     let np = size / kp.max(1);
     let mut out = vec![0i8; size];
     let mut c0 = 0;
@@ -83,6 +102,12 @@ pub(crate) fn qgemm(
                 *d = (s as u8) ^ 0x80;
             }
         }
+    }
+    if use_dot(n, k) {
+        // SAFETY: as below; the dot layout holds `n * kp` bytes (checked above) and `xs`
+        // `m * kp`.
+        unsafe { dot(packed, &xs, m, n, kp, row_sums, bias, lhs_zero_point.wrapping_add(128), stage, out) };
+        return Ok(());
     }
     let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(128), stage);
     // SAFETY: this path is only reachable for a PackedMatrix packed for Avx512, which
@@ -246,6 +271,45 @@ unsafe fn row<const Z: usize>(
             requant16(_mm512_add_epi32(sum, fix), sv, col, stage)
         };
         store16(bytes, &mut out[r0 * n + col..(r0 + 1) * n]);
+    }
+}
+
+/// The dot layout: each output is `sum(xs_row * w_col)` over 64-byte chunks, in four
+/// independent accumulators, then a horizontal (wrapping) sum, the per-column constant and
+/// the scalar output stage (at most 8 columns per row, so the stage is not the cost).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot(
+    packed: &[i8],
+    xs: &[u8],
+    m: usize,
+    n: usize,
+    kp: usize,
+    row_sums: &[i32],
+    bias: Option<&[i32]>,
+    lhs_offset: i32,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let chunks = kp / 64;
+    for r in 0..m {
+        let xp = xs[r * kp..(r + 1) * kp].as_ptr();
+        for c in 0..n {
+            let wp = packed[c * kp..(c + 1) * kp].as_ptr();
+            let mut acc = [_mm512_setzero_si512(); 4];
+            let mut i = 0;
+            while i < chunks {
+                let a = &mut acc[i % 4];
+                // SAFETY: chunk `i < kp / 64` of a `kp`-byte row is in bounds for both rows.
+                let (x, w) =
+                    unsafe { (_mm512_loadu_si512(xp.add(i * 64).cast()), _mm512_loadu_si512(wp.add(i * 64).cast())) };
+                *a = _mm512_dpbusd_epi32(*a, x, w);
+                i += 1;
+            }
+            let sum = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+            let fix = bias.map_or(0, |b| b[c]).wrapping_sub(lhs_offset.wrapping_mul(row_sums[c]));
+            out[r * n + c] = stage.apply(_mm512_reduce_add_epi32(sum).wrapping_add(fix), c);
+        }
     }
 }
 
