@@ -409,11 +409,12 @@ pub(crate) fn depthwise(
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) {
-    let np = (cols / 16) * 16;
+    // Stage vectors padded to whole vectors; the last, partial block of channels is read
+    // with masked loads (masked-off bytes are not accessed) and stored partially.
+    let Some(np) = round_up(cols, 16) else { return };
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
     // SAFETY: only reached through KernelPath::Avx512, which callers check is available.
-    unsafe { depthwise_run(g, cols, np, input, input_zero_point, weights, &sv, stage, out) };
-    crate::reference::depthwise_channels(g, cols, np..cols, input, input_zero_point, weights, bias, stage, out);
+    unsafe { depthwise_run(g, cols, input, input_zero_point, weights, &sv, stage, out) };
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -421,7 +422,6 @@ pub(crate) fn depthwise(
 unsafe fn depthwise_run(
     g: &DepthwiseGeometry,
     cols: usize,
-    np: usize,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -443,24 +443,29 @@ unsafe fn depthwise_run(
                     taps.push(((iy * g.in_w + ix) * cols, (ky * g.kernel_w + kx) * cols));
                 }
             }
-            for c in (0..np).step_by(16) {
-                // SAFETY: `c + 16 <= np <= cols`, and the stage vectors have `np` entries.
+            for c in (0..cols).step_by(16) {
+                let lanes = (cols - c).min(16);
+                let mask: __mmask64 = (1u64 << lanes) - 1;
+                // SAFETY: the stage vectors are padded to a multiple of 16 >= c + 16.
                 let mut acc = unsafe { _mm512_loadu_si512(sv.fix.as_ptr().add(c).cast()) };
                 for &(xo, wo) in &taps {
                     // SAFETY: `xo` / `wo` start an in-image input pixel / a kernel tap (built
-                    // above from `iy < in_h`, `ix < in_w`), each `cols` long, and
-                    // `c + 16 <= cols`: both reads are inside the checked buffers.
+                    // above from `iy < in_h`, `ix < in_w`), each `cols` long; the mask enables
+                    // only bytes `c..c + lanes` with `c + lanes <= cols`, and masked-off bytes
+                    // are not accessed.
                     let (x, w) = unsafe {
                         (
-                            _mm512_cvtepi8_epi32(_mm_loadu_si128(input.as_ptr().add(xo + c).cast())),
-                            _mm512_cvtepi8_epi32(_mm_loadu_si128(weights.as_ptr().add(wo + c).cast())),
+                            _mm512_maskz_loadu_epi8(mask, input.as_ptr().add(xo + c).cast()),
+                            _mm512_maskz_loadu_epi8(mask, weights.as_ptr().add(wo + c).cast()),
                         )
                     };
+                    let x = _mm512_cvtepi8_epi32(_mm512_castsi512_si128(x));
+                    let w = _mm512_cvtepi8_epi32(_mm512_castsi512_si128(w));
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
                 }
-                // SAFETY: the stage vectors have `np >= c + 16` entries.
+                // SAFETY: the stage vectors are padded to a multiple of 16 >= c + 16.
                 let bytes = unsafe { requant16(acc, sv, c, stage) };
-                store16(bytes, &mut out[pixel + c..pixel + c + 16]);
+                store16(bytes, &mut out[pixel + c..pixel + c + lanes]);
             }
         }
     }
