@@ -453,14 +453,20 @@ unsafe fn depthwise_run(
                     // above from `iy < in_h`, `ix < in_w`), each `cols` long; the mask enables
                     // only bytes `c..c + lanes` with `c + lanes <= cols`, and masked-off bytes
                     // are not accessed.
+                    // Full blocks use plain 16-byte loads (measured faster than masked ones).
                     let (x, w) = unsafe {
-                        (
-                            _mm512_maskz_loadu_epi8(mask, input.as_ptr().add(xo + c).cast()),
-                            _mm512_maskz_loadu_epi8(mask, weights.as_ptr().add(wo + c).cast()),
-                        )
+                        let (xp, wp) = (input.as_ptr().add(xo + c), weights.as_ptr().add(wo + c));
+                        if lanes == 16 {
+                            (_mm_loadu_si128(xp.cast()), _mm_loadu_si128(wp.cast()))
+                        } else {
+                            (
+                                _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(mask, xp.cast())),
+                                _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(mask, wp.cast())),
+                            )
+                        }
                     };
-                    let x = _mm512_cvtepi8_epi32(_mm512_castsi512_si128(x));
-                    let w = _mm512_cvtepi8_epi32(_mm512_castsi512_si128(w));
+                    let x = _mm512_cvtepi8_epi32(x);
+                    let w = _mm512_cvtepi8_epi32(w);
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
                 }
                 // SAFETY: the stage vectors are padded to a multiple of 16 >= c + 16.
