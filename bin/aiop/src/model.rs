@@ -23,8 +23,9 @@ pub enum ModelCommand {
     Quantize(aiop_tools::cli::QuantizeArgs),
     /// Top-1 accuracy of an aiop model on a data set, beside its float original when given.
     Eval(aiop_tools::cli::EvalArgs),
-    /// Convert an int8 TensorFlow Lite model to an aiop model, bit-exact with LiteRT's
-    /// reference kernels; unsupported ops are named.
+    /// Convert an int8 TensorFlow Lite model to an aiop model; unsupported ops are named.
+    /// Bit-exact with LiteRT's reference kernels except CONV_2D, DEPTHWISE_CONV_2D and MUL,
+    /// where LiteRT rounds twice and aiop once (±1 on rounding ties; docs/models.md).
     ImportTflite(aiop_tools::cli::ImportTfliteArgs),
     /// Deploy a model as a data contract through a node's JSON-RPC; prints its address.
     Deploy(aiop_node::cli::ModelDeployArgs),

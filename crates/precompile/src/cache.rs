@@ -50,7 +50,7 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<CacheKey, Entry>,
+    entries: HashMap<CacheKey, Entry>, // consensus-ok: only get/insert/remove, never iterated; eviction order is the BTreeMap of ticks
     /// last-use tick -> key, oldest first.
     recency: BTreeMap<u64, CacheKey>,
     bytes: usize,
