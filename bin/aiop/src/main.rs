@@ -1,7 +1,7 @@
 //! `aiop`: the command line of the aiop project.
 //!
 //! This binary is only wiring: it parses arguments with clap and hands them to the crates that
-//! do the work (the engine for models today; the node, tools and benches as they land). It
+//! do the work (the engine, the node, the tools and the gas benchmark). It
 //! must never hold consensus logic of its own, and every failure must end in a non-zero exit
 //! with a message that says what to do next.
 
@@ -31,6 +31,16 @@ enum Command {
     /// Work with `.aiop` model files: inspect, run, quantize, eval, import-tflite, deploy, call.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Benchmarks: `aiop bench gas` times the precompile against the standard precompiles.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Time the precompile through the EVM on every model and on synthetic worst cases, beside
+    /// revm's standard precompiles; fit the gas constants; write docs/gas-report.md and a plot.
+    Gas(aiop_gasbench::cli::GasArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +49,9 @@ fn main() -> ExitCode {
         Command::Node(args) => aiop_node::cli::run_node(args),
         Command::Chain(command) => aiop_node::cli::run_chain(command),
         Command::Model(command) => model::run(command),
+        Command::Bench(BenchCommand::Gas(args)) => aiop_gasbench::cli::run_gas(args)
+            .map(|written| written.iter().for_each(|p| println!("wrote {}", p.display())))
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

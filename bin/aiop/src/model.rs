@@ -80,12 +80,12 @@ fn load(file: &std::path::Path, kernels: KernelChoice) -> Result<(Vec<u8>, Loade
 }
 
 fn run_model(args: &RunArgs) -> Result<()> {
-    let (_, model) = load(&args.file, args.kernels)?;
+    let (bytes, model) = load(&args.file, args.kernels)?;
     let input = parse_bytes_arg(&args.input)?;
     let output = model.run(&input)?;
     if args.json {
         let report = json!({
-            "model_id": hex0x(&model.id()),
+            "model_id": hex0x(&aiop_engine::model_id(&bytes)),
             "kernels": model.path().name(),
             "output": hex0x(&output),
             "cost": cost_json(model.cost()),
@@ -107,7 +107,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     if args.json {
         let report = json!({
             "file": args.file.display().to_string(),
-            "model_id": hex0x(&loaded.id()),
+            "model_id": hex0x(&aiop_engine::model_id(&bytes)),
             "bytes": bytes.len(),
             "format_version": loaded.header().version,
             "input": tensor_json(loaded.input()),
@@ -129,7 +129,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 
     let mut out = String::new();
     writeln!(out, "model      {}", args.file.display())?;
-    writeln!(out, "id         {}", hex0x(&loaded.id()))?;
+    writeln!(out, "id         {}", hex0x(&aiop_engine::model_id(&bytes)))?;
     writeln!(out, "format     aiop v{}", loaded.header().version)?;
     writeln!(out, "input      {}", describe_tensor(loaded.input()))?;
     writeln!(out, "output     {}", describe_tensor(loaded.output()))?;

@@ -26,7 +26,6 @@ pub struct TensorInfo {
 /// A model ready to run. Cheap to share between threads (`Send + Sync`).
 #[derive(Debug)]
 pub struct LoadedModel {
-    id: [u8; 32],
     header: ModelHeader,
     model_len: usize,
     model: Model,
@@ -100,7 +99,6 @@ impl LoadedModel {
             packed.push(matrix);
         }
         Ok(LoadedModel {
-            id: crate::model_id(bytes),
             header,
             model_len: bytes.len(),
             input: info(&model, model.input),
@@ -113,10 +111,6 @@ impl LoadedModel {
         })
     }
 
-    /// keccak256 of the model bytes: the model's identity.
-    pub fn id(&self) -> [u8; 32] {
-        self.id
-    }
     pub fn header(&self) -> &ModelHeader {
         &self.header
     }
@@ -217,7 +211,13 @@ impl LoadedModel {
                     _ => reference::depthwise_conv2d(g, x, zp, w, b, &stage, out),
                 }
             }
+            Op::MaxPool2D { input, clamp, .. } if self.path != KernelPath::Reference => {
+                fast::max_pool2d(g, value(*input), *clamp, out)
+            }
             Op::MaxPool2D { input, clamp, .. } => reference::max_pool2d(g, value(*input), *clamp, out),
+            Op::AveragePool2D { input, clamp, .. } if self.path != KernelPath::Reference => {
+                fast::average_pool2d(g, value(*input), *clamp, out)
+            }
             Op::AveragePool2D { input, clamp, .. } => reference::average_pool2d(g, value(*input), *clamp, out),
             Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);

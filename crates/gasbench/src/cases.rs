@@ -20,6 +20,16 @@ pub enum Delivery {
     Inline,
 }
 
+/// How a case's call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returns the model's output.
+    Success,
+    /// Its header parses and prices it, but the model is refused when it is loaded: the whole
+    /// model is decoded and validated first, and the call reverts charging the full price.
+    RevertAtLoad,
+}
+
 /// One model-and-input pair to time.
 #[derive(Debug, Clone)]
 pub struct ModelCase {
@@ -29,6 +39,7 @@ pub struct ModelCase {
     pub model: Vec<u8>,
     pub input: Vec<u8>,
     pub delivery: Delivery,
+    pub outcome: Outcome,
     /// Part of the quick (CI smoke) run.
     pub quick: bool,
 }
@@ -43,7 +54,20 @@ impl ModelCase {
         let input = (0..input_len).map(|_| rng.next() as u8).collect();
         // Models that fit in contract code (with the 1-byte prefix and magic) are deployed.
         let delivery = if bytes.len() + 8 <= MAX_CODE_SIZE { Delivery::Deployed } else { Delivery::Inline };
-        Ok(ModelCase { name: name.to_owned(), about, model: bytes, input, delivery, quick })
+        Ok(ModelCase { name: name.to_owned(), about, model: bytes, input, delivery, outcome: Outcome::Success, quick })
+    }
+
+    /// The same model with a header that understates its work: it declares no MACs, elements
+    /// or transcendentals, so it is priced for bytes and ops alone; loading decodes and
+    /// validates all of it before the lie is found (the last check the engine makes).
+    fn with_lying_header(mut self, name: &str, about: &'static str) -> Self {
+        // The header's MAC, element and transcendental counts: three u64 at bytes 16..40
+        // (docs/model-format.md, section 2.1).
+        self.model[16..40].fill(0);
+        self.name = name.to_owned();
+        self.about = about;
+        self.outcome = Outcome::RevertAtLoad;
+        self
     }
 }
 
@@ -335,6 +359,14 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
             false,
         )?,
     ];
+    cases.push(
+        ModelCase::new("tiny-ops-512", "", &tiny_ops(512), true)?
+            .with_lying_header("lying-header-512-ops", "512 ops whose header declares no work: refused at load"),
+    );
+    cases.push(ModelCase::new("bytes-heavy", "", &bytes_heavy(MAX_CODE_SIZE - 64, 23), true)?.with_lying_header(
+        "lying-header-bytes-in-code",
+        "the largest in-code model, its header declaring no work: refused at load",
+    ));
     cases.sort_by_key(|c| !c.quick);
     Ok(cases)
 }
@@ -367,15 +399,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_synthetic_case_is_a_valid_model_and_deterministic() {
+    fn every_synthetic_case_is_deterministic_and_loads_or_fails_as_it_says() {
         let a = synthetic_cases().expect("cases build");
         let b = synthetic_cases().expect("cases build");
         assert!(a.len() >= 15);
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.model, y.model, "{} is not deterministic", x.name);
-            let header = aiop_engine::check(&x.model).expect("valid");
+            let header = aiop_engine::ModelHeader::parse(&x.model).expect("the header parses");
             assert_eq!(header.input_len as usize, x.input.len());
+            match (x.outcome, aiop_engine::check(&x.model)) {
+                (Outcome::Success, Ok(_)) => {}
+                (Outcome::RevertAtLoad, Err(aiop_engine::EngineError::HeaderMismatch { .. })) => {}
+                (outcome, result) => panic!("{}: {outcome:?} but {result:?}", x.name),
+            }
         }
+        assert!(a.iter().filter(|c| c.outcome == Outcome::RevertAtLoad).count() >= 2);
         let in_code = a.iter().find(|c| c.name == "bytes-heavy-in-code").expect("case");
         assert_eq!(in_code.delivery, Delivery::Deployed);
         assert!(in_code.model.len() > MAX_CODE_SIZE - 1024, "{} bytes", in_code.model.len());

@@ -1,12 +1,23 @@
 //! Fitting the gas constants to measured times.
 //!
-//! Each case has work counts `x` (one for the base, ops, MACs, elements, transcendentals,
-//! bytes) and a measured time `t`. A case "deserves" `y = t / r` gas, where `r` is the ns per
-//! gas of ecrecover in the same run. We find non-negative constants `c` that make `c · x`
-//! close to `y` in relative terms (least squares on `(c·x - y) / y`, exact NNLS by trying every
-//! set of active terms, which is cheap for six terms), then scale `c` up just enough that no
-//! case is cheaper than it deserves: `c · x >= y` for every case, so no case runs slower per
-//! gas than ecrecover.
+//! Each case has work counts `x` (one for the base, then ops, MACs, elements,
+//! transcendentals, bytes) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same
+//! run) the case deserves `y = t / r` gas. The fit asks for `margin` of headroom on top, for
+//! the noise between one run and the next, and solves the linear program
+//!
+//! ```text
+//! minimise   Σ_i w_i · (c · x_i) / y_i          (the weighted mean price, relative to deserved)
+//! subject to c · x_i >= (1 + margin) · y_i      (no case slower per gas than ecrecover)
+//!            c >= 0
+//! ```
+//!
+//! so every case is covered and the typical ones (weighted higher) sit as close to the line as
+//! the worst ones allow. Scaling all constants by one factor after a least-squares fit, the
+//! obvious alternative, lets the single worst case overprice everything else.
+//!
+//! The program has six variables and one constraint per case; it is solved through its dual
+//! (six constraints, one variable per case), whose origin is feasible, with a dense simplex
+//! and Bland's rule.
 
 /// Names of the terms, in the order of [`Features::terms`].
 pub const TERMS: [&str; 6] = ["base", "per op", "per MAC", "per element", "per transcendental", "per byte"];
@@ -28,15 +39,25 @@ impl Features {
     }
 }
 
-/// The result of a fit: gas per unit of each term (fractions of gas are allowed here; the
-/// schedule rounds them up when it stores them).
+/// One case to fit: its work, the gas it deserves, and how much its closeness counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub features: Features,
+    pub deserved_gas: f64,
+    pub weight: f64,
+}
+
+/// The result of a fit: gas per unit of each term (fractions of gas are allowed here; a
+/// schedule stores them in milligas, rounded up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
     pub constants: [f64; 6],
-    /// How much the least-squares constants were scaled up to put every case under the line.
-    pub safety_scale: f64,
-    /// Coefficient of determination of the (unscaled) fit, in log space over the cases.
+    /// The headroom asked for: every case gets at least `1 + margin` times what it deserves.
+    pub margin: f64,
+    /// Coefficient of determination of fitted against deserved gas, in log space.
     pub r_squared: f64,
+    /// Smallest and largest ratio of fitted to deserved gas over the cases.
+    pub spread: (f64, f64),
 }
 
 impl Fit {
@@ -45,102 +66,100 @@ impl Fit {
     }
 }
 
-/// Fits constants so that `gas(x_i) >= y_i` for all cases and is close to `y_i` otherwise.
-/// `samples` are `(features, deserved_gas)`; returns `None` with fewer samples than terms.
-pub fn fit(samples: &[(Features, f64)]) -> Option<Fit> {
-    if samples.len() < TERMS.len() || samples.iter().any(|(_, y)| y.is_nan() || *y <= 0.0) {
+/// Fits constants so that every case gets at least `(1 + margin)` times its deserved gas, at
+/// the least weighted mean price. `None` with no samples, a deserved gas that is not a
+/// positive number, or a negative weight or margin.
+pub fn fit(samples: &[Sample], margin: f64) -> Option<Fit> {
+    let valid = |s: &Sample| s.deserved_gas.is_finite() && s.deserved_gas > 0.0 && s.weight >= 0.0;
+    if samples.is_empty() || !samples.iter().all(valid) || margin.is_nan() || margin < 0.0 {
         return None;
     }
-    let mut best: Option<([f64; 6], f64)> = None;
-    for mask in 1u32..(1 << TERMS.len()) {
-        let Some(c) = least_squares(samples, mask) else { continue };
-        if c.iter().any(|v| *v < 0.0) {
-            continue;
-        }
-        let residual: f64 = samples
-            .iter()
-            .map(|(x, y)| {
-                let g: f64 = c.iter().zip(x.terms()).map(|(c, x)| c * x).sum();
-                ((g - y) / y).powi(2)
-            })
-            .sum();
-        if best.as_ref().is_none_or(|(_, r)| residual < *r) {
-            best = Some((c, residual));
+    let targets: Vec<f64> = samples.iter().map(|s| s.deserved_gas * (1.0 + margin)).collect();
+    // Column scales: term j in units of the largest share of a target it makes up. A term no
+    // case uses stays at zero.
+    let mut scales = [0.0f64; 6];
+    for (s, t) in samples.iter().zip(&targets) {
+        for (scale, x) in scales.iter_mut().zip(s.features.terms()) {
+            *scale = scale.max(x / t);
         }
     }
-    let (constants, _) = best?;
-    let unscaled = Fit { constants, safety_scale: 1.0, r_squared: 0.0 };
-    let r_squared = log_r_squared(samples, &unscaled);
-    let scale = samples.iter().map(|(x, y)| y / unscaled.gas(x).max(f64::MIN_POSITIVE)).fold(0.0f64, f64::max);
-    let safety_scale = scale.max(1.0);
-    Some(Fit { constants: constants.map(|c| c * safety_scale), safety_scale, r_squared })
+    let used: Vec<usize> = (0..TERMS.len()).filter(|&j| scales[j] > 0.0).collect();
+    // Row i of the scaled constraint matrix: x_ij / (t_i · s_j), all in [0, 1].
+    let rows: Vec<Vec<f64>> = samples
+        .iter()
+        .zip(&targets)
+        .map(|(s, t)| used.iter().map(|&j| s.features.terms()[j] / t / scales[j]).collect())
+        .collect();
+    // Objective of the primal, per scaled term: Σ_i w_i x_ij / (y_i s_j).
+    let objective: Vec<f64> = (0..used.len())
+        .map(|k| samples.iter().zip(&rows).map(|(s, row)| s.weight * (1.0 + margin) * row[k]).sum::<f64>())
+        .collect();
+    let scaled = solve_covering(&rows, &objective)?;
+    let mut constants = [0.0f64; 6];
+    for (k, &j) in used.iter().enumerate() {
+        constants[j] = scaled[k] / scales[j];
+    }
+    let mut fit = Fit { constants, margin, r_squared: 0.0, spread: (0.0, 0.0) };
+    let ratios: Vec<f64> = samples.iter().map(|s| fit.gas(&s.features) / s.deserved_gas).collect();
+    fit.spread = (ratios.iter().copied().fold(f64::INFINITY, f64::min), ratios.iter().copied().fold(0.0, f64::max));
+    fit.r_squared = log_r_squared(samples, &fit);
+    Some(fit)
 }
 
-/// Weighted least squares restricted to the terms in `mask` (others fixed at zero).
-fn least_squares(samples: &[(Features, f64)], mask: u32) -> Option<[f64; 6]> {
-    let active: Vec<usize> = (0..TERMS.len()).filter(|i| mask & (1 << i) != 0).collect();
-    let n = active.len();
-    // Normalize each column so the normal equations are well conditioned.
-    let mut norms = vec![0.0f64; n];
-    for (x, y) in samples {
-        let t = x.terms();
-        for (j, &a) in active.iter().enumerate() {
-            norms[j] = norms[j].max((t[a] / y).abs());
+/// Solves `min b · c  s.t.  A c >= 1, c >= 0` (every row of `A` non-negative with a positive
+/// entry in the first column's role, `b >= 0`) through its dual `max Σ λ  s.t.  Aᵀ λ <= b,
+/// λ >= 0`, whose origin is feasible. Returns `c`, read off the optimal dual tableau.
+fn solve_covering(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
+    const EPS: f64 = 1e-12;
+    let (cases, terms) = (a.len(), b.len());
+    // Tableau rows: one per dual constraint (a term); columns: λ_1..λ_cases, then the slacks.
+    let width = cases + terms;
+    let mut tableau: Vec<Vec<f64>> = (0..terms)
+        .map(|j| {
+            let mut row = vec![0.0; width + 1];
+            for (i, case) in a.iter().enumerate() {
+                row[i] = case[j];
+            }
+            row[cases + j] = 1.0;
+            row[width] = b[j];
+            row
+        })
+        .collect();
+    // Reduced costs of the maximisation: -1 for every λ, 0 for the slacks.
+    let mut reduced: Vec<f64> = (0..=width).map(|col| if col < cases { -1.0 } else { 0.0 }).collect();
+    let mut basis: Vec<usize> = (cases..width).collect();
+    for _ in 0..100_000 {
+        // Bland's rule: the lowest-index improving column, then the lowest-index basic
+        // variable among the tied ratios; it never cycles.
+        let Some(enter) = (0..width).find(|&col| reduced[col] < -EPS) else {
+            return Some((0..terms).map(|j| reduced[cases + j].max(0.0)).collect());
+        };
+        let leave = (0..terms)
+            .filter(|&r| tableau[r][enter] > EPS)
+            .map(|r| (r, tableau[r][width] / tableau[r][enter]))
+            .min_by(|(r1, q1), (r2, q2)| q1.total_cmp(q2).then(basis[*r1].cmp(&basis[*r2])))?
+            .0;
+        let pivot = tableau[leave][enter];
+        for v in tableau[leave].iter_mut() {
+            *v /= pivot;
         }
-    }
-    if norms.contains(&0.0) {
-        return None;
-    }
-    let mut ata = vec![vec![0.0f64; n]; n];
-    let mut atb = vec![0.0f64; n];
-    for (x, y) in samples {
-        let t = x.terms();
-        let row: Vec<f64> = active.iter().enumerate().map(|(j, &a)| t[a] / y / norms[j]).collect();
-        for i in 0..n {
-            atb[i] += row[i];
-            for j in 0..n {
-                ata[i][j] += row[i] * row[j];
+        let pivot_row = tableau[leave].clone();
+        for (r, row) in tableau.iter_mut().enumerate() {
+            let f = row[enter];
+            if r != leave && f != 0.0 {
+                row.iter_mut().zip(&pivot_row).for_each(|(v, p)| *v -= f * p);
             }
         }
+        let f = reduced[enter];
+        reduced.iter_mut().zip(&pivot_row).for_each(|(v, p)| *v -= f * p);
+        basis[leave] = enter;
     }
-    let solution = solve(ata, atb)?;
-    let mut c = [0.0f64; 6];
-    for (j, &a) in active.iter().enumerate() {
-        c[a] = solution[j] / norms[j];
-    }
-    Some(c)
+    None
 }
 
-/// Gaussian elimination with partial pivoting; `None` when singular.
-fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
-    let n = b.len();
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (upper, lower) = a.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for (offset, row) in lower.iter_mut().enumerate() {
-            let f = row[col] / pivot_row[col];
-            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            b[col + 1 + offset] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0f64; n];
-    for row in (0..n).rev() {
-        let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
-    Some(x)
-}
-
-fn log_r_squared(samples: &[(Features, f64)], fit: &Fit) -> f64 {
-    let logs: Vec<(f64, f64)> = samples.iter().map(|(x, y)| (y.ln(), fit.gas(x).max(f64::MIN_POSITIVE).ln())).collect();
+fn log_r_squared(samples: &[Sample], fit: &Fit) -> f64 {
+    let logs: Vec<(f64, f64)> =
+        samples.iter().map(|s| (s.deserved_gas.ln(), fit.gas(&s.features).max(f64::MIN_POSITIVE).ln())).collect();
     let mean = logs.iter().map(|(y, _)| y).sum::<f64>() / logs.len() as f64;
     let total: f64 = logs.iter().map(|(y, _)| (y - mean).powi(2)).sum();
     let residual: f64 = logs.iter().map(|(y, g)| (y - g).powi(2)).sum();
@@ -161,45 +180,105 @@ mod tests {
         }
     }
 
+    fn sample(features: Features, deserved_gas: f64) -> Sample {
+        Sample { features, deserved_gas, weight: 1.0 }
+    }
+
+    fn objective(samples: &[Sample], c: &[f64; 6]) -> f64 {
+        samples
+            .iter()
+            .map(|s| s.weight * c.iter().zip(s.features.terms()).map(|(c, x)| c * x).sum::<f64>() / s.deserved_gas)
+            .sum()
+    }
+
     #[test]
-    fn recovers_known_constants_and_puts_every_case_under_the_line() {
+    fn recovers_known_constants_exactly_when_they_explain_every_case() {
         let truth = [3000.0, 20.0, 0.01, 0.05, 0.5, 0.2];
-        let samples: Vec<(Features, f64)> = (0..40)
+        let samples: Vec<Sample> = (0..40)
             .map(|i| {
                 let x = features(i);
-                let y: f64 = truth.iter().zip(x.terms()).map(|(c, t)| c * t).sum();
-                (x, y)
+                sample(x, truth.iter().zip(x.terms()).map(|(c, t)| c * t).sum())
             })
             .collect();
-        let fit = fit(&samples).expect("fits");
+        let fit = fit(&samples, 0.0).expect("fits");
         for (c, t) in fit.constants.iter().zip(truth) {
             assert!((c - t).abs() <= t * 1e-6, "{c} vs {t}");
         }
-        assert!(fit.r_squared > 0.999);
-        for (x, y) in &samples {
-            assert!(fit.gas(x) >= y * (1.0 - 1e-9));
-        }
+        assert!(fit.r_squared > 0.999_999);
+        assert!((fit.spread.0 - 1.0).abs() < 1e-9 && (fit.spread.1 - 1.0).abs() < 1e-9);
     }
 
     #[test]
-    fn noisy_cases_are_all_covered_after_scaling() {
-        let samples: Vec<(Features, f64)> = (0..30)
+    fn noisy_cases_are_all_covered_with_the_margin_and_no_cheaper_cover_exists_nearby() {
+        let samples: Vec<Sample> = (0..30)
             .map(|i| {
                 let x = features(i);
                 let noise = 1.0 + ((i * 37) % 11) as f64 / 20.0;
-                (x, (5000.0 + 0.02 * x.macs as f64 + 0.1 * x.elements as f64) * noise)
+                sample(x, (5000.0 + 0.02 * x.macs as f64 + 0.1 * x.elements as f64) * noise)
             })
             .collect();
-        let fit = fit(&samples).expect("fits");
-        assert!(fit.safety_scale >= 1.0);
+        let margin = 0.25;
+        let fit = fit(&samples, margin).expect("fits");
         assert!(fit.constants.iter().all(|c| *c >= 0.0));
-        for (x, y) in &samples {
-            assert!(fit.gas(x) >= y * (1.0 - 1e-9), "case under-priced");
+        for s in &samples {
+            assert!(fit.gas(&s.features) >= s.deserved_gas * (1.0 + margin) * (1.0 - 1e-9), "case under-priced");
+        }
+        assert!(fit.spread.0 >= 1.0 + margin - 1e-9);
+        // Optimality, checked locally: moving any one constant down breaks a constraint, and
+        // no feasible perturbation of the solution is cheaper.
+        let best = objective(&samples, &fit.constants);
+        let feasible = |c: &[f64; 6]| {
+            c.iter().all(|v| *v >= 0.0)
+                && samples.iter().all(|s| {
+                    c.iter().zip(s.features.terms()).map(|(c, x)| c * x).sum::<f64>()
+                        >= s.deserved_gas * (1.0 + margin) * (1.0 - 1e-9)
+                })
+        };
+        for j in 0..6 {
+            for k in 0..6 {
+                for step in [1e-3, 1e-2, 1e-1] {
+                    let mut c = fit.constants;
+                    c[j] *= 1.0 - step;
+                    c[k] += fit.constants[j] * step * 2.0;
+                    if j != k && feasible(&c) {
+                        assert!(objective(&samples, &c) >= best * (1.0 - 1e-9), "a cheaper cover: {c:?}");
+                    }
+                }
+            }
         }
     }
 
     #[test]
-    fn too_few_samples_is_none() {
-        assert!(fit(&[(features(1), 10.0)]).is_none());
+    fn one_slow_case_raises_only_the_terms_it_uses() {
+        // Nine cases dominated by MACs at 0.01 gas each, and one byte-heavy case at 10x the
+        // rate the others imply: the fit raises the byte price for it, not every price.
+        let mut samples: Vec<Sample> = (1..10)
+            .map(|i| {
+                let x = Features { ops: 1, macs: 100_000 * i, elements: 0, transcendentals: 0, bytes: 100 };
+                sample(x, 0.01 * x.macs as f64 + 1000.0)
+            })
+            .collect();
+        let heavy = Features { ops: 1, macs: 0, elements: 0, transcendentals: 0, bytes: 1_000_000 };
+        samples.push(sample(heavy, 100_000.0));
+        let fit = fit(&samples, 0.0).expect("fits");
+        assert!((fit.constants[2] - 0.01).abs() < 0.001, "per MAC {}", fit.constants[2]);
+        assert!(fit.gas(&heavy) >= 100_000.0 * (1.0 - 1e-9));
+        for s in &samples[..9] {
+            assert!(fit.gas(&s.features) / s.deserved_gas < 1.2, "{:?}", s.features);
+        }
+    }
+
+    #[test]
+    fn nonsense_is_none() {
+        assert!(fit(&[], 0.1).is_none());
+        assert!(fit(&[sample(features(1), 0.0)], 0.1).is_none());
+        assert!(fit(&[sample(features(1), f64::NAN)], 0.1).is_none());
+        assert!(fit(&[sample(features(1), 10.0)], -1.0).is_none());
+    }
+
+    #[test]
+    fn a_single_case_is_covered() {
+        let fit = fit(&[sample(features(3), 1234.0)], 0.5).expect("fits");
+        assert!(fit.gas(&features(3)) >= 1234.0 * 1.5 * (1.0 - 1e-9));
     }
 }

@@ -11,16 +11,24 @@
 //! effect only when a person copies them into a new, versioned gas schedule.
 
 pub mod cases;
+pub mod cli;
+pub mod evm;
 pub mod fit;
+pub mod measure;
 pub mod report;
 pub mod timing;
 pub mod yardsticks;
+
+pub use measure::{Measurement, Options, Progress, measure};
+pub use report::Report;
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum GasBenchError {
     #[error("case `{case}` cannot be built: {reason}")]
     Case { case: String, reason: String },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot read or write `{path}`: {reason}")]
     Io { path: String, reason: String },
 }

@@ -49,3 +49,15 @@ pub fn time(budget: Budget, mut call: impl FnMut()) -> Timing {
     samples.sort_by(f64::total_cmp);
     Timing { median_ns: samples[samples.len() / 2], min_ns: samples[0], calls: batch * samples.len() as u64 }
 }
+
+impl Timing {
+    /// This timing less a `baseline` measured in the same run (what surrounds the timed work),
+    /// never below zero.
+    pub fn less(self, baseline: Timing) -> Timing {
+        Timing {
+            median_ns: (self.median_ns - baseline.median_ns).max(0.0),
+            min_ns: (self.min_ns - baseline.min_ns).max(0.0),
+            calls: self.calls,
+        }
+    }
+}

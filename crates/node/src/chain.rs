@@ -168,7 +168,38 @@ pub fn dev_genesis() -> Genesis {
             .insert(model_address(i), GenesisAccount::default().with_code(Some(model_code(bytes))).with_nonce(Some(1)));
     }
     genesis.alloc = alloc;
+    set_gas_schedule(&mut genesis, aiop_precompile::GasSchedule::default());
     complete_genesis(genesis)
+}
+
+/// Where a genesis names the precompile's gas schedule: `config.aiop.gasSchedule`.
+pub const GAS_SCHEDULE_FIELD: (&str, &str) = ("aiop", "gasSchedule");
+
+/// The gas schedule a chain runs, from its genesis: `"config": {"aiop": {"gasSchedule": "v2"}}`.
+/// A genesis that names none runs the latest schedule ([`aiop_precompile::GasSchedule::default`]).
+/// Gas is consensus: every node of a chain must agree, so the chain, not the node, decides it.
+pub fn gas_schedule(genesis: &Genesis) -> Result<aiop_precompile::GasSchedule> {
+    let (section, key) = GAS_SCHEDULE_FIELD;
+    let Some(aiop) = genesis.config.extra_fields.get(section) else {
+        return Ok(aiop_precompile::GasSchedule::default());
+    };
+    let known = || aiop_precompile::GasSchedule::ALL.map(|s| s.version).join(", ");
+    match aiop.get(key) {
+        None => Ok(aiop_precompile::GasSchedule::default()),
+        Some(serde_json::Value::String(name)) => aiop_precompile::GasSchedule::by_version(name).ok_or_else(|| {
+            NodeError::Genesis(format!("config.{section}.{key} is `{name}`; this node knows {}", known()))
+        }),
+        Some(other) => Err(NodeError::Genesis(format!(
+            "config.{section}.{key} must be a schedule name ({}), not {other}",
+            known()
+        ))),
+    }
+}
+
+/// Names `schedule` in `genesis` as the chain's gas schedule.
+pub fn set_gas_schedule(genesis: &mut Genesis, schedule: aiop_precompile::GasSchedule) {
+    let (section, key) = GAS_SCHEDULE_FIELD;
+    genesis.config.extra_fields.insert(section.to_owned(), serde_json::json!({ key: schedule.version }));
 }
 
 /// Adds the system contracts to a genesis that lacks them, and fills defaults.

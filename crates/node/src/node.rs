@@ -144,11 +144,19 @@ impl Node {
         if let (Some(_), Some(given)) = (&stored_genesis, &config.genesis) {
             let (given_blk, _) = genesis_block(&crate::chain::complete_genesis(given.clone()));
             let given_id = given.config.chain_id;
-            if given_blk.hash != genesis_blk.hash || given_id != genesis.config.chain_id {
+            let (stored_schedule, given_schedule) =
+                (crate::chain::gas_schedule(&genesis)?.version, crate::chain::gas_schedule(given)?.version);
+            if given_blk.hash != genesis_blk.hash
+                || given_id != genesis.config.chain_id
+                || given_schedule != stored_schedule
+            {
                 return Err(NodeError::GenesisMismatch {
                     datadir: config.datadir.display().to_string(),
-                    stored: format!("block {} with chain id {}", genesis_blk.hash, genesis.config.chain_id),
-                    given: format!("block {} with chain id {given_id}", given_blk.hash),
+                    stored: format!(
+                        "block {} with chain id {}, gas schedule {stored_schedule}",
+                        genesis_blk.hash, genesis.config.chain_id
+                    ),
+                    given: format!("block {} with chain id {given_id}, gas schedule {given_schedule}", given_blk.hash),
                 });
             }
         }
@@ -177,13 +185,14 @@ impl Node {
             }
             info!(head = chain.head().header.number, "restored chain from {}", config.datadir.display());
         }
+        let factory = evm_factory(config.kernels, crate::chain::gas_schedule(&genesis)?)?;
         Ok(Node {
             chain_id: genesis.config.chain_id,
             genesis,
             chain: RwLock::new(chain),
             pool: Mutex::new(Vec::new()),
             store,
-            factory: evm_factory(config.kernels)?,
+            factory,
             kernels: config.kernels,
             accounts: if config.dev { dev_accounts() } else { Vec::new() },
             automine: config.block_time.is_none(),

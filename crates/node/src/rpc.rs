@@ -610,16 +610,21 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
     reg(&mut m, "aiop_modelInfo", |p, c| {
         let address: Address = p.one()?;
         let model = c.model(address)?;
-        let code_hash = c.node.read().world.accounts.get(&address).map(|a| a.code_hash).unwrap_or_default();
+        let (code_hash, id) = {
+            let chain = c.node.read();
+            let code = chain.world.code(&address);
+            let id = model_from_code(&code).map(aiop_engine::model_id).unwrap_or_default();
+            (chain.world.accounts.get(&address).map(|a| a.code_hash).unwrap_or_default(), id)
+        };
         Ok(ModelInfo {
-            id: B256::from(model.id()),
+            id: B256::from(id),
             code_hash,
             model_bytes: model.model_len(),
             input: tensor_json(model.input(), model.input_len()),
             output: tensor_json(model.output(), model.output_len()),
             ops: model.cost().ops,
             macs: model.cost().macs,
-            infer_gas: aiop_precompile::GasSchedule::V1.infer_gas(
+            infer_gas: c.node.factory.precompile().config().schedule.infer_gas(
                 model.header(),
                 model.model_len() as u64,
                 model.input_len() as u64,

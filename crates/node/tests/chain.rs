@@ -157,3 +157,71 @@ fn rejected_transactions_leave_no_block() {
     assert!(!err.to_string().is_empty());
     assert_eq!(node.read().head().header.number, 1);
 }
+
+#[test]
+fn the_chain_runs_the_gas_schedule_its_genesis_names_and_verify_replays_with_it() {
+    use aiop_node::chain::{dev_genesis, gas_schedule, set_gas_schedule};
+    use aiop_precompile::GasSchedule;
+    use alloy_sol_types::SolCall;
+
+    let model = model_address(0);
+    let gas_used = |schedule: Option<GasSchedule>| {
+        let dir = tempdir();
+        let mut genesis = dev_genesis();
+        if let Some(schedule) = schedule {
+            set_gas_schedule(&mut genesis, schedule);
+        }
+        let node = Node::open(NodeConfig {
+            datadir: dir.path().to_path_buf(),
+            genesis: Some(genesis),
+            dev: true,
+            block_time: None,
+            kernels: KernelPath::fastest(),
+        })
+        .expect("node opens");
+        let call = aiop_precompile::abi::inferCall { model, input: vec![7u8; 64].into() };
+        let hash = node
+            .submit(tx(&node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), call.abi_encode(), 0))
+            .expect("inference tx");
+        let used = {
+            let chain = node.read();
+            let (n, idx) = chain.tx_index[&hash];
+            let block = &chain.blocks[n as usize];
+            assert!(block.receipts[idx].status());
+            block.header.gas_used
+        };
+        drop(node);
+        verify(dir.path(), KernelPath::Reference, false).expect("replays with the stored genesis's schedule");
+        used
+    };
+    let code = dev_genesis().alloc[&model].code.clone().expect("model code");
+    let bytes = aiop_node::chain::model_from_code(&code).expect("a model");
+    let header = aiop_engine::check(bytes).expect("valid");
+    let price = |s: GasSchedule| s.infer_gas(&header, bytes.len() as u64, 64, 2600);
+    let (v1, v2, default) = (gas_used(Some(GasSchedule::V1)), gas_used(Some(GasSchedule::V2)), gas_used(None));
+    assert_eq!(v1 as i128 - v2 as i128, price(GasSchedule::V1) as i128 - price(GasSchedule::V2) as i128);
+    assert_eq!(default, v2, "the dev genesis names the latest schedule");
+    assert_eq!(gas_schedule(&dev_genesis()).expect("known").version, GasSchedule::default().version);
+
+    // A schedule this node does not know is refused with the names it does know.
+    let mut unknown = dev_genesis();
+    unknown.config.extra_fields.insert("aiop".into(), serde_json::json!({ "gasSchedule": "v9" }));
+    let error = gas_schedule(&unknown).expect_err("v9 is unknown").to_string();
+    assert!(error.contains("`v9`") && error.contains("v1, v2"), "{error}");
+
+    // An existing datadir keeps its schedule: opening it with a genesis naming another is refused.
+    let dir = tempdir();
+    drop(open(dir.path()));
+    let mut other = dev_genesis();
+    set_gas_schedule(&mut other, GasSchedule::V1);
+    let refused = Node::open(NodeConfig {
+        datadir: dir.path().to_path_buf(),
+        genesis: Some(other),
+        dev: true,
+        block_time: None,
+        kernels: KernelPath::Reference,
+    });
+    let Err(error) = refused else { panic!("a genesis naming another gas schedule was accepted") };
+    let error = error.to_string();
+    assert!(error.contains("gas schedule v1"), "{error}");
+}

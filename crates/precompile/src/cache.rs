@@ -2,9 +2,10 @@
 //!
 //! It is an optimization only: the precompile prices every call as if the cache were cold, and
 //! a model is the same model whether it comes from here or from a fresh load, so results and
-//! gas never depend on what the cache holds. Keys are hashes that pin the model bytes (the
-//! model account's code hash, or the model id of an inline model). Eviction order depends only
-//! on the order of use, never on hash-map iteration.
+//! gas never depend on what the cache holds. Keys are hashes that pin the model bytes: the
+//! model account's code hash, which state already holds. Models passed inline are not cached:
+//! hashing their bytes for a key costs more than loading them again. Eviction order depends
+//! only on the order of use, never on hash-map iteration.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,8 +18,6 @@ use alloy_primitives::B256;
 pub enum CacheKey {
     /// keccak256 of a model account's code (`0xFE ‖ model`).
     CodeHash(B256),
-    /// keccak256 of model bytes passed inline (the model id).
-    InlineModel(B256),
 }
 
 /// Bounds of the cache. `max_entries == 0` turns it off.

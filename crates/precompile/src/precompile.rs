@@ -46,7 +46,7 @@ impl Default for AiopConfig {
         AiopConfig {
             address: DEFAULT_ADDRESS,
             kernel_path: KernelPath::fastest(),
-            schedule: GasSchedule::V1,
+            schedule: GasSchedule::default(),
             cache: CacheConfig::default(),
         }
     }
@@ -195,7 +195,8 @@ impl AiopPrecompile {
         if gas > gas_limit {
             return Err(Failure::OutOfGas);
         }
-        let loaded = self.loaded(CacheKey::InlineModel(keccak256(model)), model, gas)?;
+        // Not cached: a key would mean hashing the model, which costs more than loading it.
+        let loaded = self.load(model, gas)?;
         run(&loaded, &call.input, gas, |output| inferInlineCall::abi_encode_returns(&output))
     }
 
@@ -223,7 +224,7 @@ impl AiopPrecompile {
             return Err(Failure::OutOfGas);
         }
         let loaded = self.loaded(CacheKey::CodeHash(account.code_hash), model, gas)?;
-        let info = model_info(&loaded);
+        let info = model_info(&loaded, keccak256(model));
         Ok((gas, modelInfoCall::abi_encode_returns(&info).into()))
     }
 
@@ -233,6 +234,14 @@ impl AiopPrecompile {
         if let Some(loaded) = self.cache.get(&key) {
             return Ok(loaded);
         }
+        let loaded = self.load(model, gas)?;
+        self.cache.insert(key, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Loads `model` for the configured kernel path. A model that does not load is refused
+    /// charging `gas`, the full price already checked.
+    fn load(&self, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
         let loaded = LoadedModel::load(model, self.config.kernel_path).map_err(|e| match e {
             // The node's CPU, not the model: checked when the precompile was built.
             aiop_engine::EngineError::Kernel(KernelError::PathUnavailable(path)) => {
@@ -240,9 +249,7 @@ impl AiopPrecompile {
             }
             e => Failure::Refused { gas, error: AiopError::InvalidModel(e) },
         })?;
-        let loaded = Arc::new(loaded);
-        self.cache.insert(key, Arc::clone(&loaded));
-        Ok(loaded)
+        Ok(Arc::new(loaded))
     }
 }
 
@@ -296,11 +303,12 @@ fn dtype_code(dtype: DType) -> u8 {
     }
 }
 
-/// The `modelInfo` answer for a loaded model.
-pub fn model_info(loaded: &LoadedModel) -> ModelInfo {
+/// The `modelInfo` answer for a loaded model whose bytes hash to `id` (keccak256: the
+/// model's identity; the engine does not hash, so loading stays linear in cheap work).
+pub fn model_info(loaded: &LoadedModel, id: B256) -> ModelInfo {
     let (input, output, header) = (loaded.input(), loaded.output(), loaded.header());
     ModelInfo {
-        id: B256::from(loaded.id()),
+        id,
         inputType: dtype_code(input.dtype),
         inputShape: input.shape.clone(),
         inputZeroPoint: input.zero_point,

@@ -101,7 +101,7 @@ fn cost_equals_the_gas_infer_uses_for_every_model_cold_and_warm() {
         assert_eq!(warm.ret, cold.ret);
         // And it is the formula of docs/gas.md.
         let header = aiop_engine::check(bytes).unwrap();
-        assert_eq!(quoted, GasSchedule::V1.infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600));
+        assert_eq!(quoted, GasSchedule::default().infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600));
         // cost() then infer() in one call: the model is warm for infer.
         let out = success_output(
             &probe
@@ -138,7 +138,7 @@ fn too_little_gas_halts_before_running_inference() {
 #[test]
 fn every_failure_reverts_with_its_reason() {
     let (mut probe, models) = chain_with_models(aiop_factory());
-    let schedule = GasSchedule::V1;
+    let schedule = GasSchedule::default();
     let mlp = models.iter().position(|(n, _)| n == "digits_mlp").unwrap();
     let mlp_address = model_address(mlp);
     let input = engine_vectors("digits_mlp")[0].input.clone();
@@ -234,12 +234,12 @@ fn model_info_describes_the_model() {
         assert!(m.ok, "{name}: {}", revert_reason(&m.ret));
         let info = abi::modelInfoCall::abi_decode_returns(&m.ret).unwrap();
         let loaded = LoadedModel::load(bytes, KernelPath::Reference).unwrap();
-        assert_eq!(info, aiop_precompile::model_info(&loaded));
+        assert_eq!(info, aiop_precompile::model_info(&loaded, alloy_primitives::keccak256(bytes)));
         assert_eq!(info.id.0, aiop_engine::model_id(bytes));
         assert_eq!(info.inputShape, loaded.input().shape);
         assert_eq!(info.inputLength, U256::from(loaded.input_len()));
         assert_eq!(info.macs, U256::from(loaded.cost().macs));
-        assert_eq!(m.gas, GasSchedule::V1.model_info_gas(bytes.len() as u64, 2600), "{name}");
+        assert_eq!(m.gas, GasSchedule::default().model_info_gas(bytes.len() as u64, 2600), "{name}");
     }
 }
 

@@ -1,22 +1,34 @@
-//! Precompile-level golden vectors: `testdata/vectors/precompile/*.json`, each a call to the
-//! precompile (calldata, the gas it is given, the model account cold) and what it must return
-//! (status, return data, gas used), so another client can check itself against this one.
+//! Precompile-level golden vectors, one set per gas schedule: `testdata/vectors/precompile/`
+//! for v1 and `testdata/vectors/precompile-v2/` for v2. Each file is a call to the precompile
+//! (calldata, the gas it is given, the model account cold) and what it must return (status,
+//! return data, gas used), so another client can check itself against this one.
 //!
 //! `cargo test -p aiop-precompile --test vectors -- --ignored` writes vectors that do not exist
-//! yet and refuses to change a published one: a new gas schedule gets new files.
+//! yet and refuses to change a published one: a new gas schedule gets a new set.
 
 mod common;
 
 use std::path::PathBuf;
 
-use aiop_precompile::{AiopEvmFactory, GasSchedule, abi};
+use aiop_precompile::{AiopConfig, AiopEvmFactory, GasSchedule, abi};
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
 use common::*;
 use serde_json::{Value, json};
 
-fn vectors_dir() -> PathBuf {
-    repo_root().join("testdata/vectors/precompile")
+/// The published vector set of `schedule`.
+fn vectors_dir(schedule: &GasSchedule) -> PathBuf {
+    let base = repo_root().join("testdata/vectors");
+    if schedule.version == "v1" {
+        base.join("precompile")
+    } else {
+        base.join(format!("precompile-{}", schedule.version))
+    }
+}
+
+/// A probe chain whose precompile prices with `schedule`.
+fn probe(schedule: GasSchedule) -> Probe<AiopEvmFactory> {
+    Probe::new(AiopEvmFactory::new(AiopConfig { schedule, ..AiopConfig::default() }).expect("default kernel path"))
 }
 
 fn status(m: &Measured) -> &'static str {
@@ -40,7 +52,7 @@ struct Case {
 }
 
 /// The cases, with every testdata model placed at `model_address(i)` in `probe`'s chain.
-fn cases(probe: &mut Probe<AiopEvmFactory>) -> Vec<Case> {
+fn cases(probe: &mut Probe<AiopEvmFactory>, schedule: &GasSchedule) -> Vec<Case> {
     let mut cases = Vec::new();
     let models = testdata_models();
     for (i, (name, bytes)) in models.iter().enumerate() {
@@ -60,7 +72,7 @@ fn cases(probe: &mut Probe<AiopEvmFactory>) -> Vec<Case> {
         }
         let input = &vectors[0].input;
         let header = aiop_engine::check(bytes).expect("testdata models are valid");
-        let price = GasSchedule::V1.infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600);
+        let price = schedule.infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600);
         cases.push(Case {
             name: format!("{name}-infer-out-of-gas"),
             description: format!("infer({name}) given one gas less than cost(): halts, consuming all of it"),
@@ -120,10 +132,10 @@ fn cases(probe: &mut Probe<AiopEvmFactory>) -> Vec<Case> {
     cases
 }
 
-fn vector_json(case: &Case, m: &Measured) -> Value {
+fn vector_json(case: &Case, m: &Measured, schedule: &GasSchedule) -> Value {
     json!({
         "description": case.description,
-        "schedule": GasSchedule::V1.version,
+        "schedule": schedule.version,
         "model": case.model.as_ref().map(|(name, _)| format!("../../models/{name}.aiop")),
         "model_address": case.model.as_ref().map(|(_, a)| a.to_string()),
         "model_account": "cold",
@@ -137,49 +149,53 @@ fn vector_json(case: &Case, m: &Measured) -> Value {
 }
 
 #[test]
-#[ignore = "writes testdata/vectors/precompile; run by hand to add vectors"]
+#[ignore = "writes testdata/vectors/precompile*; run by hand to add vectors"]
 fn generate_precompile_vectors() {
-    let mut probe = Probe::new(aiop_factory());
-    std::fs::create_dir_all(vectors_dir()).unwrap();
-    let (mut written, mut kept) = (0, 0);
-    for case in cases(&mut probe) {
-        let m = probe.measure(case.calldata.clone(), case.gas_limit);
-        let text = serde_json::to_string_pretty(&vector_json(&case, &m)).unwrap() + "\n";
-        let path = vectors_dir().join(format!("{}.json", case.name));
-        match std::fs::read_to_string(&path) {
-            Ok(published) if published == text => kept += 1,
-            Ok(_) => panic!(
-                "{} is published and would change; published vectors never change: add a new gas schedule version with new files",
-                path.display()
-            ),
-            Err(_) => {
-                std::fs::write(&path, text).unwrap();
-                written += 1;
+    for schedule in GasSchedule::ALL {
+        let mut probe = probe(schedule);
+        let dir = vectors_dir(&schedule);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut written, mut kept) = (0, 0);
+        for case in cases(&mut probe, &schedule) {
+            let m = probe.measure(case.calldata.clone(), case.gas_limit);
+            let text = serde_json::to_string_pretty(&vector_json(&case, &m, &schedule)).unwrap() + "\n";
+            let path = dir.join(format!("{}.json", case.name));
+            match std::fs::read_to_string(&path) {
+                Ok(published) if published == text => kept += 1,
+                Ok(_) => panic!(
+                    "{} is published and would change; published vectors never change: add a new gas schedule version with new files",
+                    path.display()
+                ),
+                Err(_) => {
+                    std::fs::write(&path, text).unwrap();
+                    written += 1;
+                }
             }
         }
+        eprintln!("schedule {}: wrote {written} new vectors, {kept} unchanged", schedule.version);
     }
-    eprintln!("wrote {written} new vectors, {kept} unchanged");
 }
 
-#[test]
-fn precompile_vectors_match() {
-    let mut probe = Probe::new(aiop_factory());
+/// Checks every published vector of `schedule` against a precompile pricing with it.
+fn check_vector_set(schedule: GasSchedule) -> usize {
+    let mut probe = probe(schedule);
     let models = testdata_models();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .expect("testdata/vectors/precompile exists")
+    let dir = vectors_dir(&schedule);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{} exists: {e}", dir.display()))
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 40, "expected the published vectors, found {}", files.len());
+    assert!(files.len() >= 40, "expected the published vectors in {}, found {}", dir.display(), files.len());
     let hex_field =
         |v: &Value, f: &str| -> Vec<u8> { hex::decode(v[f].as_str().unwrap().trim_start_matches("0x")).unwrap() };
     for path in &files {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        assert_eq!(v["schedule"], "v1", "{}", path.display());
+        assert_eq!(v["schedule"], schedule.version, "{}", path.display());
         if let Some(model) = v["model"].as_str() {
-            let bytes = std::fs::read(vectors_dir().join(model)).unwrap();
+            let bytes = std::fs::read(dir.join(model)).unwrap();
             let address: Address = v["model_address"].as_str().unwrap().parse().unwrap();
             assert!(models.iter().any(|(_, b)| *b == bytes));
             probe.chain.set_model(address, &bytes);
@@ -189,5 +205,48 @@ fn precompile_vectors_match() {
         assert_eq!(status(&m), v["status"], "{name}");
         assert_eq!(hex0x(&m.ret), v["return_data"].as_str().unwrap(), "{name}");
         assert_eq!(m.gas, v["gas_used"].as_u64().unwrap(), "{name}");
+    }
+    files.len()
+}
+
+#[test]
+fn precompile_vectors_v1_match() {
+    check_vector_set(GasSchedule::V1);
+}
+
+#[test]
+fn precompile_vectors_v2_match() {
+    check_vector_set(GasSchedule::V2);
+}
+
+#[test]
+fn every_schedule_has_a_vector_set_and_the_sets_differ_only_in_gas() {
+    // Same calls, same outputs: a schedule changes gas and nothing else (an out-of-gas case
+    // differs in its gas limit, which is one less than the schedule's price).
+    let names = |s: &GasSchedule| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(vectors_dir(s))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let v1 = names(&GasSchedule::V1);
+    for schedule in &GasSchedule::ALL[1..] {
+        assert_eq!(names(schedule), v1, "schedule {} has other cases than v1", schedule.version);
+        for name in &v1 {
+            let read = |s: &GasSchedule| -> Value {
+                serde_json::from_str(&std::fs::read_to_string(vectors_dir(s).join(name)).unwrap()).unwrap()
+            };
+            let (old, new) = (read(&GasSchedule::V1), read(schedule));
+            if !name.contains("out-of-gas") {
+                assert_eq!(old["calldata"], new["calldata"], "{name}");
+            }
+            assert_eq!(old["status"], new["status"], "{name}");
+            if old["status"] == "success" && !name.ends_with("-cost.json") {
+                assert_eq!(old["return_data"], new["return_data"], "{name}");
+            }
+        }
     }
 }

@@ -114,3 +114,81 @@ pub fn depthwise_conv2d(
     };
     depthwise(path, &dg, input, input_zero_point, weights, bias, stage, out)
 }
+
+/// The input coordinates `[start, end)` under the window of output coordinate `out` along one
+/// axis: the taps `out * stride + k - pad` for `k < kernel` that fall inside `0..size` (the
+/// reference's `tap` with dilation 1, as a range).
+fn window_range(out: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (usize, usize) {
+    let first = out * stride;
+    let start = first.saturating_sub(pad);
+    let end = (first + kernel).saturating_sub(pad).min(size);
+    (start, end.max(start))
+}
+
+/// Max pooling, the same bytes as [`crate::ops::reference::max_pool2d`]: each output pixel's
+/// channels are reduced together over the window's in-image rows, so the inner loop runs over
+/// contiguous channels (and vectorizes) instead of one tap lookup per channel.
+pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    let c = g.in_c;
+    let mut acc = vec![i8::MIN; c];
+    for oy in 0..g.out_h {
+        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+        for ox in 0..g.out_w {
+            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+            acc.fill(i8::MIN);
+            for iy in y0..y1 {
+                let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                for pixel in row.chunks_exact(c) {
+                    for (a, &v) in acc.iter_mut().zip(pixel) {
+                        *a = (*a).max(v);
+                    }
+                }
+            }
+            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            for (d, &a) in dst.iter_mut().zip(&acc) {
+                *d = crate::ops::reference::clamp_to(a.into(), clamp);
+            }
+        }
+    }
+}
+
+/// A window sums at most one input tensor's worth of int8 values, so an `i32` sum cannot
+/// overflow: `128 * MAX_TENSOR_ELEMENTS <= 2^31`.
+const _: () = assert!(128 * crate::limits::MAX_TENSOR_ELEMENTS <= 1 << 31);
+
+/// Average pooling over the in-image taps, rounding half away from zero, the same bytes as
+/// [`crate::ops::reference::average_pool2d`], with the channel-contiguous loop of [`max_pool2d`]
+/// and `i32` sums (see the assertion above).
+pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    let c = g.in_c;
+    let mut sums = vec![0i32; c];
+    for oy in 0..g.out_h {
+        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+        for ox in 0..g.out_w {
+            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+            sums.fill(0);
+            for iy in y0..y1 {
+                let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                for pixel in row.chunks_exact(c) {
+                    for (s, &v) in sums.iter_mut().zip(pixel) {
+                        *s += i32::from(v);
+                    }
+                }
+            }
+            // Both ranges are at most an image side, so the product cannot overflow.
+            let count = ((y1 - y0) * (x1 - x0)) as i64;
+            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            for (d, &sum) in dst.iter_mut().zip(&sums) {
+                let sum = i64::from(sum);
+                let avg = if count == 0 {
+                    0
+                } else if sum > 0 {
+                    (sum + count / 2) / count
+                } else {
+                    (sum - count / 2) / count
+                };
+                *d = crate::ops::reference::clamp_to(avg, clamp);
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ use super::fixedpoint::{
 use crate::model::{Clamp, Scale};
 use crate::validate::Geometry;
 
-fn clamp_to(value: i64, clamp: Clamp) -> i8 {
+pub(crate) fn clamp_to(value: i64, clamp: Clamp) -> i8 {
     value.clamp(i64::from(clamp.min), i64::from(clamp.max)) as i8
 }
 

@@ -33,20 +33,8 @@ pub(crate) fn packed_dims(n: usize, k: usize) -> Option<(usize, usize)> {
 /// multiplies by the broadcast pair of activations.
 pub(crate) fn pack(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
     let (size, kp) = packed_dims(n, k)?;
-    let np = size / kp.max(1);
     let mut out = vec![0i8; size];
-    let mut c0 = 0;
-    while c0 < np && kp > 0 {
-        let w = PANEL.min(np - c0);
-        let panel = &mut out[c0 * kp..(c0 + w) * kp];
-        for col in c0..(c0 + w).min(n) {
-            let j = col - c0;
-            for (kk, &v) in weights[col * k..(col + 1) * k].iter().enumerate() {
-                panel[(kk / 2) * w * 2 + j * 2 + kk % 2] = v;
-            }
-        }
-        c0 += w;
-    }
+    super::pack_panels::<2>(weights, n, k, kp, PANEL, &mut out);
     Some(out)
 }
 

@@ -55,20 +55,8 @@ pub(crate) fn pack(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
         }
         return Some(out);
     }
-    let np = size / kp.max(1);
     let mut out = vec![0i8; size];
-    let mut c0 = 0;
-    while c0 < np && kp > 0 {
-        let w = PANEL.min(np - c0);
-        let panel = &mut out[c0 * kp..(c0 + w) * kp];
-        for col in c0..(c0 + w).min(n) {
-            let j = col - c0;
-            for (kk, &v) in weights[col * k..(col + 1) * k].iter().enumerate() {
-                panel[(kk / 4) * w * 4 + j * 4 + kk % 4] = v;
-            }
-        }
-        c0 += w;
-    }
+    super::pack_panels::<4>(weights, n, k, kp, PANEL, &mut out);
     Some(out)
 }
 

@@ -54,7 +54,98 @@ impl StageVectors {
     }
 }
 
+/// Lays out row-major `n x k` weights in panels of `panel` columns (the last one narrower),
+/// with `GROUP` consecutive `k` of a column side by side: for each group of `k`, the columns
+/// of the panel in order. That is `out[(kk / GROUP) * w * GROUP + j * GROUP + kk % GROUP]` for
+/// column `j` of a `w`-wide panel. `out` is zeroed and `kp` (a multiple of `GROUP`) long per
+/// column; padding stays zero, so it adds nothing to a dot product.
+pub(crate) fn pack_panels<const GROUP: usize>(
+    weights: &[i8],
+    n: usize,
+    k: usize,
+    kp: usize,
+    panel: usize,
+    out: &mut [i8],
+) {
+    let np = out.len() / kp.max(1);
+    let mut c0 = 0;
+    while c0 < np && kp > 0 {
+        let w = panel.min(np - c0);
+        let block = &mut out[c0 * kp..(c0 + w) * kp];
+        for col in c0..(c0 + w).min(n) {
+            // Walk the column's groups with a running offset: one fixed-size copy per group,
+            // no divisions.
+            let mut at = (col - c0) * GROUP;
+            let mut groups = weights[col * k..(col + 1) * k].chunks_exact(GROUP);
+            for group in &mut groups {
+                block[at..at + GROUP].copy_from_slice(group);
+                at += w * GROUP;
+            }
+            let rest = groups.remainder();
+            if !rest.is_empty() {
+                block[at..at + rest.len()].copy_from_slice(rest);
+            }
+        }
+        c0 += w;
+    }
+}
+
 /// Rounds `len` up to a multiple of `to` (a power of two), or `None` on overflow.
 pub(crate) fn round_up(len: usize, to: usize) -> Option<usize> {
     len.checked_add(to - 1).map(|v| v & !(to - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout by its definition, one index computation per weight.
+    fn pack_by_formula(
+        weights: &[i8],
+        n: usize,
+        k: usize,
+        kp: usize,
+        np: usize,
+        panel: usize,
+        group: usize,
+    ) -> Vec<i8> {
+        let mut out = alloc::vec![0i8; np * kp];
+        let mut c0 = 0;
+        while c0 < np && kp > 0 {
+            let w = panel.min(np - c0);
+            for col in c0..(c0 + w).min(n) {
+                for kk in 0..k {
+                    out[c0 * kp + (kk / group) * w * group + (col - c0) * group + kk % group] = weights[col * k + kk];
+                }
+            }
+            c0 += w;
+        }
+        out
+    }
+
+    #[test]
+    fn pack_panels_is_the_layout_its_definition_gives() {
+        let mut seed = 0x1234_5678u32;
+        for (panel, group, col_multiple) in [(16, 2, 8), (64, 4, 16)] {
+            for n in [1, 7, 8, 15, 16, 17, 63, 64, 65, 130] {
+                for k in [0, 1, 2, 3, 4, 5, 31, 64, 127] {
+                    let weights: Vec<i8> = (0..n * k)
+                        .map(|_| {
+                            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                            (seed >> 24) as i8
+                        })
+                        .collect();
+                    let kp = round_up(k, group).unwrap();
+                    let np = round_up(n, col_multiple).unwrap();
+                    let mut out = alloc::vec![0i8; np * kp];
+                    if group == 2 {
+                        pack_panels::<2>(&weights, n, k, kp, panel, &mut out);
+                    } else {
+                        pack_panels::<4>(&weights, n, k, kp, panel, &mut out);
+                    }
+                    assert_eq!(out, pack_by_formula(&weights, n, k, kp, np, panel, group), "n {n} k {k} group {group}");
+                }
+            }
+        }
+    }
 }

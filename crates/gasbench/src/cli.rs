@@ -1,0 +1,162 @@
+//! `aiop bench gas`: arguments, progress bar and the files it writes.
+
+use std::path::{Path, PathBuf};
+
+use aiop_engine::{KernelChoice, KernelPath};
+use aiop_precompile::GasSchedule;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::measure::{Options, Progress, measure};
+use crate::report::{Report, schedule_literal};
+use crate::timing::Budget;
+use crate::{GasBenchError, Measurement};
+
+#[derive(Debug, Args)]
+pub struct GasArgs {
+    /// A short run of the quick cases (seconds, not minutes): a smoke test of the harness. Its
+    /// figures are not a calibration, and it writes to target/gas-report-quick unless --out is given.
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder for `gas-report.md` and `gas-report.svg` [default: docs, or target/gas-report-quick with --quick].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The shipped models to time, every `.aiop` file in this folder.
+    #[arg(long, value_name = "DIR", default_value = "testdata/models")]
+    pub models: PathBuf,
+    /// The kernel path gas is priced for: `avx2` (x86-64-v3, what client builds assume), or
+    /// `reference` to price for nodes without SIMD.
+    #[arg(long, default_value = "avx2")]
+    pub pricing_path: KernelChoice,
+    /// The schedule whose prices are checked: `v1` or `v2`.
+    #[arg(long, default_value = GasSchedule::V2.version)]
+    pub schedule: String,
+    /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
+    #[arg(long, default_value_t = 0.25)]
+    pub margin: f64,
+    /// Whole runs to make (each about five minutes; the quick run seconds). Every case keeps
+    /// its worst run, relative to that run's ecrecover: on a shared machine, run at least two.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub runs: u16,
+}
+
+/// Runs `aiop bench gas` and returns what it wrote.
+pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
+    let schedule = GasSchedule::by_version(&args.schedule).ok_or_else(|| {
+        let known: Vec<_> = GasSchedule::ALL.iter().map(|s| s.version).collect();
+        GasBenchError::Config(format!("unknown gas schedule `{}`: use one of {}", args.schedule, known.join(", ")))
+    })?;
+    let pricing_path = args.pricing_path.resolve().map_err(|e| GasBenchError::Config(e.to_string()))?;
+    if !args.models.is_dir() {
+        return Err(GasBenchError::Config(format!(
+            "no models folder at `{}`: run from the repository root, or pass --models DIR",
+            args.models.display()
+        )));
+    }
+    if !(0.0..=10.0).contains(&args.margin) {
+        return Err(GasBenchError::Config(format!("--margin {} is not between 0 and 10", args.margin)));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| if args.quick { PathBuf::from("target/gas-report-quick") } else { PathBuf::from("docs") });
+    let options = Options {
+        quick: args.quick,
+        models_dir: args.models.clone(),
+        pricing_path,
+        schedule,
+        margin: args.margin,
+        budget: if args.quick { Budget::QUICK } else { Budget::FULL },
+        runs: usize::from(args.runs),
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let measurement = measure(&options, &mut |p| match p {
+        Progress::Start { total } => bar.set_length(total),
+        Progress::Timing { case, what } => {
+            bar.set_message(format!("{case} ({what})"));
+            bar.inc(1);
+        }
+    });
+    bar.finish_and_clear();
+    let measurement = measurement?;
+    let report =
+        Report { command: command_line(&args), machine: machine(), plot_file: "gas-report.svg".into(), measurement };
+    std::fs::create_dir_all(&out).map_err(|e| io_error(&out, e))?;
+    let markdown = out.join("gas-report.md");
+    let plot = out.join("gas-report.svg");
+    std::fs::write(&markdown, report.markdown()).map_err(|e| io_error(&markdown, e))?;
+    report.plot(&plot).map_err(|reason| GasBenchError::Io { path: plot.display().to_string(), reason })?;
+    print_summary(&report.measurement);
+    Ok(vec![markdown, plot])
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> GasBenchError {
+    GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() }
+}
+
+fn command_line(args: &GasArgs) -> String {
+    let mut command = String::from("aiop bench gas");
+    if args.quick {
+        command.push_str(" --quick");
+    }
+    if args.pricing_path != KernelChoice::Force(KernelPath::Avx2) {
+        command.push_str(&format!(" --pricing-path {}", args.pricing_path));
+    }
+    if args.schedule != GasSchedule::V2.version {
+        command.push_str(&format!(" --schedule {}", args.schedule));
+    }
+    if args.runs != 1 {
+        command.push_str(&format!(" --runs {}", args.runs));
+    }
+    if args.margin != 0.25 {
+        command.push_str(&format!(" --margin {}", args.margin));
+    }
+    command
+}
+
+/// The CPU model and core count, from /proc/cpuinfo where there is one.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu} ({cores} cores available, one used)")
+}
+
+fn print_summary(m: &Measurement) {
+    let line = m.line_ns_per_gas;
+    println!("ecrecover: {line:.2} ns/gas ({:.0} Mgas/s)", 1000.0 / line);
+    if let Some((row, ratio)) = m.worst(&m.schedule, |r| Some(r.pricing)) {
+        println!(
+            "schedule {}: worst case on {} is {} at {ratio:.2}x ecrecover's ns/gas",
+            m.schedule.version, m.pricing_path, row.name
+        );
+    }
+    if let Some((lo, hi)) = m.digits_range(&m.schedule) {
+        println!("schedule {}: shipped digits models at {lo:.2}x to {hi:.2}x", m.schedule.version);
+    }
+    if let Some((row, ratio)) = m.worst(&m.schedule, |r| r.reference) {
+        println!("schedule {}: worst case on the reference path is {} at {ratio:.2}x", m.schedule.version, row.name);
+    }
+    if let (Some(fit), Some(fitted)) = (&m.fit, &m.fitted_schedule) {
+        println!(
+            "fitted (margin {:.0}%, R-squared {:.3}):\n{}",
+            fit.margin * 100.0,
+            fit.r_squared,
+            schedule_literal(fitted)
+        );
+        if let Some((row, ratio)) = m.worst(fitted, |r| Some(r.pricing)) {
+            println!("fitted: worst case {} at {ratio:.2}x", row.name);
+        }
+    }
+}

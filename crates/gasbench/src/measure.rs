@@ -1,0 +1,398 @@
+//! One measurement run: every case timed through the EVM on each kernel path, the yardsticks
+//! in the same run, and the fit.
+
+use std::path::PathBuf;
+
+use aiop_engine::{KernelPath, ModelHeader};
+use aiop_precompile::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule};
+
+use crate::GasBenchError;
+use crate::cases::{Delivery, ModelCase, shipped_cases, synthetic_cases};
+use crate::evm::{Cache, EvmCall};
+use crate::fit::{Features, Fit, Sample, fit};
+use crate::timing::{Budget, Timing, time};
+use crate::yardsticks::standard_cases;
+
+/// What to measure and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only the quick cases, with a short budget (a smoke test of the harness).
+    pub quick: bool,
+    /// The shipped models (`testdata/models`).
+    pub models_dir: PathBuf,
+    /// The kernel path gas is priced for.
+    pub pricing_path: KernelPath,
+    /// The schedule whose prices are checked.
+    pub schedule: GasSchedule,
+    /// Headroom the fit leaves above the line, for run-to-run noise.
+    pub margin: f64,
+    pub budget: Budget,
+    /// Whole runs to make; each case keeps its worst (slowest relative to that run's
+    /// ecrecover), so noise in any one run cannot make a case look cheaper than it is.
+    pub runs: usize,
+}
+
+/// Weight of a shipped model in the fit: the models people deploy should sit closest to the line.
+const SHIPPED_WEIGHT: f64 = 4.0;
+
+/// Where a measured case comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Shipped,
+    Synthetic,
+    Standard,
+}
+
+/// What one of our calls does, enough to price it under any schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Work {
+    pub header: ModelHeader,
+    pub model_len: u64,
+    pub input_len: u64,
+    pub delivery: Delivery,
+}
+
+impl Work {
+    pub fn features(&self) -> Features {
+        Features {
+            ops: u64::from(self.header.op_count),
+            macs: self.header.cost.macs,
+            elements: self.header.cost.elements,
+            transcendentals: self.header.cost.transcendentals,
+            bytes: self.model_len + self.input_len + u64::from(self.header.output_len),
+        }
+    }
+
+    /// The gas that pays for the timed work: the whole price less the EIP-2929 account
+    /// access, which pays for a state read this in-memory benchmark does not make.
+    pub fn priced_gas(&self, schedule: &GasSchedule) -> u64 {
+        schedule.inference_gas(&self.header, self.model_len, self.input_len)
+    }
+
+    /// The gas the call charges: `infer` with the model account cold, or `inferInline`.
+    pub fn charged_gas(&self, schedule: &GasSchedule) -> u64 {
+        let access = match self.delivery {
+            Delivery::Deployed => COLD_ACCOUNT_ACCESS_GAS,
+            Delivery::Inline => 0,
+        };
+        self.priced_gas(schedule).saturating_add(access)
+    }
+}
+
+/// One case's measurements, each the median time less the case's own transaction (the same
+/// calldata sent to an account with no code, `transaction`). For our cases
+/// `pricing` is the cold call on the pricing path (model read from state, decoded, validated
+/// and packed: no cache), `warm` the cached call on that path, `fastest` the cold call on the
+/// fastest path when it is another, `reference` the cold call on the scalar reference path.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub about: String,
+    pub group: Group,
+    /// `None` for the standard precompiles.
+    pub work: Option<Work>,
+    /// Gas of a standard precompile's call.
+    pub standard_gas: u64,
+    /// The transaction around the call, subtracted from the others.
+    pub transaction: Timing,
+    pub pricing: Timing,
+    pub warm: Option<Timing>,
+    pub fastest: Option<Timing>,
+    pub reference: Option<Timing>,
+}
+
+impl Row {
+    /// Keeps, for each timing, the slower of `self` and `other` relative to their runs'
+    /// lines, expressed at `line` (ns per gas).
+    fn keep_worst(&mut self, self_line: f64, other: &Row, other_line: f64, line: f64) {
+        let worst = |a: Timing, b: Timing| {
+            let (ra, rb) = (a.median_ns / self_line, b.median_ns / other_line);
+            let pick = if rb > ra { b } else { a };
+            let scale = line / if rb > ra { other_line } else { self_line };
+            Timing { median_ns: pick.median_ns * scale, min_ns: pick.min_ns * scale, calls: a.calls + b.calls }
+        };
+        let worst_opt = |a: Option<Timing>, b: Option<Timing>| match (a, b) {
+            (Some(a), Some(b)) => Some(worst(a, b)),
+            (a, b) => a.or(b),
+        };
+        self.pricing = worst(self.pricing, other.pricing);
+        self.warm = worst_opt(self.warm, other.warm);
+        self.fastest = worst_opt(self.fastest, other.fastest);
+        self.reference = worst_opt(self.reference, other.reference);
+    }
+
+    /// Gas that pays for the timed work under `schedule`.
+    pub fn priced_gas(&self, schedule: &GasSchedule) -> u64 {
+        self.work.map_or(self.standard_gas, |w| w.priced_gas(schedule))
+    }
+
+    /// Gas the call charges under `schedule`.
+    pub fn charged_gas(&self, schedule: &GasSchedule) -> u64 {
+        self.work.map_or(self.standard_gas, |w| w.charged_gas(schedule))
+    }
+
+    /// ns per gas of `timing` under `schedule`.
+    pub fn ns_per_gas(&self, timing: Timing, schedule: &GasSchedule) -> f64 {
+        timing.median_ns / self.priced_gas(schedule).max(1) as f64
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub pricing_path: KernelPath,
+    pub fastest_path: KernelPath,
+    /// The current schedule, whose prices the run checks.
+    pub schedule: GasSchedule,
+    /// The smallest transaction: an empty call to the identity precompile.
+    pub baseline: Timing,
+    /// ecrecover's ns per gas: the fastest of five timings spread over the run (the least
+    /// disturbed by other work on the machine, which makes every ratio to it conservative).
+    pub line_ns_per_gas: f64,
+    pub rows: Vec<Row>,
+    pub fit: Option<Fit>,
+    /// The fit rounded up into a schedule (milligas), with the current schedule's query price.
+    pub fitted_schedule: Option<GasSchedule>,
+    pub quick: bool,
+    /// How many runs were merged (each case at its worst).
+    pub runs: usize,
+}
+
+/// Progress of a run, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// The run will time `total` calls.
+    Start { total: u64 },
+    /// It is timing this one.
+    Timing { case: &'a str, what: &'a str },
+}
+
+/// Runs the whole measurement `options.runs` times, keeps each case at its worst, and fits.
+pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<Measurement, GasBenchError> {
+    let runs = options.runs.max(1);
+    let mut merged: Option<Measurement> = None;
+    for run in 0..runs {
+        let mut this = measure_once(options, &mut |p| match p {
+            Progress::Start { total } if run == 0 => progress(Progress::Start { total: total * runs as u64 }),
+            Progress::Start { .. } => {}
+            timing => progress(timing),
+        })?;
+        merged = Some(match merged {
+            None => this,
+            Some(mut all) => {
+                let line = all.line_ns_per_gas.min(this.line_ns_per_gas);
+                for (kept, other) in all.rows.iter_mut().zip(&this.rows) {
+                    kept.keep_worst(all.line_ns_per_gas, other, this.line_ns_per_gas, line);
+                }
+                all.line_ns_per_gas = line;
+                if this.baseline.median_ns < all.baseline.median_ns {
+                    std::mem::swap(&mut all.baseline, &mut this.baseline);
+                }
+                all
+            }
+        });
+    }
+    let mut m = merged.ok_or_else(|| GasBenchError::Config("no run was made".into()))?;
+    if let Some(row) = m.rows.iter_mut().find(|r| r.group == Group::Standard && r.name == "ecrecover") {
+        row.pricing.median_ns = m.line_ns_per_gas * row.standard_gas as f64;
+    }
+    m.runs = runs;
+    let samples: Vec<Sample> = m
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let work = r.work?;
+            let weight = if r.group == Group::Shipped { SHIPPED_WEIGHT } else { 1.0 };
+            // A call too fast to see after the baseline still deserves its base price.
+            let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
+            Some(Sample { features: work.features(), deserved_gas, weight })
+        })
+        .collect();
+    m.fit = fit(&samples, options.margin);
+    m.fitted_schedule = m.fit.as_ref().map(|f| schedule_from_fit(f, &options.schedule));
+    Ok(m)
+}
+
+/// One run: every case and yardstick timed once, no fit.
+fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<Measurement, GasBenchError> {
+    let unavailable = |path: KernelPath| GasBenchError::Config(format!("this CPU cannot run the {path} kernel path"));
+    if !options.pricing_path.is_available() {
+        return Err(unavailable(options.pricing_path));
+    }
+    let fastest_path = KernelPath::fastest();
+    let mut ours: Vec<(Group, ModelCase)> = shipped_cases(&options.models_dir)?
+        .into_iter()
+        .map(|c| (Group::Shipped, c))
+        .chain(synthetic_cases()?.into_iter().map(|c| (Group::Synthetic, c)))
+        .filter(|(_, c)| c.quick || !options.quick)
+        .collect();
+    if options.quick {
+        // Keep the quick run short: the largest shipped models are exercised by the full run.
+        ours.retain(|(_, c)| c.model.len() <= 1 << 16);
+    }
+    let standard: Vec<_> = standard_cases().into_iter().filter(|c| c.quick || !options.quick).collect();
+    let mut paths = vec![(options.pricing_path, Cache::Cold), (options.pricing_path, Cache::Warm)];
+    if fastest_path != options.pricing_path {
+        paths.push((fastest_path, Cache::Cold));
+    }
+    if options.pricing_path != KernelPath::Reference {
+        paths.push((KernelPath::Reference, Cache::Cold));
+    }
+    let total = 1 + 4 + 2 * standard.len() + ours.len() * (1 + paths.len());
+    progress(Progress::Start { total: total as u64 });
+
+    progress(Progress::Timing { case: "baseline", what: "empty call" });
+    let mut baseline_call = EvmCall::baseline()?;
+    let baseline = time(options.budget, || baseline_call.run());
+
+    let ecrecover = standard.iter().find(|c| c.name == "ecrecover").ok_or_else(|| GasBenchError::Case {
+        case: "ecrecover".into(),
+        reason: "the yardstick set has no ecrecover".into(),
+    })?;
+    let mut ecrecover_call = EvmCall::standard(ecrecover)?;
+    progress(Progress::Timing { case: "ecrecover", what: "its transaction" });
+    let mut ecrecover_tx = ecrecover_call.without_callee()?;
+    let ecrecover_transaction = time(options.budget, || ecrecover_tx.run());
+    let ecrecover_gas = ecrecover.gas()?;
+    let mut line_samples = Vec::new();
+    let mut time_line = |progress: &mut dyn FnMut(Progress), when: &str| {
+        progress(Progress::Timing { case: "ecrecover", what: when });
+        let t = time(options.budget, || ecrecover_call.run()).less(ecrecover_transaction);
+        line_samples.push(t);
+        t
+    };
+
+    let mut rows = Vec::new();
+    let first_line = time_line(progress, "the line, at the start");
+    for case in &standard {
+        let (transaction, pricing) = if case.name == "ecrecover" {
+            (ecrecover_transaction, first_line)
+        } else {
+            let mut call = EvmCall::standard(case)?;
+            progress(Progress::Timing { case: case.name, what: "its transaction" });
+            let mut tx = call.without_callee()?;
+            let transaction = time(options.budget, || tx.run());
+            progress(Progress::Timing { case: case.name, what: "standard precompile" });
+            (transaction, time(options.budget, || call.run()).less(transaction))
+        };
+        rows.push(Row {
+            name: case.name.to_owned(),
+            about: "standard precompile (revm 42)".into(),
+            group: Group::Standard,
+            work: None,
+            standard_gas: case.gas()?,
+            transaction,
+            pricing,
+            warm: None,
+            fastest: None,
+            reference: None,
+        });
+    }
+    let quarters = [ours.len() / 4, ours.len() / 2, ours.len() * 3 / 4];
+    for (index, (group, case)) in ours.iter().enumerate() {
+        if quarters.contains(&index) {
+            time_line(progress, "the line, again");
+        }
+        let header = ModelHeader::parse(&case.model)
+            .map_err(|e| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() })?;
+        let work = Work {
+            header,
+            model_len: case.model.len() as u64,
+            input_len: case.input.len() as u64,
+            delivery: case.delivery,
+        };
+        let mut timings = Vec::with_capacity(paths.len());
+        let mut transaction = None;
+        for &(path, cache) in &paths {
+            let mut call = EvmCall::ours(case, path, options.schedule, cache)?;
+            if transaction.is_none() {
+                progress(Progress::Timing { case: &case.name, what: "its transaction" });
+                let mut tx = call.without_callee()?;
+                transaction = Some(time(options.budget, || tx.run()));
+            }
+            let transaction = transaction.unwrap_or(baseline);
+            let what = match cache {
+                Cache::Cold => format!("{path}, cold"),
+                Cache::Warm => format!("{path}, warm"),
+            };
+            progress(Progress::Timing { case: &case.name, what: &what });
+            timings.push(time(options.budget, || call.run()).less(transaction));
+        }
+        let timing_of = |path, cache| paths.iter().position(|p| *p == (path, cache)).map(|i| timings[i]);
+        rows.push(Row {
+            name: case.name.clone(),
+            about: case.about.to_owned(),
+            group: *group,
+            work: Some(work),
+            standard_gas: 0,
+            transaction: transaction.unwrap_or(baseline),
+            pricing: timings[0],
+            warm: Some(timings[1]),
+            fastest: (fastest_path != options.pricing_path).then(|| timing_of(fastest_path, Cache::Cold)).flatten(),
+            reference: timing_of(KernelPath::Reference, Cache::Cold),
+        });
+    }
+    time_line(progress, "the line, at the end");
+
+    let line_ns_per_gas = line_samples.iter().map(|t| t.median_ns / ecrecover_gas as f64).fold(f64::INFINITY, f64::min);
+    if let Some(row) = rows.iter_mut().find(|r| r.name == "ecrecover") {
+        row.pricing.median_ns = line_ns_per_gas * ecrecover_gas as f64;
+    }
+
+    Ok(Measurement {
+        pricing_path: options.pricing_path,
+        fastest_path,
+        schedule: options.schedule,
+        baseline,
+        line_ns_per_gas,
+        rows,
+        fit: None,
+        fitted_schedule: None,
+        quick: options.quick,
+        runs: 1,
+    })
+}
+
+/// The fitted constants as a schedule: gas per unit in milligas, each rounded up, and the
+/// base rounded up to whole gas. The query price is `current`'s (it is not fitted).
+pub fn schedule_from_fit(fit: &Fit, current: &GasSchedule) -> GasSchedule {
+    let milligas = |gas: f64| (gas * 1000.0).ceil() as u64;
+    let [base, per_op, per_mac, per_element, per_transcendental, per_byte] = fit.constants;
+    GasSchedule {
+        version: "fitted",
+        base: base.ceil() as u64,
+        query_base: current.query_base,
+        per_op_milligas: milligas(per_op),
+        per_mac_milligas: milligas(per_mac),
+        per_element_milligas: milligas(per_element),
+        per_transcendental_milligas: milligas(per_transcendental),
+        per_byte_milligas: milligas(per_byte),
+    }
+}
+
+impl Measurement {
+    /// The case of ours slowest per gas under `schedule` with `timing` (which of a row's
+    /// timings), and its ratio to ecrecover's ns per gas.
+    pub fn worst(&self, schedule: &GasSchedule, timing: impl Fn(&Row) -> Option<Timing>) -> Option<(&Row, f64)> {
+        self.rows
+            .iter()
+            .filter(|r| r.group != Group::Standard)
+            .filter_map(|r| timing(r).map(|t| (r, r.ns_per_gas(t, schedule) / self.line_ns_per_gas)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The smallest and largest ratio to ecrecover of the shipped digits models (the typical
+    /// models) on the pricing path under `schedule`.
+    pub fn digits_range(&self, schedule: &GasSchedule) -> Option<(f64, f64)> {
+        let ratios: Vec<f64> = self
+            .rows
+            .iter()
+            .filter(|r| r.group == Group::Shipped && r.name.starts_with("digits_"))
+            .map(|r| r.ns_per_gas(r.pricing, schedule) / self.line_ns_per_gas)
+            .collect();
+        if ratios.is_empty() {
+            return None;
+        }
+        Some((ratios.iter().copied().fold(f64::INFINITY, f64::min), ratios.iter().copied().fold(0.0, f64::max)))
+    }
+}
