@@ -106,9 +106,10 @@ pub fn fit(samples: &[Sample], margin: f64) -> Option<Fit> {
     Some(fit)
 }
 
-/// Solves `min b · c  s.t.  A c >= 1, c >= 0` (every row of `A` non-negative with a positive
-/// entry in the first column's role, `b >= 0`) through its dual `max Σ λ  s.t.  Aᵀ λ <= b,
-/// λ >= 0`, whose origin is feasible. Returns `c`, read off the optimal dual tableau.
+/// Solves `min b · c  s.t.  A c >= 1, c >= 0` (`A` and `b` non-negative, every row of `A`
+/// with a positive entry, so the primal is feasible and the dual bounded) through its dual
+/// `max Σ λ  s.t.  Aᵀ λ <= b, λ >= 0`, whose origin is feasible. Returns `c`, read off the
+/// reduced costs of the slacks in the optimal dual tableau.
 fn solve_covering(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
     const EPS: f64 = 1e-12;
     let (cases, terms) = (a.len(), b.len());

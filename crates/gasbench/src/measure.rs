@@ -144,8 +144,6 @@ pub struct Measurement {
     pub fastest_path: KernelPath,
     /// The current schedule, whose prices the run checks.
     pub schedule: GasSchedule,
-    /// The smallest transaction: an empty call to the identity precompile.
-    pub baseline: Timing,
     /// ecrecover's ns per gas: the fastest of five timings spread over the run (the least
     /// disturbed by other work on the machine, which makes every ratio to it conservative).
     pub line_ns_per_gas: f64,
@@ -172,7 +170,7 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
     let runs = options.runs.max(1);
     let mut merged: Option<Measurement> = None;
     for run in 0..runs {
-        let mut this = measure_once(options, &mut |p| match p {
+        let this = measure_once(options, &mut |p| match p {
             Progress::Start { total } if run == 0 => progress(Progress::Start { total: total * runs as u64 }),
             Progress::Start { .. } => {}
             timing => progress(timing),
@@ -185,9 +183,6 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
                     kept.keep_worst(all.line_ns_per_gas, other, this.line_ns_per_gas, line);
                 }
                 all.line_ns_per_gas = line;
-                if this.baseline.median_ns < all.baseline.median_ns {
-                    std::mem::swap(&mut all.baseline, &mut this.baseline);
-                }
                 all
             }
         });
@@ -203,7 +198,7 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
         .filter_map(|r| {
             let work = r.work?;
             let weight = if r.group == Group::Shipped { SHIPPED_WEIGHT } else { 1.0 };
-            // A call too fast to see after the baseline still deserves its base price.
+            // A call too fast to see after its transaction still deserves its base price.
             let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
             Some(Sample { features: work.features(), deserved_gas, weight })
         })
@@ -238,12 +233,8 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
     if options.pricing_path != KernelPath::Reference {
         paths.push((KernelPath::Reference, Cache::Cold));
     }
-    let total = 1 + 4 + 2 * standard.len() + ours.len() * (1 + paths.len());
+    let total = 4 + 2 * standard.len() + ours.len() * (1 + paths.len());
     progress(Progress::Start { total: total as u64 });
-
-    progress(Progress::Timing { case: "baseline", what: "empty call" });
-    let mut baseline_call = EvmCall::baseline()?;
-    let baseline = time(options.budget, || baseline_call.run());
 
     let ecrecover = standard.iter().find(|c| c.name == "ecrecover").ok_or_else(|| GasBenchError::Case {
         case: "ecrecover".into(),
@@ -251,8 +242,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
     })?;
     let mut ecrecover_call = EvmCall::standard(ecrecover)?;
     progress(Progress::Timing { case: "ecrecover", what: "its transaction" });
-    let mut ecrecover_tx = ecrecover_call.without_callee()?;
-    let ecrecover_transaction = time(options.budget, || ecrecover_tx.run());
+    let ecrecover_transaction = transaction_time(&ecrecover_call, options.budget)?;
     let ecrecover_gas = ecrecover.gas()?;
     let mut line_samples = Vec::new();
     let mut time_line = |progress: &mut dyn FnMut(Progress), when: &str| {
@@ -270,8 +260,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         } else {
             let mut call = EvmCall::standard(case)?;
             progress(Progress::Timing { case: case.name, what: "its transaction" });
-            let mut tx = call.without_callee()?;
-            let transaction = time(options.budget, || tx.run());
+            let transaction = transaction_time(&call, options.budget)?;
             progress(Progress::Timing { case: case.name, what: "standard precompile" });
             (transaction, time(options.budget, || call.run()).less(transaction))
         };
@@ -301,16 +290,15 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             input_len: case.input.len() as u64,
             delivery: case.delivery,
         };
+        let mut calls = paths
+            .iter()
+            .map(|&(path, cache)| EvmCall::ours(case, path, options.schedule, cache))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The calldata is the same on every path, so is the transaction around it.
+        progress(Progress::Timing { case: &case.name, what: "its transaction" });
+        let transaction = transaction_time(&calls[0], options.budget)?;
         let mut timings = Vec::with_capacity(paths.len());
-        let mut transaction = None;
-        for &(path, cache) in &paths {
-            let mut call = EvmCall::ours(case, path, options.schedule, cache)?;
-            if transaction.is_none() {
-                progress(Progress::Timing { case: &case.name, what: "its transaction" });
-                let mut tx = call.without_callee()?;
-                transaction = Some(time(options.budget, || tx.run()));
-            }
-            let transaction = transaction.unwrap_or(baseline);
+        for (call, &(path, cache)) in calls.iter_mut().zip(&paths) {
             let what = match cache {
                 Cache::Cold => format!("{path}, cold"),
                 Cache::Warm => format!("{path}, warm"),
@@ -325,7 +313,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             group: *group,
             work: Some(work),
             standard_gas: 0,
-            transaction: transaction.unwrap_or(baseline),
+            transaction,
             pricing: timings[0],
             warm: Some(timings[1]),
             fastest: (fastest_path != options.pricing_path).then(|| timing_of(fastest_path, Cache::Cold)).flatten(),
@@ -343,7 +331,6 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         pricing_path: options.pricing_path,
         fastest_path,
         schedule: options.schedule,
-        baseline,
         line_ns_per_gas,
         rows,
         fit: None,
@@ -351,6 +338,12 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         quick: options.quick,
         runs: 1,
     })
+}
+
+/// Times `call`'s transaction sent to an account with no code: what is subtracted from it.
+fn transaction_time(call: &EvmCall, budget: Budget) -> Result<Timing, GasBenchError> {
+    let mut without_callee = call.without_callee()?;
+    Ok(time(budget, || without_callee.run()))
 }
 
 /// The fitted constants as a schedule: gas per unit in milligas, each rounded up, and the
