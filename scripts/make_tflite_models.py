@@ -48,6 +48,9 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "testdata" / "tflite"
 
 
 class Graph:
+    # The model's description string (scripts/make_tflm_op_models.py writes its own).
+    description = "aiop test model (scripts/make_tflite_models.py)"
+
     def __init__(self, seed):
         self.rng = np.random.RandomState(seed)
         self.tensors = []
@@ -171,7 +174,7 @@ class Graph:
         codes_v = tvec(M("Model").ModelStartOperatorCodesVector, codes)
         subgraphs_v = tvec(M("Model").ModelStartSubgraphsVector, [subgraph])
         buffers_v = tvec(M("Model").ModelStartBuffersVector, buffers)
-        desc = b.CreateString("aiop test model (scripts/make_tflite_models.py)")
+        desc = b.CreateString(self.description)
         M("Model").ModelStart(b)
         M("Model").ModelAddVersion(b, 3)
         M("Model").ModelAddOperatorCodes(b, codes_v)

@@ -2,6 +2,9 @@
 //! GEMMs, a 256x1024x1024 GEMM) and depthwise convolution on every kernel path this CPU has,
 //! beside the same shapes in f32 with candle-core (CPU, one thread) as the float baseline.
 //!
+//! Each int8 kernel runs with both requantization rules: the plain path name is single
+//! rounding (format v1), `<path>-double` is double rounding (format v2).
+//!
 //! Throughput is in elements = multiply-accumulates, so criterion's "elem/s" is MAC/s.
 //! Run: `cargo bench -p aiop-benches --bench kernels -- --warm-up-time 1 --measurement-time 3`
 //! (a filter such as `matvec/1x4096x4096` narrows it).
@@ -9,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aiop_kernels::{DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm};
+use aiop_kernels::{DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, Rounding, depthwise_conv2d, qgemm};
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -34,6 +37,9 @@ fn floats(len: usize, seed: u64) -> Vec<f32> {
     bytes(len, seed).into_iter().map(|v| f32::from(v) / 128.0).collect()
 }
 
+/// Both rules, each with the benchmark name suffix that marks it.
+const ROUNDINGS: [(Rounding, &str); 2] = [(Rounding::Single, ""), (Rounding::Double, "-double")];
+
 struct Stage {
     multiplier: Vec<i32>,
     shift: Vec<i8>,
@@ -43,13 +49,14 @@ impl Stage {
     fn new(n: usize) -> Self {
         Stage { multiplier: (0..n).map(|i| (1 << 30) + (i as i32) * 4099).collect(), shift: vec![-8; n] }
     }
-    fn view(&self) -> OutputStage<'_> {
+    fn view(&self, rounding: Rounding) -> OutputStage<'_> {
         OutputStage {
             multiplier: &self.multiplier,
             shift: &self.shift,
             output_zero_point: -3,
             clamp_min: -128,
             clamp_max: 127,
+            rounding,
         }
     }
 }
@@ -67,9 +74,12 @@ fn gemm_group(c: &mut Criterion, group: &str, shapes: &[(usize, usize, usize)]) 
         let mut out = vec![0i8; m * n];
         for path in KernelPath::available() {
             let packed = PackedMatrix::pack(path, &w, n, k).expect("pack");
-            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
-                b.iter(|| qgemm(&packed, black_box(&x), m, 5, Some(&bias), &stage.view(), &mut out).expect("qgemm"))
-            });
+            for (rounding, suffix) in ROUNDINGS {
+                let st = stage.view(rounding);
+                g.bench_function(BenchmarkId::new(format!("{}{suffix}", path.name()), &id), |b| {
+                    b.iter(|| qgemm(&packed, black_box(&x), m, 5, Some(&bias), &st, &mut out).expect("qgemm"))
+                });
+            }
         }
         let dev = Device::Cpu;
         let xf = Tensor::from_vec(floats(m * k, 11), (m, k), &dev).expect("tensor");
@@ -135,11 +145,12 @@ fn depthwise(c: &mut Criterion) {
         let stage = Stage::new(ch);
         let mut out = vec![0i8; hw * hw * ch];
         for path in KernelPath::available() {
-            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
-                b.iter(|| {
-                    depthwise_conv2d(path, &geo, black_box(&x), 1, &w, None, &stage.view(), &mut out).expect("dw")
-                })
-            });
+            for (rounding, suffix) in ROUNDINGS {
+                let st = stage.view(rounding);
+                g.bench_function(BenchmarkId::new(format!("{}{suffix}", path.name()), &id), |b| {
+                    b.iter(|| depthwise_conv2d(path, &geo, black_box(&x), 1, &w, None, &st, &mut out).expect("dw"))
+                });
+            }
         }
     }
     g.finish();

@@ -16,7 +16,8 @@ pub enum ModelCommand {
     /// Show a model's id, input and output, every op with its shapes and cost, and how close
     /// the model is to the engine's limits.
     Inspect(InspectArgs),
-    /// Run a model on one input and print the output bytes as hex.
+    /// Run a model on one input and print the output bytes as hex; `--inputs FILE` runs a
+    /// batch (one 0x-hex input per line) and prints one 0x-hex output per line.
     Run(RunArgs),
     /// Quantize a float model (safetensors + architecture JSON) to an aiop model, calibrating
     /// activation ranges on sample data.
@@ -48,13 +49,19 @@ pub struct RunArgs {
     pub file: PathBuf,
     /// The input tensor's bytes: `0x`-prefixed hex, or `@path` to a file of raw bytes or of
     /// `0x` hex text.
-    #[arg(long, value_name = "0xHEX|@PATH")]
-    pub input: String,
+    #[arg(long, value_name = "0xHEX|@PATH", required_unless_present = "inputs", conflicts_with = "inputs")]
+    pub input: Option<String>,
+    /// A batch of inputs: a text file (or `-` for stdin) with one `0x` hex input per line;
+    /// blank lines are skipped. Prints one `0x` hex output per line, in the same order. The
+    /// model is loaded once, so this is the fast way to run many inputs.
+    #[arg(long, value_name = "FILE|-")]
+    pub inputs: Option<PathBuf>,
     /// Kernel path: `auto` (fastest this CPU has), `reference`, `avx2` or `avx512`. Every path
     /// gives the same bytes; forcing one the CPU lacks is an error.
     #[arg(long, env = "AIOP_KERNELS", default_value = "auto")]
     pub kernels: KernelChoice,
-    /// Print JSON (output, model id, cost, kernel path) instead of the bare output hex.
+    /// Print JSON (output, model id, cost, kernel path) instead of the bare output hex; with
+    /// `--inputs`, `outputs` is the list of outputs.
     #[arg(long)]
     pub json: bool,
 }
@@ -81,7 +88,10 @@ fn load(file: &std::path::Path, kernels: KernelChoice) -> Result<(Vec<u8>, Loade
 
 fn run_model(args: &RunArgs) -> Result<()> {
     let (bytes, model) = load(&args.file, args.kernels)?;
-    let input = parse_bytes_arg(&args.input)?;
+    if let Some(file) = &args.inputs {
+        return run_batch(args, file, &bytes, &model);
+    }
+    let input = parse_bytes_arg(args.input.as_deref().unwrap_or_default())?;
     let output = model.run(&input)?;
     if args.json {
         let report = json!({
@@ -93,6 +103,41 @@ fn run_model(args: &RunArgs) -> Result<()> {
         crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
     } else {
         crate::output::emit(&hex0x(&output))?;
+    }
+    Ok(())
+}
+
+/// `aiop model run FILE --inputs LIST`: one model load, one output line per input line.
+fn run_batch(args: &RunArgs, file: &std::path::Path, bytes: &[u8], model: &LoadedModel) -> Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin().lock()).context("cannot read inputs from stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read inputs file `{}`", file.display()))?
+    };
+    let mut outputs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let where_ = || format!("`{}` line {}", file.display(), number + 1);
+        if line.starts_with('@') {
+            anyhow::bail!("{}: each line is one 0x-hex input, not @path", where_());
+        }
+        let input = parse_bytes_arg(line).with_context(where_)?;
+        let output = model.run(&input).with_context(where_)?;
+        outputs.push(hex0x(&output));
+    }
+    if args.json {
+        let report = json!({
+            "model_id": hex0x(&aiop_engine::model_id(bytes)),
+            "kernels": model.path().name(),
+            "outputs": outputs,
+            "cost": cost_json(model.cost()),
+        });
+        crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
+    } else if !outputs.is_empty() {
+        crate::output::emit(&outputs.join("\n"))?;
     }
     Ok(())
 }
@@ -216,12 +261,24 @@ fn op_params(model: &Model, op: &Op) -> String {
         Op::MaxPool2D { window, clamp: c, .. } | Op::AveragePool2D { window, clamp: c, .. } => {
             format!("{}{}", pool(window), clamp(c))
         }
-        Op::Add { left_shift, clamp: c, .. } => format!("shift{left_shift}{}", clamp(c)),
+        Op::Add { left_shift, clamp: c, .. } | Op::Sub { left_shift, clamp: c, .. } => {
+            format!("shift{left_shift}{}", clamp(c))
+        }
         Op::Mul { clamp: c, .. } => clamp(c).trim_start().to_owned(),
         Op::Softmax { diff_min, .. } => format!("diff_min {diff_min}"),
         Op::Logistic { input_range_radius, .. } | Op::Tanh { input_range_radius, .. } => {
             format!("radius {input_range_radius}")
         }
+        Op::Concatenation { inputs, axis, .. } => format!("{} inputs, axis {axis}", inputs.len()),
+        Op::Pad { paddings, value, .. } => {
+            let pairs: Vec<String> = paddings.iter().map(|(b, a)| format!("{b},{a}")).collect();
+            format!("pad [{}] value {value}", pairs.join(" "))
+        }
+        Op::Mean { axes, .. } => {
+            let axes: Vec<String> = (0..8).filter(|i| axes & (1 << i) != 0).map(|i: u32| i.to_string()).collect();
+            format!("axes [{}]", axes.join(","))
+        }
+        Op::HardSwish { .. } | Op::LeakyRelu { .. } | Op::Requantize { .. } => String::new(),
         Op::Reshape { .. } | Op::ArgMax { .. } => String::new(),
     }
 }

@@ -180,3 +180,60 @@ fn errors_exit_non_zero_with_an_actionable_message() {
         assert!(stderr(&out).contains(message), "{args:?}: expected `{message}` in\n{}", stderr(&out));
     }
 }
+
+#[test]
+fn model_run_inputs_runs_a_batch_one_output_line_per_input_line() {
+    // The model with the most engine vectors, so the batch mixes several inputs.
+    let vectors = engine_vectors();
+    let mut by_model: std::collections::BTreeMap<PathBuf, Vec<&Vector>> = std::collections::BTreeMap::new();
+    for v in &vectors {
+        by_model.entry(v.model.clone()).or_default().push(v);
+    }
+    let (model, cases) = by_model.iter().max_by_key(|(_, cases)| cases.len()).expect("vectors");
+    assert!(cases.len() >= 2, "want a model with several vectors");
+    let model = model.to_string_lossy();
+    let dir = std::env::temp_dir().join(format!("aiop-cli-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let list = dir.join("inputs.txt");
+    // Blank lines are skipped; the last line has no newline.
+    let text: Vec<&str> = cases.iter().map(|v| v.input.as_str()).collect();
+    std::fs::write(&list, format!("{}\n\n{}", text.join("\n"), cases[0].input)).expect("write");
+    let mut expected: Vec<&str> = cases.iter().map(|v| v.output.as_str()).collect();
+    expected.push(&cases[0].output);
+    for kernels in ["auto", "reference"] {
+        let out = aiop(&["model", "run", &model, "--inputs", &list.to_string_lossy(), "--kernels", kernels]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), expected, "--kernels {kernels}");
+    }
+
+    // `--inputs -` reads stdin; `--json` lists the outputs.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiop"))
+        .args(["model", "run", &model, "--inputs", "-", "--json"])
+        .current_dir(repo_root())
+        .env_remove("AIOP_KERNELS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(std::fs::read(&list).expect("list").as_slice()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("waits");
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let outputs: Vec<&str> =
+        json["outputs"].as_array().expect("outputs").iter().map(|o| o.as_str().expect("hex")).collect();
+    assert_eq!(outputs, expected);
+
+    // A bad line names its line number; --input and --inputs exclude each other.
+    std::fs::write(&list, format!("{}\n0x00\n", cases[0].input)).expect("write");
+    let out = aiop(&["model", "run", &model, "--inputs", &list.to_string_lossy()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    let out = aiop(&["model", "run", &model, "--inputs", &list.to_string_lossy(), "--input", "0x00"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

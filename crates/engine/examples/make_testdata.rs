@@ -13,8 +13,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use aiop_engine::{
-    Clamp, ConvWindow, Cost, KernelPath, LoadedModel, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor,
-    encode, model_id,
+    Clamp, ConvWindow, Cost, FormatVersion, KernelPath, LoadedModel, Model, ModelBuilder, Op, Padding, PoolWindow,
+    Scale, Tensor, encode, model_id,
 };
 
 /// splitmix64: a tiny deterministic generator, so the models are reproducible everywhere.
@@ -76,7 +76,7 @@ fn fc(b: &mut ModelBuilder, rng: &mut Rng, input: u16, k: u32, n: u32, out_zp: i
 
 fn digits_mlp() -> Model {
     let mut rng = Rng(1);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[64], -128, ratio(16, 255)));
     let h = fc(&mut b, &mut rng, x, 64, 32, -128, RELU_FROM_MINUS_128, 700);
     let logits = fc(&mut b, &mut rng, h, 32, 10, 0, Clamp::NONE, 900);
@@ -125,7 +125,7 @@ fn same(stride: u16) -> ConvWindow {
 
 fn digits_cnn() -> Model {
     let mut rng = Rng(2);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[8, 8, 1], -128, ratio(16, 255)));
     let c1 = conv(&mut b, &mut rng, x, [8, 8, 1], [3, 3], 8, same(1), [8, 8, 8], -128, RELU_FROM_MINUS_128, 300);
     let p1 = b.tensor(act(&[4, 4, 8], -128));
@@ -165,7 +165,7 @@ fn digits_cnn() -> Model {
 /// depth multiplier 2, Add, Mul, Logistic, Tanh and ArgMax.
 fn op_zoo() -> Model {
     let mut rng = Rng(3);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[9, 7, 3], 5));
     // 2x2 SAME with stride 2 pads only at the bottom/right.
     let c1 =
@@ -227,7 +227,7 @@ fn op_zoo() -> Model {
 /// with every product at its extreme.
 fn fc_accumulator_bound() -> Model {
     let k = (i32::MAX as u32) / (127 * 255); // 66311
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[k], 127, Scale::default()));
     let w = b.tensor(Tensor::weights(
         &[2, k],
@@ -249,7 +249,7 @@ fn fc_accumulator_bound() -> Model {
 /// Requantization at the shift extremes (30 and -31) and extreme zero points.
 fn fc_shift_extremes() -> Model {
     let mut rng = Rng(5);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[16], -128, Scale::default()));
     let w = b.tensor(Tensor::weights(&[4, 16], Scale::default(), rng.weights(64)));
     let bias = b.tensor(Tensor::bias(vec![i32::MAX - 16 * 127 * 255, -1, 0, 1], Scale::default()));
@@ -267,7 +267,7 @@ fn fc_shift_extremes() -> Model {
 
 /// Softmax with a steep beta and a large last axis, rows of 300.
 fn softmax_wide() -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2, 300], 0));
     let y = b.tensor(act(&[2, 300], -128));
     b.op(Op::Softmax { input: x, output: y, beta: ratio(1 << 21, 1), diff_min: -3000 });
@@ -276,7 +276,7 @@ fn softmax_wide() -> Model {
 
 /// Max pooling with SAME padding (windows hanging over every border) and a ReLU6-like clamp.
 fn maxpool_same() -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[5, 5, 2], -128));
     let y = b.tensor(act(&[2, 2, 2], -128));
     b.op(Op::MaxPool2D {
@@ -286,6 +286,72 @@ fn maxpool_same() -> Model {
         clamp: Clamp { min: -128, max: 64 },
     });
     b.finish(x, y)
+}
+
+/// The same ops and parameters read as format version 2 (TensorFlow Lite Micro's semantics:
+/// double rounding): the vectors then pin where the two rules part.
+fn as_v2(mut model: Model) -> Model {
+    model.version = FormatVersion::V2;
+    model
+}
+
+/// Every op format version 2 adds, at extreme parameters: Sub with saturating output, Pad on
+/// every side of a rank-3 tensor, Concatenation along the middle axis, Mean over two axes
+/// (kept) and one (dropped), Requantize across zero points -128/127, LeakyRelu with a
+/// negative slope, HardSwish with a left-shifting and a right-shifting reluish exponent.
+fn v2_ops() -> Model {
+    let mut b = ModelBuilder::new(FormatVersion::V2);
+    let x = b.tensor(act(&[3, 4, 2], -128));
+    let moved = b.tensor(act(&[3, 4, 2], 127));
+    b.op(Op::Requantize { input: x, output: moved, scale: ratio(7, 3) });
+    let diff = b.tensor(act(&[3, 4, 2], 5));
+    b.op(Op::Sub {
+        lhs: moved,
+        rhs: x,
+        output: diff,
+        left_shift: 20,
+        lhs_scale: ratio(1, 2),
+        rhs_scale: ratio(3, 8),
+        output_scale: ratio(1, 1 << 18),
+        clamp: Clamp { min: -100, max: 120 },
+    });
+    let leaky = b.tensor(act(&[3, 4, 2], -3));
+    b.op(Op::LeakyRelu {
+        input: diff,
+        output: leaky,
+        identity_scale: ratio(5, 4),
+        alpha_scale: ratio(1, 5),
+        alpha_negative: true,
+    });
+    let swish_a = b.tensor(act(&[3, 4, 2], -20));
+    b.op(Op::HardSwish {
+        input: leaky,
+        output: swish_a,
+        reluish_multiplier: 21845,
+        reluish_exponent: 3,
+        output_multiplier: 30000,
+        output_exponent: -6,
+    });
+    let swish_b = b.tensor(act(&[3, 4, 2], -20));
+    b.op(Op::HardSwish {
+        input: x,
+        output: swish_b,
+        reluish_multiplier: 18000,
+        reluish_exponent: -2,
+        output_multiplier: 20000,
+        output_exponent: -9,
+    });
+    let padded = b.tensor(act(&[4, 7, 3], -20));
+    b.op(Op::Pad { input: swish_a, output: padded, paddings: vec![(1, 0), (2, 1), (0, 1)], value: -20 });
+    let swish_b_padded = b.tensor(act(&[4, 4, 3], -20));
+    b.op(Op::Pad { input: swish_b, output: swish_b_padded, paddings: vec![(0, 1), (0, 0), (1, 0)], value: 9 });
+    let joined = b.tensor(act(&[4, 11, 3], -20));
+    b.op(Op::Concatenation { inputs: vec![padded, swish_b_padded], output: joined, axis: 1 });
+    let kept = b.tensor(act(&[1, 11, 1], 10));
+    b.op(Op::Mean { input: joined, output: kept, axes: 0b101, scale: Scale::new(1_431_655_765, -2) });
+    let dropped = b.tensor(act(&[11], -60));
+    b.op(Op::Mean { input: kept, output: dropped, axes: 0b101, scale: ratio(3, 1) });
+    b.finish(x, dropped)
 }
 
 struct Case {
@@ -330,6 +396,38 @@ fn cases() -> Vec<Case> {
             name: "maxpool_same",
             description: "MaxPool2D 4x3 stride 3 with SAME padding on every border and a clamp",
             model: maxpool_same(),
+        },
+        // Format version 2 (TensorFlow Lite Micro semantics). Appended after the version 1
+        // cases, so the shared input generator gives those their published inputs.
+        Case {
+            name: "digits_cnn_random_v2",
+            description: "format v2: the digits_cnn_random ops and weights with double rounding",
+            model: as_v2(digits_cnn()),
+        },
+        Case {
+            name: "op_zoo_v2",
+            description: "format v2: the op_zoo ops and weights with double rounding",
+            model: as_v2(op_zoo()),
+        },
+        Case {
+            name: "fc_accumulator_bound_v2",
+            description: "format v2: FullyConnected at the int32 accumulator bound, double rounding",
+            model: as_v2(fc_accumulator_bound()),
+        },
+        Case {
+            name: "fc_shift_extremes_v2",
+            description: "format v2: requantization at shifts 30 and -31 (the left shift wraps in i32), zero multiplier",
+            model: as_v2(fc_shift_extremes()),
+        },
+        Case {
+            name: "softmax_wide_v2",
+            description: "format v2: Softmax over rows of 300 with a steep beta and diff_min cut-off",
+            model: as_v2(softmax_wide()),
+        },
+        Case {
+            name: "v2_ops",
+            description: "format v2: Sub, Pad, Concatenation, Mean, Requantize, LeakyRelu, HardSwish at extreme parameters",
+            model: v2_ops(),
         },
     ]
 }

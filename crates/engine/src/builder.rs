@@ -3,17 +3,19 @@
 
 use alloc::vec::Vec;
 
-use crate::model::{Model, Op, Tensor, TensorId};
+use crate::model::{FormatVersion, Model, Op, Tensor, TensorId};
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ModelBuilder {
+    version: FormatVersion,
     tensors: Vec<Tensor>,
     ops: Vec<Op>,
 }
 
 impl ModelBuilder {
-    pub fn new() -> Self {
-        Self::default()
+    /// A builder for a model of format `version`.
+    pub fn new(version: FormatVersion) -> Self {
+        Self { version, tensors: Vec::new(), ops: Vec::new() }
     }
 
     /// Adds a tensor and returns its id. Ids are assigned in order, so a model built the same
@@ -29,6 +31,6 @@ impl ModelBuilder {
     }
 
     pub fn finish(self, input: TensorId, output: TensorId) -> Model {
-        Model { tensors: self.tensors, ops: self.ops, input, output }
+        Model { version: self.version, tensors: self.tensors, ops: self.ops, input, output }
     }
 }

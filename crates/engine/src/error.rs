@@ -14,7 +14,7 @@ pub enum EngineError {
     Truncated { offset: usize, what: &'static str },
     #[error("not an aiop model: it does not start with the magic bytes \"AIOP\"")]
     BadMagic,
-    #[error("model format version {0} is not supported; this engine reads version 1")]
+    #[error("model format version {0} is not supported; this engine reads versions 1 and 2")]
     UnsupportedVersion(u8),
     #[error("{what} at offset {offset} is {value}; it must be {expected}")]
     NonCanonical { offset: usize, what: &'static str, value: i64, expected: &'static str },

@@ -1,4 +1,4 @@
-//! The canonical model bytes, version 1: decode and encode.
+//! The canonical model bytes, versions 1 and 2: decode and encode.
 //!
 //! Every field has a fixed width and exactly one valid value for each meaning (reserved bytes
 //! are zero, enums take only their listed values, nothing may follow the last op), so each
@@ -14,10 +14,11 @@ use alloc::vec::Vec;
 use crate::cost::Cost;
 use crate::error::{EngineError, Result};
 use crate::limits::{MAX_MODEL_BYTES, MAX_OPS, MAX_RANK, MAX_TENSOR_ELEMENTS, MAX_TENSORS};
-use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
+use crate::model::{
+    Clamp, ConvWindow, DType, FormatVersion, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId,
+};
 
 pub const MAGIC: [u8; 4] = *b"AIOP";
-pub const VERSION: u8 = 1;
 /// Tensor index that stands for "no bias".
 pub const NO_TENSOR: u16 = 0xFFFF;
 
@@ -34,7 +35,26 @@ pub mod opcode {
     pub const LOGISTIC: u8 = 10;
     pub const TANH: u8 = 11;
     pub const ARG_MAX: u8 = 12;
+    // Format v2 and later.
+    pub const SUB: u8 = 13;
+    pub const CONCATENATION: u8 = 14;
+    pub const PAD: u8 = 15;
+    pub const MEAN: u8 = 16;
+    pub const REQUANTIZE: u8 = 17;
+    pub const HARD_SWISH: u8 = 18;
+    pub const LEAKY_RELU: u8 = 19;
+
+    /// The largest op code of a format version.
+    pub const fn last(version: super::FormatVersion) -> u8 {
+        match version {
+            super::FormatVersion::V1 => ARG_MAX,
+            super::FormatVersion::V2 => LEAKY_RELU,
+        }
+    }
 }
+
+/// Inputs of one Concatenation op, at most (the count is one byte).
+pub const MAX_CONCAT_INPUTS: usize = 255;
 
 /// The fixed-size start of every model: enough to price it without reading further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +86,7 @@ impl ModelHeader {
             return Err(EngineError::BadMagic);
         }
         let version = r.u8("version")?;
-        if version != VERSION {
+        if FormatVersion::from_byte(version).is_none() {
             return Err(EngineError::UnsupportedVersion(version));
         }
         r.zero_u8("header flags")?;
@@ -100,6 +120,11 @@ impl ModelHeader {
         })
     }
 
+    /// The format version the header names (parsing already refused unknown ones).
+    pub fn format_version(&self) -> Result<FormatVersion> {
+        FormatVersion::from_byte(self.version).ok_or(EngineError::UnsupportedVersion(self.version))
+    }
+
     fn write(&self, w: &mut Vec<u8>) {
         w.extend_from_slice(&MAGIC);
         w.push(self.version);
@@ -125,6 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ModelHeader, Model)> {
         return Err(EngineError::ModelTooLarge { len: bytes.len(), limit: MAX_MODEL_BYTES });
     }
     let header = ModelHeader::parse(bytes)?;
+    let version = header.format_version()?;
     let mut r = Reader::new(bytes);
     r.pos = ModelHeader::LEN;
     limit("tensor count", u64::from(header.tensor_count), MAX_TENSORS as u64)?;
@@ -136,12 +162,12 @@ pub fn decode(bytes: &[u8]) -> Result<(ModelHeader, Model)> {
     }
     let mut ops = Vec::with_capacity(usize::from(header.op_count));
     for _ in 0..header.op_count {
-        ops.push(read_op(&mut r)?);
+        ops.push(read_op(&mut r, version)?);
     }
     if r.pos != bytes.len() {
         return Err(EngineError::TrailingBytes { offset: r.pos, extra: bytes.len() - r.pos });
     }
-    let model = Model { tensors, ops, input: header.input_tensor, output: header.output_tensor };
+    let model = Model { version, tensors, ops, input: header.input_tensor, output: header.output_tensor };
     Ok((header, model))
 }
 
@@ -153,6 +179,7 @@ pub fn encode_with_header(model: &Model, header: &ModelHeader) -> Result<Vec<u8>
         u16::try_from(n).map_err(|_| EngineError::LimitExceeded { what, value: n as u64, limit: 0xFFFF })
     };
     let header = ModelHeader {
+        version: model.version.byte(),
         tensor_count: count("tensor count", model.tensors.len())?,
         op_count: count("op count", model.ops.len())?,
         input_tensor: model.input,
@@ -164,7 +191,14 @@ pub fn encode_with_header(model: &Model, header: &ModelHeader) -> Result<Vec<u8>
     for (index, tensor) in model.tensors.iter().enumerate() {
         write_tensor(&mut w, index, tensor)?;
     }
-    for op in &model.ops {
+    for (index, op) in model.ops.iter().enumerate() {
+        if op.since() > model.version {
+            return Err(EngineError::InvalidOp {
+                op: index,
+                kind: op.name(),
+                reason: alloc::format!("needs format {} or later; the model is {}", op.since(), model.version),
+            });
+        }
         write_op(&mut w, op)?;
     }
     if w.len() > MAX_MODEL_BYTES {
@@ -325,10 +359,29 @@ fn read_pool_window(r: &mut Reader<'_>) -> Result<PoolWindow> {
     })
 }
 
-fn read_op(r: &mut Reader<'_>) -> Result<Op> {
+fn read_add_like(r: &mut Reader<'_>, sub: bool) -> Result<Op> {
+    let lhs = r.u16("input tensor index")?;
+    let rhs = r.u16("input tensor index")?;
+    let output = r.u16("output tensor index")?;
+    let left_shift = r.u8("left shift")?;
+    let lhs_scale = read_scale(r, "input scale")?;
+    let rhs_scale = read_scale(r, "input scale")?;
+    let output_scale = read_scale(r, "output scale")?;
+    let clamp = read_clamp(r)?;
+    Ok(if sub {
+        Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+    } else {
+        Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+    })
+}
+
+fn read_op(r: &mut Reader<'_>, version: FormatVersion) -> Result<Op> {
     use opcode::*;
     let at = r.pos;
     let code = r.u8("op code")?;
+    if code > last(version) {
+        return Err(EngineError::UnknownOp { offset: at, code });
+    }
     let op = match code {
         FULLY_CONNECTED => Op::FullyConnected {
             input: r.u16("input tensor index")?,
@@ -368,16 +421,7 @@ fn read_op(r: &mut Reader<'_>) -> Result<Op> {
                 Op::AveragePool2D { input, output, window, clamp }
             }
         }
-        ADD => Op::Add {
-            lhs: r.u16("input tensor index")?,
-            rhs: r.u16("input tensor index")?,
-            output: r.u16("output tensor index")?,
-            left_shift: r.u8("left shift")?,
-            lhs_scale: read_scale(r, "input scale")?,
-            rhs_scale: read_scale(r, "input scale")?,
-            output_scale: read_scale(r, "output scale")?,
-            clamp: read_clamp(r)?,
-        },
+        ADD => read_add_like(r, false)?,
         MUL => Op::Mul {
             lhs: r.u16("input tensor index")?,
             rhs: r.u16("input tensor index")?,
@@ -404,6 +448,69 @@ fn read_op(r: &mut Reader<'_>) -> Result<Op> {
             }
         }
         ARG_MAX => Op::ArgMax { input: r.u16("input tensor index")?, output: r.u16("output tensor index")? },
+        SUB => read_add_like(r, true)?,
+        CONCATENATION => {
+            let output = r.u16("output tensor index")?;
+            let axis = r.u8("concatenation axis")?;
+            let count = usize::from(r.u8("concatenation input count")?);
+            // Two bytes per index, checked before allocating (a count of 0 is refused by
+            // validation; the byte bounds it at 255).
+            if count.saturating_mul(2) > r.remaining() {
+                return Err(EngineError::Truncated { offset: r.pos, what: "concatenation inputs" });
+            }
+            let mut inputs = Vec::with_capacity(count);
+            for _ in 0..count {
+                inputs.push(r.u16("input tensor index")?);
+            }
+            Op::Concatenation { inputs, output, axis }
+        }
+        PAD => {
+            let input = r.u16("input tensor index")?;
+            let output = r.u16("output tensor index")?;
+            let value = r.i8("pad value")?;
+            let rank_at = r.pos;
+            let rank = r.u8("pad rank")?;
+            if rank == 0 || usize::from(rank) > MAX_RANK {
+                return Err(r.non_canonical(rank_at, "pad rank", rank.into(), "between 1 and 4"));
+            }
+            let mut paddings = Vec::with_capacity(usize::from(rank));
+            for _ in 0..rank {
+                paddings.push((r.u32("padding before")?, r.u32("padding after")?));
+            }
+            Op::Pad { input, output, paddings, value }
+        }
+        MEAN => Op::Mean {
+            input: r.u16("input tensor index")?,
+            output: r.u16("output tensor index")?,
+            axes: r.u8("mean axes")?,
+            scale: read_scale(r, "mean scale")?,
+        },
+        REQUANTIZE => Op::Requantize {
+            input: r.u16("input tensor index")?,
+            output: r.u16("output tensor index")?,
+            scale: read_scale(r, "requantize scale")?,
+        },
+        HARD_SWISH => Op::HardSwish {
+            input: r.u16("input tensor index")?,
+            output: r.u16("output tensor index")?,
+            reluish_multiplier: r.i16("hard swish reluish multiplier")?,
+            reluish_exponent: r.i8("hard swish reluish exponent")?,
+            output_multiplier: r.i16("hard swish output multiplier")?,
+            output_exponent: r.i8("hard swish output exponent")?,
+        },
+        LEAKY_RELU => {
+            let input = r.u16("input tensor index")?;
+            let output = r.u16("output tensor index")?;
+            let identity_scale = read_scale(r, "identity scale")?;
+            let alpha_scale = read_scale(r, "alpha scale")?;
+            let sign_at = r.pos;
+            let alpha_negative = match r.u8("alpha sign")? {
+                0 => false,
+                1 => true,
+                other => return Err(r.non_canonical(sign_at, "alpha sign", other.into(), "0 (+) or 1 (-)")),
+            };
+            Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative }
+        }
         code => return Err(EngineError::UnknownOp { offset: at, code }),
     };
     Ok(op)
@@ -420,6 +527,14 @@ impl Writer<'_> {
         self.u8(v as u8)
     }
     fn u16(&mut self, v: u16) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn i16(&mut self, v: i16) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
@@ -511,6 +626,44 @@ fn write_op(out: &mut Vec<u8>, op: &Op) -> Result<()> {
         Op::ArgMax { input, output } => {
             w.u8(ARG_MAX).u16(*input).u16(*output);
         }
+        Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
+            w.u8(SUB).u16(*lhs).u16(*rhs).u16(*output).u8(*left_shift);
+            w.scale(*lhs_scale).scale(*rhs_scale).scale(*output_scale).clamp(*clamp);
+        }
+        Op::Concatenation { inputs, output, axis } => {
+            let count = u8::try_from(inputs.len()).map_err(|_| EngineError::LimitExceeded {
+                what: "concatenation input count",
+                value: inputs.len() as u64,
+                limit: MAX_CONCAT_INPUTS as u64,
+            })?;
+            w.u8(CONCATENATION).u16(*output).u8(*axis).u8(count);
+            for input in inputs {
+                w.u16(*input);
+            }
+        }
+        Op::Pad { input, output, paddings, value } => {
+            let rank = u8::try_from(paddings.len()).ok().filter(|&r| r >= 1 && usize::from(r) <= MAX_RANK).ok_or(
+                EngineError::LimitExceeded { what: "pad rank", value: paddings.len() as u64, limit: MAX_RANK as u64 },
+            )?;
+            w.u8(PAD).u16(*input).u16(*output).i8(*value).u8(rank);
+            for (before, after) in paddings {
+                w.u32(*before).u32(*after);
+            }
+        }
+        Op::Mean { input, output, axes, scale } => {
+            w.u8(MEAN).u16(*input).u16(*output).u8(*axes).scale(*scale);
+        }
+        Op::Requantize { input, output, scale } => {
+            w.u8(REQUANTIZE).u16(*input).u16(*output).scale(*scale);
+        }
+        Op::HardSwish { input, output, reluish_multiplier, reluish_exponent, output_multiplier, output_exponent } => {
+            w.u8(HARD_SWISH).u16(*input).u16(*output);
+            w.i16(*reluish_multiplier).i8(*reluish_exponent).i16(*output_multiplier).i8(*output_exponent);
+        }
+        Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative } => {
+            w.u8(LEAKY_RELU).u16(*input).u16(*output).scale(*identity_scale).scale(*alpha_scale);
+            w.u8(u8::from(*alpha_negative));
+        }
     }
     Ok(())
 }
@@ -556,6 +709,9 @@ impl<'a> Reader<'a> {
     }
     fn u16(&mut self, what: &'static str) -> Result<u16> {
         Ok(u16::from_le_bytes(self.array(what)?))
+    }
+    fn i16(&mut self, what: &'static str) -> Result<i16> {
+        Ok(i16::from_le_bytes(self.array(what)?))
     }
     fn u32(&mut self, what: &'static str) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array(what)?))

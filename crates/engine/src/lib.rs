@@ -2,9 +2,10 @@
 //!
 //! This is the consensus core of aiop. Given the same model bytes and input bytes it returns
 //! the same output bytes and the same cost on every machine, every kernel path and every
-//! build, forever. It decodes and validates the canonical model format (version 1,
+//! build, forever. It decodes and validates the canonical model format (versions 1 and 2,
 //! `docs/model-format.md`), counts a run's cost from the model alone, and runs the model with
-//! TensorFlow Lite int8 semantics and one requantization rule (single rounding).
+//! the version's semantics: TensorFlow Lite int8 with single rounding (v1), TensorFlow Lite
+//! Micro's int8 kernels with double rounding (v2).
 //!
 //! It must never: use floating point, read a clock or a random source, iterate a hash map,
 //! panic or allocate without a bound on any input (malformed models and inputs are errors),
@@ -30,7 +31,10 @@ pub use builder::ModelBuilder;
 pub use cost::Cost;
 pub use error::{EngineError, Result};
 pub use format::ModelHeader;
-pub use model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
+pub use model::{
+    Clamp, ConvWindow, DType, FormatVersion, Model, Op, Padding, PoolWindow, Rounding, Scale, Tensor, TensorData,
+    TensorId,
+};
 pub use run::{LoadedModel, TensorInfo};
 
 /// keccak256 of the model bytes: the id of a model.
@@ -47,7 +51,7 @@ pub fn model_id(model_bytes: &[u8]) -> [u8; 32] {
 pub fn encode(model: &Model) -> Result<Vec<u8>> {
     let validated = validate::validate(model)?;
     let header = ModelHeader {
-        version: format::VERSION,
+        version: model.version.byte(),
         tensor_count: 0,
         op_count: 0,
         input_tensor: model.input,

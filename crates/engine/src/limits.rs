@@ -24,3 +24,7 @@ pub const MAX_WEIGHT_MAGNITUDE: i32 = 127;
 pub const MAX_CENTERED_ACTIVATION: i64 = 255;
 /// Largest left shift of an Add's inputs before rescaling (`255 << 23` still fits in `i32`).
 pub const MAX_ADD_LEFT_SHIFT: u8 = 23;
+
+/// Largest magnitude of a HardSwish exponent (format v2): its values are 16-bit fixed point,
+/// so shifting by more than 15 bits has no meaning.
+pub const MAX_HARD_SWISH_EXPONENT: i8 = 15;

@@ -5,6 +5,55 @@
 
 use alloc::vec::Vec;
 
+pub use aiop_kernels::Rounding;
+
+/// The model-format version: which bytes are valid and what every op computes.
+///
+/// A version is consensus: a model's bytes name it (header byte 4), and a chain chooses which
+/// versions its precompile accepts, by block. Nothing picks "the latest" implicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FormatVersion {
+    /// Version 1: TensorFlow Lite int8 semantics with single-rounding requantization.
+    V1,
+    /// Version 2: TensorFlow Lite Micro's int8 kernels, op by op (double rounding), and the
+    /// ops Sub, Concatenation, Pad, Mean, Requantize, HardSwish and LeakyRelu.
+    V2,
+}
+
+impl FormatVersion {
+    pub const ALL: [FormatVersion; 2] = [FormatVersion::V1, FormatVersion::V2];
+
+    /// The header byte that names this version.
+    pub const fn byte(self) -> u8 {
+        match self {
+            FormatVersion::V1 => 1,
+            FormatVersion::V2 => 2,
+        }
+    }
+
+    pub const fn from_byte(byte: u8) -> Option<FormatVersion> {
+        match byte {
+            1 => Some(FormatVersion::V1),
+            2 => Some(FormatVersion::V2),
+            _ => None,
+        }
+    }
+
+    /// The requantization rule every requantizing op of this version uses.
+    pub const fn rounding(self) -> Rounding {
+        match self {
+            FormatVersion::V1 => Rounding::Single,
+            FormatVersion::V2 => Rounding::Double,
+        }
+    }
+}
+
+impl core::fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "v{}", self.byte())
+    }
+}
+
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
@@ -154,8 +203,9 @@ pub struct PoolWindow {
 /// Index of a tensor in [`Model::tensors`].
 pub type TensorId = u16;
 
-/// One op. Semantics are TensorFlow Lite's int8 reference kernels with single-rounding
-/// requantization; `docs/model-format.md` is the normative text.
+/// One op. Semantics are TensorFlow Lite's int8 kernels with the model version's
+/// requantization rule ([`FormatVersion::rounding`]); `docs/model-format.md` is the normative
+/// text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// `out[.., n] = clamp(requant(bias[n] + sum_k w[n][k] * (x[.., k] - zp_x), scale[n]) + zp_out)`.
@@ -252,6 +302,66 @@ pub enum Op {
         input: TensorId,
         output: TensorId,
     },
+    /// Format v2. Elementwise `lhs - rhs`, rescaled exactly as [`Op::Add`].
+    Sub {
+        lhs: TensorId,
+        rhs: TensorId,
+        output: TensorId,
+        left_shift: u8,
+        lhs_scale: Scale,
+        rhs_scale: Scale,
+        output_scale: Scale,
+        clamp: Clamp,
+    },
+    /// Format v2. The inputs joined along `axis`, in order; all share the output's
+    /// quantization, so the bytes are copied unchanged.
+    Concatenation {
+        inputs: Vec<TensorId>,
+        output: TensorId,
+        axis: u8,
+    },
+    /// Format v2. The input surrounded by `paddings[axis] = (before, after)` elements of
+    /// `value` on each axis; input and output share their quantization.
+    Pad {
+        input: TensorId,
+        output: TensorId,
+        paddings: Vec<(u32, u32)>,
+        value: i8,
+    },
+    /// Format v2. Mean over the axes in the bit mask `axes` (bit `i` = axis `i`): the centered
+    /// sum `sum(x) - zp_in * count` requantized by `scale` (which already holds the division
+    /// by the element count, as TensorFlow Lite Micro adjusts its multiplier), plus `zp_out`.
+    Mean {
+        input: TensorId,
+        output: TensorId,
+        axes: u8,
+        scale: Scale,
+    },
+    /// Format v2. TFLite's int8-to-int8 QUANTIZE: `clamp(requant(x - zp_in, scale) + zp_out)`.
+    Requantize {
+        input: TensorId,
+        output: TensorId,
+        scale: Scale,
+    },
+    /// Format v2. TFLite's int8 HARD_SWISH, `x * relu6(x + 3) / 6`, in TFLite's 16-bit
+    /// fixed point: Q15 multipliers with power-of-two exponents.
+    HardSwish {
+        input: TensorId,
+        output: TensorId,
+        reluish_multiplier: i16,
+        reluish_exponent: i8,
+        output_multiplier: i16,
+        output_exponent: i8,
+    },
+    /// Format v2. `requant(x - zp_in, identity)` for `x >= zp_in`, `±requant(x - zp_in, alpha)`
+    /// below (negated when `alpha_negative`, for a negative slope), plus the output zero point.
+    LeakyRelu {
+        input: TensorId,
+        output: TensorId,
+        identity_scale: Scale,
+        alpha_scale: Scale,
+        alpha_negative: bool,
+    },
 }
 
 impl Op {
@@ -269,6 +379,27 @@ impl Op {
             Op::Logistic { .. } => "Logistic",
             Op::Tanh { .. } => "Tanh",
             Op::ArgMax { .. } => "ArgMax",
+            Op::Sub { .. } => "Sub",
+            Op::Concatenation { .. } => "Concatenation",
+            Op::Pad { .. } => "Pad",
+            Op::Mean { .. } => "Mean",
+            Op::Requantize { .. } => "Requantize",
+            Op::HardSwish { .. } => "HardSwish",
+            Op::LeakyRelu { .. } => "LeakyRelu",
+        }
+    }
+
+    /// The first format version that has this op.
+    pub fn since(&self) -> FormatVersion {
+        match self {
+            Op::Sub { .. }
+            | Op::Concatenation { .. }
+            | Op::Pad { .. }
+            | Op::Mean { .. }
+            | Op::Requantize { .. }
+            | Op::HardSwish { .. }
+            | Op::LeakyRelu { .. } => FormatVersion::V2,
+            _ => FormatVersion::V1,
         }
     }
 
@@ -282,14 +413,20 @@ impl Op {
                 v.extend(bias);
                 v
             }
-            Op::Add { lhs, rhs, .. } | Op::Mul { lhs, rhs, .. } => alloc::vec![lhs, rhs],
+            Op::Add { lhs, rhs, .. } | Op::Mul { lhs, rhs, .. } | Op::Sub { lhs, rhs, .. } => alloc::vec![lhs, rhs],
+            Op::Concatenation { ref inputs, .. } => inputs.clone(),
             Op::MaxPool2D { input, .. }
             | Op::AveragePool2D { input, .. }
             | Op::Reshape { input, .. }
             | Op::Softmax { input, .. }
             | Op::Logistic { input, .. }
             | Op::Tanh { input, .. }
-            | Op::ArgMax { input, .. } => alloc::vec![input],
+            | Op::ArgMax { input, .. }
+            | Op::Pad { input, .. }
+            | Op::Mean { input, .. }
+            | Op::Requantize { input, .. }
+            | Op::HardSwish { input, .. }
+            | Op::LeakyRelu { input, .. } => alloc::vec![input],
         }
     }
 
@@ -307,7 +444,14 @@ impl Op {
             | Op::Softmax { output, .. }
             | Op::Logistic { output, .. }
             | Op::Tanh { output, .. }
-            | Op::ArgMax { output, .. } => output,
+            | Op::ArgMax { output, .. }
+            | Op::Sub { output, .. }
+            | Op::Concatenation { output, .. }
+            | Op::Pad { output, .. }
+            | Op::Mean { output, .. }
+            | Op::Requantize { output, .. }
+            | Op::HardSwish { output, .. }
+            | Op::LeakyRelu { output, .. } => output,
         }
     }
 }
@@ -315,6 +459,8 @@ impl Op {
 /// A whole model: one int8 input tensor, ops in execution order, one output tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
+    /// The format version: which ops exist and what they compute.
+    pub version: FormatVersion,
     pub tensors: Vec<Tensor>,
     pub ops: Vec<Op>,
     pub input: TensorId,

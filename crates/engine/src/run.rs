@@ -177,12 +177,18 @@ impl LoadedModel {
         })
     }
 
+    /// The requantization rule of the model's format version.
+    pub fn rounding(&self) -> aiop_kernels::Rounding {
+        self.model.version.rounding()
+    }
+
     fn zero_point(&self, id: TensorId) -> i32 {
         self.model.tensors[usize::from(id)].zero_point
     }
 
     fn execute(&self, index: usize, op: &Op, g: &Geometry, values: &[Vec<i8>], out: &mut [i8]) -> Result<()> {
         let model = &self.model;
+        let rounding = self.rounding();
         let value = |id: TensorId| values[usize::from(id)].as_slice();
         match op {
             Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
@@ -196,6 +202,7 @@ impl LoadedModel {
                     output_zero_point: self.zero_point(*output),
                     clamp_min: clamp.min,
                     clamp_max: clamp.max,
+                    rounding: self.rounding(),
                 };
                 let (x, zp) = (value(*input), self.zero_point(*input));
                 let w = constant_i8(model, *weights);
@@ -219,7 +226,8 @@ impl LoadedModel {
                 fast::average_pool2d(g, value(*input), *clamp, out)
             }
             Op::AveragePool2D { input, clamp, .. } => reference::average_pool2d(g, value(*input), *clamp, out),
-            Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
+            Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+            | Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);
                 let scales = reference::AddScales {
                     left_shift: *left_shift,
@@ -227,23 +235,74 @@ impl LoadedModel {
                     rhs_scale: *rhs_scale,
                     output_scale: *output_scale,
                 };
-                reference::add(&p, scales, value(*lhs), value(*rhs), out);
+                let subtract = matches!(op, Op::Sub { .. });
+                reference::add(rounding, subtract, &p, scales, value(*lhs), value(*rhs), out);
             }
             Op::Mul { lhs, rhs, output, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);
-                reference::mul(&p, *output_scale, value(*lhs), value(*rhs), out);
+                reference::mul(rounding, &p, *output_scale, value(*lhs), value(*rhs), out);
             }
             Op::Reshape { input, .. } => out.copy_from_slice(value(*input)),
             Op::Softmax { input, beta, diff_min, .. } => {
-                reference::softmax(g.rows, g.depth, *beta, *diff_min, value(*input), out);
+                reference::softmax(rounding, g.rows, g.depth, *beta, *diff_min, value(*input), out);
             }
             Op::Logistic { input, input_scale, input_range_radius, .. } => {
-                reference::logistic(self.zero_point(*input), *input_scale, *input_range_radius, value(*input), out);
+                let zp = self.zero_point(*input);
+                reference::logistic(rounding, zp, *input_scale, *input_range_radius, value(*input), out);
             }
             Op::Tanh { input, input_scale, input_range_radius, .. } => {
-                reference::tanh(self.zero_point(*input), *input_scale, *input_range_radius, value(*input), out);
+                let zp = self.zero_point(*input);
+                reference::tanh(rounding, zp, *input_scale, *input_range_radius, value(*input), out);
             }
             Op::ArgMax { .. } => {}
+            Op::Concatenation { inputs, axis, .. } => {
+                let axis = usize::from(*axis);
+                let parts: Vec<(&[i8], usize)> = inputs
+                    .iter()
+                    .map(|&id| (value(id), model.tensors[usize::from(id)].shape[axis] as usize * g.depth))
+                    .collect();
+                reference::concatenation(g.rows, &parts, out);
+            }
+            Op::Pad { input, paddings, value: pad_value, .. } => {
+                let shape = &model.tensors[usize::from(*input)].shape;
+                reference::pad(shape, paddings, *pad_value, value(*input), out);
+            }
+            Op::Mean { input, output, axes, scale } => {
+                let shape = &model.tensors[usize::from(*input)].shape;
+                let (zp_in, zp_out) = (self.zero_point(*input), self.zero_point(*output));
+                reference::mean(rounding, shape, *axes, g.depth, *scale, zp_in, zp_out, value(*input), out);
+            }
+            Op::Requantize { input, output, scale } => {
+                let (zp_in, zp_out) = (self.zero_point(*input), self.zero_point(*output));
+                reference::requantize(rounding, *scale, zp_in, zp_out, value(*input), out);
+            }
+            Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative } => {
+                let (zp_in, zp_out) = (self.zero_point(*input), self.zero_point(*output));
+                let scales = reference::LeakyReluScales {
+                    identity: *identity_scale,
+                    alpha: *alpha_scale,
+                    alpha_negative: *alpha_negative,
+                };
+                reference::leaky_relu(rounding, scales, zp_in, zp_out, value(*input), out);
+            }
+            Op::HardSwish {
+                input,
+                output,
+                reluish_multiplier,
+                reluish_exponent,
+                output_multiplier,
+                output_exponent,
+            } => {
+                let p = reference::HardSwishParams {
+                    input_zero_point: self.zero_point(*input),
+                    output_zero_point: self.zero_point(*output),
+                    reluish_multiplier: *reluish_multiplier,
+                    reluish_exponent: *reluish_exponent,
+                    output_multiplier: *output_multiplier,
+                    output_exponent: *output_exponent,
+                };
+                reference::hard_swish(&p, value(*input), out);
+            }
         }
         Ok(())
     }

@@ -90,6 +90,9 @@ pub fn validate(model: &Model) -> Result<Validated> {
     let mut op_costs = Vec::with_capacity(model.ops.len());
     for (index, op) in model.ops.iter().enumerate() {
         let ctx = OpCtx { model, index, kind: op.name() };
+        if op.since() > model.version {
+            return Err(ctx.err(format!("needs format {} or later; the model is {}", op.since(), model.version)));
+        }
         for id in op.inputs() {
             let tensor = ctx.tensor(id)?;
             // A constant read by two ops would be packed twice at load: work the model's
@@ -499,7 +502,8 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             cost.macs = mul3(elems(y), filter_h.into(), filter_w.into());
             cost.elements = elems(x) + elems(y);
         }
-        Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
+        Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+        | Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
             let (a, b, y) =
                 (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
             ctx.same_shape(a, b, "inputs")?;
@@ -578,6 +582,133 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.rows = (elems(x) / g.depth as u64) as usize;
             g.out_len = elems(y) as usize;
             cost.elements = elems(x) + elems(y);
+        }
+        Op::Concatenation { inputs, output, axis } => {
+            let y = ctx.activation(*output, "output")?;
+            let axis = usize::from(*axis);
+            if axis >= y.shape.len() {
+                return Err(ctx.err(format!("axis {axis} is not an axis of the rank-{} output", y.shape.len())));
+            }
+            if inputs.is_empty() || inputs.len() > crate::format::MAX_CONCAT_INPUTS {
+                return Err(ctx.err(format!(
+                    "has {} inputs; Concatenation takes 1 to {}",
+                    inputs.len(),
+                    crate::format::MAX_CONCAT_INPUTS
+                )));
+            }
+            let mut along: u64 = 0;
+            let mut read: u64 = 0;
+            for &id in inputs {
+                let x = ctx.activation(id, "input")?;
+                same_quantization(ctx, x, y)?;
+                let fits = x.shape.len() == y.shape.len()
+                    && x.shape.iter().zip(&y.shape).enumerate().all(|(i, (a, b))| i == axis || a == b);
+                if !fits {
+                    return Err(ctx.err(format!(
+                        "input shape {:?} does not match the output {:?} outside axis {axis}",
+                        x.shape, y.shape
+                    )));
+                }
+                along = along.saturating_add(u64::from(x.shape[axis]));
+                read = read.saturating_add(elems(x));
+            }
+            if along != u64::from(y.shape[axis]) {
+                return Err(ctx
+                    .err(format!("inputs add up to {along} along axis {axis}, but the output has {}", y.shape[axis])));
+            }
+            g.rows = y.shape[..axis].iter().map(|&d| d as usize).product();
+            g.depth = y.shape[axis + 1..].iter().map(|&d| d as usize).product();
+            g.out_len = elems(y) as usize;
+            cost.elements = read.saturating_add(elems(y));
+        }
+        Op::Pad { input, output, paddings, .. } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            if paddings.len() != x.shape.len() {
+                return Err(ctx.err(format!(
+                    "has {} paddings for a rank-{} input; one (before, after) pair per axis",
+                    paddings.len(),
+                    x.shape.len()
+                )));
+            }
+            let expected: Option<Vec<usize>> = x
+                .shape
+                .iter()
+                .zip(paddings)
+                .map(|(&d, &(before, after))| {
+                    u64::from(d).checked_add(u64::from(before))?.checked_add(u64::from(after))?.try_into().ok()
+                })
+                .collect();
+            let expected = expected.ok_or_else(|| ctx.err("padded shape overflows".into()))?;
+            // The bytes are copied as they are (TensorFlow Lite Micro does not check that the
+            // quantizations agree either).
+            ctx.expect_shape(y, &expected, "output")?;
+            g.out_len = elems(y) as usize;
+            cost.elements = elems(x) + elems(y);
+        }
+        Op::Mean { input, output, axes, scale } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            let rank = x.shape.len();
+            if *axes == 0 || u32::from(*axes) >= 1u32 << rank {
+                return Err(ctx.err(format!("axes mask {axes:#06b} must name at least one of the input's {rank} axes")));
+            }
+            let reduced = |i: usize| axes & (1 << i) != 0;
+            let kept: Vec<usize> =
+                x.shape.iter().enumerate().map(|(i, &d)| if reduced(i) { 1 } else { d as usize }).collect();
+            let mut dropped: Vec<usize> =
+                x.shape.iter().enumerate().filter(|&(i, _)| !reduced(i)).map(|(_, &d)| d as usize).collect();
+            if dropped.is_empty() {
+                dropped.push(1);
+            }
+            if ctx.expect_shape(y, &kept, "output").is_err() {
+                ctx.expect_shape(y, &dropped, "output (reduced axes kept as 1 or dropped)")?;
+            }
+            let count: u64 =
+                x.shape.iter().enumerate().filter(|&(i, _)| reduced(i)).map(|(_, &d)| u64::from(d)).product();
+            // The centered sum of `count` values, each within [-255, 255], must fit in i32.
+            if count.saturating_mul(MAX_CENTERED_ACTIVATION as u64) > i32::MAX as u64 {
+                return Err(ctx.err(format!(
+                    "averages {count} elements; at most {} fit the int32 sum",
+                    i32::MAX as u64 / MAX_CENTERED_ACTIVATION as u64
+                )));
+            }
+            ctx.scale(*scale, "mean scale")?;
+            g.depth = count as usize;
+            g.out_len = elems(y) as usize;
+            cost.elements = elems(x) + elems(y);
+        }
+        Op::Requantize { input, output, scale } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            ctx.scale(*scale, "scale")?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
+        }
+        Op::LeakyRelu { input, output, identity_scale, alpha_scale, .. } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            ctx.scale(*identity_scale, "identity scale")?;
+            ctx.scale(*alpha_scale, "alpha scale")?;
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
+        }
+        Op::HardSwish { input, output, reluish_multiplier, reluish_exponent, output_multiplier, output_exponent } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            if *reluish_multiplier < 0 || *output_multiplier < 0 {
+                return Err(ctx.err("hard swish multipliers must be in [0, 32767]".into()));
+            }
+            if !(-MAX_HARD_SWISH_EXPONENT..=MAX_HARD_SWISH_EXPONENT).contains(reluish_exponent) {
+                return Err(ctx.err(format!(
+                    "reluish exponent {reluish_exponent} is outside [-{MAX_HARD_SWISH_EXPONENT}, {MAX_HARD_SWISH_EXPONENT}]"
+                )));
+            }
+            if !(-MAX_HARD_SWISH_EXPONENT..=0).contains(output_exponent) {
+                return Err(
+                    ctx.err(format!("output exponent {output_exponent} is outside [-{MAX_HARD_SWISH_EXPONENT}, 0]"))
+                );
+            }
+            g.out_len = elems(y) as usize;
+            cost.elements = 2 * elems(y);
         }
     }
     Ok((g, cost))

@@ -40,6 +40,7 @@ fn every_vector_matches_on_every_available_path() {
     let vectors = load_vectors();
     assert!(vectors.len() >= 40, "expected the published vectors, found {}", vectors.len());
     let paths: Vec<KernelPath> = KernelPath::available().collect();
+    eprintln!("golden vectors: {} files, kernel paths run on this CPU: {paths:?}", vectors.len());
     for (path, v) in &vectors {
         let bytes = model_bytes(path, v);
         assert_eq!(

@@ -29,7 +29,7 @@ fn act(shape: &[u32], zp: i32) -> Tensor {
 }
 
 fn fully_connected(scale: Scale, clamp: Clamp) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2], 1));
     let w = b.tensor(Tensor::weights(&[2, 2], Scale::default(), vec![2, -3, -2, 3]));
     let bias = b.tensor(Tensor::bias(vec![5, -5], Scale::default()));
@@ -58,7 +58,7 @@ fn fully_connected_rounds_half_up() {
 
 fn conv(padding: Padding, stride: u16) -> (Model, usize) {
     let out = if padding == Padding::Valid { 2 } else { 3usize.div_ceil(stride as usize) as u32 };
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[3, 3, 1], 0));
     let w = b.tensor(Tensor::weights(&[1, 2, 2, 1], Scale::default(), vec![1, 1, 1, 1]));
     let y = b.tensor(act(&[out, out, 1], 0));
@@ -89,7 +89,7 @@ fn conv2d_valid_and_same_padding() {
 
 #[test]
 fn conv2d_dilation_and_zero_point() {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[3, 3, 1], -1));
     let w = b.tensor(Tensor::weights(&[1, 2, 2, 1], Scale::default(), vec![1, 2, 3, 4]));
     let y = b.tensor(act(&[1, 1, 1], 0));
@@ -110,7 +110,7 @@ fn conv2d_dilation_and_zero_point() {
 
 #[test]
 fn depthwise_with_depth_multiplier() {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[1, 2, 1], 0));
     let w = b.tensor(Tensor::weights(&[1, 1, 2], Scale::default(), vec![2, -1]));
     let bias = b.tensor(Tensor::bias(vec![1, 1], Scale::default()));
@@ -131,7 +131,7 @@ fn depthwise_with_depth_multiplier() {
 }
 
 fn pool(max: bool, padding: Padding) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2, 3, 1], 0));
     let out_w = if padding == Padding::Valid { 1 } else { 2 };
     let y = b.tensor(act(&[1, out_w, 1], 0));
@@ -159,7 +159,7 @@ fn pooling_counts_only_pixels_inside_the_image() {
 
 #[test]
 fn add_and_mul_rescale_each_input() {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2], 0));
     let y = b.tensor(act(&[2], 5));
     // x + x, each scaled by 1.0 and 0.5 after a left shift of 1 (x2), then by 1.0:
@@ -183,7 +183,7 @@ fn add_and_mul_rescale_each_input() {
 }
 
 fn unary(op: impl Fn(u16, u16) -> Op, out_zp: i32, len: u32) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[len], 0));
     let y = b.tensor(act(&[len], out_zp));
     b.op(op(x, y));
@@ -216,7 +216,7 @@ fn logistic_and_tanh_centre_and_saturation() {
 
 #[test]
 fn argmax_takes_the_first_of_equal_maxima() {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2, 4], 0));
     let y = b.tensor(Tensor { dtype: DType::I32, ..act(&[2], 0) });
     b.op(Op::ArgMax { input: x, output: y });
@@ -229,7 +229,7 @@ fn argmax_takes_the_first_of_equal_maxima() {
 
 #[test]
 fn reshape_keeps_bytes() {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[2, 2], 0));
     let y = b.tensor(act(&[4], 0));
     b.op(Op::Reshape { input: x, output: y });

@@ -5,8 +5,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aiop_engine::{
-    Clamp, ConvWindow, KernelPath, LoadedModel, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor, decode,
-    encode,
+    Clamp, ConvWindow, FormatVersion, KernelPath, LoadedModel, Model, ModelBuilder, Op, Padding, PoolWindow, Scale,
+    Tensor, decode, encode,
 };
 use proptest::prelude::*;
 
@@ -107,9 +107,12 @@ fn out_size(padding: Padding, input: u32, filter: u32, stride: u32, dilation: u3
 
 /// A random valid model: an image branch (Conv2D / DepthwiseConv2D / pooling) or a vector
 /// branch (FullyConnected), then a random head. Random parameters everywhere the format allows.
+/// The seed's lowest bit picks the format version; a version 2 model also gets a random tail
+/// of the ops only version 2 has.
 fn random_model(seed: u64) -> Model {
+    let version = if seed & 1 == 0 { FormatVersion::V1 } else { FormatVersion::V2 };
     let mut rng = Rng(seed);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(version);
     let (h, w, c) = (rng.range(1, 9) as u32, rng.range(1, 9) as u32, rng.range(1, 6) as u32);
     let input = b.tensor(Tensor::activation(&[h, w, c], rng.zp(), Scale::default()));
     let (mut cur, mut shape) = (input, vec![h, w, c]);
@@ -258,7 +261,93 @@ fn random_model(seed: u64) -> Model {
             y
         }
     };
+    let head_is_int32 = b.clone().finish(0, 0).tensors[usize::from(head)].dtype == aiop_engine::DType::I32;
+    let head = if version == FormatVersion::V2 && !head_is_int32 && rng.range(0, 4) != 0 {
+        v2_tail(&mut b, &mut rng, fc_out, n)
+    } else {
+        head
+    };
     b.finish(input, head)
+}
+
+/// A chain of the version 2 ops over the `[n]` int8 activation `x`; returns the last output.
+/// Some ops read `x` again, so the earlier head stays used.
+fn v2_tail(b: &mut ModelBuilder, rng: &mut Rng, x: u16, n: u32) -> u16 {
+    let act = |b: &mut ModelBuilder, shape: &[u32], zp: i32| b.tensor(Tensor::activation(shape, zp, Scale::default()));
+    // Sub of x and x with independent scales.
+    let sub = act(b, &[n], rng.zp());
+    b.op(Op::Sub {
+        lhs: x,
+        rhs: x,
+        output: sub,
+        left_shift: rng.range(0, 23) as u8,
+        lhs_scale: rng.scale(),
+        rhs_scale: rng.scale(),
+        output_scale: rng.scale(),
+        clamp: rng.clamp(),
+    });
+    let req = act(b, &[n], rng.zp());
+    b.op(Op::Requantize { input: sub, output: req, scale: rng.scale() });
+    let leaky = act(b, &[n], rng.zp());
+    b.op(Op::LeakyRelu {
+        input: req,
+        output: leaky,
+        identity_scale: rng.scale(),
+        alpha_scale: rng.scale(),
+        alpha_negative: rng.range(0, 1) == 1,
+    });
+    let swish = act(b, &[n], rng.zp());
+    b.op(Op::HardSwish {
+        input: leaky,
+        output: swish,
+        reluish_multiplier: rng.range(0, 32767) as i16,
+        reluish_exponent: rng.range(-15, 15) as i8,
+        output_multiplier: rng.range(0, 32767) as i16,
+        output_exponent: rng.range(-15, 0) as i8,
+    });
+    // Pad to [n + a + c], then view as [1, m] and concatenate with x viewed alike.
+    let (before, after) = (rng.range(0, 3) as u32, rng.range(0, 3) as u32);
+    let zp_swish = b_zero_point(b, swish);
+    let padded = act(b, &[n + before + after], zp_swish);
+    b.op(Op::Pad { input: swish, output: padded, paddings: vec![(before, after)], value: rng.range(-128, 127) as i8 });
+    let m = n + before + after;
+    let row = act(b, &[1, m], zp_swish);
+    b.op(Op::Reshape { input: padded, output: row });
+    // Concatenation needs one quantization: requantize a copy of x onto the swish output's.
+    let x_again = act(b, &[n], zp_swish);
+    b.op(Op::Requantize { input: x, output: x_again, scale: rng.scale() });
+    let x_row = act(b, &[1, n], zp_swish);
+    b.op(Op::Reshape { input: x_again, output: x_row });
+    let axis = rng.range(0, 1) as u8;
+    let joined_shape = if axis == 0 { [2, m] } else { [1, m + n] };
+    if axis == 0 && m != n {
+        // Along axis 0 the other axis must agree: pad the copy of x to m as well.
+        let x_padded = act(b, &[1, m], zp_swish);
+        b.op(Op::Pad { input: x_row, output: x_padded, paddings: vec![(0, 0), (0, m - n)], value: 0 });
+        let joined = act(b, &joined_shape, zp_swish);
+        b.op(Op::Concatenation { inputs: vec![row, x_padded], output: joined, axis });
+        mean_of(b, rng, joined)
+    } else {
+        let joined = act(b, &joined_shape, zp_swish);
+        b.op(Op::Concatenation { inputs: vec![row, x_row], output: joined, axis });
+        mean_of(b, rng, joined)
+    }
+}
+
+/// Mean of a rank-2 activation over a random non-empty set of its axes.
+fn mean_of(b: &mut ModelBuilder, rng: &mut Rng, x: u16) -> u16 {
+    let shape = b.clone().finish(0, 0).tensors[usize::from(x)].shape.clone();
+    let axes = rng.range(1, 3) as u8;
+    let keep = rng.range(0, 1) == 0;
+    let out_shape: Vec<u32> = if keep {
+        shape.iter().enumerate().map(|(i, &d)| if axes & (1 << i) != 0 { 1 } else { d }).collect()
+    } else {
+        let kept: Vec<u32> = shape.iter().enumerate().filter(|&(i, _)| axes & (1 << i) == 0).map(|(_, &d)| d).collect();
+        if kept.is_empty() { vec![1] } else { kept }
+    };
+    let y = b.tensor(Tensor::activation(&out_shape, rng.zp(), Scale::default()));
+    b.op(Op::Mean { input: x, output: y, axes, scale: rng.scale() });
+    y
 }
 
 fn b_zero_point(b: &ModelBuilder, id: u16) -> i32 {
@@ -298,8 +387,12 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_behind_a_valid_magic_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let mut bytes = b"AIOP\x01\x00\x00\x00".to_vec();
+    fn arbitrary_bytes_behind_a_valid_magic_never_panic(
+        version in 1u8..=2,
+        tail in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let mut bytes = b"AIOP".to_vec();
+        bytes.extend([version, 0, 0, 0]);
         bytes.extend(tail);
         load_bounded(&bytes);
     }
@@ -344,6 +437,6 @@ fn random_models_cover_every_op() {
         macs += LoadedModel::load(&encode(&model).unwrap(), KernelPath::Reference).unwrap().cost().macs;
         seen.extend(model.ops.iter().map(|op| op.name()));
     }
-    assert_eq!(seen.len(), 12, "ops covered: {seen:?}");
+    assert_eq!(seen.len(), 19, "ops covered: {seen:?}");
     assert!(macs > 400 * 100, "random models are too small to exercise the kernels: {macs} MACs");
 }

@@ -4,7 +4,7 @@ use aiop_engine::format::{ModelHeader, encode_with_header};
 use aiop_engine::{Clamp, EngineError, KernelPath, LoadedModel, Model, ModelBuilder, Op, Scale, Tensor, check, encode};
 
 fn small_fc(k: u32, weights: Vec<i8>, bias: Option<Vec<i32>>) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[k], 0, Scale::default()));
     let w = b.tensor(Tensor::weights(&[1, k], Scale::default(), weights));
     let bias = bias.map(|v| b.tensor(Tensor::bias(v, Scale::default())));
@@ -36,8 +36,8 @@ fn header_faults() {
     bad[0] = b'X';
     assert_eq!(err(&bad), EngineError::BadMagic);
     let mut bad = good.clone();
-    bad[4] = 2;
-    assert_eq!(err(&bad), EngineError::UnsupportedVersion(2));
+    bad[4] = 3;
+    assert_eq!(err(&bad), EngineError::UnsupportedVersion(3));
     let mut bad = good.clone();
     bad[5] = 1;
     assert!(matches!(err(&bad), EngineError::NonCanonical { what: "header flags", .. }));
@@ -113,7 +113,7 @@ fn dataflow_rules() {
     model.tensors.push(Tensor::activation(&[1], 0, Scale::default()));
     assert!(encode(&model).unwrap_err().to_string().contains("no op uses this tensor"));
     // Reading a tensor no op has written.
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[2], 0, Scale::default()));
     let y = b.tensor(Tensor::activation(&[2], 0, Scale::default()));
     let z = b.tensor(Tensor::activation(&[2], 0, Scale::default()));
@@ -122,7 +122,7 @@ fn dataflow_rules() {
     let e = encode(&b.finish(x, z)).unwrap_err();
     assert!(e.to_string().contains("before any op writes it"), "{e}");
     // One constant shared by two ops.
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(Tensor::activation(&[1], 0, Scale::default()));
     let w = b.tensor(Tensor::weights(&[1, 1], Scale::default(), vec![1]));
     let y = b.tensor(Tensor::activation(&[1], 0, Scale::default()));

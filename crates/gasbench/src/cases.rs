@@ -165,7 +165,7 @@ fn conv(
 
 fn single_fc(rows: u32, k: u32, n: u32, seed: u64) -> Model {
     let mut rng = SplitMix64(seed);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let shape: Vec<u32> = if rows == 1 { vec![k] } else { vec![rows, k] };
     let x = b.tensor(act(&shape, 3));
     let y = fc(&mut b, &mut rng, x, rows, k, n);
@@ -174,7 +174,7 @@ fn single_fc(rows: u32, k: u32, n: u32, seed: u64) -> Model {
 
 /// `ops` Adds on one-element tensors: nothing but per-op overhead.
 fn tiny_ops(ops: usize) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let mut x = b.tensor(act(&[1], 0));
     let input = x;
     let half = Scale::from_ratio(1, 2);
@@ -197,7 +197,7 @@ fn tiny_ops(ops: usize) -> Model {
 
 /// Elementwise ops over a large activation: elements, no MACs.
 fn elementwise(shape: [u32; 3], ops: usize, transcendental: bool) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let mut x = b.tensor(act(&shape, 0));
     let input = x;
     for i in 0..ops {
@@ -246,7 +246,7 @@ fn elementwise(shape: [u32; 3], ops: usize, transcendental: bool) -> Model {
 }
 
 fn softmax_rows(rows: u32, depth: u32) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&[rows, depth], 0));
     let y = b.tensor(Tensor::activation(&[rows, depth], -128, Scale::from_ratio(1, 256)));
     b.op(Op::Softmax { input: x, output: y, beta: Scale::from_ratio(1 << 23, 1), diff_min: -248 });
@@ -254,7 +254,7 @@ fn softmax_rows(rows: u32, depth: u32) -> Model {
 }
 
 fn pooling(shape: [u32; 3], filter: u16, average: bool) -> Model {
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let x = b.tensor(act(&shape, 0));
     let y = b.tensor(act(&shape, 0));
     let window = PoolWindow { filter_h: filter, filter_w: filter, stride_h: 1, stride_w: 1, padding: Padding::Same };
@@ -268,7 +268,7 @@ fn pooling(shape: [u32; 3], filter: u16, average: bool) -> Model {
 
 fn conv_stack(shape: [u32; 3], layers: &[(u32, u32, bool)], seed: u64) -> Model {
     let mut rng = SplitMix64(seed);
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
     let mut x = b.tensor(act(&shape, -5));
     let input = x;
     let [h, w, mut c] = shape;
@@ -371,7 +371,8 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
     Ok(cases)
 }
 
-/// The models shipped in `testdata/models`, each with a deterministic input.
+/// The models shipped in `testdata/models` whose format version the precompile accepts, each
+/// with a deterministic input.
 pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchError> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| GasBenchError::Io { path: dir.display().to_string(), reason: e.to_string() })?
@@ -386,6 +387,9 @@ pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchEr
             .map_err(|e| GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() })?;
         let model = aiop_engine::decode(&bytes)
             .map_err(|e| GasBenchError::Case { case: name.clone(), reason: e.to_string() })?;
+        if !aiop_precompile::ACCEPTED_FORMATS.contains(&model.version) {
+            continue;
+        }
         let mut case = ModelCase::new(&name, "shipped model (testdata/models)", &model, true)?;
         // Keep the file's exact bytes (decode/encode is canonical, so they are the same).
         case.model = bytes;

@@ -24,7 +24,9 @@ pub mod reference;
 
 pub use depthwise::{DepthwiseGeometry, depthwise_conv2d};
 pub use path::{KernelChoice, KernelPath};
-pub use requant::{OutputStage, requantize};
+pub use requant::{
+    OutputStage, Rounding, requantize, requantize_double, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+};
 
 use alloc::vec::Vec;
 

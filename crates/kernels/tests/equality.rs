@@ -2,14 +2,38 @@
 //! vector and GEMM), depthwise convolution and the output stage, over random shapes, zero
 //! points, multipliers, the full shift range, bias and clamps, plus edge values.
 //!
+//! Every case runs with both requantization rules ([`Rounding::Single`] and
+//! [`Rounding::Double`]); each test prints (to stderr, shown with `--nocapture`) the kernel
+//! paths it ran on this CPU.
+//!
 //! The normal run checks thousands of cases; the `#[ignore]`d `soak_*` tests check millions:
 //! `cargo test -p aiop-kernels --release -- --ignored soak` (set `AIOP_SOAK_CASES` to change
 //! the count per soak test, default 1,000,000).
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use aiop_kernels::{
-    DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm, reference, requantize_block,
+    DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, Rounding, depthwise_conv2d, qgemm, reference,
+    requantize_block, requantize_double,
 };
 use proptest::prelude::*;
+
+/// Both rules; every equality check runs each case under each.
+const ROUNDINGS: [Rounding; 2] = [Rounding::Single, Rounding::Double];
+
+/// The paths this CPU runs, announced once per test (on stderr) so a run shows what it
+/// actually covered: a machine without AVX-512 silently tests less.
+fn paths(test: &'static str) -> Vec<KernelPath> {
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let paths: Vec<KernelPath> = KernelPath::available().collect();
+    if SEEN.lock().map(|mut seen| seen.insert(test)).unwrap_or(false) {
+        let names: Vec<&str> = paths.iter().map(|p| p.name()).collect();
+        let missing: Vec<&str> = KernelPath::ALL.iter().filter(|p| !paths.contains(p)).map(|p| p.name()).collect();
+        eprintln!("{test}: kernel paths run on this CPU: {names:?}; not available here: {missing:?}");
+    }
+    paths
+}
 
 #[derive(Debug, Clone)]
 struct Stage {
@@ -21,22 +45,37 @@ struct Stage {
 }
 
 impl Stage {
-    fn view(&self) -> OutputStage<'_> {
+    fn view(&self, rounding: Rounding) -> OutputStage<'_> {
         OutputStage {
             multiplier: &self.multiplier,
             shift: &self.shift,
             output_zero_point: self.zero_point,
             clamp_min: self.lo,
             clamp_max: self.hi,
+            rounding,
         }
     }
 }
 
 /// Multipliers are drawn over the whole Q31 range and near its ends; shifts over [-31, 30]
-/// with the extremes weighted up.
+/// with the extremes weighted up; now and then an out-of-range argument, which every path
+/// must clamp as the scalar rules do.
 fn stage(n: usize) -> impl Strategy<Value = Stage> {
-    let mult = prop_oneof![0..=i32::MAX, (1 << 30)..=i32::MAX, Just(i32::MAX), Just(0), Just(1 << 30)];
-    let shift = prop_oneof![-31i8..=30, Just(-31i8), Just(30i8), -2i8..=2];
+    let mult = prop_oneof![
+        10 => 0..=i32::MAX,
+        10 => (1 << 30)..=i32::MAX,
+        3 => Just(i32::MAX),
+        3 => Just(0),
+        3 => Just(1 << 30),
+        1 => i32::MIN..0,
+    ];
+    let shift = prop_oneof![
+        10 => -31i8..=30,
+        3 => Just(-31i8),
+        3 => Just(30i8),
+        10 => -2i8..=2,
+        1 => any::<i8>(),
+    ];
     let zp = prop_oneof![-128i32..=127, Just(-128), Just(127)];
     (prop::collection::vec(mult, n), prop::collection::vec(shift, n), zp, any::<i8>(), any::<i8>()).prop_map(
         |(multiplier, shift, zero_point, a, b)| Stage { multiplier, shift, zero_point, lo: a.min(b), hi: a.max(b) },
@@ -79,15 +118,17 @@ fn gemm_case_in(
     })
 }
 
-fn check_gemm(c: &Gemm) -> Result<(), TestCaseError> {
-    let st = c.stage.view();
-    let mut want = vec![0i8; c.m * c.n];
-    reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
-    for path in KernelPath::available() {
-        let packed = PackedMatrix::pack(path, &c.w, c.n, c.k).expect("pack");
-        let mut got = vec![0i8; c.m * c.n];
-        qgemm(&packed, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
-        prop_assert_eq!(&got, &want, "path {} m={} n={} k={}", path, c.m, c.n, c.k);
+fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
+    for rounding in ROUNDINGS {
+        let st = c.stage.view(rounding);
+        let mut want = vec![0i8; c.m * c.n];
+        reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
+        for path in paths(test) {
+            let packed = PackedMatrix::pack(path, &c.w, c.n, c.k).expect("pack");
+            let mut got = vec![0i8; c.m * c.n];
+            qgemm(&packed, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
+            prop_assert_eq!(&got, &want, "path {} {:?} m={} n={} k={}", path, rounding, c.m, c.n, c.k);
+        }
     }
     Ok(())
 }
@@ -149,16 +190,18 @@ fn dw_case() -> impl Strategy<Value = Dw> {
         })
 }
 
-fn check_dw(c: &Dw) -> Result<(), TestCaseError> {
-    let st = c.stage.view();
+fn check_dw(test: &'static str, c: &Dw) -> Result<(), TestCaseError> {
     let cols = c.g.in_c * c.g.depth_multiplier;
     let len = c.g.out_h * c.g.out_w * cols;
-    let mut want = vec![0i8; len];
-    reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
-    for path in KernelPath::available() {
-        let mut got = vec![0i8; len];
-        depthwise_conv2d(path, &c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
-        prop_assert_eq!(&got, &want, "path {} {:?}", path, c.g);
+    for rounding in ROUNDINGS {
+        let st = c.stage.view(rounding);
+        let mut want = vec![0i8; len];
+        reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
+        for path in paths(test) {
+            let mut got = vec![0i8; len];
+            depthwise_conv2d(path, &c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
+            prop_assert_eq!(&got, &want, "path {} {:?} {:?}", path, rounding, c.g);
+        }
     }
     Ok(())
 }
@@ -176,13 +219,15 @@ fn requant_case() -> impl Strategy<Value = (Vec<i32>, usize, Stage)> {
     })
 }
 
-fn check_requant(acc: &[i32], ch: usize, s: &Stage) -> Result<(), TestCaseError> {
-    let st = s.view();
-    let want: Vec<i8> = acc.iter().enumerate().map(|(i, &a)| st.apply(a, i % ch)).collect();
-    for path in KernelPath::available() {
-        let mut got = vec![0i8; acc.len()];
-        requantize_block(path, acc, ch, &st, &mut got).expect("requantize_block");
-        prop_assert_eq!(&got, &want, "path {}", path);
+fn check_requant(test: &'static str, acc: &[i32], ch: usize, s: &Stage) -> Result<(), TestCaseError> {
+    for rounding in ROUNDINGS {
+        let st = s.view(rounding);
+        let want: Vec<i8> = acc.iter().enumerate().map(|(i, &a)| st.apply(a, i % ch)).collect();
+        for path in paths(test) {
+            let mut got = vec![0i8; acc.len()];
+            requantize_block(path, acc, ch, &st, &mut got).expect("requantize_block");
+            prop_assert_eq!(&got, &want, "path {} {:?}", path, rounding);
+        }
     }
     Ok(())
 }
@@ -193,30 +238,30 @@ proptest! {
     /// Matrix-vector (m = 1), the batch-1 case, including k not a multiple of 2 or 4 and odd n.
     #[test]
     fn qgemm_matrix_vector_matches_reference(c in gemm_case(1, 80, 140)) {
-        check_gemm(&c)?;
+        check_gemm("qgemm_matrix_vector_matches_reference", &c)?;
     }
 
     /// GEMM with row counts around the 4-row tile.
     #[test]
     fn qgemm_gemm_matches_reference(c in gemm_case(11, 70, 70)) {
-        check_gemm(&c)?;
+        check_gemm("qgemm_gemm_matches_reference", &c)?;
     }
 
     /// Narrow, deep matrices (the AVX-512 dot layout: at most 8 columns, depth >= 128).
     #[test]
     fn qgemm_narrow_deep_matches_reference(c in gemm_case_in(1..=5, 1..=9, 120..=700)) {
-        check_gemm(&c)?;
+        check_gemm("qgemm_narrow_deep_matches_reference", &c)?;
     }
 
     #[test]
     fn depthwise_matches_reference(c in dw_case()) {
-        check_dw(&c)?;
+        check_dw("depthwise_matches_reference", &c)?;
     }
 
     #[test]
     fn requantize_matches_scalar(case in requant_case()) {
         let (acc, ch, st) = case;
-        check_requant(&acc, ch, &st)?;
+        check_requant("requantize_matches_scalar", &acc, ch, &st)?;
     }
 }
 
@@ -235,38 +280,146 @@ fn qgemm_at_accumulator_bound() {
             let w = vec![wv; n * k];
             let x = vec![xv; m * k];
             let bias = vec![b; n];
-            for (mult, shift) in [(i32::MAX, 30i8), (1 << 30, 1), (i32::MAX, -31), (1 << 30, -20)] {
+            for ((mult, shift), rounding) in [(i32::MAX, 30i8), (1 << 30, 1), (i32::MAX, -31), (1 << 30, -20)]
+                .into_iter()
+                .flat_map(|ms| ROUNDINGS.map(|r| (ms, r)))
+            {
                 let s =
                     Stage { multiplier: vec![mult; n], shift: vec![shift; n], zero_point: 0, lo: i8::MIN, hi: i8::MAX };
-                let st = s.view();
+                let st = s.view(rounding);
                 let mut want = vec![0i8; m * n];
                 reference::qgemm(&w, n, k, &x, m, zp, Some(&bias), &st, &mut want);
-                for path in KernelPath::available() {
+                for path in paths("qgemm_at_accumulator_bound") {
                     let packed = PackedMatrix::pack(path, &w, n, k).unwrap();
                     let mut got = vec![0i8; m * n];
                     qgemm(&packed, &x, m, zp, Some(&bias), &st, &mut got).unwrap();
-                    assert_eq!(got, want, "path {path} x={xv} zp={zp} w={wv}");
+                    assert_eq!(got, want, "path {path} {rounding:?} x={xv} zp={zp} w={wv}");
                 }
             }
         }
     }
 }
 
+/// Accumulators where rounding and overflow bugs live: the ends of `i32`, powers of two, their
+/// neighbours and `3 * 2^k` (exact halves at every shift for the multiplier `2^30`), and the
+/// `-2^30` product threshold of the high multiply, each with both signs.
+fn extreme_accumulators() -> Vec<i32> {
+    let mut accs: Vec<i32> = (0..31)
+        .flat_map(|k| {
+            let p = 1i32 << k;
+            [p, p - 1, p + 1, p.wrapping_mul(3)]
+        })
+        .chain([i32::MIN, i32::MIN + 1, i32::MAX, i32::MAX - 1, 0, (1 << 30) + 1, 5, 7, 1000])
+        .flat_map(|v| [v, v.wrapping_neg()])
+        .collect();
+    accs.sort_unstable();
+    accs.dedup();
+    accs
+}
+
+/// Multipliers at and around 0, 1, 0.5 and the top of the Q31 range, and two out-of-range
+/// values (clamped to 0).
+const EXTREME_MULTIPLIERS: [i32; 10] =
+    [0, 1, 2, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX, -1, i32::MIN];
+
+/// Every valid shift and four out-of-range ones (clamped to -31 or 30).
+fn extreme_shifts() -> impl Iterator<Item = i8> {
+    (-31i8..=30).chain([-32, 31, i8::MIN, i8::MAX])
+}
+
+/// Double rounding through `requantize_block` at the extremes, against `requantize_double`
+/// itself. Each (accumulator, multiplier, shift) runs in its own block with the output zero
+/// point chosen as minus the expected scaled value, so the `i8` output shows any error of the
+/// `i32` value (it must be 0, or -1 where `-i32::MIN` does not fit a zero point); 35 channels
+/// are two AVX-512 / four AVX2 vectors and a scalar tail. Then all (multiplier, shift) pairs
+/// side by side as the channels of one block, every accumulator a row, under a few zero points.
+#[test]
+fn requantize_block_double_extremes() {
+    const CH: usize = 35;
+    let paths = paths("requantize_block_double_extremes");
+    let accs = extreme_accumulators();
+    let mut cases = 0usize;
+    for shift in extreme_shifts() {
+        for mult in EXTREME_MULTIPLIERS {
+            let (multiplier, shifts) = (vec![mult; CH], vec![shift; CH]);
+            for &x in &accs {
+                let v = i64::from(requantize_double(x, mult, shift));
+                let zp = i32::try_from(-v).unwrap_or(i32::MAX);
+                let want = (v + i64::from(zp)).clamp(-128, 127) as i8;
+                let st = OutputStage {
+                    multiplier: &multiplier,
+                    shift: &shifts,
+                    output_zero_point: zp,
+                    clamp_min: i8::MIN,
+                    clamp_max: i8::MAX,
+                    rounding: Rounding::Double,
+                };
+                let acc = vec![x; CH];
+                for &path in &paths {
+                    let mut got = vec![0x55i8; CH];
+                    requantize_block(path, &acc, CH, &st, &mut got).unwrap();
+                    assert!(
+                        got.iter().all(|&g| g == want),
+                        "path {path} x {x} multiplier {mult} shift {shift}: {got:?}, want {want} (scaled {v})"
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    let pairs: Vec<(i32, i8)> = extreme_shifts().flat_map(|s| EXTREME_MULTIPLIERS.map(|m| (m, s))).collect();
+    let multiplier: Vec<i32> = pairs.iter().map(|p| p.0).collect();
+    let shift: Vec<i8> = pairs.iter().map(|p| p.1).collect();
+    let acc: Vec<i32> = accs.iter().flat_map(|&x| std::iter::repeat_n(x, pairs.len())).collect();
+    for zp in [0, -128, 127, 1000, -1000, i32::MIN, i32::MAX] {
+        let st = OutputStage {
+            multiplier: &multiplier,
+            shift: &shift,
+            output_zero_point: zp,
+            clamp_min: i8::MIN,
+            clamp_max: i8::MAX,
+            rounding: Rounding::Double,
+        };
+        let want: Vec<i8> = acc
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let (m, s) = pairs[i % pairs.len()];
+                (i64::from(requantize_double(x, m, s)) + i64::from(zp)).clamp(-128, 127) as i8
+            })
+            .collect();
+        for &path in &paths {
+            let mut got = vec![0x55i8; acc.len()];
+            requantize_block(path, &acc, pairs.len(), &st, &mut got).unwrap();
+            assert!(
+                got == want,
+                "path {path} zp {zp}: first difference at {:?}",
+                got.iter().zip(&want).position(|(g, w)| g != w)
+            );
+        }
+    }
+    eprintln!(
+        "requantize_block_double_extremes: {cases} centred cases and {} mixed-block values per path",
+        acc.len() * 7
+    );
+}
+
 /// Wrong lengths are errors on every path, never panics.
 #[test]
 fn bad_lengths_are_errors() {
-    let s = Stage { multiplier: vec![1 << 30; 3], shift: vec![0; 3], zero_point: 0, lo: -128, hi: 127 };
-    for path in KernelPath::available() {
+    let stage = Stage { multiplier: vec![1 << 30; 3], shift: vec![0; 3], zero_point: 0, lo: -128, hi: 127 };
+    for (path, rounding) in paths("bad_lengths_are_errors").into_iter().flat_map(|p| ROUNDINGS.map(|r| (p, r))) {
+        let st = stage.view(rounding);
         assert!(PackedMatrix::pack(path, &[0; 5], 3, 2).is_err());
         let p = PackedMatrix::pack(path, &[1; 6], 3, 2).unwrap();
         let mut out = vec![0i8; 6];
-        assert!(qgemm(&p, &[0; 3], 2, 0, None, &s.view(), &mut out).is_err());
-        assert!(qgemm(&p, &[0; 4], 2, 0, Some(&[0; 2]), &s.view(), &mut out).is_err());
-        assert!(qgemm(&p, &[0; 4], 2, 0, None, &s.view(), &mut out[..5]).is_err());
-        assert!(qgemm(&p, &[0; 4], 2, 0, None, &s.view(), &mut out).is_ok());
+        assert!(qgemm(&p, &[0; 3], 2, 0, None, &st, &mut out).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, Some(&[0; 2]), &st, &mut out).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out[..5]).is_err());
+        assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out).is_ok());
         let g = DepthwiseGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
-        assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &s.view(), &mut []).is_err());
-        assert!(requantize_block(path, &[0; 5], 3, &s.view(), &mut [0; 5]).is_err());
+        assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
+        assert!(requantize_block(path, &[0; 5], 3, &st, &mut [0; 5]).is_err());
     }
 }
 
@@ -280,19 +433,19 @@ proptest! {
     #[test]
     #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
     fn soak_qgemm(c in gemm_case(9, 70, 300)) {
-        check_gemm(&c)?;
+        check_gemm("soak_qgemm", &c)?;
     }
 
     #[test]
     #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
     fn soak_depthwise(c in dw_case()) {
-        check_dw(&c)?;
+        check_dw("soak_depthwise", &c)?;
     }
 
     #[test]
     #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
     fn soak_requantize(case in requant_case()) {
         let (acc, ch, st) = case;
-        check_requant(&acc, ch, &st)?;
+        check_requant("soak_requantize", &acc, ch, &st)?;
     }
 }

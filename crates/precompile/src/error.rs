@@ -24,6 +24,11 @@ pub enum AiopError {
     InlineModelCode(ModelCodeError),
     #[error("aiop: malformed model header: {0}")]
     MalformedHeader(aiop_engine::EngineError),
+    /// A model of a format version this precompile version does not accept. The text is the
+    /// one the engine gave before it read format v2, so the revert bytes of existing chains
+    /// stay the same.
+    #[error("aiop: malformed model header: model format version {0} is not supported; this engine reads version 1")]
+    UnsupportedFormat(u8),
     #[error("aiop: input is {actual} bytes; this model takes exactly {expected} bytes")]
     InputLength { expected: u64, actual: U256 },
     #[error("aiop: invalid model: {0}")]

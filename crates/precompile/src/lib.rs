@@ -60,4 +60,4 @@ pub use code::{MODEL_CODE_PREFIX, ModelCodeError, model_code, model_deploy_initc
 pub use error::{AiopError, ConfigError};
 pub use factory::AiopEvmFactory;
 pub use gas::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule, WARM_ACCOUNT_ACCESS_GAS};
-pub use precompile::{AiopConfig, AiopPrecompile, DEFAULT_ADDRESS, PRECOMPILE_NAME, model_info};
+pub use precompile::{ACCEPTED_FORMATS, AiopConfig, AiopPrecompile, DEFAULT_ADDRESS, PRECOMPILE_NAME, model_info};

@@ -159,8 +159,7 @@ impl AiopPrecompile {
         let gas = self.config.schedule.query_gas(account.access_gas);
         let model = model_from_code(&account.code)
             .map_err(|source| Failure::Refused { gas, error: AiopError::ModelCode { address, source } })?;
-        let header =
-            ModelHeader::parse(model).map_err(|e| Failure::Refused { gas, error: AiopError::MalformedHeader(e) })?;
+        let header = accepted_header(model).map_err(|error| Failure::Refused { gas, error })?;
         Ok((model, header))
     }
 
@@ -188,8 +187,7 @@ impl AiopPrecompile {
     fn infer_inline(&self, gas_limit: u64, call: inferInlineCall) -> Outcome {
         let schedule = &self.config.schedule;
         let model = model_code_inline(&call.model, schedule.query_base)?;
-        let header = ModelHeader::parse(model)
-            .map_err(|e| Failure::Refused { gas: schedule.query_base, error: AiopError::MalformedHeader(e) })?;
+        let header = accepted_header(model).map_err(|error| Failure::Refused { gas: schedule.query_base, error })?;
         check_input_len(&header, call.input.len(), schedule.query_base)?;
         let gas = schedule.infer_gas(&header, len_u64(model.len()), len_u64(call.input.len()), 0);
         if gas > gas_limit {
@@ -288,6 +286,20 @@ fn function_name(selector: [u8; 4]) -> &'static str {
         costCall::SELECTOR => costCall::SIGNATURE,
         modelInfoCall::SELECTOR => modelInfoCall::SIGNATURE,
         _ => "an IAiop function",
+    }
+}
+
+/// The model format versions the precompile accepts. Format v2 joins them with the precompile
+/// upgrade that activates by block (with gas v3 and specified revert data); until then a v2
+/// model is refused exactly as before the engine could read it.
+pub const ACCEPTED_FORMATS: [aiop_engine::FormatVersion; 1] = [aiop_engine::FormatVersion::V1];
+
+/// Parses a model header, refusing format versions the precompile does not accept.
+fn accepted_header(model: &[u8]) -> Result<ModelHeader, AiopError> {
+    let header = ModelHeader::parse(model).map_err(AiopError::MalformedHeader)?;
+    match aiop_engine::FormatVersion::from_byte(header.version) {
+        Some(v) if ACCEPTED_FORMATS.contains(&v) => Ok(header),
+        _ => Err(AiopError::UnsupportedFormat(header.version)),
     }
 }
 

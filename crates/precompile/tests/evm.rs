@@ -164,6 +164,19 @@ fn every_failure_reverts_with_its_reason() {
         schedule.query_base + 2600,
         "malformed model header",
     );
+    // A format v2 model: valid, but not accepted before the precompile upgrade that activates
+    // it; refused at the header, for the query price, with the same bytes as before the
+    // engine could read v2.
+    let v2 = std::fs::read(common::repo_root().join("testdata/models/op_zoo_v2.aiop")).unwrap();
+    aiop_engine::check(&v2).expect("a valid v2 model");
+    let v2_address = address!("0x3000000000000000000000000000000000000005");
+    probe.chain.set_model(v2_address, &v2);
+    let m = probe.measure(infer_data(v2_address, &input), CALL_GAS);
+    expect(m.clone(), schedule.query_base + 2600, "model format version 2 is not supported");
+    assert_eq!(
+        revert_reason(&m.ret),
+        "aiop: malformed model header: model format version 2 is not supported; this engine reads version 1"
+    );
     // A valid header over a corrupted body: refused at load, charging the full price.
     let mlp_bytes = &models[mlp].1;
     let mut corrupted = mlp_bytes.clone();

@@ -38,7 +38,8 @@ fn main() -> anyhow::Result<()> {
         }
         let params = load_weights(&arch, &weights)?;
         let cal = aiop_tools::quantize::calibrate(&arch, &params, &train_set, true)?;
-        let model = aiop_tools::quantize::quantize(&arch, &params, &cal)?;
+        // The published models are format v1; their bytes never change.
+        let model = aiop_tools::quantize::quantize(&arch, &params, &cal, aiop_engine::FormatVersion::V1)?;
         let bytes = aiop_engine::encode(&model)?;
         let report = aiop_tools::eval::evaluate(&bytes, &test_set, Some((&arch, &params)), 1.0, false)?;
         println!("{name}: {} bytes, {} MACs\n{report}", bytes.len(), aiop_engine::check(&bytes)?.cost.macs);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use aiop_engine::FormatVersion;
 use anyhow::Context;
 use clap::Args;
 
@@ -28,6 +29,10 @@ pub struct QuantizeArgs {
     /// Where to write the aiop model.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Model-format version to write: 2 (TensorFlow Lite Micro semantics, double rounding) or
+    /// 1 (single rounding).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub format_version: u8,
 }
 
 /// `aiop model eval`: int8 accuracy through the engine (and float accuracy through candle).
@@ -60,6 +65,16 @@ pub struct ImportTfliteArgs {
     /// Where to write the aiop model.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Model-format version to write: 2 (TensorFlow Lite Micro's int8 kernels, double rounding;
+    /// adds SUB, CONCATENATION, PAD, PADV2, MEAN, QUANTIZE, HARD_SWISH, LEAKY_RELU, SQUEEZE,
+    /// EXPAND_DIMS) or 1 (single rounding; refuses the operators it lacks, by name).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub format_version: u8,
+}
+
+/// The model-format version a `--format-version` value names.
+pub fn format_version(value: u8) -> anyhow::Result<FormatVersion> {
+    FormatVersion::from_byte(value).ok_or_else(|| anyhow::anyhow!("format version {value}: aiop has versions 1 and 2"))
 }
 
 /// `aiop model train`: trains a float model (candle-nn) and saves safetensors.
@@ -83,13 +98,14 @@ pub fn quantize(args: QuantizeArgs) -> anyhow::Result<()> {
     let params = load_weights(&arch, &args.weights)?;
     let calib = Dataset::load_csv(&args.calib)?.take(args.calib_limit);
     let cal = crate::quantize::calibrate(&arch, &params, &calib, true)?;
-    let model = crate::quantize::quantize(&arch, &params, &cal)?;
+    let model = crate::quantize::quantize(&arch, &params, &cal, format_version(args.format_version)?)?;
     let bytes = aiop_engine::encode(&model).context("the quantized model failed engine validation")?;
     write(&args.output, &bytes)?;
     let header = aiop_engine::check(&bytes)?;
     println!(
-        "{}: {} bytes, {} ops, {} MACs, id 0x{}",
+        "{}: format {}, {} bytes, {} ops, {} MACs, id 0x{}",
         args.output.display(),
+        model.version,
         bytes.len(),
         model.ops.len(),
         header.cost.macs,
@@ -120,12 +136,14 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 pub fn import_tflite(args: ImportTfliteArgs) -> anyhow::Result<()> {
     let data = read(&args.input)?;
-    let model = crate::tflite::import(&data).with_context(|| format!("importing {}", args.input.display()))?;
+    let model = crate::tflite::import(&data, format_version(args.format_version)?)
+        .with_context(|| format!("importing {}", args.input.display()))?;
     let bytes = aiop_engine::encode(&model).context("the imported model failed engine validation")?;
     write(&args.output, &bytes)?;
     println!(
-        "{}: {} bytes, {} ops, id 0x{}",
+        "{}: format {}, {} bytes, {} ops, id 0x{}",
         args.output.display(),
+        model.version,
         bytes.len(),
         model.ops.len(),
         hex::encode(aiop_engine::model_id(&bytes))

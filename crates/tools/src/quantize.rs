@@ -5,12 +5,14 @@
 //!   data (the range always includes 0, so real zero is exact).
 //! - Biases: int32 at scale `input_scale * weight_scale[c]`.
 //! - Requantization: `input_scale * weight_scale[c] / output_scale` through TensorFlow Lite's
-//!   `QuantizeMultiplier` ([`crate::qmath`]).
+//!   `QuantizeMultiplier` ([`crate::qmath`]): in format v1 its single-rounding build (shifts
+//!   above 30 saturated), in format v2 TensorFlow Lite Micro's (double-rounding) build, with
+//!   Softmax scaled as TFLM's `PreprocessSoftmaxScaling` scales it.
 
 use std::collections::HashMap;
 
 use aiop_engine::{
-    Clamp, ConvWindow, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor as QTensor, TensorId,
+    Clamp, ConvWindow, FormatVersion, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor as QTensor, TensorId,
 };
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::arch::{Arch, Layer, PaddingSpec, Shape};
 use crate::data::Dataset;
 use crate::error::{Result, ToolsError};
-use crate::qmath::{quantize_multiplier, softmax_params};
+use crate::qmath::{quantize_multiplier, quantize_multiplier_v2, softmax_params, softmax_params_v2};
 
 /// Per-tensor affine quantization of an activation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,9 +80,20 @@ pub fn calibrate(arch: &Arch, params: &HashMap<String, Tensor>, data: &Dataset, 
     Ok(cal)
 }
 
+/// A tensor's (informational) scale.
 fn scale_of(real: f64, what: &str) -> Result<Scale> {
     quantize_multiplier(real)
         .ok_or_else(|| ToolsError::Quantize(format!("{what}: scale {real} is not a positive number")))
+}
+
+/// A requantization scale, derived as format `version` derives it.
+fn requant_of(version: FormatVersion, real: f64, what: &str) -> Result<Scale> {
+    match version {
+        FormatVersion::V1 => scale_of(real, what),
+        FormatVersion::V2 => quantize_multiplier_v2(real).ok_or_else(|| {
+            ToolsError::Quantize(format!("{what}: scale ratio {real} is negative, not finite, or at least 2^30"))
+        }),
+    }
 }
 
 fn floats(params: &HashMap<String, Tensor>, name: &str) -> Result<Vec<f32>> {
@@ -109,10 +122,15 @@ struct Cursor {
     shape: Shape,
 }
 
-/// Builds the int8 model from float parameters and calibration ranges.
-pub fn quantize(arch: &Arch, params: &HashMap<String, Tensor>, cal: &Calibration) -> Result<Model> {
+/// Builds the int8 model of format `version` from float parameters and calibration ranges.
+pub fn quantize(
+    arch: &Arch,
+    params: &HashMap<String, Tensor>,
+    cal: &Calibration,
+    version: FormatVersion,
+) -> Result<Model> {
     let shapes = arch.shapes()?;
-    let mut b = ModelBuilder::new();
+    let mut b = ModelBuilder::new(version);
     let input_quant = match (arch.input_scale, arch.input_zero_point) {
         (Some(scale), Some(zero_point)) => ActQuant { scale, zero_point },
         _ => ActQuant::from_range(cal.input.0, cal.input.1),
@@ -165,7 +183,7 @@ pub fn quantize(arch: &Arch, params: &HashMap<String, Tensor>, cal: &Calibration
                         )));
                     }
                     bias_q.push(bq as i32);
-                    out_scales.push(scale_of(acc_scale / out_q.scale, name)?);
+                    out_scales.push(requant_of(version, acc_scale / out_q.scale, name)?);
                 }
                 let out_scale = scale_of(out_q.scale, name)?;
                 let w_dims: Vec<u32> = match layer {
@@ -232,9 +250,13 @@ pub fn quantize(arch: &Arch, params: &HashMap<String, Tensor>, cal: &Calibration
                 cur = Cursor { id: out, quant: cur.quant, shape: out_shape };
             }
             Layer::Softmax => {
-                let (beta, diff_min) = softmax_params(1.0, cur.quant.scale).ok_or_else(|| {
+                let params = match version {
+                    FormatVersion::V1 => softmax_params(1.0, cur.quant.scale),
+                    FormatVersion::V2 => softmax_params_v2(1.0, cur.quant.scale),
+                };
+                let (beta, diff_min) = params.ok_or_else(|| {
                     ToolsError::Quantize(format!(
-                        "softmax input scale {} is too small for 5 integer bits",
+                        "softmax input scale {} is out of range (too small for 5 integer bits, or 16 or more)",
                         cur.quant.scale
                     ))
                 })?;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use aiop_engine::FormatVersion;
 use aiop_tools::arch::{Arch, load_weights};
 use aiop_tools::data::Dataset;
 use aiop_tools::eval::evaluate;
@@ -51,10 +52,17 @@ fn requantizing_meets_the_threshold() {
         let arch = Arch::load(&root().join(format!("float/{name}.json"))).expect("arch");
         let params = load_weights(&arch, &root().join(format!("float/{name}.safetensors"))).expect("weights");
         let cal = aiop_tools::quantize::calibrate(&arch, &params, &train, false).expect("calibrate");
-        let model = aiop_tools::quantize::quantize(&arch, &params, &cal).expect("quantize");
-        let bytes = aiop_engine::encode(&model).expect("valid model");
-        let report = evaluate(&bytes, &test, Some((&arch, &params)), 1.0, false).expect("eval");
-        let float = report.float_accuracy().expect("float");
-        assert!(report.int8_accuracy() >= float - MAX_DROP_POINTS, "{name}: {report}");
+        for version in FormatVersion::ALL {
+            let model = aiop_tools::quantize::quantize(&arch, &params, &cal, version).expect("quantize");
+            let bytes = aiop_engine::encode(&model).expect("valid model");
+            if version == FormatVersion::V1 {
+                // Format v1 quantization is unchanged: it reproduces the published model.
+                let published = std::fs::read(root().join(format!("models/{name}.aiop"))).expect("model");
+                assert!(bytes == published, "{name}: v1 quantization no longer reproduces the published model");
+            }
+            let report = evaluate(&bytes, &test, Some((&arch, &params)), 1.0, false).expect("eval");
+            let float = report.float_accuracy().expect("float");
+            assert!(report.int8_accuracy() >= float - MAX_DROP_POINTS, "{name} {version}: {report}");
+        }
     }
 }

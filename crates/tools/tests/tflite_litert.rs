@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use aiop_engine::{KernelPath, LoadedModel};
+use aiop_engine::{FormatVersion, KernelPath, LoadedModel};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/tflite")
@@ -21,7 +21,7 @@ fn unhex(s: &str) -> Vec<u8> {
 /// Every path must give the same answer (the engine's own guarantee), so one triple is returned.
 fn compare(name: &str) -> (usize, usize, i32) {
     let tflite = std::fs::read(dir().join(format!("{name}.tflite"))).expect("model");
-    let model = aiop_tools::tflite::import(&tflite).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let model = aiop_tools::tflite::import(&tflite, FormatVersion::V1).unwrap_or_else(|e| panic!("{name}: {e}"));
     let bytes = aiop_engine::encode(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
     let text = std::fs::read_to_string(dir().join(format!("{name}.litert.json"))).expect("expectations");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -101,22 +101,87 @@ fn double_rounding_ops_differ_only_where_pinned() {
     }
 }
 
+/// Format v1 lacks SUB: the error names it (format v2 imports it).
 #[test]
 fn unsupported_op_is_rejected_by_name() {
     let tflite = std::fs::read(dir().join("unsupported_sub.tflite")).expect("model");
-    let err = aiop_tools::tflite::import(&tflite).expect_err("SUB must be rejected").to_string();
-    assert!(err.contains("SUB"), "{err}");
+    let err = aiop_tools::tflite::import(&tflite, FormatVersion::V1).expect_err("SUB must be rejected").to_string();
+    assert!(err.contains("operator 0 is SUB"), "{err}");
+    assert!(err.contains("--format-version 2"), "{err}");
+}
+
+/// The v1 import of every checked-in model is byte for byte what it was before format v2
+/// existed: (model, encoded length, model id), recorded from the importer before v2.
+#[test]
+fn v1_import_bytes_are_unchanged() {
+    let pinned = [
+        ("add_mul", 828, "8e4e515062bbfc124a00c4b29882dbba2f5e289e3a4bc4cd1f154e0b8087efa8"),
+        ("add_only", 989, "9036b03be16a5546aa69dd0980347de467b67795a8a0ae409279cfa654125ead"),
+        ("argmax", 563, "753704770e2e855bea25b772baed1dea8e83f99200991ab09ba2d8dc69e2def1"),
+        ("conv_dilated", 694, "794e0977beee29c2ba9d5d7ac83af54b8f12b8530e76137327c04be4273bcf0a"),
+        ("conv_only", 464, "0933a716b80dbd47e069101b6718dc56ecc86755e1d3da2b02ca87411f8a71f8"),
+        ("conv_pool", 1277, "a4b469661762e554983c191fcaee032d6760c1306d9f9fb55974ba1fccff836d"),
+        ("depthwise_only", 318, "6949e323d77eb1d41056a45a290712ef92882102f416643790871e28fe9db3ec"),
+        ("fc_from_image", 631, "74eb94e9f895c3702edc298b93bb94695080da1ec31d3555df9a389f450d5172"),
+        ("fc_per_channel", 935, "aeba022847a60ef32a25639dfa2058a58c12fd8962b9a671ceacbfb04f90c99a"),
+        ("fc_relu", 1989, "e066b59b6e254b1e00423cb024faf65aafc8fb0cccda357a6f2ebd2bc882e7c7"),
+        ("logistic", 112, "b2c30974a020a454e6cef41e2a927dfd14e1560895318c98f11a3dfb8ec11878"),
+        ("mul_only", 978, "e4823e5b61a2e949fa3737f17a6b17bdcb7817b9a19e9812a9d3eef35b501503"),
+        ("pools_only", 163, "cdcca33444e5d4b96a6f0dc24d52508c7f27cab4a91262b227e6f2b9875cf21f"),
+        ("softmax", 476, "1b9a48e62012926afe0e181a6003da970d7f0e85ed2081c2d973f77c86bc38de"),
+        ("tanh", 112, "2c257f3bb71705a5d37b8e918e9c56456933fe4bb07b984b536d7bf575705294"),
+    ];
+    for (name, len, id) in pinned {
+        let tflite = std::fs::read(dir().join(format!("{name}.tflite"))).expect("model");
+        let model = aiop_tools::tflite::import(&tflite, FormatVersion::V1).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(model.version, FormatVersion::V1);
+        let bytes = aiop_engine::encode(&model).expect("valid");
+        assert_eq!((bytes.len(), hex::encode(aiop_engine::model_id(&bytes))), (len, id.to_string()), "{name}");
+    }
+}
+
+/// Every checked-in model also imports as format v2, and the engine validates it.
+#[test]
+fn every_model_imports_as_v2() {
+    for name in [
+        "add_mul",
+        "add_only",
+        "argmax",
+        "conv_dilated",
+        "conv_only",
+        "conv_pool",
+        "depthwise_only",
+        "fc_from_image",
+        "fc_per_channel",
+        "fc_relu",
+        "logistic",
+        "mul_only",
+        "pools_only",
+        "softmax",
+        "tanh",
+    ] {
+        let tflite = std::fs::read(dir().join(format!("{name}.tflite"))).expect("model");
+        let model = aiop_tools::tflite::import(&tflite, FormatVersion::V2).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(model.version, FormatVersion::V2);
+        aiop_engine::encode(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // SUB imports in v2 (the file's second input is written by nothing, so it does not validate).
+    let tflite = std::fs::read(dir().join("unsupported_sub.tflite")).expect("model");
+    let model = aiop_tools::tflite::import(&tflite, FormatVersion::V2).expect("SUB imports in v2");
+    assert!(matches!(model.ops[..], [aiop_engine::Op::Sub { .. }]), "{:?}", model.ops);
 }
 
 #[test]
 fn malformed_files_are_errors_not_panics() {
     let good = std::fs::read(dir().join("conv_pool.tflite")).expect("model");
-    assert!(aiop_tools::tflite::import(b"").is_err());
-    assert!(aiop_tools::tflite::import(&good[..good.len() / 2]).is_err());
-    // Flip bytes one at a time across the file: every result is Ok or Err, never a panic.
-    for i in (0..good.len()).step_by(7) {
-        let mut bad = good.clone();
-        bad[i] ^= 0xa5;
-        let _ = aiop_tools::tflite::import(&bad).map(|m| aiop_engine::encode(&m));
+    for version in FormatVersion::ALL {
+        assert!(aiop_tools::tflite::import(b"", version).is_err());
+        assert!(aiop_tools::tflite::import(&good[..good.len() / 2], version).is_err());
+        // Flip bytes one at a time across the file: every result is Ok or Err, never a panic.
+        for i in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[i] ^= 0xa5;
+            let _ = aiop_tools::tflite::import(&bad, version).map(|m| aiop_engine::encode(&m));
+        }
     }
 }

@@ -6,28 +6,7 @@
 //! so results equal TensorFlow Lite's even where an intermediate wraps. Division by a power
 //! of two rounds half away from zero. No floating point: the constants below are gemmlowp's.
 
-/// `round(a * b / 2^31)`, saturating the single overflowing case `MIN * MIN`.
-#[inline]
-pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
-    if a == i32::MIN && b == i32::MIN {
-        return i32::MAX;
-    }
-    let ab = i64::from(a) * i64::from(b);
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Rust's `/` truncates toward zero, as C++'s does.
-    ((ab + nudge) / (1i64 << 31)) as i32
-}
-
-/// `x / 2^exponent`, rounding half away from zero, for `exponent` in `0..=62`
-/// (larger exponents are clamped to 62, where every `i32` input gives 0).
-#[inline]
-pub fn rounding_divide_by_pot(x: i64, exponent: u32) -> i64 {
-    let exponent = exponent.min(62);
-    let mask = (1i64 << exponent) - 1;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i64::from(x < 0);
-    (x >> exponent) + i64::from(remainder > threshold)
-}
+pub use aiop_kernels::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
 
 #[inline]
 fn rdbp32(x: i32, exponent: u32) -> i32 {

@@ -1,17 +1,25 @@
 //! Reference ops: the executable specification of every op, in plain loops.
 //!
-//! Each function follows the matching TensorFlow Lite int8 reference kernel, with the
-//! engine's one requantization rule ([`aiop_kernels::requantize`], single rounding). Shapes
-//! and parameter ranges were proven by validation, so indexing stays in bounds and the
-//! accumulators cannot overflow (debug builds check that claim on every test run).
+//! Each function follows the matching TensorFlow Lite (Micro) int8 reference kernel, with the
+//! model version's requantization rule ([`Rounding`]: single rounding in format v1, double
+//! rounding in v2). Shapes and parameter ranges were proven by validation, so indexing stays
+//! in bounds and the accumulators cannot overflow (debug builds check that claim on every
+//! test run).
 
-use aiop_kernels::{OutputStage, requantize};
+use alloc::vec;
+
+use aiop_kernels::{OutputStage, Rounding};
 
 use super::fixedpoint::{
     exp_on_negative_values, logistic_q4, reciprocal, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
     tanh_q4,
 };
 use crate::model::{Clamp, Scale};
+
+#[inline]
+fn requant(rounding: Rounding, x: i32, scale: Scale) -> i32 {
+    rounding.apply(x, scale.multiplier, scale.shift)
+}
 use crate::validate::Geometry;
 
 pub(crate) fn clamp_to(value: i64, clamp: Clamp) -> i8 {
@@ -173,27 +181,27 @@ pub struct AddScales {
     pub output_scale: Scale,
 }
 
-/// Add: both inputs centered, shifted left by `left_shift`, rescaled to a common scale,
-/// summed (saturated to `i32`), and rescaled to the output.
-pub fn add(p: &Binary, scales: AddScales, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
+/// Add (or, with `subtract`, Sub): both inputs centered, shifted left by `left_shift`,
+/// rescaled to a common scale, combined (saturated to `i32`), and rescaled to the output.
+pub fn add(rounding: Rounding, subtract: bool, p: &Binary, scales: AddScales, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
     let AddScales { left_shift, lhs_scale, rhs_scale, output_scale } = scales;
     for ((o, &a), &b) in out.iter_mut().zip(lhs).zip(rhs) {
         // |x - zp| <= 255 and left_shift <= 23, so the shifted values fit in i32.
         let a = (i32::from(a) - p.lhs_zero_point) << left_shift;
         let b = (i32::from(b) - p.rhs_zero_point) << left_shift;
-        let a = requantize(a, lhs_scale.multiplier, lhs_scale.shift);
-        let b = requantize(b, rhs_scale.multiplier, rhs_scale.shift);
-        let sum = saturate_i32(i64::from(a) + i64::from(b));
-        let scaled = requantize(sum, output_scale.multiplier, output_scale.shift);
+        let a = i64::from(requant(rounding, a, lhs_scale));
+        let b = i64::from(requant(rounding, b, rhs_scale));
+        let combined = saturate_i32(if subtract { a - b } else { a + b });
+        let scaled = requant(rounding, combined, output_scale);
         *o = clamp_to(i64::from(scaled) + i64::from(p.output_zero_point), p.clamp);
     }
 }
 
 /// Mul: the product of the centered inputs, rescaled to the output.
-pub fn mul(p: &Binary, output_scale: Scale, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
+pub fn mul(rounding: Rounding, p: &Binary, output_scale: Scale, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
     for ((o, &a), &b) in out.iter_mut().zip(lhs).zip(rhs) {
         let product = (i32::from(a) - p.lhs_zero_point) * (i32::from(b) - p.rhs_zero_point);
-        let scaled = requantize(product, output_scale.multiplier, output_scale.shift);
+        let scaled = requant(rounding, product, output_scale);
         *o = clamp_to(i64::from(scaled) + i64::from(p.output_zero_point), p.clamp);
     }
 }
@@ -201,14 +209,22 @@ pub fn mul(p: &Binary, output_scale: Scale, lhs: &[i8], rhs: &[i8], out: &mut [i
 /// Softmax over the last axis (`depth` elements per row), gemmlowp-style: differences from the
 /// row maximum are scaled by `beta` into 5 integer bits, exponentiated, summed with 12
 /// integer bits, and normalized by a fixed-point reciprocal. Output zero point -128.
-pub fn softmax(rows: usize, depth: usize, beta: Scale, diff_min: i32, input: &[i8], out: &mut [i8]) {
+pub fn softmax(
+    rounding: Rounding,
+    rows: usize,
+    depth: usize,
+    beta: Scale,
+    diff_min: i32,
+    input: &[i8],
+    out: &mut [i8],
+) {
     for r in 0..rows {
         let row = &input[r * depth..(r + 1) * depth];
         let out_row = &mut out[r * depth..(r + 1) * depth];
         let max = row.iter().copied().max().unwrap_or(0);
         let scaled_diff = |x: i8| {
             let diff = i32::from(x) - i32::from(max);
-            (diff >= diff_min).then(|| requantize(diff, beta.multiplier, beta.shift))
+            (diff >= diff_min).then(|| requant(rounding, diff, beta))
         };
         // At most 4095 terms of at most 2^19 each: the sum fits in i32.
         let mut sum_of_exps: i32 = 0;
@@ -234,7 +250,14 @@ pub fn softmax(rows: usize, depth: usize, beta: Scale, diff_min: i32, input: &[i
 }
 
 /// Logistic with the input rescaled into 4 integer bits; output zero point -128, scale 1/256.
-pub fn logistic(input_zero_point: i32, input_scale: Scale, radius: i32, input: &[i8], out: &mut [i8]) {
+pub fn logistic(
+    rounding: Rounding,
+    input_zero_point: i32,
+    input_scale: Scale,
+    radius: i32,
+    input: &[i8],
+    out: &mut [i8],
+) {
     for (o, &x) in out.iter_mut().zip(input) {
         let centered = i32::from(x) - input_zero_point;
         *o = if centered <= radius.saturating_neg() {
@@ -242,7 +265,7 @@ pub fn logistic(input_zero_point: i32, input_scale: Scale, radius: i32, input: &
         } else if centered >= radius {
             i8::MAX
         } else {
-            let q4 = requantize(centered, input_scale.multiplier, input_scale.shift);
+            let q4 = requant(rounding, centered, input_scale);
             let q0 = logistic_q4(q4);
             (rounding_divide_by_pot(i64::from(q0), 23) - 128).clamp(-128, 127) as i8
         };
@@ -250,7 +273,7 @@ pub fn logistic(input_zero_point: i32, input_scale: Scale, radius: i32, input: &
 }
 
 /// Tanh with the input rescaled into 4 integer bits; output zero point 0, scale 1/128.
-pub fn tanh(input_zero_point: i32, input_scale: Scale, radius: i32, input: &[i8], out: &mut [i8]) {
+pub fn tanh(rounding: Rounding, input_zero_point: i32, input_scale: Scale, radius: i32, input: &[i8], out: &mut [i8]) {
     for (o, &x) in out.iter_mut().zip(input) {
         let centered = i32::from(x) - input_zero_point;
         *o = if centered <= radius.saturating_neg() {
@@ -258,7 +281,7 @@ pub fn tanh(input_zero_point: i32, input_scale: Scale, radius: i32, input: &[i8]
         } else if centered >= radius {
             i8::MAX
         } else {
-            let q4 = requantize(centered, input_scale.multiplier, input_scale.shift);
+            let q4 = requant(rounding, centered, input_scale);
             let q0 = tanh_q4(q4);
             rounding_divide_by_pot(i64::from(q0), 24).clamp(-128, 127) as i8
         };
@@ -276,5 +299,199 @@ pub fn argmax(rows: usize, depth: usize, input: &[i8], out: &mut [i32]) {
             }
         }
         *o = best as i32;
+    }
+}
+
+/// Concatenation along an axis: `outer` blocks, each the inputs' chunks in order. A chunk of
+/// input `i` is `chunks[i]` elements (its axis length times the inner size).
+pub fn concatenation(outer: usize, inputs: &[(&[i8], usize)], out: &mut [i8]) {
+    let mut at = 0;
+    for block in 0..outer {
+        for &(values, chunk) in inputs {
+            out[at..at + chunk].copy_from_slice(&values[block * chunk..(block + 1) * chunk]);
+            at += chunk;
+        }
+    }
+}
+
+/// Row-major strides of a shape (last axis fastest), padded to rank 4 with leading 1s.
+fn shape4(shape: &[u32]) -> [usize; 4] {
+    let mut s = [1usize; 4];
+    let offset = 4 - shape.len();
+    for (i, &d) in shape.iter().enumerate() {
+        s[offset + i] = d as usize;
+    }
+    s
+}
+
+/// Pad: every output element outside the copied input is `value`.
+pub fn pad(in_shape: &[u32], paddings: &[(u32, u32)], value: i8, input: &[i8], out: &mut [i8]) {
+    out.fill(value);
+    let d = shape4(in_shape);
+    let mut before = [0usize; 4];
+    let mut out_d = d;
+    let offset = 4 - paddings.len();
+    for (i, &(b, a)) in paddings.iter().enumerate() {
+        before[offset + i] = b as usize;
+        out_d[offset + i] = d[offset + i] + b as usize + a as usize;
+    }
+    let mut src = 0;
+    for i0 in 0..d[0] {
+        for i1 in 0..d[1] {
+            for i2 in 0..d[2] {
+                let row = ((i0 + before[0]) * out_d[1] + i1 + before[1]) * out_d[2] + i2 + before[2];
+                let start = row * out_d[3] + before[3];
+                out[start..start + d[3]].copy_from_slice(&input[src..src + d[3]]);
+                src += d[3];
+            }
+        }
+    }
+}
+
+/// Mean over the axes in the bit mask `axes` of `count` elements each:
+/// `clamp(requant(wrap32(sum - zp_in * count), scale) + zp_out)` (validation bounds `count` so
+/// the centered sum cannot wrap).
+#[allow(clippy::too_many_arguments)]
+pub fn mean(
+    rounding: Rounding,
+    in_shape: &[u32],
+    axes: u8,
+    count: usize,
+    scale: Scale,
+    input_zero_point: i32,
+    output_zero_point: i32,
+    input: &[i8],
+    out: &mut [i8],
+) {
+    let d = shape4(in_shape);
+    let offset = 4 - in_shape.len();
+    let reduced = |i: usize| i >= offset && axes & (1 << (i - offset)) != 0;
+    // Output index of each input element: reduced axes collapse to 0. The output's own
+    // shape (kept as 1 or dropped) has the same row-major order.
+    let out_d: [usize; 4] = core::array::from_fn(|i| if reduced(i) { 1 } else { d[i] });
+    let mut sums = vec![0i32; out.len()];
+    let mut at = 0;
+    for i0 in 0..d[0] {
+        for i1 in 0..d[1] {
+            for i2 in 0..d[2] {
+                for i3 in 0..d[3] {
+                    let idx = [i0, i1, i2, i3];
+                    let o = (0..4).fold(0, |acc, i| acc * out_d[i] + if reduced(i) { 0 } else { idx[i] });
+                    sums[o] = sums[o].wrapping_add(i32::from(input[at]));
+                    at += 1;
+                }
+            }
+        }
+    }
+    let offset = input_zero_point.wrapping_mul(count as i32);
+    for (o, &sum) in out.iter_mut().zip(&sums) {
+        let scaled = requant(rounding, sum.wrapping_sub(offset), scale);
+        *o = (i64::from(scaled) + i64::from(output_zero_point)).clamp(-128, 127) as i8;
+    }
+}
+
+/// TFLite's int8 QUANTIZE (requantization between two int8 quantizations).
+pub fn requantize(
+    rounding: Rounding,
+    scale: Scale,
+    input_zero_point: i32,
+    output_zero_point: i32,
+    input: &[i8],
+    out: &mut [i8],
+) {
+    for (o, &x) in out.iter_mut().zip(input) {
+        let scaled = requant(rounding, i32::from(x) - input_zero_point, scale);
+        *o = (i64::from(scaled) + i64::from(output_zero_point)).clamp(-128, 127) as i8;
+    }
+}
+
+/// The two slopes of a LeakyRelu: `identity` at or above the input zero point, `alpha`
+/// (negated when `alpha_negative`) below.
+#[derive(Debug, Clone, Copy)]
+pub struct LeakyReluScales {
+    pub identity: Scale,
+    pub alpha: Scale,
+    pub alpha_negative: bool,
+}
+
+/// LeakyRelu, as TensorFlow Lite Micro's int8 kernel.
+pub fn leaky_relu(
+    rounding: Rounding,
+    scales: LeakyReluScales,
+    input_zero_point: i32,
+    output_zero_point: i32,
+    input: &[i8],
+    out: &mut [i8],
+) {
+    for (o, &x) in out.iter_mut().zip(input) {
+        let centered = i32::from(x) - input_zero_point;
+        let scaled = if centered >= 0 {
+            i64::from(requant(rounding, centered, scales.identity))
+        } else {
+            let magnitude = i64::from(requant(rounding, centered, scales.alpha));
+            if scales.alpha_negative { -magnitude } else { magnitude }
+        };
+        *o = (scaled + i64::from(output_zero_point)).clamp(-128, 127) as i8;
+    }
+}
+
+/// The HardSwish parameters, as TFLite's `HardSwishParams`.
+#[derive(Debug, Clone, Copy)]
+pub struct HardSwishParams {
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub reluish_multiplier: i16,
+    pub reluish_exponent: i8,
+    pub output_multiplier: i16,
+    pub output_exponent: i8,
+}
+
+fn srdhm16(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    let ab = i32::from(a) * i32::from(b);
+    let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+    ((ab + nudge) / (1 << 15)) as i16
+}
+
+fn sdhm16(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    ((i32::from(a) * i32::from(b)) / (1 << 15)) as i16
+}
+
+fn saturating_left_shift16(x: i16, shift: u32) -> i16 {
+    (i32::from(x) << shift.min(16)).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+}
+
+fn rdbp16(x: i16, exponent: u32) -> i16 {
+    rounding_divide_by_pot(i64::from(x), exponent) as i16
+}
+
+/// TFLite's int8 HARD_SWISH in 16-bit fixed point.
+pub fn hard_swish(p: &HardSwishParams, input: &[i8], out: &mut [i8]) {
+    for (o, &x) in out.iter_mut().zip(input) {
+        // |x - zp| <= 255, so the value times 2^7 fits in i16.
+        let centered = (i32::from(x) - p.input_zero_point) as i16;
+        let hires = centered.wrapping_mul(1 << 7);
+        let preshift_output = srdhm16(hires, p.output_multiplier);
+        let mut reluish = hires;
+        if p.reluish_exponent > 0 {
+            reluish = saturating_left_shift16(reluish, (p.reluish_exponent - 1) as u32);
+        }
+        reluish = srdhm16(reluish, p.reluish_multiplier);
+        if p.reluish_exponent > 0 {
+            reluish = saturating_left_shift16(reluish, 1);
+        }
+        if p.reluish_exponent < 0 {
+            reluish = rdbp16(reluish, p.reluish_exponent.unsigned_abs().into());
+        }
+        let reluish = ((i32::from(reluish) + (1 << 15)) >> 1) as i16;
+        let preshift = sdhm16(reluish, preshift_output);
+        // TFLite adds the zero point in int16, wrapping, before the final clamp.
+        let value = rdbp16(preshift, p.output_exponent.unsigned_abs().into()).wrapping_add(p.output_zero_point as i16);
+        *o = value.clamp(-128, 127) as i8;
     }
 }

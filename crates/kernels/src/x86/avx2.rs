@@ -14,7 +14,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{StageVectors, round_up};
-use crate::{DepthwiseGeometry, KernelError, OutputStage};
+use crate::{DepthwiseGeometry, KernelError, OutputStage, Rounding};
 
 /// Columns per packed panel: two ymm registers of 8 `i32` accumulators.
 const PANEL: usize = 16;
@@ -70,14 +70,28 @@ pub(crate) fn qgemm(
     }
     let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point, stage);
     // SAFETY: reachable only for a PackedMatrix packed for Avx2, which `PackedMatrix::pack`
-    // refuses unless the CPU has AVX2.
-    unsafe { gemm(packed, &xs, m, n, np, kp, &sv, stage, out) };
+    // refuses unless the CPU has AVX2; `packed` holds `size` bytes (checked above), `xs`
+    // `m * kp` values, `out` `m * n` bytes (checked by the caller), and `sv` was built for
+    // `stage` with `np` entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => gemm::<false>(packed, &xs, m, n, np, kp, &sv, stage, out),
+            Rounding::Double => gemm::<true>(packed, &xs, m, n, np, kp, &sv, stage, out),
+        }
+    };
     Ok(())
 }
 
+/// All panels and rows of the product, through the output stage (`DOUBLE`: whether `stage`
+/// and `sv` use [`Rounding::Double`]).
+///
+/// # Safety
+/// The CPU must have AVX2. `packed` must hold the [`pack`] layout of an `n x kp` matrix
+/// (`np * kp` bytes), `xs` `m * kp` values, `out` `m * n` bytes; `sv` must be built from
+/// `stage` with `np` entries, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-unsafe fn gemm(
+unsafe fn gemm<const DOUBLE: bool>(
     packed: &[i8],
     xs: &[i16],
     m: usize,
@@ -98,15 +112,15 @@ unsafe fn gemm(
         unsafe {
             while r + MR <= m {
                 match w / 8 {
-                    1 => tile::<MR, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    _ => tile::<MR, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    1 => tile::<MR, 1, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => tile::<MR, 2, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
                 }
                 r += MR;
             }
             while r < m {
                 match w / 8 {
-                    1 => tile::<1, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    _ => tile::<1, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    1 => tile::<1, 1, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => tile::<1, 2, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
                 }
                 r += 1;
             }
@@ -115,10 +129,16 @@ unsafe fn gemm(
     }
 }
 
+/// `R` rows by `Y * 8` columns of output, accumulated over the whole depth in registers.
+///
+/// # Safety
+/// The CPU must have AVX2. `panel` must hold `Y * 8 * kp` bytes, `xs` rows `r0..r0 + R` of
+/// `kp` values, `out` `(r0 + R) * n` bytes; `sv` must be built from `stage` with at least
+/// `c0 + Y * 8` entries, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn tile<const R: usize, const Y: usize>(
+unsafe fn tile<const R: usize, const Y: usize, const DOUBLE: bool>(
     panel: &[i8],
     xs: &[i16],
     r0: usize,
@@ -157,7 +177,7 @@ unsafe fn tile<const R: usize, const Y: usize>(
             // SAFETY: the stage vectors are padded to a multiple of 8 >= col + 8.
             let bytes = unsafe {
                 let fix = _mm256_loadu_si256(sv.fix.as_ptr().add(col).cast());
-                requant8(_mm256_add_epi32(a, fix), sv, col, stage)
+                requant8::<DOUBLE>(_mm256_add_epi32(a, fix), sv, col, stage)
             };
             store8(bytes, &mut out[(r0 + i) * n + col..(r0 + i + 1) * n]);
         }
@@ -182,17 +202,31 @@ fn store8(bytes: __m128i, dst: &mut [i8]) {
 
 /// `OutputStage::apply` on 8 accumulators of channels `col..col + 8`; the result bytes are
 /// the low 8 of the returned vector. Values end in `[-128, 127]`, so the saturating packs at
-/// the end change nothing.
+/// the end change nothing. For double rounding, the wrapping `i32` left shift is done here,
+/// in 32-bit lanes, before widening (`vpsllvd` counts are `0..=30`).
 ///
 /// # Safety
-/// `sv` must hold at least `col + 8` entries per vector.
+/// The CPU must have AVX2. `sv` must be built from `stage` and hold at least `col + 8`
+/// entries per vector, and `DOUBLE` must be `stage.rounding == Rounding::Double` (so that
+/// `sv.left` and `sv.neg` are filled).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn requant8(acc: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
+unsafe fn requant8<const DOUBLE: bool>(
+    acc: __m256i,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> __m128i {
+    let acc = if DOUBLE {
+        // SAFETY: `sv.left` holds at least `col + 8` entries (forwarded from the caller).
+        _mm256_sllv_epi32(acc, unsafe { _mm256_loadu_si256(sv.left.as_ptr().add(col).cast()) })
+    } else {
+        acc
+    };
     let lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc));
     let hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(acc));
     // SAFETY: forwarded from the caller.
-    let (a, b) = unsafe { (requant4(lo, sv, col, stage), requant4(hi, sv, col + 4, stage)) };
+    let (a, b) = unsafe { (requant4::<DOUBLE>(lo, sv, col, stage), requant4::<DOUBLE>(hi, sv, col + 4, stage)) };
     // The low 32 bits of each 64-bit lane, in order.
     let idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     let a = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(a, idx));
@@ -213,16 +247,20 @@ fn max64(a: __m256i, b: __m256i) -> __m256i {
     _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a))
 }
 
-/// Four lanes of `requantize`, zero point and clamp, in 64-bit lanes: `vpmuldq` gives the
-/// exact `x * multiplier`; the rounding add cannot overflow (|x * M| < 2^62, round <= 2^61);
-/// the arithmetic shift is `sign ^ ((t ^ sign) >> s)` with a logical shift (for negative
-/// `t`, `!t >> s == !(t >> s)`); min/max are compare-and-blend.
+/// Four lanes of `requantize` (or, with `DOUBLE`, `requantize_double`), zero point and clamp,
+/// in 64-bit lanes: `vpmuldq` gives the exact `x * multiplier` (of the low, sign-extended
+/// 32 bits of each lane); the rounding add cannot overflow (|x * M| < 2^62,
+/// round <= 2^61 + 2^30); the arithmetic shift is `sign ^ ((t ^ sign) >> s)` with a logical
+/// shift (for negative `t`, `!t >> s == !(t >> s)`); min/max are compare-and-blend. Double
+/// rounding subtracts `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and
+/// needs no `i32` clamp: its result is always in range.
 ///
 /// # Safety
-/// `sv` must hold at least `col + 4` entries per vector.
+/// The CPU must have AVX2. `sv` must be built from `stage` and hold at least `col + 4`
+/// entries per vector, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn requant4(x: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m256i {
+unsafe fn requant4<const DOUBLE: bool>(x: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m256i {
     // SAFETY: forwarded from the caller.
     let (m, s, r) = unsafe {
         (
@@ -231,10 +269,23 @@ unsafe fn requant4(x: __m256i, sv: &StageVectors, col: usize, stage: &OutputStag
             _mm256_loadu_si256(sv.round.as_ptr().add(col).cast()),
         )
     };
-    let t = _mm256_add_epi64(_mm256_mul_epi32(x, m), r);
+    let p = _mm256_mul_epi32(x, m);
+    let t = _mm256_add_epi64(p, r);
+    let t = if DOUBLE {
+        // SAFETY: `sv.neg` holds at least `col + 4` entries (forwarded from the caller).
+        let neg = unsafe { _mm256_loadu_si256(sv.neg.as_ptr().add(col).cast()) };
+        let below = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1i64 << 30)), p);
+        _mm256_sub_epi64(t, _mm256_and_si256(below, neg))
+    } else {
+        t
+    };
     let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
     let y = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), s), sign);
-    let y = max64(min64(y, _mm256_set1_epi64x(i64::from(i32::MAX))), _mm256_set1_epi64x(i64::from(i32::MIN)));
+    let y = if DOUBLE {
+        y
+    } else {
+        max64(min64(y, _mm256_set1_epi64x(i64::from(i32::MAX))), _mm256_set1_epi64x(i64::from(i32::MIN)))
+    };
     let y = _mm256_add_epi64(y, _mm256_set1_epi64x(i64::from(stage.output_zero_point)));
     min64(max64(y, _mm256_set1_epi64x(i64::from(stage.clamp_min))), _mm256_set1_epi64x(i64::from(stage.clamp_max)))
 }
@@ -245,18 +296,36 @@ pub(crate) fn requantize_channels(acc: &[i32], stage: &OutputStage<'_>, out: &mu
     let n = acc.len();
     let np = (n / 8) * 8;
     let sv = StageVectors::new(n, np, None, None, 0, stage);
-    // SAFETY: only reached through KernelPath::Avx2, which callers check is available.
-    unsafe { requantize_run(acc, np, &sv, stage, out) };
+    // SAFETY: only reached through KernelPath::Avx2, which callers check is available; `sv`
+    // was built from `stage` with `np <= acc.len() = out.len()` entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => requantize_run::<false>(acc, np, &sv, stage, out),
+            Rounding::Double => requantize_run::<true>(acc, np, &sv, stage, out),
+        }
+    };
     for c in np..n {
         out[c] = stage.apply(acc[c], c);
     }
 }
 
+/// The output stage on channels `0..np`, 8 at a time.
+///
+/// # Safety
+/// The CPU must have AVX2. `np` must be a multiple of 8 and at most `acc.len()` and
+/// `out.len()`; `sv` must be built from `stage` with `np` entries, and `DOUBLE` must be
+/// `stage.rounding == Rounding::Double`.
 #[target_feature(enable = "avx2")]
-unsafe fn requantize_run(acc: &[i32], np: usize, sv: &StageVectors, stage: &OutputStage<'_>, out: &mut [i8]) {
+unsafe fn requantize_run<const DOUBLE: bool>(
+    acc: &[i32],
+    np: usize,
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
     for c in (0..np).step_by(8) {
         // SAFETY: `c + 8 <= np <= acc.len()`, and `sv` has `np` entries.
-        let bytes = unsafe { requant8(_mm256_loadu_si256(acc.as_ptr().add(c).cast()), sv, c, stage) };
+        let bytes = unsafe { requant8::<DOUBLE>(_mm256_loadu_si256(acc.as_ptr().add(c).cast()), sv, c, stage) };
         store8(bytes, &mut out[c..c + 8]);
     }
 }
@@ -276,14 +345,28 @@ pub(crate) fn depthwise(
 ) {
     let np = (cols / 8) * 8;
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
-    // SAFETY: only reached through KernelPath::Avx2, which callers check is available.
-    unsafe { depthwise_run(g, cols, np, input, input_zero_point, weights, &sv, stage, out) };
+    // SAFETY: only reached through KernelPath::Avx2, which callers check is available; the
+    // buffer lengths were checked by the caller and `sv` was built from `stage` with `np`
+    // entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => depthwise_run::<false>(g, cols, np, input, input_zero_point, weights, &sv, stage, out),
+            Rounding::Double => depthwise_run::<true>(g, cols, np, input, input_zero_point, weights, &sv, stage, out),
+        }
+    };
     crate::reference::depthwise_channels(g, cols, np..cols, input, input_zero_point, weights, bias, stage, out);
 }
 
+/// Channels `0..np` of every output pixel, 8 at a time.
+///
+/// # Safety
+/// The CPU must have AVX2. `input` (`in_h x in_w x cols`), `weights` (`kernel_h x kernel_w x
+/// cols`) and `out` (`out_h x out_w x cols`) must have the lengths `g` and `cols` give;
+/// `np` must be a multiple of 8 and at most `cols`; `sv` must be built from `stage` with
+/// `np` entries, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-unsafe fn depthwise_run(
+unsafe fn depthwise_run<const DOUBLE: bool>(
     g: &DepthwiseGeometry,
     cols: usize,
     np: usize,
@@ -324,7 +407,7 @@ unsafe fn depthwise_run(
                     acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(w, _mm256_sub_epi32(x, zp)));
                 }
                 // SAFETY: the stage vectors have `np >= c + 8` entries.
-                let bytes = unsafe { requant8(acc, sv, c, stage) };
+                let bytes = unsafe { requant8::<DOUBLE>(acc, sv, c, stage) };
                 store8(bytes, &mut out[pixel + c..pixel + c + 8]);
             }
         }

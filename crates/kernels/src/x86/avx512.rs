@@ -17,7 +17,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{StageVectors, round_up};
-use crate::{DepthwiseGeometry, KernelError, OutputStage};
+use crate::{DepthwiseGeometry, KernelError, OutputStage, Rounding};
 
 /// Columns per packed panel: four zmm registers of 16 `i32` accumulators.
 const PANEL: usize = 64;
@@ -99,14 +99,29 @@ pub(crate) fn qgemm(
     }
     let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(128), stage);
     // SAFETY: this path is only reachable for a PackedMatrix packed for Avx512, which
-    // `PackedMatrix::pack` refuses unless the CPU has avx512f, avx512bw and avx512vnni.
-    unsafe { gemm(packed, &xs, m, n, np, kp, &sv, stage, out) };
+    // `PackedMatrix::pack` refuses unless the CPU has avx512f, avx512bw and avx512vnni;
+    // `packed` holds `size` bytes (checked above), `xs` `m * kp`, `out` `m * n` (checked by
+    // the caller), and `sv` was built for `stage` with `np` entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => gemm::<false>(packed, &xs, m, n, np, kp, &sv, stage, out),
+            Rounding::Double => gemm::<true>(packed, &xs, m, n, np, kp, &sv, stage, out),
+        }
+    };
     Ok(())
 }
 
+/// All panels and rows of the product, through the output stage (`DOUBLE`: whether `stage`
+/// and `sv` use [`Rounding::Double`]).
+///
+/// # Safety
+/// The CPU must have avx512f, avx512bw and avx512vnni. `packed` must hold the panel layout
+/// of [`pack`] (`np * kp` bytes), `xs` `m * kp` bytes, `out` `m * n` bytes; `sv` must be
+/// built from `stage` with `np` entries, and `DOUBLE` must be
+/// `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn gemm(
+unsafe fn gemm<const DOUBLE: bool>(
     packed: &[i8],
     xs: &[u8],
     m: usize,
@@ -128,19 +143,19 @@ unsafe fn gemm(
         unsafe {
             while r + MR <= m {
                 match w / 16 {
-                    1 => tile::<MR, 1>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    2 => tile::<MR, 2>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    3 => tile::<MR, 3>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    _ => tile::<MR, 4>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    1 => tile::<MR, 1, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    2 => tile::<MR, 2, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    3 => tile::<MR, 3, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => tile::<MR, 4, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
                 }
                 r += MR;
             }
             while r < m {
                 match w / 16 {
-                    1 => row::<1>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    2 => row::<2>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    3 => row::<3>(panel, xs, r, kp, c0, n, sv, stage, out),
-                    _ => row::<4>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    1 => row::<1, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    2 => row::<2, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    3 => row::<3, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
+                    _ => row::<4, DOUBLE>(panel, xs, r, kp, c0, n, sv, stage, out),
                 }
                 r += 1;
             }
@@ -150,10 +165,16 @@ unsafe fn gemm(
 }
 
 /// `R` rows by `Z * 16` columns of output, accumulated over the whole depth in registers.
+///
+/// # Safety
+/// The CPU must have avx512f, avx512bw and avx512vnni. `panel` must hold `Z * 16 * kp`
+/// bytes, `xs` rows `r0..r0 + R` of `kp` bytes, `out` `(r0 + R) * n` bytes; `sv` must be
+/// built from `stage` with at least `c0 + Z * 16` entries, and `DOUBLE` must be
+/// `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn tile<const R: usize, const Z: usize>(
+unsafe fn tile<const R: usize, const Z: usize, const DOUBLE: bool>(
     panel: &[i8],
     xs: &[u8],
     r0: usize,
@@ -192,7 +213,7 @@ unsafe fn tile<const R: usize, const Z: usize>(
             // SAFETY: the stage vectors are padded to a multiple of 16 columns >= col + 16.
             let bytes = unsafe {
                 let fix = _mm512_loadu_si512(sv.fix.as_ptr().add(col).cast());
-                requant16(_mm512_add_epi32(a, fix), sv, col, stage)
+                requant16::<DOUBLE>(_mm512_add_epi32(a, fix), sv, col, stage)
             };
             store16(bytes, &mut out[(r0 + i) * n + col..(r0 + i + 1) * n]);
         }
@@ -203,10 +224,13 @@ unsafe fn tile<const R: usize, const Z: usize>(
 /// accumulator would be one chain of dependent `vpdpbusd` (latency ~4 cycles each), so the
 /// depth is split over four independent accumulator sets, added at the end (wrapping `i32`
 /// addition is associative, so the sum is the same).
+///
+/// # Safety
+/// As [`tile`] with `R = 1`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn row<const Z: usize>(
+unsafe fn row<const Z: usize, const DOUBLE: bool>(
     panel: &[i8],
     xs: &[u8],
     r0: usize,
@@ -256,7 +280,7 @@ unsafe fn row<const Z: usize>(
         // SAFETY: the stage vectors are padded to a multiple of 16 columns >= col + 16.
         let bytes = unsafe {
             let fix = _mm512_loadu_si512(sv.fix.as_ptr().add(col).cast());
-            requant16(_mm512_add_epi32(sum, fix), sv, col, stage)
+            requant16::<DOUBLE>(_mm512_add_epi32(sum, fix), sv, col, stage)
         };
         store16(bytes, &mut out[r0 * n + col..(r0 + 1) * n]);
     }
@@ -265,6 +289,11 @@ unsafe fn row<const Z: usize>(
 /// The dot layout: each output is `sum(xs_row * w_col)` over 64-byte chunks, in four
 /// independent accumulators, then a horizontal (wrapping) sum, the per-column constant and
 /// the scalar output stage (at most 8 columns per row, so the stage is not the cost).
+///
+/// # Safety
+/// The CPU must have avx512f, avx512bw and avx512vnni. `packed` must hold `n * kp` bytes,
+/// `xs` `m * kp`, `out` `m * n`, `row_sums` and `stage` `n` channels (and `bias` if given);
+/// `kp` must be a multiple of 64.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot(
@@ -317,30 +346,50 @@ fn store16(bytes: __m128i, dst: &mut [i8]) {
     }
 }
 
-/// `OutputStage::apply` on 16 accumulators of channels `col..col + 16`.
+/// `OutputStage::apply` on 16 accumulators of channels `col..col + 16`. For double
+/// rounding, the wrapping `i32` left shift is done here, in 32-bit lanes, before widening
+/// (`vpsllvd` counts are `0..=30`).
 ///
 /// # Safety
-/// `sv` must hold at least `col + 16` entries per vector.
+/// The CPU must have avx512f, avx512bw and avx512vnni. `sv` must be built from `stage` and
+/// hold at least `col + 16` entries per vector, and `DOUBLE` must be
+/// `stage.rounding == Rounding::Double` (so that `sv.left` and `sv.neg` are filled).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn requant16(acc: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
+unsafe fn requant16<const DOUBLE: bool>(
+    acc: __m512i,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> __m128i {
+    let acc = if DOUBLE {
+        // SAFETY: `sv.left` holds at least `col + 16` entries (forwarded from the caller).
+        _mm512_sllv_epi32(acc, unsafe { _mm512_loadu_si512(sv.left.as_ptr().add(col).cast()) })
+    } else {
+        acc
+    };
     let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
     let hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc));
     // SAFETY: forwarded from the caller.
-    let (a, b) = unsafe { (requant8(lo, sv, col, stage), requant8(hi, sv, col + 8, stage)) };
+    let (a, b) = unsafe { (requant8::<DOUBLE>(lo, sv, col, stage), requant8::<DOUBLE>(hi, sv, col + 8, stage)) };
     _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
 }
 
-/// Eight lanes of `requantize`, then zero point and clamp, in 64-bit lanes: the product
-/// `x * multiplier` is exact (`_mm512_mul_epi32` multiplies the sign-extended low halves),
-/// the rounding add cannot overflow (|x * M| < 2^62, round <= 2^61), `vpsravq` is the
-/// arithmetic shift of the reference, and the two clamps are the reference's two clamps.
+/// Eight lanes of `requantize` (or, with `DOUBLE`, `requantize_double`), then zero point
+/// and clamp, in 64-bit lanes: the product `x * multiplier` is exact (`_mm512_mul_epi32`
+/// multiplies the sign-extended low halves), the rounding add cannot overflow
+/// (|x * M| < 2^62, round <= 2^61 + 2^30), `vpsravq` is the arithmetic shift of the
+/// reference, and the two clamps are the reference's two clamps. Double rounding subtracts
+/// `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and needs no `i32`
+/// clamp: its result is always in range.
 ///
 /// # Safety
-/// `sv` must hold at least `col + 8` entries per vector.
+/// The CPU must have avx512f, avx512bw and avx512vnni. `sv` must be built from `stage` and
+/// hold at least `col + 8` entries per vector, and `DOUBLE` must be
+/// `stage.rounding == Rounding::Double`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn requant8(x: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m512i {
+unsafe fn requant8<const DOUBLE: bool>(x: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m512i {
     // SAFETY: forwarded from the caller.
     let (m, s, r) = unsafe {
         (
@@ -349,11 +398,20 @@ unsafe fn requant8(x: __m512i, sv: &StageVectors, col: usize, stage: &OutputStag
             _mm512_loadu_si512(sv.round.as_ptr().add(col).cast()),
         )
     };
-    let y = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), r), s);
-    let y = _mm512_min_epi64(
-        _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
-        _mm512_set1_epi64(i64::from(i32::MAX)),
-    );
+    let p = _mm512_mul_epi32(x, m);
+    let t = _mm512_add_epi64(p, r);
+    let y = if DOUBLE {
+        // SAFETY: `sv.neg` holds at least `col + 8` entries (forwarded from the caller).
+        let neg = unsafe { _mm512_loadu_si512(sv.neg.as_ptr().add(col).cast()) };
+        let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
+        _mm512_srav_epi64(_mm512_mask_sub_epi64(t, below, t, neg), s)
+    } else {
+        let y = _mm512_srav_epi64(t, s);
+        _mm512_min_epi64(
+            _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
+            _mm512_set1_epi64(i64::from(i32::MAX)),
+        )
+    };
     let y = _mm512_add_epi64(y, _mm512_set1_epi64(i64::from(stage.output_zero_point)));
     _mm512_min_epi64(
         _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(stage.clamp_min))),
@@ -367,18 +425,36 @@ pub(crate) fn requantize_channels(acc: &[i32], stage: &OutputStage<'_>, out: &mu
     let n = acc.len();
     let np = (n / 16) * 16;
     let sv = StageVectors::new(n, np, None, None, 0, stage);
-    // SAFETY: only reached through KernelPath::Avx512, which callers check is available.
-    unsafe { requantize_run(acc, np, &sv, stage, out) };
+    // SAFETY: only reached through KernelPath::Avx512, which callers check is available; `sv`
+    // was built from `stage` with `np <= acc.len() = out.len()` entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => requantize_run::<false>(acc, np, &sv, stage, out),
+            Rounding::Double => requantize_run::<true>(acc, np, &sv, stage, out),
+        }
+    };
     for c in np..n {
         out[c] = stage.apply(acc[c], c);
     }
 }
 
+/// The output stage on channels `0..np`, 16 at a time.
+///
+/// # Safety
+/// The CPU must have avx512f, avx512bw and avx512vnni. `np` must be a multiple of 16 and at
+/// most `acc.len()` and `out.len()`; `sv` must be built from `stage` with `np` entries, and
+/// `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn requantize_run(acc: &[i32], np: usize, sv: &StageVectors, stage: &OutputStage<'_>, out: &mut [i8]) {
+unsafe fn requantize_run<const DOUBLE: bool>(
+    acc: &[i32],
+    np: usize,
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
     for c in (0..np).step_by(16) {
         // SAFETY: `c + 16 <= np <= acc.len()`, and `sv` has `np` entries.
-        let bytes = unsafe { requant16(_mm512_loadu_si512(acc.as_ptr().add(c).cast()), sv, c, stage) };
+        let bytes = unsafe { requant16::<DOUBLE>(_mm512_loadu_si512(acc.as_ptr().add(c).cast()), sv, c, stage) };
         store16(bytes, &mut out[c..c + 16]);
     }
 }
@@ -401,13 +477,27 @@ pub(crate) fn depthwise(
     // with masked loads (masked-off bytes are not accessed) and stored partially.
     let Some(np) = round_up(cols, 16) else { return };
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
-    // SAFETY: only reached through KernelPath::Avx512, which callers check is available.
-    unsafe { depthwise_run(g, cols, input, input_zero_point, weights, &sv, stage, out) };
+    // SAFETY: only reached through KernelPath::Avx512, which callers check is available; the
+    // buffer lengths were checked by the caller and `sv` was built from `stage` with
+    // `round_up(cols, 16)` entries.
+    unsafe {
+        match stage.rounding {
+            Rounding::Single => depthwise_run::<false>(g, cols, input, input_zero_point, weights, &sv, stage, out),
+            Rounding::Double => depthwise_run::<true>(g, cols, input, input_zero_point, weights, &sv, stage, out),
+        }
+    };
 }
 
+/// Every output pixel, 16 channels at a time (the last block masked).
+///
+/// # Safety
+/// The CPU must have avx512f, avx512bw and avx512vnni. `input` (`in_h x in_w x cols`),
+/// `weights` (`kernel_h x kernel_w x cols`) and `out` (`out_h x out_w x cols`) must have the
+/// lengths `g` and `cols` give; `sv` must be built from `stage` with `round_up(cols, 16)`
+/// entries, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn depthwise_run(
+unsafe fn depthwise_run<const DOUBLE: bool>(
     g: &DepthwiseGeometry,
     cols: usize,
     input: &[i8],
@@ -458,7 +548,7 @@ unsafe fn depthwise_run(
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)));
                 }
                 // SAFETY: the stage vectors are padded to a multiple of 16 >= c + 16.
-                let bytes = unsafe { requant16(acc, sv, c, stage) };
+                let bytes = unsafe { requant16::<DOUBLE>(acc, sv, c, stage) };
                 store16(bytes, &mut out[pixel + c..pixel + c + lanes]);
             }
         }

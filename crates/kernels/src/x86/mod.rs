@@ -15,16 +15,36 @@ pub(crate) mod avx512;
 /// Per-channel constants of the output stage, widened once per call so that the vector
 /// requantization reads them with plain loads. Padded with zeros to a whole number of
 /// vectors; padded lanes are computed and thrown away.
+///
+/// Both rules end in one rounding shift of the exact 64-bit product `a * M` (with
+/// `a = x.wrapping_shl(left)`, `left = 0` for [`crate::Rounding::Single`]):
+/// `y = (a * M + round - (a * M < -2^30 ? neg : 0)) >> shr`. For `Single` that is
+/// [`crate::requantize`] itself (`neg` unused). For `Double` with `right = max(-shift, 0)`:
+/// `SaturatingRoundingDoublingHighMul` is `h = floor((a * M + 2^30) / 2^31)` (the nudge
+/// `1 - 2^30` and C++'s truncating division round negative products exactly as `floor` with
+/// the nudge `2^30` does; `MIN * MIN` cannot occur as `M <= i32::MAX`), and
+/// `RoundingDivideByPOT(h, right)` for `right >= 1` is `floor((h + 2^(right - 1) - [h < 0]) /
+/// 2^right)`. Nested floors of integers compose (`floor((floor(p / a) + c) / b) =
+/// floor((p + c * a) / (a * b))`) and `h < 0` iff `a * M < -2^30`, so `Double` is
+/// `shr = 31 + right`, `round = 2^30 + [right > 0] * 2^(30 + right)`,
+/// `neg = [right > 0] * 2^31`. `|a * M| < 2^62` and `round <= 2^61 + 2^30`, so the sum
+/// never overflows, and every `Double` result already lies in `i32`.
 pub(crate) struct StageVectors {
     /// `bias[c] - (lhs_offset) * row_sums[c]` (wrapping): the constant added to each raw dot
     /// product. `lhs_offset` is the zero point, plus 128 on the VNNI path.
     pub fix: alloc::vec::Vec<i32>,
     /// `max(multiplier, 0)` as i64.
     pub mult: alloc::vec::Vec<i64>,
-    /// `31 - clamp(shift, -31, 30)`, 1..=62.
+    /// `Single`: `31 - clamp(shift, -31, 30)`, 1..=62. `Double`: `31 + right`, 31..=62.
     pub shr: alloc::vec::Vec<i64>,
-    /// `1 << (shr - 1)`.
+    /// `Single`: `1 << (shr - 1)`. `Double`: `2^30 + [right > 0] * 2^(30 + right)`.
     pub round: alloc::vec::Vec<i64>,
+    /// `Double` only (empty for `Single`): `left = max(clamp(shift, -31, 30), 0)`, the `i32`
+    /// lanes' wrapping left shift before the multiply.
+    pub left: alloc::vec::Vec<i32>,
+    /// `Double` only (empty for `Single`): `[right > 0] * 2^31`, subtracted where the product is
+    /// below `-2^30` (the high multiply's result is negative there).
+    pub neg: alloc::vec::Vec<i64>,
 }
 
 impl StageVectors {
@@ -37,20 +57,33 @@ impl StageVectors {
         lhs_offset: i32,
         stage: &crate::OutputStage<'_>,
     ) -> Self {
+        let double = stage.rounding == crate::Rounding::Double;
         let mut fix = alloc::vec![0i32; padded];
         let mut mult = alloc::vec![0i64; padded];
         let mut shr = alloc::vec![1i64; padded];
         let mut round = alloc::vec![1i64; padded];
+        let (mut left, mut neg) =
+            if double { (alloc::vec![0i32; padded], alloc::vec![0i64; padded]) } else { Default::default() };
         for c in 0..n.min(padded) {
             let b = bias.map_or(0, |b| b[c]);
             fix[c] = b.wrapping_sub(lhs_offset.wrapping_mul(row_sums.map_or(0, |s| s[c])));
-            // The same clamps as `requantize`, so out-of-range arguments behave identically.
+            // The same clamps as `requantize` / `requantize_double`, so out-of-range
+            // arguments behave identically.
             mult[c] = i64::from(stage.multiplier[c].max(0));
-            let s = 31 - i64::from(i32::from(stage.shift[c]).clamp(-31, 30));
-            shr[c] = s;
-            round[c] = 1i64 << (s - 1);
+            let shift = i32::from(stage.shift[c]).clamp(-31, 30);
+            if double {
+                let right = i64::from((-shift).max(0));
+                shr[c] = 31 + right;
+                round[c] = (1i64 << 30) + if right > 0 { 1i64 << (30 + right) } else { 0 };
+                left[c] = shift.max(0);
+                neg[c] = if right > 0 { 1i64 << 31 } else { 0 };
+            } else {
+                let s = 31 - i64::from(shift);
+                shr[c] = s;
+                round[c] = 1i64 << (s - 1);
+            }
         }
-        StageVectors { fix, mult, shr, round }
+        StageVectors { fix, mult, shr, round, left, neg }
     }
 }
 

@@ -59,7 +59,9 @@ pub fn artifact_bytecode(name: &str) -> Bytes {
     hex::decode(hex_code.trim_start_matches("0x")).expect("bytecode is hex").into()
 }
 
-/// Every model in testdata/models, sorted by name: (name, bytes).
+/// Every model in testdata/models whose format version the precompile accepts, sorted by
+/// name: (name, bytes). (Format v2 models join with the precompile upgrade that accepts them;
+/// filtering keeps the addresses of the published vectors' models where they were.)
 pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
     let mut models: Vec<(String, Vec<u8>)> = std::fs::read_dir(repo_root().join("testdata/models"))
         .expect("testdata/models")
@@ -67,6 +69,10 @@ pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "aiop"))
         .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .filter(|(_, bytes)| {
+            let header = aiop_engine::format::ModelHeader::parse(bytes).expect("testdata models parse");
+            header.format_version().is_ok_and(|v| aiop_precompile::ACCEPTED_FORMATS.contains(&v))
+        })
         .collect();
     models.sort();
     models

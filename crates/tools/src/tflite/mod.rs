@@ -1,34 +1,58 @@
 //! Import of int8 TensorFlow Lite models (`.tflite` flatbuffers, schema v3).
 //!
-//! Every requantization parameter is derived from the file's float scales exactly as LiteRT
-//! derives it at `Prepare` time (single-rounding build; [`crate::qmath`]), so the imported
-//! model computes, byte for byte, what LiteRT's reference kernels (`BUILTIN_REF`) compute for
-//! FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, MUL,
-//! RESHAPE and ARG_MAX. SOFTMAX, LOGISTIC and TANH import with TensorFlow Lite Micro's integer
-//! (gemmlowp) semantics, which is what the engine computes; LiteRT itself evaluates those
-//! three int8 ops with float lookup tables, so they can differ from LiteRT by one step on
-//! some inputs (see `docs/models.md`).
+//! The importer writes either model-format version ([`FormatVersion`]):
+//!
+//! - **v2** (the default): TensorFlow Lite Micro's int8 kernels, op by op, with double
+//!   rounding. Every parameter is derived from the file's float scales exactly as TFLM's
+//!   `Prepare` derives it, in the precision it uses ([`crate::qmath`] names the TFLM build).
+//!   v2 adds SUB, CONCATENATION, PAD, PADV2, MEAN, QUANTIZE (int8 to int8), HARD_SWISH,
+//!   LEAKY_RELU, SQUEEZE and EXPAND_DIMS.
+//! - **v1**: single rounding, parameters derived as LiteRT derives them (single-rounding
+//!   build), so the imported model computes, byte for byte, what LiteRT's reference kernels
+//!   (`BUILTIN_REF`) compute for FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, RESHAPE
+//!   and ARG_MAX. SOFTMAX, LOGISTIC and TANH import with TensorFlow Lite Micro's integer
+//!   (gemmlowp) semantics, which is what the engine computes; LiteRT itself evaluates those
+//!   three int8 ops with float lookup tables, so they can differ from LiteRT by one step on
+//!   some inputs (see `docs/models.md`).
 
 mod fb;
 mod names;
+mod v2;
 
 use std::collections::HashMap;
 
-use aiop_engine::{Clamp, ConvWindow, DType, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor, TensorId};
+use aiop_engine::{
+    Clamp, ConvWindow, DType, FormatVersion, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor, TensorId,
+};
 
 use crate::error::{Result, ToolsError};
-use crate::qmath::{q4_input_params, quantize_multiplier, softmax_params};
+use crate::qmath::{q4_input_params, quantize_multiplier, quantize_multiplier_v2, softmax_params, softmax_params_v2};
 use fb::Table;
 pub use names::op_name;
 
-/// The operators the importer accepts.
-pub const SUPPORTED: &str = "FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, MUL, \
-     RESHAPE, SOFTMAX, LOGISTIC, TANH, ARG_MAX (int8, with fused NONE/RELU/RELU6/RELU_N1_TO_1)";
+/// The operators a format v1 import accepts.
+pub const SUPPORTED_V1: &str = "FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, \
+     MUL, RESHAPE, SOFTMAX, LOGISTIC, TANH, ARG_MAX (int8, with fused NONE/RELU/RELU6/RELU_N1_TO_1)";
+
+/// The operators a format v2 import accepts.
+pub const SUPPORTED_V2: &str = "FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, \
+     SUB, MUL, RESHAPE, SQUEEZE, EXPAND_DIMS, SOFTMAX, LOGISTIC, TANH, ARG_MAX, CONCATENATION, PAD, PADV2, MEAN, \
+     QUANTIZE (int8 to int8), HARD_SWISH, LEAKY_RELU (int8, with fused NONE/RELU/RELU6/RELU_N1_TO_1)";
+
+/// The operators the importer accepts for a format version.
+pub fn supported(version: FormatVersion) -> &'static str {
+    match version {
+        FormatVersion::V1 => SUPPORTED_V1,
+        FormatVersion::V2 => SUPPORTED_V2,
+    }
+}
 
 const ADD: i32 = 0;
 const AVERAGE_POOL_2D: i32 = 1;
+const CONCATENATION: i32 = 2;
 const CONV_2D: i32 = 3;
 const DEPTHWISE_CONV_2D: i32 = 4;
+const DEQUANTIZE: i32 = 6;
 const FULLY_CONNECTED: i32 = 9;
 const LOGISTIC: i32 = 14;
 const MAX_POOL_2D: i32 = 17;
@@ -36,8 +60,46 @@ const MUL: i32 = 18;
 const RESHAPE: i32 = 22;
 const SOFTMAX: i32 = 25;
 const TANH: i32 = 28;
+const PAD: i32 = 34;
+const MEAN: i32 = 40;
+const SUB: i32 = 41;
+const SQUEEZE: i32 = 43;
 const ARG_MAX: i32 = 56;
+const PADV2: i32 = 60;
+const EXPAND_DIMS: i32 = 70;
+const LEAKY_RELU: i32 = 98;
+const QUANTIZE: i32 = 114;
+const HARD_SWISH: i32 = 117;
 
+/// Operators both format versions import.
+fn in_v1(code: i32) -> bool {
+    matches!(
+        code,
+        ADD | AVERAGE_POOL_2D
+            | CONV_2D
+            | DEPTHWISE_CONV_2D
+            | FULLY_CONNECTED
+            | LOGISTIC
+            | MAX_POOL_2D
+            | MUL
+            | RESHAPE
+            | SOFTMAX
+            | TANH
+            | ARG_MAX
+    )
+}
+
+/// Operators only format v2 imports.
+fn only_in_v2(code: i32) -> bool {
+    matches!(
+        code,
+        SUB | CONCATENATION | PAD | PADV2 | MEAN | QUANTIZE | HARD_SWISH | LEAKY_RELU | SQUEEZE | EXPAND_DIMS
+    )
+}
+
+const CUSTOM: i32 = 32;
+
+const TYPE_FLOAT32: i8 = 0;
 const TYPE_INT32: i8 = 2;
 const TYPE_INT8: i8 = 9;
 
@@ -72,6 +134,8 @@ struct TfTensor {
 #[derive(Debug, Clone)]
 struct TfOp<'a> {
     code: i32,
+    /// The name of a custom operator (`code` is then [`CUSTOM`]).
+    custom: Option<String>,
     inputs: Vec<i32>,
     outputs: Vec<i32>,
     options: Option<Table<'a>>,
@@ -144,19 +208,14 @@ fn parse(data: &[u8]) -> Result<TfModel<'_>> {
     let mut ops = Vec::new();
     for (index, op) in sg.vector(3, 4)?.map(|v| v.tables()).transpose()?.unwrap_or_default().into_iter().enumerate() {
         let opcode = op.u32(0, 0)? as usize;
-        let code = match codes.get(opcode) {
-            Some(Ok(c)) => *c,
-            Some(Err(custom)) => {
-                return Err(ToolsError::UnsupportedOp {
-                    index,
-                    op: format!("CUSTOM ({custom})"),
-                    supported: SUPPORTED,
-                });
-            }
+        let (code, custom) = match codes.get(opcode) {
+            Some(Ok(c)) => (*c, None),
+            Some(Err(custom)) => (CUSTOM, Some(custom.clone())),
             None => return Err(bad(format!("operator {index} uses operator code {opcode}, which does not exist"))),
         };
         ops.push(TfOp {
             code,
+            custom,
             inputs: op.vector(1, 4)?.map(|v| v.i32s()).transpose()?.unwrap_or_default(),
             outputs: op.vector(2, 4)?.map(|v| v.i32s()).transpose()?.unwrap_or_default(),
             options: op.table(4)?,
@@ -171,33 +230,15 @@ fn parse(data: &[u8]) -> Result<TfModel<'_>> {
     })
 }
 
-/// Imports an int8 `.tflite` model. Unsupported operators are rejected by name.
-pub fn import(data: &[u8]) -> Result<Model> {
+/// Imports an int8 `.tflite` model as a model of format `version`. Unsupported operators
+/// (for that version) are rejected by name.
+pub fn import(data: &[u8], version: FormatVersion) -> Result<Model> {
     let tf = parse(data)?;
     // Reject unsupported operators first, so the error names the op, whatever else is wrong.
     for (index, op) in tf.ops.iter().enumerate() {
-        if !matches!(
-            op.code,
-            ADD | AVERAGE_POOL_2D
-                | CONV_2D
-                | DEPTHWISE_CONV_2D
-                | FULLY_CONNECTED
-                | LOGISTIC
-                | MAX_POOL_2D
-                | MUL
-                | RESHAPE
-                | SOFTMAX
-                | TANH
-                | ARG_MAX
-        ) {
-            let mut name = op_name(op.code);
-            if matches!(name.as_str(), "QUANTIZE" | "DEQUANTIZE") {
-                name.push_str(
-                    " (float input or output: convert with inference_input_type and inference_output_type \
-                     set to tf.int8 so the model is int8 end to end)",
-                );
-            }
-            return Err(ToolsError::UnsupportedOp { index, op: name, supported: SUPPORTED });
+        let known = in_v1(op.code) || (version >= FormatVersion::V2 && only_in_v2(op.code));
+        if !known {
+            return Err(unsupported(index, op, version));
         }
     }
     if tf.inputs.len() != 1 || tf.outputs.len() != 1 {
@@ -207,7 +248,7 @@ pub fn import(data: &[u8]) -> Result<Model> {
             tf.outputs.len()
         )));
     }
-    let mut imp = Importer { tf: &tf, b: ModelBuilder::new(), ids: HashMap::new() };
+    let mut imp = Importer { tf: &tf, version, b: ModelBuilder::new(version), ids: HashMap::new() };
     let input = imp.activation(tf.inputs[0], "model input")?;
     for (index, op) in tf.ops.iter().enumerate() {
         imp.op(index, op)?;
@@ -216,8 +257,27 @@ pub fn import(data: &[u8]) -> Result<Model> {
     Ok(imp.b.finish(input, output))
 }
 
+/// The error for an operator `version` does not import, with a hint where one helps.
+fn unsupported(index: usize, op: &TfOp<'_>, version: FormatVersion) -> ToolsError {
+    let mut name = match &op.custom {
+        Some(custom) => format!("CUSTOM ({custom})"),
+        None => op_name(op.code),
+    };
+    if version == FormatVersion::V1 && only_in_v2(op.code) {
+        name.push_str(" (format v1 does not have it; format v2 does: import with --format-version 2)");
+    }
+    if matches!(op.code, QUANTIZE | DEQUANTIZE) {
+        name.push_str(
+            " (a float input or output: convert with inference_input_type and inference_output_type \
+             set to tf.int8 so the model is int8 end to end)",
+        );
+    }
+    ToolsError::UnsupportedOp { index, op: name, supported: supported(version) }
+}
+
 struct Importer<'t, 'a> {
     tf: &'t TfModel<'a>,
+    version: FormatVersion,
     b: ModelBuilder,
     /// Engine ids of the file's activation tensors, created on first use.
     ids: HashMap<i32, TensorId>,
@@ -286,6 +346,13 @@ impl<'t, 'a> Importer<'t, 'a> {
                 Tensor::activation(&shape, q.zero_point, real_scale(f64::from(q.scale))?)
             }
             TYPE_INT32 => Tensor { dtype: DType::I32, ..Tensor::activation(&shape, 0, Scale::default()) },
+            TYPE_FLOAT32 => {
+                return Err(bad(format!(
+                    "{role} {:?} is FLOAT32; only int8 models can be imported (convert with \
+                     inference_input_type and inference_output_type set to tf.int8 so the model is int8 end to end)",
+                    t.name
+                )));
+            }
             other => {
                 return Err(bad(format!(
                     "{role} {:?} is {}; only int8 models can be imported",
@@ -367,6 +434,9 @@ impl<'t, 'a> Importer<'t, 'a> {
         if self.ids.contains_key(&y_idx) {
             return Err(self.err(index, op, "writes a tensor that is already written"));
         }
+        if self.version < FormatVersion::V2 && only_in_v2(op.code) {
+            return Err(unsupported(index, op, self.version));
+        }
         let opts = op.options;
         let x_t = self.tensor(x_idx)?;
         let y_t = self.tensor(y_idx)?;
@@ -394,6 +464,9 @@ impl<'t, 'a> Importer<'t, 'a> {
                 }
                 let (w, w_scales) = self.weights(input(1).unwrap_or(-1), &[n, k], 0)?;
                 let bias = self.bias(input(2), n as usize)?;
+                if self.version >= FormatVersion::V2 && w_scales.len() == 1 {
+                    self.fc_bias_scale_check_v2(index, op, xq, w_scales[0], input(2), yq)?;
+                }
                 let output_scales = self.channel_scales(index, op, xq, &w_scales, yq, n as usize)?;
                 let clamp = self.clamp(index, op, fused, yq)?;
                 let y_shape = self.shape(y_t)?;
@@ -488,6 +561,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                     Op::AveragePool2D { input: x, output: y, window, clamp }
                 });
             }
+            ADD if self.version >= FormatVersion::V2 => self.add_or_sub_v2(index, op, x_idx, y_idx, false)?,
             ADD | MUL => {
                 let rhs_idx = input(1).ok_or_else(|| self.err(index, op, "needs two inputs"))?;
                 let r_t = self.tensor(rhs_idx)?;
@@ -526,7 +600,11 @@ impl<'t, 'a> Importer<'t, 'a> {
                         clamp,
                     });
                 } else {
-                    let output_scale = scale(f64::from(aq.scale) * f64::from(bq.scale) / f64::from(yq.scale))?;
+                    let real = f64::from(aq.scale) * f64::from(bq.scale) / f64::from(yq.scale);
+                    let output_scale = match self.version {
+                        FormatVersion::V1 => scale(real)?,
+                        FormatVersion::V2 => self.requant_v2(index, op, real)?,
+                    };
                     self.b.op(Op::Mul { lhs, rhs, output, output_scale, clamp });
                 }
             }
@@ -540,8 +618,20 @@ impl<'t, 'a> Importer<'t, 'a> {
                 let beta = opts.map_or(Ok(0.0), |o| o.f32(0, 0.0))?;
                 let (xq, yq) = (self.quant(x_t)?, self.quant(y_t)?);
                 self.fixed_output(index, op, yq, 1.0 / 256.0, -128)?;
-                let (beta, diff_min) = softmax_params(f64::from(beta), f64::from(xq.scale))
-                    .ok_or_else(|| self.err(index, op, "beta * input scale is too small for 5 integer bits"))?;
+                let (beta, diff_min) = match self.version {
+                    FormatVersion::V1 => softmax_params(f64::from(beta), f64::from(xq.scale))
+                        .ok_or_else(|| self.err(index, op, "beta * input scale is too small for 5 integer bits"))?,
+                    FormatVersion::V2 => softmax_params_v2(f64::from(beta), f64::from(xq.scale)).ok_or_else(|| {
+                        self.err(
+                            index,
+                            op,
+                            format!(
+                                "beta * input scale = {}: TFLM needs it above 2^-26, and aiop's scales below 16",
+                                f64::from(beta) * f64::from(xq.scale)
+                            ),
+                        )
+                    })?,
+                };
                 let (x, y) = (self.activation(x_idx, "input")?, self.activation(y_idx, "output")?);
                 self.b.op(Op::Softmax { input: x, output: y, beta, diff_min });
             }
@@ -550,11 +640,14 @@ impl<'t, 'a> Importer<'t, 'a> {
                 let (input_scale, input_range_radius) = q4_input_params(f64::from(xq.scale))
                     .ok_or_else(|| self.err(index, op, format!("input scale {} is out of range", xq.scale)))?;
                 let (x, y) = (self.activation(x_idx, "input")?, self.activation(y_idx, "output")?);
+                // TFLM checks only LOGISTIC's output zero point (and nothing of TANH's output): the
+                // bytes do not depend on the output scale. The engine fixes both zero points.
+                let v2 = self.version >= FormatVersion::V2;
                 if op.code == LOGISTIC {
-                    self.fixed_output(index, op, yq, 1.0 / 256.0, -128)?;
+                    self.fixed_output(index, op, yq, if v2 { yq.scale } else { 1.0 / 256.0 }, -128)?;
                     self.b.op(Op::Logistic { input: x, output: y, input_scale, input_range_radius });
                 } else {
-                    self.fixed_output(index, op, yq, 1.0 / 128.0, 0)?;
+                    self.fixed_output(index, op, yq, if v2 { yq.scale } else { 1.0 / 128.0 }, 0)?;
                     self.b.op(Op::Tanh { input: x, output: y, input_scale, input_range_radius });
                 }
             }
@@ -591,7 +684,20 @@ impl<'t, 'a> Importer<'t, 'a> {
                 self.ids.insert(y_idx, y);
                 self.b.op(Op::ArgMax { input: x, output: y });
             }
-            _ => return Err(ToolsError::UnsupportedOp { index, op: op_name(op.code), supported: SUPPORTED }),
+            SUB => self.add_or_sub_v2(index, op, x_idx, y_idx, true)?,
+            CONCATENATION => self.concatenation(index, op, y_idx)?,
+            PAD | PADV2 => self.pad(index, op, x_idx, y_idx)?,
+            MEAN => self.mean(index, op, x_idx, y_idx)?,
+            QUANTIZE => self.quantize(index, op, x_idx, y_idx)?,
+            HARD_SWISH => self.hard_swish(index, op, x_idx, y_idx)?,
+            LEAKY_RELU => self.leaky_relu(index, op, x_idx, y_idx)?,
+            SQUEEZE | EXPAND_DIMS => {
+                let (xq, yq) = (self.quant(x_t)?, self.quant(y_t)?);
+                self.same_quant(index, op, xq, yq)?;
+                let (x, y) = (self.activation(x_idx, "input")?, self.activation(y_idx, "output")?);
+                self.b.op(Op::Reshape { input: x, output: y });
+            }
+            _ => return Err(unsupported(index, op, self.version)),
         }
         Ok(())
     }
@@ -614,10 +720,50 @@ impl<'t, 'a> Importer<'t, 'a> {
             .map(|c| {
                 let ws = f64::from(if w.len() == 1 { w[0] } else { w[c] });
                 let real = f64::from(x.scale) * ws / f64::from(y.scale);
-                quantize_multiplier(real)
-                    .ok_or_else(|| self.err(index, op, format!("channel {c} has scale ratio {real}")))
+                let scale = match self.version {
+                    FormatVersion::V1 => quantize_multiplier(real),
+                    FormatVersion::V2 => quantize_multiplier_v2(real),
+                };
+                scale.ok_or_else(|| self.err(index, op, format!("channel {c} has scale ratio {real}")))
             })
             .collect()
+    }
+
+    /// A requantization scale of format v2 (TFLM's `QuantizeMultiplier`, double-rounding build).
+    fn requant_v2(&self, index: usize, op: &TfOp<'_>, real: f64) -> Result<Scale> {
+        quantize_multiplier_v2(real)
+            .ok_or_else(|| self.err(index, op, format!("scale ratio {real} is negative, not finite, or at least 2^30")))
+    }
+
+    /// A per-tensor FULLY_CONNECTED in format v2: TFLM's `GetQuantizedConvolutionMultipler`
+    /// (whose scale, `input_scale * weight_scale / output_scale` in double in the pinned build,
+    /// is what [`Self::channel_scales`] computes) fails unless the bias scale is within 2% of an
+    /// output step of `input_scale * weight_scale`.
+    fn fc_bias_scale_check_v2(
+        &self,
+        index: usize,
+        op: &TfOp<'_>,
+        x: Quant,
+        w: f32,
+        bias: Option<i32>,
+        y: Quant,
+    ) -> Result<()> {
+        if let Some(b) = bias {
+            let bias_scale = self.tensor(b)?.scales.first().copied().unwrap_or(0.0);
+            let diff = (f64::from(x.scale) * f64::from(w) - f64::from(bias_scale)).abs();
+            if diff / f64::from(y.scale) > 0.02 {
+                return Err(self.err(
+                    index,
+                    op,
+                    format!(
+                        "bias scale {bias_scale} is not input scale * weight scale ({} * {w}); \
+                         TensorFlow Lite Micro rejects the model",
+                        x.scale
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The fused activation as clamp bounds (`CalculateActivationRangeQuantized`, in f32).
