@@ -45,7 +45,7 @@ pub struct ModelCase {
 }
 
 impl ModelCase {
-    fn new(name: &str, about: &'static str, model: &Model, quick: bool) -> Result<Self, GasBenchError> {
+    pub(crate) fn new(name: &str, about: &'static str, model: &Model, quick: bool) -> Result<Self, GasBenchError> {
         let bytes = encode(model).map_err(|e| GasBenchError::Case { case: name.to_owned(), reason: e.to_string() })?;
         let input_len = aiop_engine::check(&bytes)
             .map_err(|e| GasBenchError::Case { case: name.to_owned(), reason: e.to_string() })?
@@ -73,25 +73,25 @@ impl ModelCase {
 
 /// splitmix64: deterministic filler for weights and inputs.
 #[derive(Debug)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn weights(&mut self, n: usize) -> Vec<i8> {
+    pub(crate) fn weights(&mut self, n: usize) -> Vec<i8> {
         (0..n).map(|_| ((self.next() % 255) as i32 - 127) as i8).collect()
     }
-    fn bias(&mut self, n: usize) -> Vec<i32> {
+    pub(crate) fn bias(&mut self, n: usize) -> Vec<i32> {
         (0..n).map(|_| (self.next() % 4001) as i32 - 2000).collect()
     }
 }
 
-fn act(shape: &[u32], zero_point: i32) -> Tensor {
+pub(crate) fn act(shape: &[u32], zero_point: i32) -> Tensor {
     Tensor::activation(shape, zero_point, Scale::from_ratio(1, 32))
 }
 
@@ -371,6 +371,20 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
     Ok(cases)
 }
 
+/// The worst shapes `aiop bench gas --search --write-cases` found, one or more per op type,
+/// as committed in `testdata/gas/searched-cases.json` (built in: the file is part of the
+/// calibration, not of the machine that runs it). Each is rebuilt from its shape, so its bytes
+/// are a pure function of the file.
+pub fn searched_cases() -> Result<Vec<ModelCase>, GasBenchError> {
+    const FILE: &str = include_str!("../../../testdata/gas/searched-cases.json");
+    let file: crate::search::SearchedFile = serde_json::from_str(FILE)
+        .map_err(|e| GasBenchError::Case { case: "testdata/gas/searched-cases.json".into(), reason: e.to_string() })?;
+    file.cases.iter().map(|c| c.shape.case(SEARCHED_ABOUT)).collect()
+}
+
+/// What a searched case is, in the report.
+pub const SEARCHED_ABOUT: &str = "worst shape found by `aiop bench gas --search` (testdata/gas/searched-cases.json)";
+
 /// The models shipped in `testdata/models` whose format version the precompile accepts, each
 /// with a deterministic input.
 pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchError> {
@@ -421,5 +435,19 @@ mod tests {
         let in_code = a.iter().find(|c| c.name == "bytes-heavy-in-code").expect("case");
         assert_eq!(in_code.delivery, Delivery::Deployed);
         assert!(in_code.model.len() > MAX_CODE_SIZE - 1024, "{} bytes", in_code.model.len());
+    }
+
+    #[test]
+    fn every_searched_case_is_format_v1_valid_and_deterministic() {
+        let a = searched_cases().expect("the committed searched cases build");
+        let b = searched_cases().expect("cases build");
+        assert!(!a.is_empty(), "testdata/gas/searched-cases.json holds no case");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.model, y.model, "{} is not deterministic", x.name);
+            assert!(x.name.starts_with("searched-"), "{}", x.name);
+            let model = aiop_engine::decode(&x.model).expect("decodes");
+            assert_eq!(model.version, aiop_engine::FormatVersion::V1);
+            aiop_engine::check(&x.model).unwrap_or_else(|e| panic!("{}: {e}", x.name));
+        }
     }
 }

@@ -7,8 +7,11 @@ use aiop_precompile::GasSchedule;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use std::time::Duration;
+
 use crate::measure::{Options, Progress, measure};
 use crate::report::{Report, schedule_literal};
+use crate::search::{OpKind, SearchOptions, SearchProgress, SearchedFile, markdown as search_markdown, search};
 use crate::timing::Budget;
 use crate::{GasBenchError, Measurement};
 
@@ -38,6 +41,31 @@ pub struct GasArgs {
     /// its worst run, relative to that run's ecrecover: on a shared machine, run at least two.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     pub runs: u16,
+    /// Search the shape space of every format-v1 op type for the calls slowest per gas under
+    /// --schedule (cold, on --pricing-path, against ecrecover timed in the same run) instead of
+    /// timing the fixed cases. Writes gas-search.md and gas-search.json to --out
+    /// [default: target/gas-search].
+    #[arg(long)]
+    pub search: bool,
+    /// Total time of a search, in seconds (the final re-timing of each op type's worst included).
+    #[arg(long, default_value_t = 300, value_name = "N", requires = "search")]
+    pub search_seconds: u64,
+    /// Seed of the search's mutations.
+    #[arg(long, default_value_t = 1, requires = "search")]
+    pub seed: u64,
+    /// Candidates priced above this gas are skipped.
+    #[arg(long, default_value_t = 4_000_000, value_name = "GAS", requires = "search")]
+    pub search_max_gas: u64,
+    /// Only these op types (comma separated, e.g. `DepthwiseConv2D,MaxPool2D`) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "OPS", requires = "search")]
+    pub search_ops: Vec<String>,
+    /// Also write the worst case of each op type to --cases-file, which makes them cases of
+    /// every later `aiop bench gas` run (after a rebuild: the file is built in).
+    #[arg(long, requires = "search")]
+    pub write_cases: bool,
+    /// Where --write-cases writes.
+    #[arg(long, value_name = "FILE", default_value = "testdata/gas/searched-cases.json")]
+    pub cases_file: PathBuf,
 }
 
 /// Runs `aiop bench gas` and returns what it wrote.
@@ -47,6 +75,9 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
         GasBenchError::Config(format!("unknown gas schedule `{}`: use one of {}", args.schedule, known.join(", ")))
     })?;
     let pricing_path = args.pricing_path.resolve().map_err(|e| GasBenchError::Config(e.to_string()))?;
+    if args.search {
+        return run_search(&args, schedule, pricing_path);
+    }
     if !args.models.is_dir() {
         return Err(GasBenchError::Config(format!(
             "no models folder at `{}`: run from the repository root, or pass --models DIR",
@@ -92,6 +123,104 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
     report.plot(&plot).map_err(|reason| GasBenchError::Io { path: plot.display().to_string(), reason })?;
     print_summary(&report.measurement);
     Ok(vec![markdown, plot])
+}
+
+/// `aiop bench gas --search`.
+fn run_search(args: &GasArgs, schedule: GasSchedule, pricing_path: KernelPath) -> Result<Vec<PathBuf>, GasBenchError> {
+    let ops = if args.search_ops.is_empty() {
+        OpKind::ALL.to_vec()
+    } else {
+        args.search_ops
+            .iter()
+            .map(|name| {
+                OpKind::ALL.into_iter().find(|op| op.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
+                    let known: Vec<_> = OpKind::ALL.iter().map(|op| op.name()).collect();
+                    GasBenchError::Config(format!("unknown op type `{name}`: use one of {}", known.join(", ")))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let options = SearchOptions {
+        pricing_path,
+        schedule,
+        seconds: args.search_seconds as f64,
+        seed: args.seed,
+        max_gas: args.search_max_gas,
+        call_cap: Duration::from_secs(2),
+        ops,
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("target/gas-search"));
+    let bar = ProgressBar::new(args.search_seconds.max(1));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:32} {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let result = search(&options, &mut |p| match p {
+        SearchProgress::Candidate { op, name, elapsed, worst } => {
+            bar.set_position(elapsed.as_secs());
+            bar.set_message(format!("{} (worst {worst:.2}x): {name}", op.name()));
+        }
+        SearchProgress::Retiming { op, elapsed } => {
+            bar.set_position(elapsed.as_secs());
+            bar.set_message(format!("timing the worst {} again", op.name()));
+        }
+    });
+    bar.finish_and_clear();
+    let result = result?;
+    let mut command = format!("aiop bench gas --search --search-seconds {} --seed {}", args.search_seconds, args.seed);
+    if args.schedule != GasSchedule::V2.version {
+        command.push_str(&format!(" --schedule {}", args.schedule));
+    }
+    if args.pricing_path != KernelChoice::Force(KernelPath::Avx2) {
+        command.push_str(&format!(" --pricing-path {}", args.pricing_path));
+    }
+    if !args.search_ops.is_empty() {
+        command.push_str(&format!(" --search-ops {}", args.search_ops.join(",")));
+    }
+    let file = SearchedFile {
+        about: "Worst shapes per op type found by `aiop bench gas --search`; crates/gasbench/src/search.rs \
+                builds each case from its `shape`"
+            .into(),
+        command,
+        machine: machine(),
+        schedule: schedule.version.into(),
+        pricing_path: pricing_path.to_string(),
+        ecrecover_ns_per_gas: result.line_ns_per_gas,
+        candidates_timed: result.timed,
+        candidates_skipped: result.skipped,
+        cases: result.worst,
+    };
+    let json = serde_json::to_string_pretty(&file).map_err(|e| GasBenchError::Config(e.to_string()))? + "\n";
+    std::fs::create_dir_all(&out).map_err(|e| io_error(&out, e))?;
+    let markdown = out.join("gas-search.md");
+    let json_path = out.join("gas-search.json");
+    std::fs::write(&markdown, search_markdown(&file)).map_err(|e| io_error(&markdown, e))?;
+    std::fs::write(&json_path, &json).map_err(|e| io_error(&json_path, e))?;
+    let mut written = vec![markdown, json_path];
+    if args.write_cases {
+        if let Some(dir) = args.cases_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        std::fs::write(&args.cases_file, &json).map_err(|e| io_error(&args.cases_file, e))?;
+        written.push(args.cases_file.clone());
+    }
+    println!(
+        "ecrecover: {:.2} ns/gas; {} candidates timed, {} skipped",
+        file.ecrecover_ns_per_gas, file.candidates_timed, file.candidates_skipped
+    );
+    println!("schedule {}, {} cold: the worst shape found per op type", file.schedule, file.pricing_path);
+    for c in &file.cases {
+        println!(
+            "  {:<16} {:>6.2}x ecrecover  {:>8.2} ns/gas  {:>9} gas  {:>12.0} ns  {}",
+            c.shape.op.name(),
+            c.ratio,
+            c.ns_per_gas,
+            c.gas,
+            c.ns,
+            c.name
+        );
+    }
+    Ok(written)
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> GasBenchError {

@@ -16,6 +16,7 @@ pub mod evm;
 pub mod fit;
 pub mod measure;
 pub mod report;
+pub mod search;
 pub mod timing;
 pub mod yardsticks;
 

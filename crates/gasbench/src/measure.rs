@@ -7,7 +7,7 @@ use aiop_engine::{KernelPath, ModelHeader};
 use aiop_precompile::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule};
 
 use crate::GasBenchError;
-use crate::cases::{Delivery, ModelCase, shipped_cases, synthetic_cases};
+use crate::cases::{Delivery, ModelCase, searched_cases, shipped_cases, synthetic_cases};
 use crate::evm::{Cache, EvmCall};
 use crate::fit::{Features, Fit, Sample, fit};
 use crate::timing::{Budget, Timing, time};
@@ -219,6 +219,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         .into_iter()
         .map(|c| (Group::Shipped, c))
         .chain(synthetic_cases()?.into_iter().map(|c| (Group::Synthetic, c)))
+        .chain(searched_cases()?.into_iter().map(|c| (Group::Synthetic, c)))
         .filter(|(_, c)| c.quick || !options.quick)
         .collect();
     if options.quick {
@@ -338,6 +339,69 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         quick: options.quick,
         runs: 1,
     })
+}
+
+/// ecrecover timed through the EVM as a run times it: the yardstick every ratio is taken to.
+#[derive(Debug)]
+pub struct Yardstick {
+    call: EvmCall,
+    transaction: Timing,
+    gas: u64,
+    /// The fastest ns per gas seen so far (the least disturbed timing, as a run uses).
+    pub line_ns_per_gas: f64,
+}
+
+impl Yardstick {
+    /// Builds the ecrecover call and times it once.
+    pub fn new(budget: Budget) -> Result<Yardstick, GasBenchError> {
+        let standard = standard_cases();
+        let ecrecover = standard.iter().find(|c| c.name == "ecrecover").ok_or_else(|| GasBenchError::Case {
+            case: "ecrecover".into(),
+            reason: "the yardstick set has no ecrecover".into(),
+        })?;
+        let call = EvmCall::standard(ecrecover)?;
+        let transaction = transaction_time(&call, budget)?;
+        let mut yardstick = Yardstick { call, transaction, gas: ecrecover.gas()?, line_ns_per_gas: f64::INFINITY };
+        yardstick.sample(budget);
+        Ok(yardstick)
+    }
+
+    /// Times ecrecover again; returns this timing's ns per gas and keeps the fastest.
+    pub fn sample(&mut self, budget: Budget) -> f64 {
+        let call = &mut self.call;
+        let t = time(budget, || call.run()).less(self.transaction);
+        let ns_per_gas = t.median_ns / self.gas as f64;
+        self.line_ns_per_gas = self.line_ns_per_gas.min(ns_per_gas);
+        ns_per_gas
+    }
+}
+
+/// One of our cases timed as a run times it on the pricing path: a cold call through the EVM,
+/// less the same transaction sent to an account with no code. `None` when a single call takes
+/// longer than `call_cap` (the case is too slow to time within a budget).
+pub fn time_cold(
+    case: &ModelCase,
+    path: KernelPath,
+    schedule: GasSchedule,
+    budget: Budget,
+    call_cap: std::time::Duration,
+) -> Result<Option<(Work, Timing)>, GasBenchError> {
+    let header = ModelHeader::parse(&case.model)
+        .map_err(|e| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() })?;
+    let work = Work {
+        header,
+        model_len: case.model.len() as u64,
+        input_len: case.input.len() as u64,
+        delivery: case.delivery,
+    };
+    let mut call = EvmCall::ours(case, path, schedule, Cache::Cold)?;
+    let once = std::time::Instant::now();
+    call.run();
+    if once.elapsed() > call_cap {
+        return Ok(None);
+    }
+    let transaction = transaction_time(&call, budget)?;
+    Ok(Some((work, time(budget, || call.run()).less(transaction))))
 }
 
 /// Times `call`'s transaction sent to an account with no code: what is subtracted from it.
