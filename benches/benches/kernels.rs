@@ -119,6 +119,47 @@ fn big_gemm(c: &mut Criterion) {
     gemm_group(c, "gemm", &[(256, 1024, 1024)]);
 }
 
+/// The adversarial shapes (see `examples/shape_ratios.rs`): K = 1 over 100,000 columns, one
+/// deep column, and a single-row wide-kernel conv as its GEMM (im2col rows of 2048 taps).
+fn adversarial(c: &mut Criterion) {
+    gemm_group(c, "adversarial", &[(1, 1, 100_000), (1, 2, 100_000), (1, 100_000, 1), (64, 2048, 1)]);
+    let mut g = c.benchmark_group("adversarial-depthwise");
+    for &(w, ch, kw, pad) in &[(16384usize, 1usize, 2048usize, 0usize), (16384, 3, 2048, 0), (16384, 16, 2048, 1024)] {
+        let out_w = w + 2 * pad - kw + 1;
+        let geo = DepthwiseGeometry {
+            in_h: 1,
+            in_w: w,
+            in_c: ch,
+            out_h: 1,
+            out_w,
+            kernel_h: 1,
+            kernel_w: kw,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: pad,
+            depth_multiplier: 1,
+        };
+        let id = format!("1x{w}x{ch}_1x{kw}_pad{pad}");
+        g.throughput(Throughput::Elements((out_w * kw * ch) as u64));
+        let x = bytes(w * ch, 11);
+        let wt = weights(kw * ch, 7);
+        let stage = Stage::new(ch);
+        let mut out = vec![0i8; out_w * ch];
+        for path in KernelPath::available() {
+            for (rounding, suffix) in ROUNDINGS {
+                let st = stage.view(rounding);
+                g.bench_function(BenchmarkId::new(format!("{}{suffix}", path.name()), &id), |b| {
+                    b.iter(|| depthwise_conv2d(path, &geo, black_box(&x), 1, &wt, None, &st, &mut out).expect("dw"))
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
 fn depthwise(c: &mut Criterion) {
     let mut g = c.benchmark_group("depthwise");
     for &(hw, ch) in &[(56usize, 64usize), (28, 128), (14, 256)] {
@@ -164,5 +205,5 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise }
+criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, adversarial }
 criterion_main!(benches);

@@ -39,10 +39,125 @@ impl DepthwiseGeometry {
     }
 }
 
+/// The taps `k` in `lo..hi` of output coordinate `out` that fall inside `0..size` (a
+/// contiguous range, since the tap coordinate grows with `k`), or `None` if an intermediate
+/// overflows (the caller then checks each tap with [`tap`]).
+#[inline]
+pub(crate) fn tap_range(
+    out: usize,
+    stride: usize,
+    pad: usize,
+    kernel: usize,
+    dilation: usize,
+    size: usize,
+) -> Option<(usize, usize)> {
+    let base = out.checked_mul(stride)?;
+    let limit = size.checked_add(pad)?;
+    // Largest coordinate a tap below `kernel` can reach must not overflow either.
+    base.checked_add(kernel.checked_mul(dilation)?)?;
+    if dilation == 0 {
+        let inside = base >= pad && base < limit;
+        return Some(if inside { (0, kernel) } else { (0, 0) });
+    }
+    let lo = if base >= pad { 0 } else { (pad - base).div_ceil(dilation) };
+    let hi = if base >= limit { 0 } else { (limit - base).div_ceil(dilation).min(kernel) };
+    Some(if lo < hi { (lo, hi) } else { (0, 0) })
+}
+
 /// Overflow is "outside the image": such a tap could never be inside it.
 #[inline]
 fn tap(out: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize) -> Option<usize> {
     out.checked_mul(stride)?.checked_add(k.checked_mul(dilation)?)?.checked_sub(pad).filter(|&i| i < size)
+}
+
+/// The depthwise formula for `channels` only, on an input already expanded to `cols`
+/// channels (depth multiplier 1), in scalar code without a bounds test per tap: the in-image
+/// taps of each output pixel are a range per axis ([`tap_range`]), and each channel's sum is
+/// `bias + sum(w * x) - zp * sum(w)`, equal to the reference's wrapping sum of
+/// `w * (x - zp)` modulo 2^32. Used for the channels the vector kernels leave and for
+/// channel counts too small for a vector.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scalar_channels(
+    g: &DepthwiseGeometry,
+    cols: usize,
+    channels: core::ops::Range<usize>,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    if channels.is_empty() {
+        return;
+    }
+    let ranges = |o: usize, horizontal: bool| {
+        if horizontal {
+            tap_range(o, g.stride_w, g.pad_left, g.kernel_w, g.dilation_w, g.in_w)
+        } else {
+            tap_range(o, g.stride_h, g.pad_top, g.kernel_h, g.dilation_h, g.in_h)
+        }
+    };
+    for oy in 0..g.out_h {
+        let Some((ky0, ky1)) = ranges(oy, false) else {
+            return reference::depthwise_channels(
+                g,
+                cols,
+                channels,
+                input,
+                input_zero_point,
+                weights,
+                bias,
+                stage,
+                out,
+            );
+        };
+        for ox in 0..g.out_w {
+            let Some((kx0, kx1)) = ranges(ox, true) else {
+                return reference::depthwise_channels(
+                    g,
+                    cols,
+                    channels,
+                    input,
+                    input_zero_point,
+                    weights,
+                    bias,
+                    stage,
+                    out,
+                );
+            };
+            let taps = kx1 - kx0;
+            let pixel = (oy * g.out_w + ox) * cols;
+            for oc in channels.clone() {
+                let (mut xw, mut ws) = (0i32, 0i32);
+                for ky in ky0..ky1 {
+                    if taps == 0 {
+                        break;
+                    }
+                    // In range by `tap_range`: the first and last taps are inside the image.
+                    let iy = oy * g.stride_h + ky * g.dilation_h - g.pad_top;
+                    let ix = ox * g.stride_w + kx0 * g.dilation_w - g.pad_left;
+                    let x = &input[(iy * g.in_w + ix) * cols + oc..];
+                    let w = &weights[(ky * g.kernel_w + kx0) * cols + oc..];
+                    let (xstep, wstep) = (g.dilation_w * cols, cols);
+                    if xstep == 1 && wstep == 1 {
+                        for (&xv, &wv) in x[..taps].iter().zip(&w[..taps]) {
+                            xw = xw.wrapping_add(i32::from(wv) * i32::from(xv));
+                            ws = ws.wrapping_add(i32::from(wv));
+                        }
+                    } else {
+                        for (&xv, &wv) in x.iter().step_by(xstep.max(1)).zip(w.iter().step_by(wstep)).take(taps) {
+                            let xv = if xstep == 0 { x[0] } else { xv };
+                            xw = xw.wrapping_add(i32::from(wv) * i32::from(xv));
+                            ws = ws.wrapping_add(i32::from(wv));
+                        }
+                    }
+                }
+                let acc = bias.map_or(0, |b| b[oc]).wrapping_add(xw).wrapping_sub(input_zero_point.wrapping_mul(ws));
+                out[pixel + oc] = stage.apply(acc, oc);
+            }
+        }
+    }
 }
 
 fn mul(a: usize, b: usize) -> Result<usize, KernelError> {

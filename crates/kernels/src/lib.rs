@@ -107,6 +107,9 @@ impl PackedMatrix {
     }
 }
 
+/// `m * k` below which [`qgemm`] runs the scalar kernel on every path (see there).
+const SCALAR_BELOW_MK: usize = 32;
+
 /// Quantized matrix multiplication with a requantizing output stage:
 /// `out[m][n] = stage(bias[n] + sum_k w[n][k] * (lhs[m][k] - lhs_zero_point), n)`.
 ///
@@ -129,9 +132,20 @@ pub fn qgemm(
         check_len("qgemm", "bias", n, bias.len())?;
     }
     stage.check("qgemm", n)?;
+    // A product this shallow (a few MACs per output) costs less in scalar code than the
+    // per-call setup of the vector output stage (which is linear in `n`): same bytes, so
+    // any path may take it.
+    if m.saturating_mul(k) < SCALAR_BELOW_MK {
+        reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+        return Ok(());
+    }
     match packed.path {
         KernelPath::Reference => {
             reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 if x86::avx2::use_dot(n, k) => {
+            x86::avx2::dot(&packed.rows, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out);
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {

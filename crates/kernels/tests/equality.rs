@@ -190,6 +190,62 @@ fn dw_case() -> impl Strategy<Value = Dw> {
         })
 }
 
+/// Single rows (or single columns) with wide kernels: in_w up to 300, kernel_w up to 160,
+/// padding up to the kernel width, channel counts 1..=40 with depth multipliers 1..=3, so
+/// the scalar range kernel, the vector blocks and their tails all see windows clipped on
+/// either side, on both sides, and not at all.
+fn dw_wide_case() -> impl Strategy<Value = Dw> {
+    (1usize..=2, 1usize..=300, 1usize..=40, 1usize..=3, 1usize..=160, 1usize..=3, 1usize..=3, 0usize..=1, any::<bool>())
+        .prop_flat_map(|(in_h, in_w, in_c, dm, kw, sw, dw, pad_sel, transpose)| {
+            let pl = [0, kw / 2, kw][pad_sel + usize::from(kw % 3 == 0)];
+            let out_w = (in_w + 2 * pl).saturating_sub(dw * (kw - 1) + 1) / sw + 1;
+            let mut g = DepthwiseGeometry {
+                in_h,
+                in_w,
+                in_c,
+                out_h: in_h,
+                out_w,
+                kernel_h: 1,
+                kernel_w: kw,
+                stride_h: 1,
+                stride_w: sw,
+                dilation_h: 1,
+                dilation_w: dw,
+                pad_top: 0,
+                pad_left: pl,
+                depth_multiplier: dm,
+            };
+            if transpose {
+                // The same problem down a single column.
+                g = DepthwiseGeometry {
+                    in_h: g.in_w,
+                    in_w: g.in_h,
+                    out_h: g.out_w,
+                    out_w: g.out_h,
+                    kernel_h: g.kernel_w,
+                    kernel_w: 1,
+                    stride_h: g.stride_w,
+                    stride_w: 1,
+                    dilation_h: g.dilation_w,
+                    dilation_w: 1,
+                    pad_top: g.pad_left,
+                    pad_left: 0,
+                    ..g
+                };
+            }
+            let cols = in_c * dm;
+            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), cols));
+            (
+                activations(g.in_h * g.in_w * in_c),
+                weights(g.kernel_h * g.kernel_w * cols),
+                prop_oneof![-128i32..=127, Just(-128), Just(127)],
+                bias,
+                stage(cols),
+            )
+                .prop_map(move |(x, w, zp, bias, stage)| Dw { g, x, w, zp, bias, stage })
+        })
+}
+
 fn check_dw(test: &'static str, c: &Dw) -> Result<(), TestCaseError> {
     let cols = c.g.in_c * c.g.depth_multiplier;
     let len = c.g.out_h * c.g.out_w * cols;
@@ -258,11 +314,37 @@ proptest! {
         check_dw("depthwise_matches_reference", &c)?;
     }
 
+    /// Shallow products over many columns (K = 1 fully connected: the scalar route for tiny
+    /// `m * k`), and just above that threshold.
+    #[test]
+    fn qgemm_shallow_wide_matches_reference(c in gemm_case_in(1..=12, 1..=300, 0..=5)) {
+        check_gemm("qgemm_shallow_wide_matches_reference", &c)?;
+    }
+
+    /// One to eight columns over deep rows (the AVX2 dot route), depths around its 16- and
+    /// 64-byte steps.
+    #[test]
+    fn qgemm_single_column_deep_matches_reference(c in gemm_case_in(1..=3, 1..=8, 120..=1100)) {
+        check_gemm("qgemm_single_column_deep_matches_reference", &c)?;
+    }
+
     #[test]
     fn requantize_matches_scalar(case in requant_case()) {
         let (acc, ch, st) = case;
         check_requant("requantize_matches_scalar", &acc, ch, &st)?;
     }
+}
+
+proptest! {
+    // Each case is up to ~2M MACs on the reference: fewer cases than the small shapes.
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Wide kernels over single rows and columns, channel counts 1..=40.
+    #[test]
+    fn depthwise_wide_single_row_matches_reference(c in dw_wide_case()) {
+        check_dw("depthwise_wide_single_row_matches_reference", &c)?;
+    }
+
 }
 
 /// The accumulator bound of the crate's precondition: `K * 127 * 255 + |bias| = i32::MAX`

@@ -66,18 +66,40 @@ pub fn conv2d(
     Ok(())
 }
 
-/// Writes the `KH * KW * Cin` input values under output pixel `pixel`, in weight order.
+/// Writes the `KH * KW * Cin` input values under output pixel `pixel`, in weight order. With
+/// dilation 1 the in-image taps of a kernel row are one contiguous run of the input row, copied
+/// at once (a wide kernel over few channels would otherwise cost one tiny copy per tap).
 fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]) {
     let (oy, ox) = (pixel / g.out_w, pixel % g.out_w);
     let c = g.in_c;
+    let kw = g.kernel_w;
     for ky in 0..g.kernel_h {
         let iy = (oy * g.stride_h + ky * g.dilation_h).checked_sub(g.pad_top).filter(|&y| y < g.in_h);
-        for kx in 0..g.kernel_w {
-            let dst = &mut row[(ky * g.kernel_w + kx) * c..][..c];
+        let taps = &mut row[ky * kw * c..(ky + 1) * kw * c];
+        let Some(iy) = iy else {
+            taps.fill(fill);
+            continue;
+        };
+        if g.dilation_w == 1 {
+            // Tap `kx` reads `ix = base + kx - pad_left`: inside the row for `kx` in `lo..hi`.
+            let base = ox * g.stride_w;
+            let lo = g.pad_left.saturating_sub(base).min(kw);
+            let hi = (g.in_w + g.pad_left).saturating_sub(base).clamp(lo, kw);
+            taps[..lo * c].fill(fill);
+            taps[hi * c..].fill(fill);
+            if hi > lo {
+                let ix0 = base + lo - g.pad_left;
+                let start = (iy * g.in_w + ix0) * c;
+                taps[lo * c..hi * c].copy_from_slice(&input[start..start + (hi - lo) * c]);
+            }
+            continue;
+        }
+        for kx in 0..kw {
+            let dst = &mut taps[kx * c..(kx + 1) * c];
             let ix = (ox * g.stride_w + kx * g.dilation_w).checked_sub(g.pad_left).filter(|&x| x < g.in_w);
-            match (iy, ix) {
-                (Some(iy), Some(ix)) => dst.copy_from_slice(&input[(iy * g.in_w + ix) * c..][..c]),
-                _ => dst.fill(fill),
+            match ix {
+                Some(ix) => dst.copy_from_slice(&input[(iy * g.in_w + ix) * c..][..c]),
+                None => dst.fill(fill),
             }
         }
     }
@@ -129,6 +151,9 @@ fn window_range(out: usize, stride: usize, pad: usize, kernel: usize, size: usiz
 /// channels are reduced together over the window's in-image rows, so the inner loop runs over
 /// contiguous channels (and vectorizes) instead of one tap lookup per channel.
 pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    if sliding(g) {
+        return max_pool2d_sliding(g, input, clamp, out);
+    }
     let c = g.in_c;
     let mut acc = vec![i8::MIN; c];
     for oy in 0..g.out_h {
@@ -138,6 +163,11 @@ pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &
             acc.fill(i8::MIN);
             for iy in y0..y1 {
                 let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                if c == 1 {
+                    // One channel: a plain (vectorized) maximum of the row.
+                    acc[0] = row.iter().fold(acc[0], |a, &v| a.max(v));
+                    continue;
+                }
                 for pixel in row.chunks_exact(c) {
                     for (a, &v) in acc.iter_mut().zip(pixel) {
                         *a = (*a).max(v);
@@ -160,6 +190,9 @@ const _: () = assert!(128 * crate::limits::MAX_TENSOR_ELEMENTS <= 1 << 31);
 /// [`crate::ops::reference::average_pool2d`], with the channel-contiguous loop of [`max_pool2d`]
 /// and `i32` sums (see the assertion above).
 pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    if sliding(g) {
+        return average_pool2d_sliding(g, input, clamp, out);
+    }
     let c = g.in_c;
     let mut sums = vec![0i32; c];
     for oy in 0..g.out_h {
@@ -169,6 +202,10 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
             sums.fill(0);
             for iy in y0..y1 {
                 let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                if c == 1 {
+                    sums[0] += row.iter().map(|&v| i32::from(v)).sum::<i32>();
+                    continue;
+                }
                 for pixel in row.chunks_exact(c) {
                     for (s, &v) in sums.iter_mut().zip(pixel) {
                         *s += i32::from(v);
@@ -188,6 +225,265 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
                     (sum - count / 2) / count
                 };
                 *d = crate::ops::reference::clamp_to(avg, clamp);
+            }
+        }
+    }
+}
+
+/// Whether the sliding-window forms below are cheaper than the direct loops: the direct loop
+/// visits `out_w * kernel_w` pixels per input row of a window, the sliding one about
+/// `3 * in_w + out_w`. Windows that overlap little (small kernels, strides as wide as the
+/// window) stay direct.
+fn sliding(g: &Geometry) -> bool {
+    g.kernel_w > 8 && g.out_w.saturating_mul(g.kernel_w) > 4 * g.in_w.saturating_add(g.out_w)
+}
+
+/// Average of `sum` over `count` taps, rounding half away from zero (the reference's rule).
+#[inline]
+fn average(sum: i64, count: i64) -> i64 {
+    if count == 0 {
+        0
+    } else if sum > 0 {
+        (sum + count / 2) / count
+    } else {
+        (sum - count / 2) / count
+    }
+}
+
+/// [`max_pool2d`] in time linear in the row width, whatever the window (van Herk /
+/// Gil-Werman): each input row is cut into blocks of `kernel_w` pixels with running maxima
+/// from each block's start (`pre`) and to its end (`suf`); a window of at most `kernel_w`
+/// pixels is then at most one suffix and one prefix. The maximum is exact, so the bytes are
+/// the reference's.
+fn max_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    let (c, w, kw) = (g.in_c, g.in_w, g.kernel_w.max(1));
+    if c == 0 {
+        return;
+    }
+    let mut pre = vec![i8::MIN; w * c];
+    let mut suf = vec![i8::MIN; w * c];
+    let mut acc = vec![i8::MIN; g.out_w * c];
+    let max_into = |a: &mut [i8], v: &[i8]| {
+        for (a, &v) in a.iter_mut().zip(v) {
+            *a = (*a).max(v);
+        }
+    };
+    for oy in 0..g.out_h {
+        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+        acc.fill(i8::MIN);
+        for iy in y0..y1 {
+            let row = &input[iy * w * c..(iy + 1) * w * c];
+            for b0 in (0..w).step_by(kw) {
+                let b1 = (b0 + kw).min(w);
+                pre[b0 * c..(b0 + 1) * c].copy_from_slice(&row[b0 * c..(b0 + 1) * c]);
+                for j in (b0 + 1) * c..b1 * c {
+                    pre[j] = pre[j - c].max(row[j]);
+                }
+                suf[(b1 - 1) * c..b1 * c].copy_from_slice(&row[(b1 - 1) * c..b1 * c]);
+                for j in (b0 * c..(b1 - 1) * c).rev() {
+                    suf[j] = suf[j + c].max(row[j]);
+                }
+            }
+            for ox in 0..g.out_w {
+                let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+                if x0 == x1 {
+                    continue;
+                }
+                let a = &mut acc[ox * c..(ox + 1) * c];
+                let (first, last) = (x0 / kw, (x1 - 1) / kw);
+                if first != last {
+                    // A window of at most `kw` pixels spans two neighbouring blocks.
+                    max_into(a, &suf[x0 * c..(x0 + 1) * c]);
+                    max_into(a, &pre[(x1 - 1) * c..x1 * c]);
+                } else if x0 % kw == 0 {
+                    max_into(a, &pre[(x1 - 1) * c..x1 * c]);
+                } else if x1 == ((first + 1) * kw).min(w) {
+                    max_into(a, &suf[x0 * c..(x0 + 1) * c]);
+                } else {
+                    for p in x0..x1 {
+                        max_into(a, &row[p * c..(p + 1) * c]);
+                    }
+                }
+            }
+        }
+        let dst = &mut out[oy * g.out_w * c..(oy + 1) * g.out_w * c];
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = crate::ops::reference::clamp_to(a.into(), clamp);
+        }
+    }
+}
+
+/// [`average_pool2d`] in time linear in the row width: each window's sum is the difference of
+/// two prefix sums of its input row. Prefix sums wrap in `i32` at worst, and the difference
+/// of two wrapped values is the true window sum modulo 2^32, which fits `i32` (see the
+/// assertion above), so the sums and the bytes are the reference's.
+fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
+    let (c, w) = (g.in_c, g.in_w);
+    if c == 0 {
+        return;
+    }
+    let mut prefix = vec![0i32; (w + 1) * c];
+    let mut sums = vec![0i32; g.out_w * c];
+    for oy in 0..g.out_h {
+        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+        sums.fill(0);
+        for iy in y0..y1 {
+            let row = &input[iy * w * c..(iy + 1) * w * c];
+            for j in 0..w * c {
+                prefix[j + c] = prefix[j].wrapping_add(i32::from(row[j]));
+            }
+            for ox in 0..g.out_w {
+                let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+                let s = &mut sums[ox * c..(ox + 1) * c];
+                let (hi, lo) = (&prefix[x1 * c..(x1 + 1) * c], &prefix[x0 * c..(x0 + 1) * c]);
+                for ((s, &h), &l) in s.iter_mut().zip(hi).zip(lo) {
+                    *s = s.wrapping_add(h.wrapping_sub(l));
+                }
+            }
+        }
+        for ox in 0..g.out_w {
+            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+            let count = ((y1 - y0) * (x1 - x0)) as i64;
+            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            for (d, &sum) in dst.iter_mut().zip(&sums[ox * c..(ox + 1) * c]) {
+                *d = crate::ops::reference::clamp_to(average(i64::from(sum), count), clamp);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::reference;
+    use alloc::vec::Vec;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn bytes(&mut self, len: usize, extreme: bool) -> Vec<i8> {
+            (0..len)
+                .map(|_| {
+                    let v = self.next();
+                    if extreme { [i8::MIN, i8::MAX][(v & 1) as usize] } else { (v >> 24) as i8 }
+                })
+                .collect()
+        }
+    }
+
+    /// Single rows (and a few short images) under wide windows, SAME-like and valid padding,
+    /// strides 1..=4, channel counts 1..=40: the sliding forms against the reference.
+    #[test]
+    fn wide_pooling_windows_equal_the_reference() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut slid = 0;
+        for case in 0..600 {
+            let in_h = 1 + rng.below(3) * usize::from(case % 3 == 0);
+            let in_w = 1 + rng.below(400);
+            let c = 1 + rng.below(40);
+            let kw = 1 + rng.below(in_w + 20);
+            let kh = 1 + rng.below(in_h);
+            let sw = 1 + rng.below(4);
+            let pl = [0, kw / 2, kw - 1][rng.below(3)];
+            let out_w = (in_w + pl).div_ceil(sw).max(1);
+            let g = Geometry {
+                in_h,
+                in_w,
+                in_c: c,
+                out_h: in_h,
+                out_w,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: 1,
+                stride_w: sw,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: kh / 2,
+                pad_left: pl,
+                out_len: in_h * out_w * c,
+                ..Geometry::default()
+            };
+            slid += usize::from(sliding(&g));
+            let input = rng.bytes(in_h * in_w * c, case % 5 == 0);
+            let lo = rng.below(256) as i32 - 128;
+            let clamp = crate::model::Clamp { min: lo as i8, max: (lo + rng.below(256) as i32).min(127) as i8 };
+            let (mut want, mut got) = (vec![0i8; g.out_len], vec![0i8; g.out_len]);
+            reference::max_pool2d(&g, &input, clamp, &mut want);
+            max_pool2d(&g, &input, clamp, &mut got);
+            assert_eq!(got, want, "max pool {g:?}");
+            reference::average_pool2d(&g, &input, clamp, &mut want);
+            average_pool2d(&g, &input, clamp, &mut got);
+            assert_eq!(got, want, "average pool {g:?}");
+        }
+        assert!(slid > 200, "only {slid} cases took the sliding forms");
+    }
+
+    /// Conv2D with wide single-row kernels (im2col's contiguous runs, clipped on either side),
+    /// dilations 1 and 2, channel counts 1..=40, both roundings, on every path.
+    #[test]
+    fn wide_conv_kernels_equal_the_reference() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for case in 0..150 {
+            let in_w = 1 + rng.below(120);
+            let in_c = 1 + rng.below(if case % 2 == 0 { 4 } else { 40 });
+            let cols = 1 + rng.below(12);
+            let kw = 1 + rng.below(in_w + 8);
+            let dw = 1 + usize::from(case % 4 == 3);
+            let sw = 1 + rng.below(3);
+            let pl = [0, kw / 2, kw - 1][rng.below(3)] * dw;
+            let out_w = (in_w + 2 * pl).saturating_sub(dw * (kw - 1) + 1) / sw + 1;
+            let depth = kw * in_c;
+            let g = Geometry {
+                rows: out_w,
+                depth,
+                cols,
+                in_h: 1,
+                in_w,
+                in_c,
+                out_h: 1,
+                out_w,
+                kernel_h: 1,
+                kernel_w: kw,
+                stride_h: 1,
+                stride_w: sw,
+                dilation_h: 1,
+                dilation_w: dw,
+                pad_top: 0,
+                pad_left: pl,
+                depth_multiplier: 1,
+                out_len: out_w * cols,
+            };
+            let input = rng.bytes(in_w * in_c, false);
+            let weights: Vec<i8> = rng.bytes(cols * depth, false).into_iter().map(|v| v.max(-127)).collect();
+            let bias: Vec<i32> = (0..cols).map(|_| rng.below(1 << 16) as i32 - (1 << 15)).collect();
+            let multiplier: Vec<i32> = (0..cols).map(|_| (1 << 30) + rng.below(1 << 30) as i32).collect();
+            let shift: Vec<i8> = (0..cols).map(|_| -(rng.below(20) as i8)).collect();
+            let zp = rng.below(256) as i32 - 128;
+            for rounding in [aiop_kernels::Rounding::Single, aiop_kernels::Rounding::Double] {
+                let stage = OutputStage {
+                    multiplier: &multiplier,
+                    shift: &shift,
+                    output_zero_point: 3,
+                    clamp_min: -128,
+                    clamp_max: 127,
+                    rounding,
+                };
+                let mut want = vec![0i8; g.out_len];
+                reference::conv2d(&g, &input, zp, &weights, Some(&bias), &stage, &mut want);
+                for path in KernelPath::available() {
+                    let packed = PackedMatrix::pack(path, &weights, cols, depth).unwrap();
+                    let mut got = vec![0i8; g.out_len];
+                    conv2d(&g, &packed, &input, zp, Some(&bias), &stage, &mut got).unwrap();
+                    assert_eq!(got, want, "{path} {rounding:?} {g:?}");
+                }
             }
         }
     }

@@ -38,6 +38,89 @@ pub(crate) fn pack(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
     Some(out)
 }
 
+/// Narrow, deep matrices (at most 8 columns, depth at least 128) skip the panels: a panel
+/// pads to 8 columns, so a single column would stream 8x its weights. [`dot`] reads the
+/// row-major weights directly instead.
+pub(crate) fn use_dot(n: usize, k: usize) -> bool {
+    n <= 8 && k >= 128
+}
+
+/// `qgemm` for [`use_dot`] shapes on the row-major weights: each output is the dot product
+/// of an activation row and a weight row (16 `i16` products per `vpmaddwd`, four
+/// independent accumulators), plus `bias - zp * row_sum` (wrapping, the same sum modulo 2^32
+/// as the reference's), through the scalar output stage (at most 8 per row). Lengths were
+/// checked by [`crate::qgemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dot(
+    rows: &[i8],
+    row_sums: &[i32],
+    n: usize,
+    k: usize,
+    lhs: &[i8],
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    for r in 0..m {
+        let x = &lhs[r * k..(r + 1) * k];
+        for c in 0..n {
+            let w = &rows[c * k..(c + 1) * k];
+            // SAFETY: only reached through KernelPath::Avx2, which callers check is
+            // available; both slices are `k` long.
+            let raw = unsafe { dot_row(x, w) };
+            let fix = bias.map_or(0, |b| b[c]).wrapping_sub(lhs_zero_point.wrapping_mul(row_sums[c]));
+            out[r * n + c] = stage.apply(raw.wrapping_add(fix), c);
+        }
+    }
+}
+
+/// `sum(x[i] * w[i])` in wrapping `i32`.
+///
+/// # Safety
+/// The CPU must have AVX2, and `w` must be at least as long as `x`.
+#[target_feature(enable = "avx2")]
+unsafe fn dot_row(x: &[i8], w: &[i8]) -> i32 {
+    let k = x.len();
+    let (xp, wp) = (x.as_ptr(), w.as_ptr());
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i + 64 <= k {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: `i + j * 16 + 16 <= k`, inside both slices.
+            let (xv, wv) = unsafe {
+                (
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(xp.add(i + j * 16).cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(i + j * 16).cast())),
+                )
+            };
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
+        }
+        i += 64;
+    }
+    while i + 16 <= k {
+        // SAFETY: `i + 16 <= k`, inside both slices.
+        let (xv, wv) = unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(xp.add(i).cast())),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(i).cast())),
+            )
+        };
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xv, wv));
+        i += 16;
+    }
+    let sum = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` is 32 bytes.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), sum) };
+    let mut total = lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v));
+    for j in i..k {
+        total = total.wrapping_add(i32::from(x[j]) * i32::from(w[j]));
+    }
+    total
+}
+
 /// `qgemm` on packed weights. Lengths were checked by [`crate::qgemm`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn qgemm(
@@ -345,16 +428,22 @@ pub(crate) fn depthwise(
 ) {
     let np = (cols / 8) * 8;
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
-    // SAFETY: only reached through KernelPath::Avx2, which callers check is available; the
-    // buffer lengths were checked by the caller and `sv` was built from `stage` with `np`
-    // entries.
-    unsafe {
-        match stage.rounding {
-            Rounding::Single => depthwise_run::<false>(g, cols, np, input, input_zero_point, weights, &sv, stage, out),
-            Rounding::Double => depthwise_run::<true>(g, cols, np, input, input_zero_point, weights, &sv, stage, out),
-        }
-    };
-    crate::reference::depthwise_channels(g, cols, np..cols, input, input_zero_point, weights, bias, stage, out);
+    if np > 0 {
+        // SAFETY: only reached through KernelPath::Avx2, which callers check is available; the
+        // buffer lengths were checked by the caller and `sv` was built from `stage` with `np`
+        // entries.
+        unsafe {
+            match stage.rounding {
+                Rounding::Single => {
+                    depthwise_run::<false>(g, cols, np, input, input_zero_point, weights, &sv, stage, out)
+                }
+                Rounding::Double => {
+                    depthwise_run::<true>(g, cols, np, input, input_zero_point, weights, &sv, stage, out)
+                }
+            }
+        };
+    }
+    crate::depthwise::scalar_channels(g, cols, np..cols, input, input_zero_point, weights, bias, stage, out);
 }
 
 /// Channels `0..np` of every output pixel, 8 at a time.

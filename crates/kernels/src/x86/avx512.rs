@@ -459,6 +459,9 @@ unsafe fn requantize_run<const DOUBLE: bool>(
     }
 }
 
+/// Channel counts below this run the scalar depthwise kernel (see [`depthwise`]).
+const SCALAR_DEPTHWISE_BELOW: usize = 3;
+
 /// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
 /// caller expands other multipliers. 16 channels per vector; the remainder channels use the
 /// scalar formula. Lengths were checked by the caller.
@@ -475,6 +478,10 @@ pub(crate) fn depthwise(
 ) {
     // Stage vectors padded to whole vectors; the last, partial block of channels is read
     // with masked loads (masked-off bytes are not accessed) and stored partially.
+    if cols < SCALAR_DEPTHWISE_BELOW {
+        // A vector of 16 lanes with one to three in use loses to the scalar range kernel.
+        return crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
+    }
     let Some(np) = round_up(cols, 16) else { return };
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
     // SAFETY: only reached through KernelPath::Avx512, which callers check is available; the
