@@ -132,6 +132,55 @@ impl GasSchedule {
     }
 }
 
+impl GasSchedule {
+    /// Whether the schedule prices a call from the model header alone (v1, v2). A schedule
+    /// that is not (v3 on) prices from the decoded, validated model's op list and shapes, so a
+    /// call first pays [`GasSchedule::load_gas`] for the decoding, then the rest.
+    pub fn priced_by_header(&self) -> bool {
+        true
+    }
+
+    /// Gas charged before a model is decoded, validated and packed: the part of the price
+    /// that covers loading `model_len` bytes. For a schedule priced by header it is the whole
+    /// header-free part of the price that depends on the model length only.
+    pub fn load_gas(&self, model_len: u64) -> u64 {
+        let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+        self.base.saturating_add(read)
+    }
+
+    /// Gas `infer` charges for a loaded model, an input of `input_len` bytes and an account
+    /// access of `access_gas`. For a schedule priced by header this equals
+    /// [`GasSchedule::infer_gas`] on the model's header; it is never below
+    /// [`GasSchedule::load_gas`] plus `access_gas`.
+    pub fn infer_gas_loaded(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, access_gas: u64) -> u64 {
+        let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
+        self.infer_gas(loaded.header(), model_len, input_len, access_gas)
+    }
+}
+
+/// Gas per 32-byte word of account code read for a model stored across accounts (a manifest
+/// and its chunks): EXTCODECOPY's copy price.
+pub const CODE_READ_GAS_PER_WORD: u64 = 3;
+/// Fixed gas of hashing the assembled bytes of a model stored across accounts (KECCAK256's).
+pub const KECCAK_GAS: u64 = 30;
+/// Gas per 32-byte word hashed (KECCAK256's).
+pub const KECCAK_GAS_PER_WORD: u64 = 6;
+
+fn words(len: u64) -> u64 {
+    len.div_ceil(32)
+}
+
+/// Gas of reading `len` bytes of account code.
+pub fn code_read_gas(len: u64) -> u64 {
+    CODE_READ_GAS_PER_WORD.saturating_mul(words(len))
+}
+
+/// Gas of hashing `len` bytes with keccak256.
+pub fn keccak_gas(len: u64) -> u64 {
+    KECCAK_GAS.saturating_add(KECCAK_GAS_PER_WORD.saturating_mul(words(len)))
+}
+
 impl Default for GasSchedule {
     /// The latest schedule.
     fn default() -> Self {
