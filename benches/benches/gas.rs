@@ -13,14 +13,15 @@ use aiop_engine::KernelPath;
 use aiop_gasbench::cases::{shipped_cases, synthetic_cases};
 use aiop_gasbench::evm::{Cache, EvmCall};
 use aiop_gasbench::yardsticks::standard_cases;
-use aiop_precompile::GasSchedule;
+use aiop_precompile::PrecompileSpec;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const SYNTHETIC: [&str; 4] = ["tiny-ops-512", "fc-k4096-n1", "elementwise-32k-x48", "lying-header-bytes-in-code"];
 
 fn gas(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/models");
-    let mut cases = shipped_cases(&dir).expect("testdata/models");
+    let spec = PrecompileSpec::V3;
+    let mut cases = shipped_cases(&dir, &spec).expect("testdata/models");
     cases.extend(
         synthetic_cases().expect("synthetic cases").into_iter().filter(|c| SYNTHETIC.contains(&c.name.as_str())),
     );
@@ -36,7 +37,7 @@ fn gas(c: &mut Criterion) {
     for case in &cases {
         for path in KernelPath::available() {
             for (cache, label) in [(Cache::Cold, "cold"), (Cache::Warm, "warm")] {
-                let mut call = EvmCall::ours(case, path, GasSchedule::default(), cache).expect("aiop call");
+                let mut call = EvmCall::ours(case, path, spec.schedule, cache).expect("aiop call");
                 g.bench_function(BenchmarkId::new(format!("aiop/{path}/{label}"), &case.name), |b| {
                     b.iter(|| call.run())
                 });

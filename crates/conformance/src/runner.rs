@@ -285,9 +285,9 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// A runner with `AiopEvmFactory::new(AiopConfig::default())`, using every CPU.
+    /// A runner with the factory of a chain that runs precompile v3, using every CPU.
     pub fn new() -> Result<Self, ConformanceError> {
-        Ok(Self::with_factory(AiopEvmFactory::new(AiopConfig::default())?))
+        Ok(Self::with_factory(AiopEvmFactory::new(AiopConfig::from_genesis(aiop_precompile::PrecompileSpec::V3))?))
     }
 
     /// A runner around a given `AiopEvmFactory`.

@@ -8,11 +8,16 @@ fn main() {
     let path = path.resolve().expect("an available kernel path");
     let mode = args.get(3).cloned().unwrap_or("load".into());
     let mut cases = aiop_gasbench::cases::synthetic_cases().expect("cases");
-    cases
-        .extend(aiop_gasbench::cases::shipped_cases(std::path::Path::new("testdata/models")).expect("testdata/models"));
+    cases.extend(
+        aiop_gasbench::cases::shipped_cases(
+            std::path::Path::new("testdata/models"),
+            &aiop_precompile::PrecompileSpec::V3,
+        )
+        .expect("testdata/models"),
+    );
     let case = cases.into_iter().find(|c| c.name == name).expect("a case name");
     let loaded = LoadedModel::load(&case.model, path).expect("loads");
-    let schedule = aiop_precompile::GasSchedule::default();
+    let schedule = aiop_precompile::PrecompileSpec::V3.schedule;
     let mut call =
         aiop_gasbench::evm::EvmCall::ours(&case, path, schedule, aiop_gasbench::evm::Cache::Cold).expect("call");
     let n: u32 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);

@@ -7,6 +7,7 @@
 use aiop_engine::{Clamp, ConvWindow, Model, ModelBuilder, Op, Padding, PoolWindow, Scale, Tensor, TensorId, encode};
 
 use crate::GasBenchError;
+use aiop_precompile::PrecompileSpec;
 
 /// EIP-170: the largest contract code a chain accepts, so the largest model `infer` can read.
 pub const MAX_CODE_SIZE: usize = 24_576;
@@ -387,7 +388,7 @@ pub const SEARCHED_ABOUT: &str = "worst shape found by `aiop bench gas --search`
 
 /// The models shipped in `testdata/models` whose format version the precompile accepts, each
 /// with a deterministic input.
-pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchError> {
+pub fn shipped_cases(dir: &std::path::Path, spec: &PrecompileSpec) -> Result<Vec<ModelCase>, GasBenchError> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| GasBenchError::Io { path: dir.display().to_string(), reason: e.to_string() })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -401,7 +402,7 @@ pub fn shipped_cases(dir: &std::path::Path) -> Result<Vec<ModelCase>, GasBenchEr
             .map_err(|e| GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() })?;
         let model = aiop_engine::decode(&bytes)
             .map_err(|e| GasBenchError::Case { case: name.clone(), reason: e.to_string() })?;
-        if !aiop_precompile::ACCEPTED_FORMATS.contains(&model.version) {
+        if !spec.formats.contains(&model.version) {
             continue;
         }
         let mut case = ModelCase::new(&name, "shipped model (testdata/models)", &model, true)?;

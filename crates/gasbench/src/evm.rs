@@ -9,7 +9,7 @@
 //! and the yardsticks alike; the transaction's own gas (21000 and calldata) pays for it.
 
 use aiop_engine::{KernelPath, LoadedModel};
-use aiop_precompile::{AiopConfig, AiopEvmFactory, CacheConfig, GasSchedule, abi, model_code};
+use aiop_precompile::{AiopConfig, AiopEvmFactory, CacheConfig, GasSchedule, PrecompileSpec, abi, model_code};
 use alloy_evm::{EthEvm, Evm, EvmEnv, EvmFactory, precompiles::PrecompilesMap};
 use alloy_primitives::{Address, Bytes, TxKind, U256, address};
 use alloy_sol_types::SolCall;
@@ -68,6 +68,20 @@ impl std::fmt::Debug for EvmCall {
     }
 }
 
+/// The precompile spec that prices by `schedule`: the published spec of that name (formats,
+/// storage, reverts) with `schedule` in it, so a candidate schedule is timed as it would run.
+pub fn spec_of(schedule: GasSchedule) -> PrecompileSpec {
+    let spec = PrecompileSpec::by_version(schedule.version).unwrap_or(PrecompileSpec::V3);
+    PrecompileSpec { schedule, ..spec }
+}
+
+/// The EVM the standard precompiles are timed in: the same factory, with the spec of the
+/// latest published precompile (the yardsticks do not call it).
+fn yardstick_factory() -> AiopEvmFactory {
+    let config = AiopConfig { kernel_path: KernelPath::Reference, ..AiopConfig::from_genesis(PrecompileSpec::V3) };
+    AiopEvmFactory::new(config).expect("the reference kernel path is always available")
+}
+
 impl EvmCall {
     /// A transaction that calls the aiop precompile on `case`, with the kernel `path`, the gas
     /// `schedule` and the `cache` mode given.
@@ -80,15 +94,14 @@ impl EvmCall {
         let fail = |reason: String| GasBenchError::Case { case: case.name.clone(), reason };
         let config = AiopConfig {
             kernel_path: path,
-            schedule,
             cache: match cache {
                 Cache::Cold => CacheConfig::DISABLED,
                 Cache::Warm => CacheConfig::default(),
             },
-            ..AiopConfig::default()
+            ..AiopConfig::from_genesis(spec_of(schedule))
         };
-        let factory = AiopEvmFactory::new(config).map_err(|e| fail(e.to_string()))?;
         let precompile = config.address;
+        let factory = AiopEvmFactory::new(config).map_err(|e| fail(e.to_string()))?;
         let mut db = funded_db();
         let calldata: Bytes = match case.delivery {
             Delivery::Deployed => {
@@ -120,7 +133,7 @@ impl EvmCall {
 
     /// A transaction that calls one of the standard precompiles.
     pub fn standard(case: &StandardCase) -> Result<EvmCall, GasBenchError> {
-        let evm = AiopEvmFactory::default().create_evm(funded_db(), env());
+        let evm = yardstick_factory().create_evm(funded_db(), env());
         let expected = {
             let fail = |reason: String| GasBenchError::Case { case: case.name.into(), reason };
             let precompile = revm::precompile::Precompiles::new(revm::precompile::PrecompileSpecId::from_spec_id(SPEC))
@@ -138,7 +151,7 @@ impl EvmCall {
     /// The same transaction as `self` (same sender, gas and calldata) sent to an account with
     /// no code: everything the transaction costs except its callee.
     pub fn without_callee(&self) -> Result<EvmCall, GasBenchError> {
-        let evm = AiopEvmFactory::default().create_evm(funded_db(), env());
+        let evm = yardstick_factory().create_evm(funded_db(), env());
         let tx = TxEnv { kind: TxKind::Call(NOTHING_ADDRESS), ..self.tx.clone() };
         let mut call = EvmCall { evm, tx, name: format!("{} (no callee)", self.name), expected: Some(Bytes::new()) };
         call.check()?;
@@ -147,7 +160,7 @@ impl EvmCall {
 
     /// The smallest call: a transaction to the identity precompile with no data.
     pub fn baseline() -> Result<EvmCall, GasBenchError> {
-        let evm = AiopEvmFactory::default().create_evm(funded_db(), env());
+        let evm = yardstick_factory().create_evm(funded_db(), env());
         let tx = transaction(u64_to_address(4), Bytes::new());
         let mut call = EvmCall { evm, tx, name: "baseline (empty identity call)".into(), expected: Some(Bytes::new()) };
         call.check()?;
@@ -225,7 +238,7 @@ mod tests {
         for case in synthetic_cases().expect("cases").iter().filter(|c| c.quick) {
             for path in KernelPath::available() {
                 for cache in [Cache::Cold, Cache::Warm] {
-                    let mut call = EvmCall::ours(case, path, GasSchedule::default(), cache)
+                    let mut call = EvmCall::ours(case, path, PrecompileSpec::V3.schedule, cache)
                         .unwrap_or_else(|e| panic!("{} on {path}: {e}", case.name));
                     call.check().unwrap_or_else(|e| panic!("{} on {path}, second call: {e}", case.name));
                 }

@@ -215,7 +215,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         return Err(unavailable(options.pricing_path));
     }
     let fastest_path = KernelPath::fastest();
-    let mut ours: Vec<(Group, ModelCase)> = shipped_cases(&options.models_dir)?
+    let mut ours: Vec<(Group, ModelCase)> = shipped_cases(&options.models_dir, &crate::evm::spec_of(options.schedule))?
         .into_iter()
         .map(|c| (Group::Shipped, c))
         .chain(synthetic_cases()?.into_iter().map(|c| (Group::Synthetic, c)))

@@ -1,6 +1,7 @@
 //! The chain's definition: hardforks, genesis, dev accounts and pre-deployed models.
 
 use crate::error::{NodeError, Result};
+use aiop_precompile::{Activation, Activations, PrecompileSpec};
 use alloy_eips::{eip2935, eip4788, eip7002, eip7251};
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_genesis::{Genesis, GenesisAccount};
@@ -149,6 +150,10 @@ pub fn system_contracts() -> [(Address, Bytes); 4] {
     ]
 }
 
+/// The precompile a dev chain runs from genesis: the newest this node knows, named
+/// explicitly in the dev genesis it writes (a datadir keeps the genesis it started with).
+pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V3;
+
 /// The dev genesis: chain id [`DEV_CHAIN_ID`], the ten dev accounts with
 /// [`DEV_BALANCE_ETH`] ether each, the example models, and the system contracts.
 pub fn dev_genesis() -> Genesis {
@@ -168,38 +173,78 @@ pub fn dev_genesis() -> Genesis {
             .insert(model_address(i), GenesisAccount::default().with_code(Some(model_code(bytes))).with_nonce(Some(1)));
     }
     genesis.alloc = alloc;
-    set_gas_schedule(&mut genesis, aiop_precompile::GasSchedule::default());
+    set_activations(&mut genesis, &Activations::from_genesis(DEV_PRECOMPILE));
     complete_genesis(genesis)
 }
 
-/// Where a genesis names the precompile's gas schedule: `config.aiop.gasSchedule`.
-pub const GAS_SCHEDULE_FIELD: (&str, &str) = ("aiop", "gasSchedule");
+/// The genesis section of aiop's consensus settings: `config.aiop`.
+pub const AIOP_SECTION: &str = "aiop";
 
-/// The gas schedule a chain runs, from its genesis: `"config": {"aiop": {"gasSchedule": "v2"}}`.
-/// A genesis that names none runs the latest schedule ([`aiop_precompile::GasSchedule::default`]).
-/// Gas is consensus: every node of a chain must agree, so the chain, not the node, decides it.
-pub fn gas_schedule(genesis: &Genesis) -> Result<aiop_precompile::GasSchedule> {
-    let (section, key) = GAS_SCHEDULE_FIELD;
-    let Some(aiop) = genesis.config.extra_fields.get(section) else {
-        return Ok(aiop_precompile::GasSchedule::default());
-    };
-    let known = || aiop_precompile::GasSchedule::ALL.map(|s| s.version).join(", ");
-    match aiop.get(key) {
-        None => Ok(aiop_precompile::GasSchedule::default()),
-        Some(serde_json::Value::String(name)) => aiop_precompile::GasSchedule::by_version(name).ok_or_else(|| {
-            NodeError::Genesis(format!("config.{section}.{key} is `{name}`; this node knows {}", known()))
-        }),
-        Some(other) => Err(NodeError::Genesis(format!(
-            "config.{section}.{key} must be a schedule name ({}), not {other}",
+/// The precompile activations a chain runs, from its genesis (consensus: the chain, not the
+/// node, decides them, and every node of a chain must agree):
+///
+/// ```json
+/// "config": { "aiop": { "activations": [ { "block": 0, "precompile": "v2" },
+///                                        { "block": 1000, "precompile": "v3" } ] } }
+/// ```
+///
+/// The older form `"aiop": { "gasSchedule": "v2" }` names one spec from genesis on (chains
+/// made before activations existed). A genesis that names neither is refused: nothing
+/// defaults to the latest precompile.
+pub fn activations(genesis: &Genesis) -> Result<Activations> {
+    let known = PrecompileSpec::names;
+    let bad = |what: String| NodeError::Genesis(format!("config.{AIOP_SECTION}: {what}"));
+    let Some(aiop) = genesis.config.extra_fields.get(AIOP_SECTION) else {
+        return Err(bad(format!(
+            "missing; a chain names its precompile, e.g. \"aiop\": {{\"activations\": [{{\"block\": 0, \"precompile\": \"v3\"}}]}} ({})",
             known()
-        ))),
+        )));
+    };
+    let spec_named = |value: &serde_json::Value, field: &str| -> Result<PrecompileSpec> {
+        match value {
+            serde_json::Value::String(name) => PrecompileSpec::by_version(name)
+                .ok_or_else(|| bad(format!("{field} is `{name}`; this node knows {}", known()))),
+            other => Err(bad(format!("{field} must be a precompile name ({}), not {other}", known()))),
+        }
+    };
+    match (aiop.get("activations"), aiop.get("gasSchedule")) {
+        (Some(_), Some(_)) => Err(bad("names both `activations` and `gasSchedule`; keep `activations`".into())),
+        (None, Some(name)) => Ok(Activations::from_genesis(spec_named(name, "gasSchedule")?)),
+        (None, None) => Err(bad("names no `activations`".into())),
+        (Some(list), None) => {
+            let items = list.as_array().ok_or_else(|| bad("`activations` must be a list".into()))?;
+            let mut parsed = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let block = item
+                    .get("block")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| bad(format!("activations[{i}].block must be a block number")))?;
+                let spec = spec_named(
+                    item.get("precompile").unwrap_or(&serde_json::Value::Null),
+                    &format!("activations[{i}].precompile"),
+                )?;
+                parsed.push(Activation { block, spec });
+            }
+            Activations::new(parsed).map_err(|e| bad(e.to_string()))
+        }
     }
 }
 
-/// Names `schedule` in `genesis` as the chain's gas schedule.
-pub fn set_gas_schedule(genesis: &mut Genesis, schedule: aiop_precompile::GasSchedule) {
-    let (section, key) = GAS_SCHEDULE_FIELD;
-    genesis.config.extra_fields.insert(section.to_owned(), serde_json::json!({ key: schedule.version }));
+/// Writes `activations` into `genesis` as its `config.aiop.activations`.
+pub fn set_activations(genesis: &mut Genesis, activations: &Activations) {
+    let list: Vec<serde_json::Value> = activations
+        .list()
+        .iter()
+        .map(|a| serde_json::json!({ "block": a.block, "precompile": a.spec.version }))
+        .collect();
+    genesis.config.extra_fields.insert(AIOP_SECTION.to_owned(), serde_json::json!({ "activations": list }));
+}
+
+/// A one-line account of a chain's activations: `"v2 from block 0, v3 from block 100"`.
+pub fn describe_activations(activations: &Activations) -> String {
+    let parts: Vec<String> =
+        activations.list().iter().map(|a| format!("{} from block {}", a.spec.version, a.block)).collect();
+    parts.join(", ")
 }
 
 /// Adds the system contracts to a genesis that lacks them, and fills defaults.

@@ -28,16 +28,15 @@ use revm::{
 };
 
 /// The EVM factory the node executes with: Ethereum's, plus the aiop inference precompile at
-/// its default address (`aiop_precompile::DEFAULT_ADDRESS`) with the chain's gas schedule.
+/// its default address (`aiop_precompile::DEFAULT_ADDRESS`) with the chain's activations.
 pub type NodeEvmFactory = aiop_precompile::AiopEvmFactory;
 
-/// Builds the node's EVM factory for a chain's gas `schedule` (consensus, from its genesis)
-/// and a kernel path (speed only: every path gives the same bytes and gas).
-pub fn evm_factory(kernels: KernelPath, schedule: aiop_precompile::GasSchedule) -> Result<NodeEvmFactory> {
+/// Builds the node's EVM factory for a chain's precompile `activations` (consensus, from its
+/// genesis) and a kernel path (speed only: every path gives the same bytes and gas).
+pub fn evm_factory(kernels: KernelPath, activations: aiop_precompile::Activations) -> Result<NodeEvmFactory> {
     aiop_precompile::AiopEvmFactory::new(aiop_precompile::AiopConfig {
         kernel_path: kernels,
-        schedule,
-        ..aiop_precompile::AiopConfig::default()
+        ..aiop_precompile::AiopConfig::new(activations)
     })
     .map_err(|e| NodeError::Kernels(e.to_string()))
 }

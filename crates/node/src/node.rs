@@ -144,19 +144,26 @@ impl Node {
         if let (Some(_), Some(given)) = (&stored_genesis, &config.genesis) {
             let (given_blk, _) = genesis_block(&crate::chain::complete_genesis(given.clone()));
             let given_id = given.config.chain_id;
-            let (stored_schedule, given_schedule) =
-                (crate::chain::gas_schedule(&genesis)?.version, crate::chain::gas_schedule(given)?.version);
+            let (stored_activations, given_activations) =
+                (crate::chain::activations(&genesis)?, crate::chain::activations(given)?);
             if given_blk.hash != genesis_blk.hash
                 || given_id != genesis.config.chain_id
-                || given_schedule != stored_schedule
+                || given_activations != stored_activations
             {
+                let describe = crate::chain::describe_activations;
                 return Err(NodeError::GenesisMismatch {
                     datadir: config.datadir.display().to_string(),
                     stored: format!(
-                        "block {} with chain id {}, gas schedule {stored_schedule}",
-                        genesis_blk.hash, genesis.config.chain_id
+                        "block {} with chain id {}, precompile {}",
+                        genesis_blk.hash,
+                        genesis.config.chain_id,
+                        describe(&stored_activations)
                     ),
-                    given: format!("block {} with chain id {given_id}, gas schedule {given_schedule}", given_blk.hash),
+                    given: format!(
+                        "block {} with chain id {given_id}, precompile {}",
+                        given_blk.hash,
+                        describe(&given_activations)
+                    ),
                 });
             }
         }
@@ -185,7 +192,7 @@ impl Node {
             }
             info!(head = chain.head().header.number, "restored chain from {}", config.datadir.display());
         }
-        let factory = evm_factory(config.kernels, crate::chain::gas_schedule(&genesis)?)?;
+        let factory = evm_factory(config.kernels, crate::chain::activations(&genesis)?)?;
         Ok(Node {
             chain_id: genesis.config.chain_id,
             genesis,

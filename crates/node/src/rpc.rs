@@ -624,12 +624,11 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
             output: tensor_json(model.output(), model.output_len()),
             ops: model.cost().ops,
             macs: model.cost().macs,
-            infer_gas: c.node.factory.precompile().config().schedule.infer_gas(
-                model.header(),
-                model.model_len() as u64,
-                model.input_len() as u64,
-                aiop_precompile::COLD_ACCOUNT_ACCESS_GAS,
-            ),
+            infer_gas: {
+                let next_block = c.node.read().head().header.number.saturating_add(1);
+                let schedule = c.node.factory.precompile().spec_at(next_block).schedule;
+                schedule.infer_gas_loaded(&model, model.input_len() as u64, aiop_precompile::COLD_ACCOUNT_ACCESS_GAS)
+            },
         })
     });
     reg(&mut m, "aiop_infer", |p, c| {

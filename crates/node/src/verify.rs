@@ -44,7 +44,7 @@ pub fn verify(datadir: &Path, kernels: KernelPath, progress: bool) -> Result<Ver
         });
     }
     let count = store.block_count()?;
-    let factory = evm_factory(kernels, crate::chain::gas_schedule(&genesis)?)?;
+    let factory = evm_factory(kernels, crate::chain::activations(&genesis)?)?;
     let mut hashes = vec![genesis_blk.hash];
     let bar = if progress {
         let bar = indicatif::ProgressBar::new(count.saturating_sub(1));

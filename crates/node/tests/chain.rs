@@ -158,62 +158,79 @@ fn rejected_transactions_leave_no_block() {
     assert_eq!(node.read().head().header.number, 1);
 }
 
+fn open_with(dir: &std::path::Path, genesis: alloy_genesis::Genesis, kernels: KernelPath) -> Node {
+    Node::open(NodeConfig { datadir: dir.to_path_buf(), genesis: Some(genesis), dev: true, block_time: None, kernels })
+        .expect("node opens")
+}
+
+/// Submits `data` to the precompile in its own block: (block number, success, gas used).
+fn call_precompile(node: &Node, data: Vec<u8>) -> (u64, bool, u64) {
+    let hash = node.submit(tx(node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), data, 0)).expect("tx");
+    let chain = node.read();
+    let (n, idx) = chain.tx_index[&hash];
+    let block = &chain.blocks[n as usize];
+    (n, block.receipts[idx].status(), block.header.gas_used)
+}
+
 #[test]
-fn the_chain_runs_the_gas_schedule_its_genesis_names_and_verify_replays_with_it() {
-    use aiop_node::chain::{dev_genesis, gas_schedule, set_gas_schedule};
-    use aiop_precompile::GasSchedule;
+fn the_chain_runs_the_precompile_its_genesis_names_and_verify_replays_with_it() {
+    use aiop_node::chain::{activations, dev_genesis, set_activations};
+    use aiop_precompile::{Activations, GasSchedule, PrecompileSpec};
     use alloy_sol_types::SolCall;
 
     let model = model_address(0);
-    let gas_used = |schedule: Option<GasSchedule>| {
+    let gas_used = |spec: PrecompileSpec| {
         let dir = tempdir();
         let mut genesis = dev_genesis();
-        if let Some(schedule) = schedule {
-            set_gas_schedule(&mut genesis, schedule);
-        }
-        let node = Node::open(NodeConfig {
-            datadir: dir.path().to_path_buf(),
-            genesis: Some(genesis),
-            dev: true,
-            block_time: None,
-            kernels: KernelPath::fastest(),
-        })
-        .expect("node opens");
+        set_activations(&mut genesis, &Activations::from_genesis(spec));
+        let node = open_with(dir.path(), genesis, KernelPath::fastest());
         let call = aiop_precompile::abi::inferCall { model, input: vec![7u8; 64].into() };
-        let hash = node
-            .submit(tx(&node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), call.abi_encode(), 0))
-            .expect("inference tx");
-        let used = {
-            let chain = node.read();
-            let (n, idx) = chain.tx_index[&hash];
-            let block = &chain.blocks[n as usize];
-            assert!(block.receipts[idx].status());
-            block.header.gas_used
-        };
+        let (_, ok, used) = call_precompile(&node, call.abi_encode());
+        assert!(ok);
         drop(node);
-        verify(dir.path(), KernelPath::Reference, false).expect("replays with the stored genesis's schedule");
+        verify(dir.path(), KernelPath::Reference, false).expect("replays with the stored genesis's precompile");
         used
     };
     let code = dev_genesis().alloc[&model].code.clone().expect("model code");
     let bytes = aiop_node::chain::model_from_code(&code).expect("a model");
     let header = aiop_engine::check(bytes).expect("valid");
     let price = |s: GasSchedule| s.infer_gas(&header, bytes.len() as u64, 64, 2600);
-    let (v1, v2, default) = (gas_used(Some(GasSchedule::V1)), gas_used(Some(GasSchedule::V2)), gas_used(None));
+    let (v1, v2) = (gas_used(PrecompileSpec::V1), gas_used(PrecompileSpec::V2));
     assert_eq!(v1 as i128 - v2 as i128, price(GasSchedule::V1) as i128 - price(GasSchedule::V2) as i128);
-    assert_eq!(default, v2, "the dev genesis names the latest schedule");
-    assert_eq!(gas_schedule(&dev_genesis()).expect("known").version, GasSchedule::default().version);
+    assert_eq!(
+        activations(&dev_genesis()).expect("named").list(),
+        Activations::from_genesis(aiop_node::chain::DEV_PRECOMPILE).list(),
+        "the dev genesis names its precompile explicitly"
+    );
 
-    // A schedule this node does not know is refused with the names it does know.
+    // The form chains wrote before activations existed still names one spec from genesis on.
+    let mut old = dev_genesis();
+    old.config.extra_fields.insert("aiop".into(), serde_json::json!({ "gasSchedule": "v1" }));
+    assert_eq!(activations(&old).expect("known").spec_at(5), PrecompileSpec::V1);
+
+    // Unknown names, no name at all, and malformed lists are refused with what would be right.
     let mut unknown = dev_genesis();
-    unknown.config.extra_fields.insert("aiop".into(), serde_json::json!({ "gasSchedule": "v9" }));
-    let error = gas_schedule(&unknown).expect_err("v9 is unknown").to_string();
-    assert!(error.contains("`v9`") && error.contains("v1, v2"), "{error}");
+    unknown
+        .config
+        .extra_fields
+        .insert("aiop".into(), serde_json::json!({ "activations": [{"block": 0, "precompile": "v9"}] }));
+    let error = activations(&unknown).expect_err("v9 is unknown").to_string();
+    assert!(error.contains("`v9`") && error.contains("v1, v2, v3"), "{error}");
+    let mut silent = dev_genesis();
+    silent.config.extra_fields.remove("aiop");
+    let error = activations(&silent).expect_err("a chain must name its precompile").to_string();
+    assert!(error.contains("activations"), "{error}");
+    let mut late = dev_genesis();
+    late.config
+        .extra_fields
+        .insert("aiop".into(), serde_json::json!({ "activations": [{"block": 4, "precompile": "v3"}] }));
+    assert!(activations(&late).expect_err("must start at genesis").to_string().contains("block 0"));
 
-    // An existing datadir keeps its schedule: opening it with a genesis naming another is refused.
+    // An existing datadir keeps its activations: opening it with a genesis naming others is refused.
     let dir = tempdir();
     drop(open(dir.path()));
     let mut other = dev_genesis();
-    set_gas_schedule(&mut other, GasSchedule::V1);
+    set_activations(&mut other, &Activations::from_genesis(PrecompileSpec::V1));
     let refused = Node::open(NodeConfig {
         datadir: dir.path().to_path_buf(),
         genesis: Some(other),
@@ -221,7 +238,47 @@ fn the_chain_runs_the_gas_schedule_its_genesis_names_and_verify_replays_with_it(
         block_time: None,
         kernels: KernelPath::Reference,
     });
-    let Err(error) = refused else { panic!("a genesis naming another gas schedule was accepted") };
+    let Err(error) = refused else { panic!("a genesis naming other activations was accepted") };
     let error = error.to_string();
-    assert!(error.contains("gas schedule v1"), "{error}");
+    assert!(error.contains("precompile v1 from block 0"), "{error}");
+}
+
+#[test]
+fn a_chain_upgraded_at_an_activation_block_runs_each_block_by_its_spec_and_replays_under_reference() {
+    use aiop_node::chain::{dev_genesis, set_activations};
+    use aiop_precompile::{Activation, Activations, PrecompileSpec};
+    use alloy_sol_types::SolCall;
+
+    const UPGRADE: u64 = 4;
+    let dir = tempdir();
+    let mut genesis = dev_genesis();
+    let history = Activations::new(vec![
+        Activation { block: 0, spec: PrecompileSpec::V2 },
+        Activation { block: UPGRADE, spec: PrecompileSpec::V3 },
+    ])
+    .expect("a valid history");
+    set_activations(&mut genesis, &history);
+    let node = open_with(dir.path(), genesis, KernelPath::fastest());
+    let v2_model =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/digits_cnn_random_v2.aiop"))
+            .expect("a format v2 model");
+    let len = aiop_engine::check(&v2_model).expect("valid").input_len as usize;
+    let inline = aiop_precompile::abi::inferInlineCall { model: v2_model.clone().into(), input: vec![3u8; len].into() };
+    let infer = aiop_precompile::abi::inferCall { model: model_address(0), input: vec![7u8; 64].into() };
+    let mut seen = Vec::new();
+    while node.read().head().header.number < UPGRADE + 1 {
+        let (n, inline_ok, _) = call_precompile(&node, inline.abi_encode());
+        let (m, infer_ok, infer_gas) = call_precompile(&node, infer.abi_encode());
+        seen.push((n, inline_ok, m, infer_ok, infer_gas));
+    }
+    for &(n, inline_ok, m, infer_ok, _) in &seen {
+        assert_eq!(inline_ok, n >= UPGRADE, "format v2 is accepted from the activation block on (block {n})");
+        assert!(infer_ok, "a format v1 model runs under both specs (block {m})");
+    }
+    let before = seen.iter().find(|s| s.2 < UPGRADE).expect("a block before").4;
+    let after = seen.iter().find(|s| s.2 >= UPGRADE).expect("a block after").4;
+    assert_ne!(before, after, "the upgrade reprices infer");
+    drop(node);
+    let report = verify(dir.path(), KernelPath::Reference, false).expect("the upgraded chain replays under reference");
+    assert_eq!(report.txs, 2 * seen.len() as u64);
 }

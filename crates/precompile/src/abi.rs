@@ -38,6 +38,9 @@ alloy_sol_types::sol! {
             uint256 transcendentals;
         }
 
+        /// Every refusal from precompile v3 on: a code of `docs/errors.md` and two numbers.
+        error AiopError(uint16 code, uint256 detail0, uint256 detail1);
+
         /// Runs the model held in the code of `model` on `input` (int8 bytes, row-major).
         function infer(address model, bytes input) external view returns (bytes output);
         /// Runs the model passed in calldata.
@@ -47,10 +50,15 @@ alloy_sol_types::sol! {
         function cost(address model, uint256 inputLength) external view returns (uint256 gas);
         /// The model's id, shapes and quantization.
         function modelInfo(address model) external view returns (ModelInfo info);
+        /// Runs the model on every input, loading it once (precompile v3 on).
+        function inferBatch(address model, bytes[] inputs) external view returns (bytes[] outputs);
+        /// The gas `inferBatch(model, inputs)` charges for `count` inputs of `inputLength` bytes
+        /// each when every account it reads is cold (precompile v3 on).
+        function costBatch(address model, uint256 inputLength, uint256 count) external view returns (uint256 gas);
     }
 }
 
 pub use IAiop::{
-    IAiopCalls, ModelInfo, costCall, costReturn, inferCall, inferInlineCall, inferReturn, modelInfoCall,
-    modelInfoReturn,
+    IAiopCalls, ModelInfo, costBatchCall, costCall, costReturn, inferBatchCall, inferCall, inferInlineCall,
+    inferReturn, modelInfoCall, modelInfoReturn,
 };

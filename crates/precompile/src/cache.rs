@@ -18,6 +18,10 @@ use alloy_primitives::B256;
 pub enum CacheKey {
     /// keccak256 of a model account's code (`0xFE ‖ model`).
     CodeHash(B256),
+    /// keccak256 of a manifest's code hash followed by its chunks' code hashes, in order: the
+    /// hashes pin every byte assembled, and the model was checked against the manifest's id
+    /// before it was cached.
+    Assembled(B256),
 }
 
 /// Bounds of the cache. `max_entries == 0` turns it off.

@@ -30,7 +30,7 @@ pub struct AiopEvmFactory {
 }
 
 impl AiopEvmFactory {
-    /// A factory with `config` (address, kernel path, gas schedule, cache bounds).
+    /// A factory with `config` (address, kernel path, the chain's activations, cache bounds).
     pub fn new(config: AiopConfig) -> Result<Self, ConfigError> {
         Ok(Self::from_precompile(Arc::new(AiopPrecompile::new(config)?)))
     }
@@ -54,18 +54,6 @@ impl AiopEvmFactory {
                 precompile.call(input)
             }))
         });
-    }
-}
-
-impl Default for AiopEvmFactory {
-    /// The default configuration. Panics only if the default kernel path, the fastest one
-    /// this CPU has, is unavailable, which cannot happen.
-    fn default() -> Self {
-        Self::from_precompile(Arc::new(AiopPrecompile::new(AiopConfig::default()).unwrap_or_else(|_| {
-            let reference = AiopConfig { kernel_path: aiop_engine::KernelPath::Reference, ..AiopConfig::default() };
-            // The reference path is available everywhere.
-            AiopPrecompile::new(reference).expect("the reference kernel path is always available")
-        })))
     }
 }
 

@@ -49,15 +49,22 @@
 
 pub mod abi;
 pub mod cache;
-pub mod code;
 pub mod error;
 pub mod factory;
 pub mod gas;
+mod legacy;
 pub mod precompile;
+pub mod revert;
+pub mod spec;
+pub mod storage;
 
 pub use cache::{CacheConfig, CacheKey, CacheStats, ModelCache};
-pub use code::{MODEL_CODE_PREFIX, ModelCodeError, model_code, model_deploy_initcode, model_from_code};
 pub use error::{AiopError, ConfigError};
 pub use factory::AiopEvmFactory;
 pub use gas::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule, WARM_ACCOUNT_ACCESS_GAS};
-pub use precompile::{ACCEPTED_FORMATS, AiopConfig, AiopPrecompile, DEFAULT_ADDRESS, PRECOMPILE_NAME, model_info};
+pub use precompile::{AiopConfig, AiopPrecompile, DEFAULT_ADDRESS, MAX_BATCH_INPUTS, PRECOMPILE_NAME, model_info};
+pub use spec::{Activation, Activations, PrecompileSpec, RevertScheme};
+pub use storage::{
+    MODEL_CODE_PREFIX, Manifest, ManifestError, ModelCodeError, StoredModel, chunk_code, data_contract_initcode,
+    model_code, model_deploy_initcode, model_from_code, stored_model,
+};

@@ -1,23 +1,28 @@
-//! The precompile itself: selector dispatch, the model read from account code, gas charged
-//! before any work, the cache, and the engine run.
+//! The precompile itself: the spec of the block, selector dispatch, the model read from
+//! account code, gas charged before any work, the cache, and the engine run.
 //!
 //! The path from calldata to output and gas is consensus code: no floats, clocks, randomness
-//! or hash-map iteration; every failure is a revert with a reason (or an out-of-gas halt), and
-//! only a database error is fatal.
+//! or hash-map iteration; every failure is a revert (or an out-of-gas halt), and only a
+//! database error is fatal. Precompile v1 and v2 run the frozen flow of [`crate::legacy`];
+//! v3 on run the flow here (`docs/storage.md`, `docs/gas.md`, `docs/errors.md`).
 
 use std::sync::Arc;
 
 use aiop_engine::{DType, KernelError, KernelPath, LoadedModel, ModelHeader};
 use alloy_evm::precompiles::PrecompileInput;
 use alloy_primitives::{Address, B256, Bytes, U256, address, keccak256};
-use alloy_sol_types::{Revert, SolCall, SolError, SolInterface};
+use alloy_sol_types::{SolCall, SolInterface};
 use revm::precompile::{PrecompileError, PrecompileHalt, PrecompileOutput, PrecompileResult};
 
-use crate::abi::{IAiopCalls, ModelInfo, costCall, inferCall, inferInlineCall, modelInfoCall};
+use crate::abi::{
+    IAiopCalls, ModelInfo, costBatchCall, costCall, inferBatchCall, inferCall, inferInlineCall, modelInfoCall,
+};
 use crate::cache::{CacheConfig, CacheKey, ModelCache};
-use crate::code::{ModelCodeError, model_from_code};
 use crate::error::{AiopError, ConfigError};
-use crate::gas::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule, account_access_gas};
+use crate::gas::{COLD_ACCOUNT_ACCESS_GAS, account_access_gas, code_read_gas, keccak_gas};
+use crate::revert::revert_data;
+use crate::spec::{Activations, PrecompileSpec};
+use crate::storage::{ManifestError, ModelCodeError, StoredModel, StoredModelError, chunk_from_code, stored_model};
 
 /// The precompile's default address, `0x…0a1000`: far above the Ethereum precompiles
 /// (`0x01`–`0x11` through Prague/Osaka, `0x0100` for P256VERIFY) and outside the ranges
@@ -28,27 +33,38 @@ pub const DEFAULT_ADDRESS: Address = address!("0x0000000000000000000000000000000
 /// The precompile's id, as reth and alloy-evm name it.
 pub const PRECOMPILE_NAME: &str = "aiop-infer";
 
-/// How a node configures the precompile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Most inputs one `inferBatch` call takes.
+pub const MAX_BATCH_INPUTS: usize = 256;
+
+/// How a node configures the precompile. There is no `Default`: the activations are the
+/// chain's consensus history and every chain names its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AiopConfig {
     /// Where the precompile lives.
     pub address: Address,
     /// Which kernels run the models (every path gives the same bytes; this is speed only).
     pub kernel_path: KernelPath,
-    /// The gas schedule (consensus: every node of a chain must use the same).
-    pub schedule: GasSchedule,
+    /// Which precompile spec each block runs (consensus: every node of a chain must agree).
+    pub activations: Activations,
     /// Bounds of the loaded-model cache (speed only).
     pub cache: CacheConfig,
 }
 
-impl Default for AiopConfig {
-    fn default() -> Self {
+impl AiopConfig {
+    /// The precompile at its default address, with the fastest kernels this CPU has and the
+    /// default cache, running `activations`.
+    pub fn new(activations: Activations) -> Self {
         AiopConfig {
             address: DEFAULT_ADDRESS,
             kernel_path: KernelPath::fastest(),
-            schedule: GasSchedule::default(),
+            activations,
             cache: CacheConfig::default(),
         }
+    }
+
+    /// A chain that runs `spec` from genesis on.
+    pub fn from_genesis(spec: PrecompileSpec) -> Self {
+        AiopConfig::new(Activations::from_genesis(spec))
     }
 }
 
@@ -61,9 +77,9 @@ pub struct AiopPrecompile {
 
 /// How a call ends when it does not succeed.
 #[derive(Debug)]
-enum Failure {
-    /// Revert charging `gas`, with the error as `Error(string)` (out of gas if `gas` is more
-    /// than the call has).
+pub(crate) enum Failure {
+    /// Revert charging `gas`, with the error's revert data (out of gas if `gas` is more than
+    /// the call has).
     Refused { gas: u64, error: AiopError },
     /// Halt, consuming all the call's gas.
     OutOfGas,
@@ -71,13 +87,33 @@ enum Failure {
     Fatal(String),
 }
 
-type Outcome = Result<(u64, Bytes), Failure>;
+pub(crate) type Outcome = Result<(u64, Bytes), Failure>;
 
 /// A model account's code, as read from state.
-struct ModelAccount {
-    access_gas: u64,
-    code_hash: B256,
-    code: Bytes,
+pub(crate) struct ModelAccount {
+    pub(crate) access_gas: u64,
+    pub(crate) code_hash: B256,
+    pub(crate) code: Bytes,
+}
+
+/// A model found from its handle (v3 on): where its bytes are, what reading them cost.
+struct Resolved {
+    /// Gas of every account read so far (access, code read, hashing).
+    storage_gas: u64,
+    /// What [`Resolved::storage_gas`] would be with every account cold (for `cost`).
+    cold_storage_gas: u64,
+    model_len: u64,
+    key: Option<CacheKey>,
+    source: Source,
+    /// keccak256 of the model bytes, when reading them established it (manifests).
+    id: Option<B256>,
+}
+
+enum Source {
+    /// The model bytes, not yet loaded.
+    Bytes(Bytes),
+    /// A model already loaded whose key pins these exact bytes.
+    Cached(Arc<LoadedModel>),
 }
 
 impl AiopPrecompile {
@@ -86,7 +122,8 @@ impl AiopPrecompile {
         if !config.kernel_path.is_available() {
             return Err(ConfigError::KernelPathUnavailable(config.kernel_path.name()));
         }
-        Ok(AiopPrecompile { config, cache: ModelCache::new(config.cache) })
+        let cache = ModelCache::new(config.cache);
+        Ok(AiopPrecompile { config, cache })
     }
 
     pub fn config(&self) -> &AiopConfig {
@@ -97,52 +134,71 @@ impl AiopPrecompile {
         &self.cache
     }
 
-    /// Runs one call: the function alloy-evm's `DynPrecompile` wraps.
+    /// The spec block `number` runs.
+    pub fn spec_at(&self, number: u64) -> PrecompileSpec {
+        self.config.activations.spec_at(number)
+    }
+
+    /// Runs one call: the function alloy-evm's `DynPrecompile` wraps. The spec is the one of
+    /// the block being executed.
     pub fn call(&self, mut input: PrecompileInput<'_>) -> PrecompileResult {
+        let number = u64::try_from(input.internals.block_number()).unwrap_or(u64::MAX);
+        let spec = self.spec_at(number);
         let gas_limit = input.gas;
         let reservoir = input.reservoir;
-        match self.dispatch(&mut input) {
+        let outcome =
+            if spec.manifests { self.dispatch(&spec, &mut input) } else { self.legacy_dispatch(&spec, &mut input) };
+        match outcome {
             Ok((gas, output)) if gas <= gas_limit => Ok(PrecompileOutput::new(gas, output, reservoir)),
             Ok(_) | Err(Failure::OutOfGas) => Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir)),
             Err(Failure::Refused { gas, .. }) if gas > gas_limit => {
                 Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir))
             }
-            Err(Failure::Refused { gas, error }) => Ok(PrecompileOutput::revert(gas, revert_data(&error), reservoir)),
+            Err(Failure::Refused { gas, error }) => {
+                Ok(PrecompileOutput::revert(gas, revert_data(&error, spec.reverts), reservoir))
+            }
             Err(Failure::Fatal(message)) => Err(PrecompileError::Fatal(message)),
         }
     }
 
-    fn dispatch(&self, input: &mut PrecompileInput<'_>) -> Outcome {
-        let schedule = &self.config.schedule;
-        let refuse = |error| Failure::Refused { gas: schedule.query_base, error };
-        // Ether sent to the precompile would be stuck there. Under DELEGATECALL / CALLCODE no
-        // ether reaches the precompile (the value is the caller's own), so only a direct call
-        // with value is refused.
+    /// Decodes the calldata (v3 on): every function of `IAiop`.
+    fn dispatch(&self, spec: &PrecompileSpec, input: &mut PrecompileInput<'_>) -> Outcome {
+        let query_base = spec.schedule.query_base;
+        let refuse = |error| Failure::Refused { gas: query_base, error };
         if input.is_direct_call() && !input.value.is_zero() {
             return Err(refuse(AiopError::ValueSent { value: input.value }));
         }
         let data = input.data;
-        if data.len() < 4 {
+        let Some(selector) = data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()) else {
             return Err(refuse(AiopError::NoSelector { len: data.len() }));
-        }
+        };
         let call = IAiopCalls::abi_decode_validate(data).map_err(|e| {
-            let selector: [u8; 4] = [data[0], data[1], data[2], data[3]];
             if IAiopCalls::valid_selector(selector) {
-                refuse(AiopError::BadCalldata { function: function_name(selector), reason: e.to_string() })
+                refuse(AiopError::BadCalldata {
+                    selector,
+                    len: data.len(),
+                    function: function_name(selector),
+                    reason: e.to_string(),
+                })
             } else {
-                refuse(AiopError::UnknownSelector { selector: alloy_primitives::hex::encode(selector) })
+                refuse(AiopError::UnknownSelector { selector })
             }
         })?;
         match call {
-            IAiopCalls::infer(call) => self.infer(input, call),
-            IAiopCalls::inferInline(call) => self.infer_inline(input.gas, call),
-            IAiopCalls::cost(call) => self.cost(input, call),
-            IAiopCalls::modelInfo(call) => self.model_info(input, call),
+            IAiopCalls::infer(call) => self.infer(spec, input, call.model, &call.input),
+            IAiopCalls::inferInline(call) => self.infer_inline(spec, input.gas, call),
+            IAiopCalls::cost(call) => self.cost(spec, input, call.model, call.inputLength, U256::from(1)),
+            IAiopCalls::costBatch(call) => self.cost(spec, input, call.model, call.inputLength, call.count),
+            IAiopCalls::modelInfo(call) => self.model_info(spec, input, call),
+            IAiopCalls::inferBatch(call) => self.infer_batch(spec, input, call),
         }
     }
 
     /// Reads the code of `address`, marking it warm; the caller charges `access_gas`.
-    fn load_model_account(input: &mut PrecompileInput<'_>, address: Address) -> Result<ModelAccount, Failure> {
+    pub(crate) fn load_model_account(
+        input: &mut PrecompileInput<'_>,
+        address: Address,
+    ) -> Result<ModelAccount, Failure> {
         let account = input
             .internals
             .load_account_code(address)
@@ -153,82 +209,249 @@ impl AiopPrecompile {
         Ok(ModelAccount { access_gas, code_hash, code })
     }
 
-    /// The model bytes and header held by `account`, refusing (for the query price) anything
-    /// that is not a model or whose header is malformed.
-    fn header_of<'a>(&self, account: &'a ModelAccount, address: Address) -> Result<(&'a [u8], ModelHeader), Failure> {
-        let gas = self.config.schedule.query_gas(account.access_gas);
-        let model = model_from_code(&account.code)
-            .map_err(|source| Failure::Refused { gas, error: AiopError::ModelCode { address, source } })?;
-        let header = accepted_header(model).map_err(|error| Failure::Refused { gas, error })?;
-        Ok((model, header))
-    }
-
-    fn infer(&self, input: &mut PrecompileInput<'_>, call: inferCall) -> Outcome {
-        let account = Self::load_model_account(input, call.model)?;
-        let query_gas = self.config.schedule.query_gas(account.access_gas);
-        if query_gas > input.gas {
+    /// Finds the model `address` holds, in one account or across a manifest's chunks,
+    /// charging every account read before the next (`docs/storage.md`). Refusals charge the
+    /// query price plus the reads made.
+    fn resolve(
+        &self,
+        spec: &PrecompileSpec,
+        input: &mut PrecompileInput<'_>,
+        address: Address,
+    ) -> Result<Resolved, Failure> {
+        let query_base = spec.schedule.query_base;
+        let gas_limit = input.gas;
+        let account = Self::load_model_account(input, address)?;
+        let read = code_read_gas(len_u64(account.code.len()));
+        let mut storage_gas = account.access_gas.saturating_add(read);
+        let mut cold_storage_gas = COLD_ACCOUNT_ACCESS_GAS.saturating_add(read);
+        let affordable = |storage_gas: u64| query_base.saturating_add(storage_gas) <= gas_limit;
+        if !affordable(storage_gas) {
             return Err(Failure::OutOfGas);
         }
-        let (model, header) = self.header_of(&account, call.model)?;
-        check_input_len(&header, call.input.len(), query_gas)?;
-        let gas = self.config.schedule.infer_gas(
-            &header,
-            len_u64(model.len()),
-            len_u64(call.input.len()),
-            account.access_gas,
-        );
-        if gas > input.gas {
-            return Err(Failure::OutOfGas);
+        let refuse = |storage_gas: u64, error| Failure::Refused { gas: query_base.saturating_add(storage_gas), error };
+        let manifest = match stored_model(&account.code) {
+            Ok(StoredModel::Single(model)) => {
+                let start = account.code.len() - model.len();
+                return Ok(Resolved {
+                    storage_gas,
+                    cold_storage_gas,
+                    model_len: len_u64(model.len()),
+                    key: Some(CacheKey::CodeHash(account.code_hash)),
+                    source: Source::Bytes(account.code.slice(start..)),
+                    id: None,
+                });
+            }
+            Ok(StoredModel::Manifest(manifest)) => manifest,
+            Err(StoredModelError::Code(source)) => {
+                return Err(refuse(storage_gas, AiopError::ModelCode { address, source }));
+            }
+            Err(StoredModelError::Manifest(source)) => {
+                return Err(refuse(storage_gas, AiopError::Manifest { address, source }));
+            }
+        };
+        // Reading the chunks is priced by the manifest alone: an access per chunk, the model's
+        // bytes read and hashed.
+        let model_len = u64::from(manifest.model_len);
+        let bytes_gas = code_read_gas(model_len).saturating_add(keccak_gas(model_len));
+        storage_gas = storage_gas.saturating_add(bytes_gas);
+        cold_storage_gas = cold_storage_gas
+            .saturating_add(bytes_gas)
+            .saturating_add(COLD_ACCOUNT_ACCESS_GAS.saturating_mul(len_u64(manifest.chunks.len())));
+        let mut chunks = Vec::with_capacity(manifest.chunks.len());
+        let mut key_material = Vec::with_capacity(32 * (manifest.chunks.len() + 1));
+        key_material.extend_from_slice(account.code_hash.as_slice());
+        let mut assembled: u64 = 0;
+        for (index, &chunk_address) in manifest.chunks.iter().enumerate() {
+            if !affordable(storage_gas) {
+                return Err(Failure::OutOfGas);
+            }
+            let chunk = Self::load_model_account(input, chunk_address)?;
+            storage_gas = storage_gas.saturating_add(chunk.access_gas);
+            if !affordable(storage_gas) {
+                return Err(Failure::OutOfGas);
+            }
+            let payload_len = match chunk_from_code(&chunk.code) {
+                Some(payload) => payload.len(),
+                None if chunk.code.is_empty() => {
+                    let source = ManifestError::ChunkMissing { index, address: chunk_address };
+                    return Err(refuse(storage_gas, AiopError::Manifest { address, source }));
+                }
+                None => {
+                    let source = ManifestError::NotAChunk { index, address: chunk_address };
+                    return Err(refuse(storage_gas, AiopError::Manifest { address, source }));
+                }
+            };
+            assembled = assembled.saturating_add(len_u64(payload_len));
+            key_material.extend_from_slice(chunk.code_hash.as_slice());
+            chunks.push(chunk.code);
         }
-        let loaded = self.loaded(CacheKey::CodeHash(account.code_hash), model, gas)?;
-        run(&loaded, &call.input, gas, |output| inferCall::abi_encode_returns(&output))
+        let refuse_all = |error| refuse(storage_gas, AiopError::Manifest { address, source: error });
+        if assembled != model_len {
+            return Err(refuse_all(ManifestError::AssembledLength { declared: manifest.model_len, assembled }));
+        }
+        // The code hashes pin every byte read, so a cached model under this key is these bytes,
+        // already checked against the id.
+        let key = CacheKey::Assembled(keccak256(&key_material));
+        let resolved = |source| Resolved {
+            storage_gas,
+            cold_storage_gas,
+            model_len,
+            key: Some(key),
+            source,
+            id: Some(manifest.id),
+        };
+        if let Some(loaded) = self.cache.get(&key) {
+            return Ok(resolved(Source::Cached(loaded)));
+        }
+        let mut model = Vec::with_capacity(manifest.model_len as usize);
+        for code in &chunks {
+            model.extend_from_slice(chunk_from_code(code).unwrap_or_default());
+        }
+        let computed = keccak256(&model);
+        if computed != manifest.id {
+            return Err(refuse_all(ManifestError::IdMismatch { declared: manifest.id, computed }));
+        }
+        Ok(resolved(Source::Bytes(model.into())))
     }
 
-    fn infer_inline(&self, gas_limit: u64, call: inferInlineCall) -> Outcome {
-        let schedule = &self.config.schedule;
-        let model = model_code_inline(&call.model, schedule.query_base)?;
-        let header = accepted_header(model).map_err(|error| Failure::Refused { gas: schedule.query_base, error })?;
-        check_input_len(&header, call.input.len(), schedule.query_base)?;
-        let gas = schedule.infer_gas(&header, len_u64(model.len()), len_u64(call.input.len()), 0);
+    /// The header of a resolved model, refusing a malformed one or a format the spec does not
+    /// accept, charging `gas`.
+    fn accepted(&self, spec: &PrecompileSpec, resolved: &Resolved, gas: u64) -> Result<ModelHeader, Failure> {
+        let header = match &resolved.source {
+            Source::Cached(loaded) => *loaded.header(),
+            Source::Bytes(bytes) => {
+                ModelHeader::parse(bytes).map_err(|e| Failure::Refused { gas, error: AiopError::MalformedHeader(e) })?
+            }
+        };
+        if !spec.accepts_format(header.version) {
+            return Err(Failure::Refused { gas, error: AiopError::UnsupportedFormat(header.version) });
+        }
+        Ok(header)
+    }
+
+    /// The loaded model, charging `gas` (the storage reads and the load price, checked against
+    /// the call's gas first) if it does not load.
+    fn load_resolved(&self, resolved: Resolved, gas: u64, gas_limit: u64) -> Result<Arc<LoadedModel>, Failure> {
         if gas > gas_limit {
             return Err(Failure::OutOfGas);
         }
-        // Not cached: a key would mean hashing the model, which costs more than loading it.
-        let loaded = self.load(model, gas)?;
-        run(&loaded, &call.input, gas, |output| inferInlineCall::abi_encode_returns(&output))
-    }
-
-    fn cost(&self, input: &mut PrecompileInput<'_>, call: costCall) -> Outcome {
-        let account = Self::load_model_account(input, call.model)?;
-        let query_gas = self.config.schedule.query_gas(account.access_gas);
-        let (model, header) = self.header_of(&account, call.model)?;
-        let input_len = u64::try_from(call.inputLength).unwrap_or(u64::MAX);
-        if call.inputLength != U256::from(header.input_len) {
-            return Err(Failure::Refused {
-                gas: query_gas,
-                error: AiopError::InputLength { expected: header.input_len.into(), actual: call.inputLength },
-            });
+        match resolved.source {
+            Source::Cached(loaded) => Ok(loaded),
+            Source::Bytes(bytes) => match resolved.key {
+                Some(key) => self.loaded(key, &bytes, gas),
+                None => self.load(&bytes, gas),
+            },
         }
-        let infer_gas =
-            self.config.schedule.infer_gas(&header, len_u64(model.len()), input_len, COLD_ACCOUNT_ACCESS_GAS);
-        Ok((query_gas, costCall::abi_encode_returns(&U256::from(infer_gas)).into()))
     }
 
-    fn model_info(&self, input: &mut PrecompileInput<'_>, call: modelInfoCall) -> Outcome {
-        let account = Self::load_model_account(input, call.model)?;
-        let (model, _header) = self.header_of(&account, call.model)?;
-        let gas = self.config.schedule.model_info_gas(len_u64(model.len()), account.access_gas);
+    fn infer(&self, spec: &PrecompileSpec, input: &mut PrecompileInput<'_>, model: Address, data: &[u8]) -> Outcome {
+        let schedule = &spec.schedule;
+        let resolved = self.resolve(spec, input, model)?;
+        let refusal_gas = schedule.query_base.saturating_add(resolved.storage_gas);
+        let header = self.accepted(spec, &resolved, refusal_gas)?;
+        check_input_len(&header, data.len(), refusal_gas)?;
+        let storage_gas = resolved.storage_gas;
+        let load_gas = storage_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
+        let gas = schedule.infer_gas_loaded(&loaded, len_u64(data.len()), storage_gas);
         if gas > input.gas {
             return Err(Failure::OutOfGas);
         }
-        let loaded = self.loaded(CacheKey::CodeHash(account.code_hash), model, gas)?;
-        let info = model_info(&loaded, keccak256(model));
-        Ok((gas, modelInfoCall::abi_encode_returns(&info).into()))
+        run(&loaded, data, gas, |output| inferCall::abi_encode_returns(&output))
+    }
+
+    fn infer_inline(&self, spec: &PrecompileSpec, gas_limit: u64, call: inferInlineCall) -> Outcome {
+        let schedule = &spec.schedule;
+        let model = model_code_inline(&call.model, schedule.query_base)?;
+        let resolved = Resolved {
+            storage_gas: 0,
+            cold_storage_gas: 0,
+            model_len: len_u64(model.len()),
+            key: None,
+            source: Source::Bytes(call.model.clone()),
+            id: None,
+        };
+        let header = self.accepted(spec, &resolved, schedule.query_base)?;
+        check_input_len(&header, call.input.len(), schedule.query_base)?;
+        let load_gas = schedule.load_gas(resolved.model_len);
+        // Not cached: a key would mean hashing the model, which costs more than loading it.
+        let loaded = self.load_resolved(resolved, load_gas, gas_limit)?;
+        let gas = schedule.infer_gas_loaded(&loaded, len_u64(call.input.len()), 0);
+        if gas > gas_limit {
+            return Err(Failure::OutOfGas);
+        }
+        run(&loaded, &call.input, gas, |output| inferInlineCall::abi_encode_returns(&output))
+    }
+
+    /// `cost` (one input) and `costBatch`: the price with every account cold. The query pays
+    /// the reads it makes and the model's load.
+    fn cost(
+        &self,
+        spec: &PrecompileSpec,
+        input: &mut PrecompileInput<'_>,
+        model: Address,
+        input_length: U256,
+        count: U256,
+    ) -> Outcome {
+        let schedule = &spec.schedule;
+        let resolved = self.resolve(spec, input, model)?;
+        let refusal_gas = schedule.query_base.saturating_add(resolved.storage_gas);
+        let refuse = |error| Failure::Refused { gas: refusal_gas, error };
+        let header = self.accepted(spec, &resolved, refusal_gas)?;
+        if input_length != U256::from(header.input_len) {
+            return Err(refuse(AiopError::InputLength { expected: header.input_len.into(), actual: input_length }));
+        }
+        let count = batch_count(count).map_err(refuse)?;
+        let cold_storage_gas = resolved.cold_storage_gas;
+        let query_gas = refusal_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let loaded = self.load_resolved(resolved, query_gas, input.gas)?;
+        let price = schedule.batch_gas(&loaded, u64::from(header.input_len), count, cold_storage_gas);
+        Ok((query_gas, costCall::abi_encode_returns(&U256::from(price)).into()))
+    }
+
+    fn model_info(&self, spec: &PrecompileSpec, input: &mut PrecompileInput<'_>, call: modelInfoCall) -> Outcome {
+        let schedule = &spec.schedule;
+        let resolved = self.resolve(spec, input, call.model)?;
+        let refusal_gas = schedule.query_base.saturating_add(resolved.storage_gas);
+        self.accepted(spec, &resolved, refusal_gas)?;
+        let gas = refusal_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let id = match (&resolved.id, &resolved.source) {
+            (Some(id), _) => *id,
+            (None, Source::Bytes(bytes)) => keccak256(bytes),
+            (None, Source::Cached(_)) => B256::ZERO,
+        };
+        let loaded = self.load_resolved(resolved, gas, input.gas)?;
+        Ok((gas, modelInfoCall::abi_encode_returns(&model_info(&loaded, id)).into()))
+    }
+
+    fn infer_batch(&self, spec: &PrecompileSpec, input: &mut PrecompileInput<'_>, call: inferBatchCall) -> Outcome {
+        let schedule = &spec.schedule;
+        let resolved = self.resolve(spec, input, call.model)?;
+        let refusal_gas = schedule.query_base.saturating_add(resolved.storage_gas);
+        let header = self.accepted(spec, &resolved, refusal_gas)?;
+        let count =
+            batch_count(U256::from(call.inputs.len())).map_err(|error| Failure::Refused { gas: refusal_gas, error })?;
+        for one in &call.inputs {
+            check_input_len(&header, one.len(), refusal_gas)?;
+        }
+        let storage_gas = resolved.storage_gas;
+        let load_gas = storage_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
+        let gas = schedule.batch_gas(&loaded, u64::from(header.input_len), count, storage_gas);
+        if gas > input.gas {
+            return Err(Failure::OutOfGas);
+        }
+        let mut outputs = Vec::with_capacity(call.inputs.len());
+        for one in &call.inputs {
+            let output = loaded.run(one).map_err(|e| Failure::Refused { gas, error: AiopError::Inference(e) })?;
+            outputs.push(Bytes::from(output));
+        }
+        Ok((gas, inferBatchCall::abi_encode_returns(&outputs).into()))
     }
 
     /// The loaded model for `key`, from the cache or loaded now (and cached). A model that does
     /// not load is refused charging `gas`, the full price already checked.
-    fn loaded(&self, key: CacheKey, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
+    pub(crate) fn loaded(&self, key: CacheKey, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
         if let Some(loaded) = self.cache.get(&key) {
             return Ok(loaded);
         }
@@ -239,7 +462,7 @@ impl AiopPrecompile {
 
     /// Loads `model` for the configured kernel path. A model that does not load is refused
     /// charging `gas`, the full price already checked.
-    fn load(&self, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
+    pub(crate) fn load(&self, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
         let loaded = LoadedModel::load(model, self.config.kernel_path).map_err(|e| match e {
             // The node's CPU, not the model: checked when the precompile was built.
             aiop_engine::EngineError::Kernel(KernelError::PathUnavailable(path)) => {
@@ -251,13 +474,27 @@ impl AiopPrecompile {
     }
 }
 
+/// The number of inputs of a batch, refusing none or too many.
+fn batch_count(count: U256) -> Result<u64, AiopError> {
+    if count.is_zero() {
+        return Err(AiopError::EmptyBatch);
+    }
+    match usize::try_from(count) {
+        Ok(n) if n <= MAX_BATCH_INPUTS => Ok(len_u64(n)),
+        _ => Err(AiopError::BatchTooLarge {
+            count: usize::try_from(count).unwrap_or(usize::MAX),
+            limit: MAX_BATCH_INPUTS,
+        }),
+    }
+}
+
 /// Runs `loaded` on `input`, charging `gas`, and ABI-encodes the output with `encode`.
-fn run(loaded: &LoadedModel, input: &[u8], gas: u64, encode: impl FnOnce(Bytes) -> Vec<u8>) -> Outcome {
+pub(crate) fn run(loaded: &LoadedModel, input: &[u8], gas: u64, encode: impl FnOnce(Bytes) -> Vec<u8>) -> Outcome {
     let output = loaded.run(input).map_err(|e| Failure::Refused { gas, error: AiopError::Inference(e) })?;
     Ok((gas, encode(output.into()).into()))
 }
 
-fn model_code_inline(model: &[u8], gas: u64) -> Result<&[u8], Failure> {
+pub(crate) fn model_code_inline(model: &[u8], gas: u64) -> Result<&[u8], Failure> {
     if model.starts_with(&aiop_engine::format::MAGIC) {
         Ok(model)
     } else {
@@ -265,7 +502,7 @@ fn model_code_inline(model: &[u8], gas: u64) -> Result<&[u8], Failure> {
     }
 }
 
-fn check_input_len(header: &ModelHeader, actual: usize, gas: u64) -> Result<(), Failure> {
+pub(crate) fn check_input_len(header: &ModelHeader, actual: usize, gas: u64) -> Result<(), Failure> {
     if len_u64(actual) == u64::from(header.input_len) {
         return Ok(());
     }
@@ -275,37 +512,20 @@ fn check_input_len(header: &ModelHeader, actual: usize, gas: u64) -> Result<(), 
     })
 }
 
-fn len_u64(len: usize) -> u64 {
+pub(crate) fn len_u64(len: usize) -> u64 {
     u64::try_from(len).unwrap_or(u64::MAX)
 }
 
-fn function_name(selector: [u8; 4]) -> &'static str {
+pub(crate) fn function_name(selector: [u8; 4]) -> &'static str {
     match selector {
         inferCall::SELECTOR => inferCall::SIGNATURE,
         inferInlineCall::SELECTOR => inferInlineCall::SIGNATURE,
         costCall::SELECTOR => costCall::SIGNATURE,
         modelInfoCall::SELECTOR => modelInfoCall::SIGNATURE,
+        inferBatchCall::SELECTOR => inferBatchCall::SIGNATURE,
+        costBatchCall::SELECTOR => costBatchCall::SIGNATURE,
         _ => "an IAiop function",
     }
-}
-
-/// The model format versions the precompile accepts. Format v2 joins them with the precompile
-/// upgrade that activates by block (with gas v3 and specified revert data); until then a v2
-/// model is refused exactly as before the engine could read it.
-pub const ACCEPTED_FORMATS: [aiop_engine::FormatVersion; 1] = [aiop_engine::FormatVersion::V1];
-
-/// Parses a model header, refusing format versions the precompile does not accept.
-fn accepted_header(model: &[u8]) -> Result<ModelHeader, AiopError> {
-    let header = ModelHeader::parse(model).map_err(AiopError::MalformedHeader)?;
-    match aiop_engine::FormatVersion::from_byte(header.version) {
-        Some(v) if ACCEPTED_FORMATS.contains(&v) => Ok(header),
-        _ => Err(AiopError::UnsupportedFormat(header.version)),
-    }
-}
-
-/// `Error(string)` revert data carrying the error's message.
-fn revert_data(error: &AiopError) -> Bytes {
-    Revert::from(error.to_string()).abi_encode().into()
 }
 
 fn dtype_code(dtype: DType) -> u8 {

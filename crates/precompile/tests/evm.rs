@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aiop_engine::{KernelPath, LoadedModel};
 use aiop_precompile::{
-    AiopConfig, AiopEvmFactory, AiopPrecompile, CacheConfig, GasSchedule, abi, model_code, model_deploy_initcode,
+    AiopConfig, AiopEvmFactory, AiopPrecompile, CacheConfig, abi, model_code, model_deploy_initcode,
 };
 use alloy_evm::EthEvmFactory;
 use alloy_primitives::{Address, Bytes, U256, address};
@@ -101,7 +101,7 @@ fn cost_equals_the_gas_infer_uses_for_every_model_cold_and_warm() {
         assert_eq!(warm.ret, cold.ret);
         // And it is the formula of docs/gas.md.
         let header = aiop_engine::check(bytes).unwrap();
-        assert_eq!(quoted, GasSchedule::default().infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600));
+        assert_eq!(quoted, LEGACY.schedule.infer_gas(&header, bytes.len() as u64, input.len() as u64, 2600));
         // cost() then infer() in one call: the model is warm for infer.
         let out = success_output(
             &probe
@@ -138,7 +138,7 @@ fn too_little_gas_halts_before_running_inference() {
 #[test]
 fn every_failure_reverts_with_its_reason() {
     let (mut probe, models) = chain_with_models(aiop_factory());
-    let schedule = GasSchedule::default();
+    let schedule = LEGACY.schedule;
     let mlp = models.iter().position(|(n, _)| n == "digits_mlp").unwrap();
     let mlp_address = model_address(mlp);
     let input = engine_vectors("digits_mlp")[0].input.clone();
@@ -252,7 +252,7 @@ fn model_info_describes_the_model() {
         assert_eq!(info.inputShape, loaded.input().shape);
         assert_eq!(info.inputLength, U256::from(loaded.input_len()));
         assert_eq!(info.macs, U256::from(loaded.cost().macs));
-        assert_eq!(m.gas, GasSchedule::default().model_info_gas(bytes.len() as u64, 2600), "{name}");
+        assert_eq!(m.gas, LEGACY.schedule.model_info_gas(bytes.len() as u64, 2600), "{name}");
     }
 }
 
@@ -326,7 +326,7 @@ fn run_all(factory: AiopEvmFactory) -> Vec<(bool, Bytes, u64)> {
 }
 
 fn factory_with(cache: CacheConfig, kernel_path: KernelPath) -> AiopEvmFactory {
-    AiopEvmFactory::new(AiopConfig { cache, kernel_path, ..AiopConfig::default() }).unwrap()
+    AiopEvmFactory::new(AiopConfig { cache, kernel_path, ..AiopConfig::from_genesis(LEGACY) }).unwrap()
 }
 
 #[test]
@@ -347,7 +347,7 @@ fn results_and_gas_do_not_depend_on_the_cache_or_the_kernel_path() {
 #[test]
 fn an_unavailable_kernel_path_is_a_configuration_error() {
     for path in [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512] {
-        let built = AiopPrecompile::new(AiopConfig { kernel_path: path, ..AiopConfig::default() });
+        let built = AiopPrecompile::new(AiopConfig { kernel_path: path, ..AiopConfig::from_genesis(LEGACY) });
         assert_eq!(built.is_ok(), path.is_available(), "{path:?}");
     }
 }
@@ -355,7 +355,8 @@ fn an_unavailable_kernel_path_is_a_configuration_error() {
 #[test]
 fn the_address_is_configurable() {
     let other = address!("0x00000000000000000000000000000000000b2000");
-    let precompile = Arc::new(AiopPrecompile::new(AiopConfig { address: other, ..AiopConfig::default() }).unwrap());
+    let precompile =
+        Arc::new(AiopPrecompile::new(AiopConfig { address: other, ..AiopConfig::from_genesis(LEGACY) }).unwrap());
     let mut chain = Chain::new(AiopEvmFactory::from_precompile(precompile));
     let (_, bytes) = &testdata_models().into_iter().find(|(n, _)| n == "digits_mlp").unwrap();
     let model = model_address(0);

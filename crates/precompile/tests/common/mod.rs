@@ -59,7 +59,7 @@ pub fn artifact_bytecode(name: &str) -> Bytes {
     hex::decode(hex_code.trim_start_matches("0x")).expect("bytecode is hex").into()
 }
 
-/// Every model in testdata/models whose format version the precompile accepts, sorted by
+/// Every model in testdata/models whose format version precompile v2 accepts, sorted by
 /// name: (name, bytes). (Format v2 models join with the precompile upgrade that accepts them;
 /// filtering keeps the addresses of the published vectors' models where they were.)
 pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
@@ -71,7 +71,7 @@ pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
         .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
         .filter(|(_, bytes)| {
             let header = aiop_engine::format::ModelHeader::parse(bytes).expect("testdata models parse");
-            header.format_version().is_ok_and(|v| aiop_precompile::ACCEPTED_FORMATS.contains(&v))
+            header.format_version().is_ok_and(|v| LEGACY.formats.contains(&v))
         })
         .collect();
     models.sort();
@@ -277,8 +277,17 @@ where
     }
 }
 
+/// The spec the legacy suites (evm.rs, robustness.rs, the published vectors) run: precompile
+/// v2, whose behaviour those tests pin. Precompile v3 has its own suite (`v3.rs`).
+pub const LEGACY: aiop_precompile::PrecompileSpec = aiop_precompile::PrecompileSpec::V2;
+
+/// A factory for a chain that runs `spec` from genesis.
+pub fn factory_for(spec: aiop_precompile::PrecompileSpec) -> AiopEvmFactory {
+    AiopEvmFactory::new(aiop_precompile::AiopConfig::from_genesis(spec)).expect("the fastest kernel path is available")
+}
+
 pub fn aiop_factory() -> AiopEvmFactory {
-    AiopEvmFactory::default()
+    factory_for(LEGACY)
 }
 
 /// The reason string of `Error(string)` revert data.
