@@ -59,4 +59,35 @@ contract AiopProbe {
     function deploy(bytes calldata model) external returns (address) {
         return AiopLib.deployModel(model);
     }
+
+    /// @notice Deploys `model` (chunked if large) and runs it in the same transaction.
+    function deployAndInfer(bytes calldata model, bytes calldata input) external returns (address handle, bytes memory output) {
+        handle = AiopLib.deployAny(model);
+        output = IAiop(AIOP_PRECOMPILE).infer(handle, input);
+    }
+
+    /// @notice In one transaction: creates a contract whose initcode SELFDESTRUCTs (EIP-6780:
+    /// created and destroyed in the same transaction, so it is deleted), then calls `infer` on
+    /// `manifest`, whose chunk `index` is expected at that address. Returns the call's result.
+    function createSelfDestructThenInfer(bytes32 salt, address manifest, bytes calldata input)
+        external
+        returns (address created, bool ok, bytes memory ret)
+    {
+        // Initcode: PUSH20 0 (beneficiary) SELFDESTRUCT.
+        bytes memory initcode = hex"6000ff";
+        assembly {
+            created := create2(0, add(initcode, 0x20), mload(initcode), salt)
+        }
+        (ok, ret) = AIOP_PRECOMPILE.staticcall(abi.encodeCall(IAiop.infer, (manifest, input)));
+    }
+
+    /// @notice Tries to make the data contract at `target` run (it starts with INVALID, so the
+    /// call fails and the contract stays), then calls `infer` on `model`.
+    function pokeThenInfer(address target, address model, bytes calldata input)
+        external
+        returns (bool poked, bytes memory output)
+    {
+        (poked,) = target.call(hex"");
+        output = IAiop(AIOP_PRECOMPILE).infer(model, input);
+    }
 }

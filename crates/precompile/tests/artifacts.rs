@@ -8,7 +8,15 @@ use alloy_sol_types::{SolCall, SolStruct};
 use common::artifact;
 
 /// Every artifact a test deploys or reads. Regenerate with `npm ci && npm run build` in contracts/.
-const NEEDED: [(&str, bool); 4] = [("IAiop", false), ("AiopLib", true), ("AiopProbe", true), ("DigitClassifier", true)];
+const NEEDED: [(&str, bool); 7] = [
+    ("IAiop", false),
+    ("AiopLib", true),
+    ("AiopProbe", true),
+    ("DigitClassifier", true),
+    ("KeywordSpotter", true),
+    ("ModelRegistry", true),
+    ("PaidDigitReader", true),
+];
 
 #[test]
 fn contracts_out_has_every_artifact_the_tests_need() {
@@ -46,9 +54,23 @@ fn the_solidity_interface_is_the_precompile_abi() {
         abi::inferInlineCall::SIGNATURE.to_string(),
         abi::costCall::SIGNATURE.to_string(),
         abi::modelInfoCall::SIGNATURE.to_string(),
+        abi::inferBatchCall::SIGNATURE.to_string(),
+        abi::costBatchCall::SIGNATURE.to_string(),
     ];
     rust.sort();
     assert_eq!(signatures, rust);
+    // The one error of the coded revert scheme.
+    let errors: Vec<String> = a["abi"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "error")
+        .map(|f| {
+            let inputs: Vec<String> = f["inputs"].as_array().unwrap().iter().map(param_type).collect();
+            format!("{}({})", f["name"].as_str().unwrap(), inputs.join(","))
+        })
+        .collect();
+    assert_eq!(errors, vec![<abi::IAiop::AiopError as alloy_sol_types::SolError>::SIGNATURE.to_string()]);
     // modelInfo's struct: same fields, names and types.
     let info = a["abi"].as_array().unwrap().iter().find(|f| f["name"] == "modelInfo").unwrap();
     let fields: Vec<String> = info["outputs"][0]["components"]

@@ -38,6 +38,9 @@ sol! {
     function classify(bytes pixels) external returns (uint8 digit);
     function predict(int8[] pixels) external view returns (uint8 digit);
     event Classified(address indexed caller, uint8 digit, bytes scores);
+    function deployAndInfer(bytes model, bytes input) external returns (address handle, bytes output);
+    function createSelfDestructThenInfer(bytes32 salt, address manifest, bytes input) external returns (address created, bool ok, bytes ret);
+    function pokeThenInfer(address target, address model, bytes input) external returns (bool poked, bytes output);
 }
 
 pub fn repo_root() -> PathBuf {
