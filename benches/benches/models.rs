@@ -1,6 +1,7 @@
-//! Every model in `testdata/models`, loaded once per kernel path (weights packed at load),
-//! then run: the per-inference time a node pays. Throughput is the model's MACs (as the
-//! validator counts them), so "elem/s" is MAC/s.
+//! Every model in `testdata/models` (the MLPerf Tiny models among them), per kernel path:
+//! `model/<path>/<name>` runs a loaded model (the per-inference time a node pays; throughput is
+//! the model's MACs, so "elem/s" is MAC/s) and `load/<path>/<name>` decodes, validates and
+//! packs it (what a call pays on a cold cache; throughput in model bytes).
 //! Run: `cargo bench -p aiop-benches --bench models -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -19,6 +20,7 @@ fn models(c: &mut Criterion) {
         .filter(|p| p.extension().is_some_and(|e| e == "aiop"))
         .collect();
     files.sort();
+    let mut loads = Vec::new();
     let mut g = c.benchmark_group("model");
     for file in files {
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
@@ -30,7 +32,16 @@ fn models(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new(path.name(), &name), |b| {
                 b.iter(|| model.run(black_box(&input)).expect("run"))
             });
+            loads.push((path, name.clone(), bytes.clone()));
         }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("load");
+    for (path, name, bytes) in loads {
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(BenchmarkId::new(path.name(), &name), |b| {
+            b.iter(|| LoadedModel::load(black_box(&bytes), path).expect("load"))
+        });
     }
     g.finish();
 }

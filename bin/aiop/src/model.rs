@@ -1,5 +1,6 @@
 //! `aiop model ...`: look inside a model file and run it on the command line.
 
+use aiop_precompile::storage::Layout;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -167,6 +168,10 @@ fn inspect(args: &InspectArgs) -> Result<()> {
                 "bytes": MAX_MODEL_BYTES, "ops": MAX_OPS, "tensors": MAX_TENSORS,
                 "macs": MAX_MACS, "arena_bytes": MAX_ARENA_BYTES,
             },
+            "accounts": Layout::of(bytes.len() as u64).accounts(),
+            "infer_gas": call_prices(&loaded, Layout::of(bytes.len() as u64)).iter().map(|p| json!({
+                "precompile": p.spec, "cold": p.cold, "warm": p.warm,
+            })).collect::<Vec<_>>(),
         });
         crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
         return Ok(());
@@ -208,8 +213,56 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     }
     writeln!(out, "  {:<18} {:>11}", "elements", cost.elements)?;
     writeln!(out, "  {:<18} {:>11}", "transcendentals", cost.transcendentals)?;
+    out.push('\n');
+    let layout = Layout::of(bytes.len() as u64);
+    match layout.chunks {
+        0 => writeln!(out, "on chain   1 account (fits EIP-170's 24,576-byte code limit)")?,
+        n => writeln!(
+            out,
+            "on chain   {} accounts: a manifest and {n} chunks (docs/storage.md; precompile v3 on)",
+            n + 1
+        )?,
+    }
+    writeln!(out, "gas per infer call      cold         warm   calls per 30M-gas block (cold)")?;
+    for price in call_prices(&loaded, layout) {
+        match price {
+            CallPrice { spec, cold: Some(cold), warm: Some(warm) } => {
+                writeln!(out, "  precompile {spec:<6} {cold:>11} {warm:>12}   {}", 30_000_000 / cold.max(1))?
+            }
+            CallPrice { spec, .. } => writeln!(out, "  precompile {spec:<6} cannot call it (format or storage)")?,
+        }
+    }
     crate::output::emit(&out)?;
     Ok(())
+}
+
+/// What one `infer` call on the stored model costs under one precompile spec (`None`: that
+/// spec cannot call it).
+struct CallPrice {
+    spec: &'static str,
+    cold: Option<u64>,
+    warm: Option<u64>,
+}
+
+/// The price of an `infer` call under every precompile spec, stored as `aiop model deploy`
+/// stores it: the same numbers `cost()` gives on chain (cold) and with every account warm.
+fn call_prices(loaded: &LoadedModel, layout: Layout) -> Vec<CallPrice> {
+    use aiop_precompile::{COLD_ACCOUNT_ACCESS_GAS, PrecompileSpec, WARM_ACCOUNT_ACCESS_GAS};
+    PrecompileSpec::ALL
+        .iter()
+        .map(|spec| {
+            let callable = spec.accepts_format(loaded.header().version) && (spec.manifests || layout.chunks == 0);
+            let price = |access: u64| {
+                let storage = if spec.manifests { layout.read_gas(access) } else { access };
+                spec.schedule.infer_gas_loaded(loaded, loaded.input_len() as u64, storage)
+            };
+            CallPrice {
+                spec: spec.version,
+                cold: callable.then(|| price(COLD_ACCOUNT_ACCESS_GAS)),
+                warm: callable.then(|| price(WARM_ACCOUNT_ACCESS_GAS)),
+            }
+        })
+        .collect()
 }
 
 struct OpRow {

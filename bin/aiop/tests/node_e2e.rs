@@ -456,7 +456,7 @@ fn node_runs_a_geth_style_genesis() {
     let genesis = dir.join("genesis.json");
     let funded = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
     let text = serde_json::json!({
-        "config": {"chainId": 4242, "pragueTime": 0},
+        "config": {"chainId": 4242, "pragueTime": 0, "aiop": {"activations": [{"block": 0, "precompile": "v3"}]}},
         "nonce": "0x0",
         "timestamp": "0x0",
         "extraData": "0x",
@@ -609,6 +609,68 @@ fn node_polling_filters_report_new_blocks_and_logs() {
     assert_eq!(rpc(&node, "eth_getFilterLogs", serde_json::json!([logs]))["result"].as_array().unwrap().len(), 1);
     assert_eq!(rpc(&node, "eth_uninstallFilter", serde_json::json!([logs]))["result"], true);
     assert_eq!(rpc(&node, "eth_getFilterChanges", serde_json::json!([logs]))["error"]["code"], -32000);
+    node.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn node_holds_every_mlperf_tiny_model_where_deploy_puts_it_and_cast_infer_matches_model_run() {
+    let dir = temp_dir("mlperf");
+    let node = NodeProc::start(&dir, &[]);
+    let mut kws_address = String::new();
+    for name in ["mlperf_kws", "mlperf_vww", "mlperf_resnet8", "mlperf_resnet_large", "mlperf_ad", "mlperf_str_ww"] {
+        let file = repo_root().join(format!("testdata/models/{name}.aiop"));
+        let file = file.to_str().unwrap();
+        // The dev chain pre-deploys it at the address `aiop model deploy` (salt 0) plans.
+        let address = ok(aiop(&["model", "deploy", file, "--dry-run"]), "aiop model deploy --dry-run");
+        let redeploy = aiop(&["model", "deploy", file, "--private-key", KEY0, "--rpc-url", &node.url]);
+        let said = String::from_utf8_lossy(&redeploy.stderr).to_string();
+        assert!(redeploy.status.success() && said.contains("nothing to deploy"), "{name}: {said}");
+        // cast call infer gives exactly the bytes of `aiop model run`.
+        let bytes = std::fs::read(file).unwrap();
+        let len = aiop_engine::check(&bytes).expect("valid").input_len as usize;
+        let input = format!("0x{}", (0..len).map(|i| format!("{:02x}", (i * 29 + 7) % 256)).collect::<String>());
+        let via_cast = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", &address, &input]);
+        let local = ok(aiop(&["model", "run", file, "--input", &input]), "aiop model run");
+        assert_eq!(local.lines().next().unwrap_or_default(), via_cast, "{name}");
+        // cost() is the price `aiop model inspect` quotes for precompile v3, cold.
+        let quoted = cast(&node, &["call", PRECOMPILE, "cost(address,uint256)(uint256)", &address, &len.to_string()]);
+        let inspect = json(&ok(aiop(&["model", "inspect", file, "--json"]), "aiop model inspect"));
+        let v3 = inspect["infer_gas"].as_array().unwrap().iter().find(|p| p["precompile"] == "v3").unwrap().clone();
+        assert_eq!(quoted.split_whitespace().next().unwrap(), v3["cold"].to_string(), "{name}");
+        eprintln!("{name}: at {address}, infer costs {quoted} gas cold");
+        if name == "mlperf_kws" {
+            kws_address = address;
+        }
+    }
+    // The keyword-spotter example contract on the pre-deployed model.
+    let artifact: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join("contracts/out/KeywordSpotter.json")).unwrap()).unwrap();
+    let bytecode = artifact["bytecode"].as_str().unwrap().to_string();
+    let deployed = json(&cast(
+        &node,
+        &["send", "--private-key", KEY0, "--create", &bytecode, "constructor(address)", &kws_address, "--json"],
+    ));
+    assert_eq!(deployed["status"], "0x1", "{deployed}");
+    let spotter = deployed["contractAddress"].as_str().unwrap().to_string();
+    let features = format!("0x{}", "00".repeat(490));
+    let receipt = json(&cast(&node, &["send", "--private-key", KEY0, &spotter, "spot(bytes)", &features, "--json"]));
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let topic0 = cast(&node, &["keccak", "KeywordSpotted(address,uint256,string,int8)"]);
+    assert_eq!(receipt["logs"][0]["topics"][0], topic0);
+    let classified = cast(&node, &["call", &spotter, "classify(bytes)(uint256,int8)", &features]);
+    let scores = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", &kws_address, &features]);
+    let scores = hex::decode(scores.trim_start_matches("0x")).unwrap();
+    let best = (0..scores.len()).max_by_key(|i| (scores[*i] as i8, std::cmp::Reverse(*i))).unwrap();
+    assert_eq!(classified.lines().next().unwrap(), best.to_string(), "{classified}");
+    // Code that is neither a model nor a manifest (the deployment proxy) reverts with the
+    // specified AiopError (selector 0x6985af73), code 17 NotAModel.
+    let proxy = "0x4e59b44847b379578588920cA78FbF26c0B4956C";
+    let refused = cast_fails(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", proxy, &features]);
+    assert!(refused.contains("6985af73") || refused.contains("AiopError"), "{refused}");
+    let described = aiop(&["model", "call", proxy, &features, "--rpc-url", &node.url]);
+    let said = String::from_utf8_lossy(&described.stderr).to_string();
+    assert!(!described.status.success() && said.contains("AiopError 17 NotAModel"), "{said}");
     node.stop();
     let _ = std::fs::remove_dir_all(dir);
 }

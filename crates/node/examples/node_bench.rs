@@ -4,7 +4,6 @@
 use aiop_kernels::KernelChoice;
 use aiop_node::{
     chain::{DEV_CHAIN_ID, dev_accounts, model_address},
-    client::RpcClient,
     node::{Node, NodeConfig, sign},
     rpc::{RpcCtx, serve},
 };
@@ -83,18 +82,25 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (_handle, addr) = runtime.block_on(serve(Arc::new(RpcCtx::new(node.clone())), "127.0.0.1:0".parse()?, None))?;
     let url = format!("http://{addr}");
-    let client = RpcClient::new(&url)?;
+    let client = aiop_node::client::connect(&url)?;
+    let request = |method: &'static str, params: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            use alloy_provider::Provider;
+            client.raw_request::<_, Bytes>(method.into(), params).await
+        }
+    };
     let call = json!([{"from": alice.address, "to": bob, "value": "0x1"}, "latest"]);
     let started = Instant::now();
     for _ in 0..calls {
-        let _: Bytes = client.request("eth_call", call.clone())?;
+        runtime.block_on(request("eth_call", call.clone()))?;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("eth_call (transfer), 1 client, new TCP connection each: {:.0} calls/s", calls as f64 / secs);
+    println!("eth_call (transfer), 1 client (alloy provider, keep-alive): {:.0} calls/s", calls as f64 / secs);
     let input = Bytes::from(vec![5u8; 64]);
     let started = Instant::now();
     for _ in 0..calls {
-        let _: Bytes = client.request("aiop_infer", json!([model_address(0), input]))?;
+        runtime.block_on(request("aiop_infer", json!([model_address(0), input])))?;
     }
     let secs = started.elapsed().as_secs_f64();
     println!("aiop_infer (digits MLP, {kernels:?}): {:.0} calls/s", calls as f64 / secs);
@@ -105,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     let pcall = json!([{"to": aiop_node::client::PRECOMPILE_ADDRESS, "input": data}, "latest"]);
     let started = Instant::now();
     for _ in 0..calls {
-        let _: Bytes = client.request("eth_call", pcall.clone())?;
+        runtime.block_on(request("eth_call", pcall.clone()))?;
     }
     let secs = started.elapsed().as_secs_f64();
     println!("eth_call to the precompile infer(digits MLP): {:.0} calls/s", calls as f64 / secs);

@@ -150,12 +150,32 @@ pub fn system_contracts() -> [(Address, Bytes); 4] {
     ]
 }
 
+/// The MLPerf Tiny models of `testdata/models` (format v2, stored across accounts), which the
+/// dev chain holds at the addresses `aiop model deploy FILE` (salt 0) gives them on any chain.
+pub const MLPERF_MODELS: [(&str, &[u8]); 6] = [
+    ("mlperf_kws", include_bytes!("../../../testdata/models/mlperf_kws.aiop")),
+    ("mlperf_vww", include_bytes!("../../../testdata/models/mlperf_vww.aiop")),
+    ("mlperf_resnet8", include_bytes!("../../../testdata/models/mlperf_resnet8.aiop")),
+    ("mlperf_resnet_large", include_bytes!("../../../testdata/models/mlperf_resnet_large.aiop")),
+    ("mlperf_ad", include_bytes!("../../../testdata/models/mlperf_ad.aiop")),
+    ("mlperf_str_ww", include_bytes!("../../../testdata/models/mlperf_str_ww.aiop")),
+];
+
+/// The plans of [`MLPERF_MODELS`] under salt 0: where each model and its chunks live.
+pub fn mlperf_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
+    MLPERF_MODELS
+        .iter()
+        .filter_map(|(name, bytes)| crate::deploy::plan(bytes, B256::ZERO).ok().map(|plan| (*name, plan)))
+        .collect()
+}
+
 /// The precompile a dev chain runs from genesis: the newest this node knows, named
 /// explicitly in the dev genesis it writes (a datadir keeps the genesis it started with).
 pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V3;
 
 /// The dev genesis: chain id [`DEV_CHAIN_ID`], the ten dev accounts with
-/// [`DEV_BALANCE_ETH`] ether each, the example models, and the system contracts.
+/// [`DEV_BALANCE_ETH`] ether each, the example models, the MLPerf Tiny models, the
+/// deterministic deployment proxy and the system contracts.
 pub fn dev_genesis() -> Genesis {
     let mut genesis = Genesis::default();
     genesis.config.chain_id = DEV_CHAIN_ID;
@@ -171,6 +191,16 @@ pub fn dev_genesis() -> Genesis {
     for (i, (_, bytes)) in EXAMPLE_MODELS.iter().enumerate() {
         alloc
             .insert(model_address(i), GenesisAccount::default().with_code(Some(model_code(bytes))).with_nonce(Some(1)));
+    }
+    // The deterministic deployment proxy `aiop model deploy` creates data contracts through,
+    // and the MLPerf Tiny models where that command puts them.
+    let deployer_code = Bytes::from_static(&crate::deploy::DEPLOYER_CODE);
+    alloc.insert(crate::deploy::DEPLOYER, GenesisAccount::default().with_code(Some(deployer_code)).with_nonce(Some(1)));
+    for (_, plan) in mlperf_plans() {
+        for contract in plan.contracts {
+            alloc
+                .insert(contract.address, GenesisAccount::default().with_code(Some(contract.code)).with_nonce(Some(1)));
+        }
     }
     genesis.alloc = alloc;
     set_activations(&mut genesis, &Activations::from_genesis(DEV_PRECOMPILE));

@@ -8,7 +8,7 @@ use crate::{
     rpc::{RpcCtx, serve},
 };
 use aiop_kernels::KernelChoice;
-use alloy_primitives::{Address, Bytes};
+use alloy_primitives::{Address, B256, Bytes};
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -72,24 +72,37 @@ pub struct ChainVerifyArgs {
 pub struct ModelDeployArgs {
     /// The .aiop model file.
     pub file: PathBuf,
-    /// JSON-RPC endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    /// JSON-RPC endpoint (http:// or https://).
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     pub rpc_url: String,
     /// Private key of the deployer (hex).
-    #[arg(long, env = "AIOP_PRIVATE_KEY")]
-    pub private_key: String,
+    #[arg(long, env = "AIOP_PRIVATE_KEY", required_unless_present = "dry_run")]
+    pub private_key: Option<String>,
+    /// CREATE2 salt of every data contract: a number or a 32-byte 0x hex word. The addresses
+    /// depend only on the model bytes and the salt.
+    #[arg(long, default_value = "0", value_parser = crate::deploy::parse_salt)]
+    pub salt: B256,
+    /// Print the plan (every data contract's address) without a node, and deploy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `aiop model call`.
 #[derive(Debug, Clone, Args)]
 pub struct ModelCallArgs {
-    /// Address of the model's data contract.
+    /// Address of the model: its data contract, or the manifest of a model stored in chunks.
     pub address: Address,
-    /// Input tensor bytes, 0x-hex.
-    #[arg(long)]
-    pub input: Bytes,
-    /// JSON-RPC endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    /// Input tensor bytes: 0x hex, or @PATH to a file of raw bytes or of 0x hex text.
+    #[arg(value_name = "0xHEX|@PATH", value_parser = parse_input, required_unless_present = "input")]
+    pub input_arg: Option<Bytes>,
+    /// The input, as a flag (the same as the positional INPUT).
+    #[arg(long, value_name = "0xHEX|@PATH", value_parser = parse_input, conflicts_with = "input_arg")]
+    pub input: Option<Bytes>,
+    /// JSON-RPC endpoint (http:// or https://).
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545")]
     pub rpc_url: String,
     /// The precompile's address.
     #[arg(long, default_value_t = client::PRECOMPILE_ADDRESS)]
@@ -97,6 +110,26 @@ pub struct ModelCallArgs {
     /// Run at the node with `aiop_infer` instead of `eth_call` to the precompile.
     #[arg(long)]
     pub offchain: bool,
+}
+
+/// Parses an input: `0x` hex, or `@path` to a file of raw bytes or of `0x` hex text.
+pub fn parse_input(s: &str) -> Result<Bytes, String> {
+    let from_hex = |text: &str| -> Result<Bytes, String> {
+        let text = text.trim();
+        let digits =
+            text.strip_prefix("0x").ok_or_else(|| format!("the input must be 0x hex or @PATH (got {text:.20?})"))?;
+        alloy_primitives::hex::decode(digits).map(Bytes::from).map_err(|e| format!("bad hex input: {e}"))
+    };
+    match s.strip_prefix('@') {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read input file {path}: {e}"))?;
+            match std::str::from_utf8(&bytes) {
+                Ok(text) if text.trim_start().starts_with("0x") => from_hex(text),
+                _ => Ok(Bytes::from(bytes)),
+            }
+        }
+        None => from_hex(s),
+    }
 }
 
 /// Parses `2s`, `500ms`, `1m` or plain seconds.
@@ -247,29 +280,101 @@ pub fn run_chain_verify(args: ChainVerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `aiop model deploy`.
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// Runs `aiop model deploy`: the model's data contracts through the deterministic deployment
+/// proxy, skipping those already on chain. Prints the model's address on stdout; the plan, each
+/// transaction and the totals on stderr.
 pub fn run_model_deploy(args: ModelDeployArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let d = client::deploy_model(&args.rpc_url, &args.private_key, &bytes)?;
-    println!("{}", d.address);
+    let file = args.file.display().to_string();
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {file}"))?;
+    aiop_engine::check(&bytes).map_err(|e| anyhow!("{file} is not a valid aiop model: {e}"))?;
+    let plan = crate::deploy::plan(&bytes, args.salt).with_context(|| format!("cannot deploy {file}"))?;
     eprintln!(
-        "deployed {} at {} (tx {}, block {}, gas {})",
-        args.file.display(),
-        d.address,
-        d.tx_hash,
-        d.block,
-        d.gas_used
+        "{file}: {} bytes, model id {}, {} ({} data contract{}), salt {}",
+        plan.model_len,
+        plan.model_id,
+        plan.layout(),
+        plan.contracts.len(),
+        if plan.contracts.len() == 1 { "" } else { "s" },
+        plan.salt
     );
+    if args.dry_run {
+        for c in &plan.contracts {
+            eprintln!("{:<12} {}  {} bytes of code", c.kind.to_string(), c.address, c.code.len());
+        }
+        println!("{}", plan.address());
+        return Ok(());
+    }
+    let key = args.private_key.as_deref().ok_or_else(|| anyhow!("--private-key (or AIOP_PRIVATE_KEY) is required"))?;
+    let (provider, from) = client::connect_signing(&args.rpc_url, key)?;
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(plan.contracts.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} data contracts  {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+    };
+    let outcomes = block_on(async {
+        client::check_deployer(&provider, &args.rpc_url).await?;
+        let mut outcomes = Vec::with_capacity(plan.contracts.len());
+        for c in &plan.contracts {
+            bar.set_message(format!("{} {}", c.kind, c.address));
+            let label = c.kind.to_string();
+            let outcome = client::deploy_contract(&provider, from, c, |hash| {
+                bar.set_message(format!("{label}: waiting for {hash}"));
+            })
+            .await?;
+            let line = match &outcome {
+                client::Outcome::Reused => format!("{label:<12} {}  already on chain, reused", c.address),
+                client::Outcome::Deployed { tx_hash, block, gas_used } => {
+                    format!("{label:<12} {}  deployed by tx {tx_hash} (block {block}, gas {gas_used})", c.address)
+                }
+                client::Outcome::DeployedEarlier { tx_hash, gas_used } => format!(
+                    "{label:<12} {}  on chain from an earlier transaction; tx {tx_hash} reverted (gas {gas_used})",
+                    c.address
+                ),
+            };
+            bar.suspend(|| eprintln!("{line}"));
+            bar.inc(1);
+            outcomes.push(outcome);
+        }
+        anyhow::Ok(outcomes)
+    })?;
+    bar.finish_and_clear();
+    let outcomes = outcomes?;
+    let sent = outcomes.iter().filter(|o| !matches!(o, client::Outcome::Reused)).count();
+    let reused = outcomes.len() - sent;
+    let gas: u64 = outcomes.iter().map(client::Outcome::gas_used).sum();
+    if sent == 0 {
+        match outcomes.len() {
+            1 => eprintln!("nothing to deploy: the model's data contract is already on chain"),
+            n => eprintln!("nothing to deploy: all {n} data contracts are already on chain"),
+        }
+    } else {
+        eprintln!("{sent} transaction{} ({reused} reused), total gas {gas}", if sent == 1 { "" } else { "s" });
+    }
+    let what = if plan.is_chunked() { "manifest" } else { "model account" };
+    eprintln!("model {} ({what}), model id {}", plan.address(), plan.model_id);
+    println!("{}", plan.address());
     Ok(())
 }
 
 /// Runs `aiop model call`.
 pub fn run_model_call(args: ModelCallArgs) -> anyhow::Result<()> {
-    let out = if args.offchain {
-        client::infer_offchain(&args.rpc_url, args.address, args.input)?
-    } else {
-        client::call_model(&args.rpc_url, args.address, args.input, args.precompile)?
-    };
+    let input = args.input_arg.or(args.input).ok_or_else(|| anyhow!("give the input (0x hex or @PATH)"))?;
+    let provider = client::connect(&args.rpc_url)?;
+    let out = block_on(async {
+        if args.offchain {
+            client::infer_offchain(&provider, args.address, input).await
+        } else {
+            client::call_model(&provider, &args.rpc_url, args.address, input, args.precompile).await
+        }
+    })??;
     println!("{out}");
     Ok(())
 }

@@ -8,8 +8,9 @@
 //!
 //! Layout by domain: [`chain`] (genesis, dev accounts, hardforks), [`state`] (world state and
 //! state root), [`exec`] (block execution), [`storage`] (redb), [`node`] (the running chain:
-//! pool, mining), [`rpc`] (JSON-RPC), [`verify`] (replay from genesis), [`client`] (a small
-//! JSON-RPC client for `aiop model deploy|call`), [`cli`] (clap arguments and entry points).
+//! pool, mining), [`rpc`] (JSON-RPC), [`verify`] (replay from genesis), [`deploy`] (the
+//! CREATE2 deployment plan of a model), [`client`] (`aiop model deploy|call` on alloy's
+//! provider), [`cli`] (clap arguments and entry points).
 //!
 //! What it must never do: let anything but the block's transactions and header decide the state
 //! (no clock, no randomness, no hash-map iteration order, no floats on the execution path); write
@@ -18,6 +19,7 @@
 pub mod chain;
 pub mod cli;
 pub mod client;
+pub mod deploy;
 pub mod error;
 pub mod exec;
 pub mod node;

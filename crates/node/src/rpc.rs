@@ -625,9 +625,15 @@ pub fn module(ctx: Ctx) -> RpcModule<Ctx> {
             ops: model.cost().ops,
             macs: model.cost().macs,
             infer_gas: {
+                // What `cost()` returns at the next block: a model in one account, cold.
                 let next_block = c.node.read().head().header.number.saturating_add(1);
-                let schedule = c.node.factory.precompile().spec_at(next_block).schedule;
-                schedule.infer_gas_loaded(&model, model.input_len() as u64, aiop_precompile::COLD_ACCOUNT_ACCESS_GAS)
+                let spec = c.node.factory.precompile().spec_at(next_block);
+                let mut storage_gas = aiop_precompile::COLD_ACCOUNT_ACCESS_GAS;
+                if spec.manifests {
+                    let code_len = model.model_len() as u64 + 1;
+                    storage_gas += aiop_precompile::gas::code_read_gas(code_len);
+                }
+                spec.schedule.infer_gas_loaded(&model, model.input_len() as u64, storage_gas)
             },
         })
     });

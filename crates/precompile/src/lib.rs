@@ -1,15 +1,20 @@
 //! aiop-precompile: the EVM face of aiop. An Ethereum precompile that runs int8 neural-network
 //! inference with the `aiop-engine`, bit-exact on every node, at a gas cost fixed by the model.
 //!
+//! - Versions ([`spec`]): the behaviour is a [`PrecompileSpec`] (formats accepted, storage,
+//!   functions, revert scheme, gas schedule) chosen per block from the chain's [`Activations`],
+//!   like a hardfork; there is no default. v1 and v2 are frozen in `legacy.rs`.
 //! - ABI ([`abi`], the same as `contracts/src/IAiop.sol`): `infer(address model, bytes input)`,
 //!   `inferInline(bytes model, bytes input)`, `cost(address model, uint256 inputLength)`,
-//!   `modelInfo(address model)`.
-//!   Calldata is decoded with validation (an address argument must be zero-padded); anything
-//!   else reverts with the reason.
+//!   `modelInfo(address model)`; from v3 `inferBatch` and `costBatch`.
+//!   Calldata is decoded with validation (an address argument must be zero-padded).
 //! - Address: [`DEFAULT_ADDRESS`] `0x…0a1000`, configurable in [`AiopConfig`].
-//! - Models live in the code of data contracts ([`code`]): `0xFE ‖ model bytes`.
-//! - Gas ([`gas`]): a pure function of the model header, the model length and the input length,
-//!   plus EIP-2929 account access, charged before any work; out of gas halts before inference.
+//! - Models live in the code of data contracts ([`storage`]): `0xFE ‖ model bytes`, or from v3
+//!   a manifest naming chunk accounts (`docs/storage.md`).
+//! - Gas ([`gas`]): a pure function of the model and the input length, plus EIP-2929 access
+//!   and code reads for every account read, charged before any work; out of gas halts.
+//! - Revert data ([`revert`]): from v3 `AiopError(code, detail0, detail1)` from one table
+//!   (`docs/errors.md`); v1 and v2 keep their `Error(string)` text byte for byte.
 //! - A bounded cache of loaded models keyed by code hash ([`cache`]) that changes speed only.
 //! - [`AiopEvmFactory`]: alloy-evm's `EthEvmFactory` with the precompile installed with
 //!   `DynPrecompile::new_stateful`. This is the reth plug-in point.
@@ -17,8 +22,7 @@
 //! It must never: let anything but the calldata, the model account's code and its cold/warm
 //! status decide a call's output or gas; read a clock, a random source or a float on that path;
 //! depend on what the cache holds; panic on any input; or return `PrecompileError::Fatal` for
-//! anything but a database failure (every other failure reverts with `Error(string)`, and out
-//! of gas halts).
+//! anything but a database failure (every other failure reverts, and out of gas halts).
 //!
 //! # Using it in a reth v2.5.1 node
 //!
@@ -26,7 +30,7 @@
 //! depends on reth v2.5.1 (git tag) and on this crate:
 //!
 //! ```ignore
-//! use aiop_precompile::{AiopConfig, AiopEvmFactory};
+//! use aiop_precompile::{Activation, Activations, AiopConfig, AiopEvmFactory, PrecompileSpec};
 //! use reth_ethereum::evm::EthEvmConfig;
 //!
 //! #[derive(Debug, Clone, Default)]
@@ -37,7 +41,12 @@
 //! {
 //!     type EVM = EthEvmConfig<ChainSpec, AiopEvmFactory>;
 //!     async fn build_evm(self, ctx: &BuilderContext<Node>) -> eyre::Result<Self::EVM> {
-//!         let factory = AiopEvmFactory::new(AiopConfig::default())?;
+//!         // The chain's own history, as its genesis names it: never "the latest".
+//!         let activations = Activations::new(vec![
+//!             Activation { block: 0, spec: PrecompileSpec::V2 },
+//!             Activation { block: 1_000_000, spec: PrecompileSpec::V3 },
+//!         ])?;
+//!         let factory = AiopEvmFactory::new(AiopConfig::new(activations))?;
 //!         Ok(EthEvmConfig::new_with_evm_factory(ctx.chain_spec(), factory))
 //!     }
 //! }

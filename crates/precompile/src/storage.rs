@@ -233,6 +233,44 @@ pub fn chunk_payloads(model: &[u8]) -> impl Iterator<Item = &[u8]> {
     model.chunks(MAX_CHUNK_PAYLOAD)
 }
 
+/// How `aiop model deploy` stores a model of a given length, and what reading it costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Length of the model in bytes.
+    pub model_len: u64,
+    /// Chunk accounts (0: the model is in one account).
+    pub chunks: u64,
+}
+
+impl Layout {
+    /// The layout of a model of `model_len` bytes: one account if it fits EIP-170, otherwise
+    /// chunks of [`MAX_CHUNK_PAYLOAD`] bytes and a manifest.
+    pub fn of(model_len: u64) -> Layout {
+        let chunks = if model_len < MAX_CODE_BYTES as u64 { 0 } else { model_len.div_ceil(MAX_CHUNK_PAYLOAD as u64) };
+        Layout { model_len, chunks }
+    }
+
+    /// Accounts the model occupies (the handle and its chunks).
+    pub fn accounts(&self) -> u64 {
+        1 + self.chunks
+    }
+
+    /// Gas of reading the model under a spec that reads manifests (`docs/storage.md` §3), with
+    /// `access_gas` charged per account (2600 cold, 100 warm).
+    pub fn read_gas(&self, access_gas: u64) -> u64 {
+        use crate::gas::{code_read_gas, keccak_gas};
+        let accesses = access_gas.saturating_mul(self.accounts());
+        if self.chunks == 0 {
+            return accesses.saturating_add(code_read_gas(self.model_len.saturating_add(1)));
+        }
+        let manifest_len = (MANIFEST_HEADER_LEN as u64).saturating_add(20u64.saturating_mul(self.chunks));
+        accesses
+            .saturating_add(code_read_gas(manifest_len))
+            .saturating_add(code_read_gas(self.model_len))
+            .saturating_add(keccak_gas(self.model_len))
+    }
+}
+
 /// Initcode that deploys a data contract whose code is `runtime` (a model, a chunk or a
 /// manifest account's code), with the same loader as [`model_deploy_initcode`].
 pub fn data_contract_initcode(runtime: &[u8]) -> Result<Vec<u8>, ModelCodeError> {

@@ -88,6 +88,10 @@ fn mlperf_tiny_models_stored_across_accounts_run_and_cost_what_infer_charges() {
         let input = input_for(&model, tag as u8);
         let expected = reference_output(&model, &input);
         let price = quoted(&probe.measure(cost(manifest, input.len()), CALL_GAS));
+        // The off-chain quote (`aiop model inspect`) is the same number.
+        let loaded = LoadedModel::load(&model, KernelPath::Reference).expect("loads");
+        let read = aiop_precompile::storage::Layout::of(model.len() as u64).read_gas(2600);
+        assert_eq!(price, V3.schedule.infer_gas_loaded(&loaded, input.len() as u64, read), "{name}");
         for round in 0..2 {
             // Cold (a fresh transaction), first with an empty cache and then from the cache.
             let m = probe.measure(infer(manifest, &input), CALL_GAS);
@@ -250,7 +254,7 @@ fn every_refusal_is_an_entry_of_the_code_table_and_reads_back_as_text() {
     let r = callWithValueCall::abi_decode_returns(&out).unwrap();
     assert_eq!(revert::decode(&r.ret), Some((4, U256::from(5), U256::ZERO)));
     // The groups are distinct from the flat codes and from each other.
-    assert!(INVALID_MODEL < MALFORMED_HEADER && MALFORMED_HEADER < INFERENCE_FAILED);
+    const { assert!(INVALID_MODEL < MALFORMED_HEADER && MALFORMED_HEADER < INFERENCE_FAILED) };
 }
 
 #[test]
