@@ -5,7 +5,7 @@
 //! values are what they are. Arithmetic is integer and checked: a sum that overflows saturates
 //! to `u64::MAX`, which no call can pay, so it ends as out of gas.
 
-use aiop_engine::ModelHeader;
+use aiop_engine::{ModelHeader, OpClass, OpWork};
 
 /// Gas charged for touching an account for the first time in a transaction (EIP-2929).
 pub const COLD_ACCOUNT_ACCESS_GAS: u64 = 2600;
@@ -50,6 +50,98 @@ pub struct GasSchedule {
     /// Milligas per byte of model read (decoded, validated, packed on a cold load) and per byte
     /// of input and output.
     pub per_byte_milligas: u64,
+    /// The prices of a schedule that prices the loaded model (v3 on): `None` for v1 and v2,
+    /// which price from the header alone.
+    pub loaded: Option<&'static LoadedPrices>,
+}
+
+/// Milligas per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
+/// [`OpClass`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClassPrices {
+    /// Milligas per op of the class.
+    pub per_op: u64,
+    /// Milligas per activation element the op reads.
+    pub per_in_element: u64,
+    /// Milligas per output element.
+    pub per_out_element: u64,
+    /// Milligas per multiply-accumulate (pooling: per window element read).
+    pub per_mac: u64,
+    /// Milligas per kernel tap (output position times window position, channels not counted).
+    pub per_tap: u64,
+    /// Milligas per im2col patch element (Conv2D: taps times input channels).
+    pub per_patch: u64,
+    /// Milligas per constant weight streamed.
+    pub per_weight: u64,
+    /// Milligas per fixed-point exponential / reciprocal.
+    pub per_transcendental: u64,
+}
+
+impl ClassPrices {
+    /// Prices of a class that no op uses, or terms a class never counts.
+    pub const ZERO: ClassPrices = ClassPrices {
+        per_op: 0,
+        per_in_element: 0,
+        per_out_element: 0,
+        per_mac: 0,
+        per_tap: 0,
+        per_patch: 0,
+        per_weight: 0,
+        per_transcendental: 0,
+    };
+
+    /// The prices in [`OpWork::counts`] order.
+    pub fn as_array(&self) -> [u64; OpWork::COUNTS] {
+        [
+            self.per_op,
+            self.per_in_element,
+            self.per_out_element,
+            self.per_mac,
+            self.per_tap,
+            self.per_patch,
+            self.per_weight,
+            self.per_transcendental,
+        ]
+    }
+
+    /// Prices from an array in [`OpWork::counts`] order.
+    pub const fn from_array(p: [u64; OpWork::COUNTS]) -> ClassPrices {
+        ClassPrices {
+            per_op: p[0],
+            per_in_element: p[1],
+            per_out_element: p[2],
+            per_mac: p[3],
+            per_tap: p[4],
+            per_patch: p[5],
+            per_weight: p[6],
+            per_transcendental: p[7],
+        }
+    }
+}
+
+/// The run part of a schedule that prices the loaded model: per input and output byte, and
+/// per op class ([`OpClass::index`] order) the price of each of its ops' work counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoadedPrices {
+    /// Milligas per byte of input and of output copied.
+    pub per_io_byte: u64,
+    /// Prices per op class, indexed by [`OpClass::index`].
+    pub classes: [ClassPrices; OpClass::COUNT],
+}
+
+impl LoadedPrices {
+    /// Milligas of the run of a model with per-op work `work` and `io_bytes` bytes of input
+    /// and output, unrounded, saturating (each product is below 2^64 * 2^64, and the sum of
+    /// at most 512 ops' eight products and the I/O term saturates rather than wraps).
+    pub fn run_milligas(&self, work: &[OpWork], io_bytes: u64) -> u128 {
+        let io = u128::from(self.per_io_byte).saturating_mul(u128::from(io_bytes));
+        work.iter().fold(io, |sum, op| {
+            let prices = self.classes[op.class.index()].as_array();
+            prices.iter().zip(op.counts()).fold(sum, |sum, (&price, count)| {
+                sum.saturating_add(u128::from(price).saturating_mul(u128::from(count)))
+            })
+        })
+    }
 }
 
 impl GasSchedule {
@@ -65,6 +157,7 @@ impl GasSchedule {
         per_element_milligas: 1_000,
         per_transcendental_milligas: 10_000,
         per_byte_milligas: 500,
+        loaded: None,
     };
 
     /// The calibrated schedule, and the default. Each constant is the larger of two fits by
@@ -83,13 +176,36 @@ impl GasSchedule {
         per_element_milligas: 318,
         per_transcendental_milligas: 4_218,
         per_byte_milligas: 282,
+        loaded: None,
+    };
+
+    /// The schedule priced from the loaded model (`docs/gas.md`, "Schedule v3"): a call pays
+    /// [`GasSchedule::load_gas`] (`base` and `per_byte_milligas` per model byte: decoding,
+    /// validating and packing any model of that length) before the model is loaded, then the
+    /// run, priced per op class from the work counts the engine computes at load
+    /// ([`aiop_engine::LoadedModel::work`]): ops, input and output elements, MACs, kernel taps,
+    /// im2col patch elements, weights streamed, transcendentals, and the input and output
+    /// bytes. Fitted by `aiop bench gas --runs 2` (two invocations; each constant the larger of
+    /// the two fits, 30% headroom), shipped, synthetic, searched and MLPerf Tiny cases.
+    /// The header fields `per_op_milligas` to `per_transcendental_milligas` are 0: nothing in
+    /// the header is priced.
+    pub const V3: GasSchedule = GasSchedule {
+        version: "v3",
+        base: V3_BASE,
+        query_base: 200,
+        per_op_milligas: 0,
+        per_mac_milligas: 0,
+        per_element_milligas: 0,
+        per_transcendental_milligas: 0,
+        per_byte_milligas: V3_LOAD_BYTE_MILLIGAS,
+        loaded: Some(&V3_LOADED),
     };
 
     /// Every schedule, oldest first. A chain names the one it runs; published vectors exist
-    /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2).
-    pub const ALL: [GasSchedule; 2] = [GasSchedule::V1, GasSchedule::V2];
+    /// for v1 (`testdata/vectors/precompile`) and v2 (`precompile-v2`).
+    pub const ALL: [GasSchedule; 3] = [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3];
 
-    /// The schedule named `version` (`"v1"`, `"v2"`).
+    /// The schedule named `version` (`"v1"`, `"v2"`, `"v3"`).
     pub fn by_version(version: &str) -> Option<GasSchedule> {
         GasSchedule::ALL.into_iter().find(|s| s.version == version)
     }
@@ -137,7 +253,7 @@ impl GasSchedule {
     /// that is not (v3 on) prices from the decoded, validated model's op list and shapes, so a
     /// call first pays [`GasSchedule::load_gas`] for the decoding, then the rest.
     pub fn priced_by_header(&self) -> bool {
-        true
+        self.loaded.is_none()
     }
 
     /// Gas charged before a model is decoded, validated and packed: the part of the price
@@ -153,11 +269,37 @@ impl GasSchedule {
     /// access of `access_gas`. For a schedule priced by header this equals
     /// [`GasSchedule::infer_gas`] on the model's header; it is never below
     /// [`GasSchedule::load_gas`] plus `access_gas`.
+    ///
+    /// For a schedule that prices the loaded model (v3):
+    ///
+    /// ```text
+    /// load_gas(model bytes) + access
+    ///   + ceil((per_io_byte · (input bytes + output bytes)
+    ///           + Σ over ops  Σ over counts  price[class of op][count] · count) / 1000)
+    /// ```
+    ///
+    /// with the counts of [`aiop_engine::LoadedModel::work`]; the run part is summed in
+    /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
-        self.infer_gas(loaded.header(), model_len, input_len, access_gas)
+        match self.loaded {
+            None => self.infer_gas(loaded.header(), model_len, input_len, access_gas),
+            Some(prices) => {
+                let output_len = u64::from(loaded.header().output_len);
+                let run = prices.run_milligas(loaded.work(), input_len.saturating_add(output_len));
+                let run = u64::try_from(run.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+                self.load_gas(model_len).saturating_add(access_gas).saturating_add(run)
+            }
+        }
     }
 }
+
+/// Schedule v3's base: the minimum price of an inference, charged before loading.
+const V3_BASE: u64 = 0;
+/// Schedule v3's milligas per model byte, charged before loading.
+const V3_LOAD_BYTE_MILLIGAS: u64 = 0;
+/// Schedule v3's run prices (milligas), fitted (`docs/gas.md`).
+const V3_LOADED: LoadedPrices = LoadedPrices { per_io_byte: 0, classes: [ClassPrices::ZERO; OpClass::COUNT] };
 
 /// Gas per 32-byte word of account code read for a model stored across accounts (a manifest
 /// and its chunks): EXTCODECOPY's copy price.
@@ -249,6 +391,100 @@ mod tests {
         assert_eq!(s.infer_gas(&h, u64::MAX, u64::MAX, 2600), u64::MAX);
         assert_eq!(s.query_gas(u64::MAX), u64::MAX);
         assert!(s.model_info_gas(u64::MAX, u64::MAX) == u64::MAX);
+    }
+
+    #[test]
+    fn v1_and_v2_price_by_header_and_v3_from_the_loaded_model() {
+        assert!(GasSchedule::V1.priced_by_header() && GasSchedule::V2.priced_by_header());
+        assert!(!GasSchedule::V3.priced_by_header());
+        assert_eq!(GasSchedule::by_version("v3"), Some(GasSchedule::V3));
+        assert_eq!(GasSchedule::ALL.len(), 3);
+    }
+
+    /// digits_mlp (testdata/models): FC 64->32 on one row, Logistic over 32, FC 32->10.
+    fn digits_mlp() -> aiop_engine::LoadedModel {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/digits_mlp.aiop"))
+            .expect("testdata/models/digits_mlp.aiop");
+        aiop_engine::LoadedModel::load(&bytes, aiop_engine::KernelPath::Reference).expect("loads")
+    }
+
+    #[test]
+    fn loaded_prices_for_v1_and_v2_equal_the_header_price() {
+        let loaded = digits_mlp();
+        for s in [GasSchedule::V1, GasSchedule::V2] {
+            let len = loaded.model_len() as u64;
+            assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), s.infer_gas(loaded.header(), len, 64, 2600));
+            assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), s.inference_gas(loaded.header(), len, 64));
+        }
+    }
+
+    /// A schedule with simple v3-style prices, to check the formula by hand.
+    const TEST_PRICES: LoadedPrices = LoadedPrices {
+        per_io_byte: 500,
+        classes: [
+            // FullyConnected: 10 gas per op, 0.1 per MAC, 0.2 per weight, 0.03 per output.
+            ClassPrices { per_op: 10_000, per_mac: 100, per_weight: 200, per_out_element: 30, ..ClassPrices::ZERO },
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            // Transcendental: 1 gas per op, 0.007 per input element, 3 per transcendental.
+            ClassPrices { per_op: 1_000, per_in_element: 7, per_transcendental: 3_000, ..ClassPrices::ZERO },
+            ClassPrices::ZERO,
+        ],
+    };
+
+    #[test]
+    fn v3_style_price_by_hand() {
+        let s = GasSchedule {
+            version: "test",
+            base: 100,
+            per_byte_milligas: 250,
+            loaded: Some(&TEST_PRICES),
+            ..GasSchedule::V3
+        };
+        let loaded = digits_mlp();
+        let work = loaded.work();
+        assert_eq!(work.len(), 3);
+        let classes: Vec<_> = work.iter().map(|w| w.class).collect();
+        assert_eq!(classes, [OpClass::FullyConnected, OpClass::Transcendental, OpClass::FullyConnected]);
+        // FC 64 -> 32 on one row: 2048 MACs, 2048 weights, 64 in, 32 out, no taps.
+        let fc1 = work[0];
+        assert_eq!((fc1.in_elements, fc1.out_elements, fc1.macs, fc1.weights), (64, 32, 2048, 2048));
+        assert_eq!((fc1.taps, fc1.patch, fc1.transcendentals), (0, 0, 0));
+        // Logistic over 32: 32 in, 32 out, 32 transcendentals.
+        let logistic = work[1];
+        assert_eq!((logistic.in_elements, logistic.out_elements, logistic.transcendentals), (32, 32, 32));
+        // FC 32 -> 10: 320 MACs, 320 weights, 32 in, 10 out.
+        let fc2 = work[2];
+        assert_eq!((fc2.in_elements, fc2.out_elements, fc2.macs, fc2.weights), (32, 10, 320, 320));
+        // Load: 100 + ceil(2990 * 250 / 1000) = 100 + 748 (747.5 rounded up).
+        assert_eq!(s.load_gas(2990), 848);
+        // Run, in milligas: I/O (64 + 10) * 500 = 37 000;
+        // FC 1: 10 000 + 2048 * 100 + 2048 * 200 + 32 * 30 = 625 360;
+        // Logistic: 1 000 + 32 * 7 + 32 * 3000 = 97 224;
+        // FC 2: 10 000 + 320 * 100 + 320 * 200 + 10 * 30 = 106 300.
+        // Sum 865 884 milligas -> 866 gas (rounded up once).
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), 848 + 866);
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), 848 + 866 + 2600);
+        assert!(s.infer_gas_loaded(&loaded, 64, 100) >= s.load_gas(2990) + 100);
+    }
+
+    #[test]
+    fn v3_prices_cover_the_load_part_and_saturate() {
+        let loaded = digits_mlp();
+        let s = GasSchedule::V3;
+        let len = loaded.model_len() as u64;
+        assert!(s.infer_gas_loaded(&loaded, 64, 2600) >= s.load_gas(len) + 2600);
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, u64::MAX), u64::MAX);
+        let huge = LoadedPrices {
+            per_io_byte: u64::MAX,
+            classes: [ClassPrices::from_array([u64::MAX; OpWork::COUNTS]); OpClass::COUNT],
+        };
+        let s =
+            GasSchedule { base: u64::MAX, per_byte_milligas: u64::MAX, loaded: Some(Box::leak(Box::new(huge))), ..s };
+        assert_eq!(s.load_gas(u64::MAX), u64::MAX);
+        assert_eq!(s.infer_gas_loaded(&loaded, u64::MAX, 0), u64::MAX);
     }
 
     #[test]
