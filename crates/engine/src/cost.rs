@@ -104,7 +104,8 @@ impl OpClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OpWork {
     pub class: OpClass,
-    /// Activation elements the op reads (each input tensor counted once per operand).
+    /// Activation elements the op reads (each input counted once per operand: an Add of a
+    /// tensor with itself reads it twice).
     pub in_elements: u64,
     /// Elements of the op's output.
     pub out_elements: u64,
@@ -143,12 +144,10 @@ fn elements_of(model: &Model, id: TensorId) -> u64 {
 /// [`crate::validate::validate`], which calls this for every op).
 pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWork {
     let class = OpClass::of(op);
-    let in_elements = op
-        .inputs()
-        .into_iter()
-        .filter(|&id| model.tensors.get(usize::from(id)).is_some_and(|t| !t.is_constant()))
-        .fold(0u64, |sum, id| sum.saturating_add(elements_of(model, id)));
     let out_elements = elements_of(model, op.output());
+    // Every op's element count is its activation inputs' elements plus its output's
+    // (`docs/model-format.md`, section 6): what it reads is the rest.
+    let in_elements = cost.elements.saturating_sub(out_elements);
     let window = |g: &Geometry| {
         let positions = (g.out_h as u64).saturating_mul(g.out_w as u64);
         positions.saturating_mul(g.kernel_h as u64).saturating_mul(g.kernel_w as u64)
@@ -172,5 +171,73 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
         patch,
         weights,
         transcendentals: cost.transcendentals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+    use crate::model::{Clamp, ConvWindow, FormatVersion, Padding, PoolWindow, Scale};
+    use crate::{ModelBuilder, validate::validate};
+
+    fn act(b: &mut ModelBuilder, shape: &[u32]) -> TensorId {
+        b.tensor(Tensor::activation(shape, 0, Scale::from_ratio(1, 32)))
+    }
+
+    #[test]
+    fn conv_depthwise_and_pool_count_taps_patches_and_weights() {
+        let mut b = ModelBuilder::new(FormatVersion::V1);
+        // 1x64x2 input; Conv2D 1x5 kernel, 2 -> 3 channels, valid: 1x60 output.
+        let x = act(&mut b, &[1, 64, 2]);
+        let w = b.tensor(Tensor::weights(&[3, 1, 5, 2], Scale::from_ratio(1, 127), vec![1; 30]));
+        let y = act(&mut b, &[1, 60, 3]);
+        let window = ConvWindow { stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, padding: Padding::Valid };
+        let scales = vec![Scale::from_ratio(1, 400); 3];
+        b.op(Op::Conv2D {
+            input: x,
+            weights: w,
+            bias: None,
+            output: y,
+            window,
+            output_scales: scales,
+            clamp: Clamp::NONE,
+        });
+        // Depthwise 1x7 kernel, multiplier 2: 1x54x6 output.
+        let dw = b.tensor(Tensor::weights(&[1, 7, 6], Scale::from_ratio(1, 127), vec![1; 42]));
+        let z = act(&mut b, &[1, 54, 6]);
+        b.op(Op::DepthwiseConv2D {
+            input: y,
+            weights: dw,
+            bias: None,
+            output: z,
+            window,
+            depth_multiplier: 2,
+            output_scales: vec![Scale::from_ratio(1, 400); 6],
+            clamp: Clamp::NONE,
+        });
+        // Max pool 1x4, stride 2, valid: 1x26x6 output.
+        let p = act(&mut b, &[1, 26, 6]);
+        let pool = PoolWindow { filter_h: 1, filter_w: 4, stride_h: 1, stride_w: 2, padding: Padding::Valid };
+        b.op(Op::MaxPool2D { input: z, output: p, window: pool, clamp: Clamp::NONE });
+        let model = b.finish(x, p);
+        let v = validate(&model).expect("valid");
+        let [conv, depthwise, max] = [v.op_work[0], v.op_work[1], v.op_work[2]];
+        assert_eq!(conv.class, OpClass::Conv2D);
+        // 60 positions x 5 taps = 300 taps; x 2 channels = 600 patch elements; x 3 = 1800 MACs.
+        assert_eq!((conv.taps, conv.patch, conv.macs, conv.weights), (300, 600, 1800, 30));
+        assert_eq!((conv.in_elements, conv.out_elements), (128, 180));
+        assert_eq!(depthwise.class, OpClass::DepthwiseConv2D);
+        // 54 positions x 7 taps = 378 taps; x 6 output channels = 2268 MACs.
+        assert_eq!((depthwise.taps, depthwise.patch, depthwise.macs, depthwise.weights), (378, 0, 2268, 42));
+        assert_eq!(max.class, OpClass::Pool);
+        // 26 positions x 4 window positions = 104 taps; x 6 channels = 624 window reads.
+        assert_eq!((max.taps, max.macs, max.weights, max.in_elements, max.out_elements), (104, 624, 0, 324, 156));
+        for (w, c) in v.op_work.iter().zip(&v.op_costs) {
+            assert_eq!(w.macs, c.macs);
+            assert_eq!(w.in_elements + w.out_elements, c.elements);
+            assert_eq!(w.counts()[0], 1);
+        }
     }
 }

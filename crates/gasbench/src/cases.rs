@@ -198,6 +198,29 @@ fn tiny_ops(ops: usize) -> Model {
     b.finish(input, x)
 }
 
+/// `ops` one-by-one FullyConnected layers without bias, chained: two tensors per op (weights,
+/// output), the most ops and packed matrices per model byte, the densest work for loading.
+fn fc_chain_no_bias(ops: usize, seed: u64) -> Model {
+    let mut rng = SplitMix64(seed);
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
+    let input = b.tensor(act(&[1], 3));
+    let mut x = input;
+    for _ in 0..ops {
+        let w = b.tensor(Tensor::weights(&[1, 1], Scale::from_ratio(1, 127), rng.weights(1)));
+        let y = b.tensor(act(&[1], 3));
+        b.op(Op::FullyConnected {
+            input: x,
+            weights: w,
+            bias: None,
+            output: y,
+            output_scales: vec![Scale::from_ratio(1, 40)],
+            clamp: Clamp::NONE,
+        });
+        x = y;
+    }
+    b.finish(input, x)
+}
+
 /// Elementwise ops over a large activation: elements, no MACs.
 fn elementwise(shape: [u32; 3], ops: usize, transcendental: bool) -> Model {
     let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
@@ -356,6 +379,12 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
             false,
         )?,
         ModelCase::new(
+            "fc-chain-511",
+            "511 one-by-one FullyConnected ops without bias: the most ops and packed matrices per byte (loading)",
+            &fc_chain_no_bias(511, 24),
+            false,
+        )?,
+        ModelCase::new(
             "gemm-256x1024x1024",
             "a 256-row 1024x1024 layer: the largest case timed (inferInline)",
             &single_fc(256, 1024, 1024, 22),
@@ -366,6 +395,10 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
         ModelCase::new("tiny-ops-512", "", &tiny_ops(512), true)?
             .with_lying_header("lying-header-512-ops", "512 ops whose header declares no work: refused at load"),
     );
+    cases.push(ModelCase::new("fc-chain-511", "", &fc_chain_no_bias(511, 24), false)?.with_lying_header(
+        "lying-header-fc-chain-511",
+        "511 one-by-one FullyConnected ops without bias (1023 tensors), its header declaring no work: refused at load",
+    ));
     cases.push(ModelCase::new("bytes-heavy", "", &bytes_heavy(MAX_CODE_SIZE - 64, 23), true)?.with_lying_header(
         "lying-header-bytes-in-code",
         "the largest in-code model, its header declaring no work: refused at load",

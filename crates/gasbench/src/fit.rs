@@ -1,8 +1,9 @@
 //! Fitting the gas constants to measured times.
 //!
 //! Each case has work counts `x` (the terms of a schedule: for v3 the base, the model bytes,
-//! the input and output bytes, then every count of every op class, [`loaded_term_names`]) and
-//! a measured time `t`. At ecrecover's rate `r` (ns per gas, same run) the case deserves
+//! the input and output bytes, then every count of every op class, [`loaded_term_names`]; for
+//! v3's part charged before loading the base, the model bytes and the first 48 KiB of them,
+//! [`LOAD_TERMS`]) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same run) the case deserves
 //! `y = t / r` gas. The fit asks for `margin` of headroom on top, for the noise between one run
 //! and the next, and solves the linear program
 //!
@@ -67,27 +68,28 @@ pub fn loaded_term_names() -> Vec<String> {
 }
 
 /// The loaded-model (v3) terms of one call: the base, the model bytes, the input and output
-/// bytes, then every count of every op summed per class. `work` is `None` for a call refused
-/// at load, which pays the load part only.
-pub fn loaded_terms(model_len: u64, io_bytes: u64, work: Option<&[OpWork]>) -> Vec<f64> {
+/// bytes, then every count of every op summed per class.
+pub fn loaded_terms(model_len: u64, io_bytes: u64, work: &[OpWork]) -> Vec<f64> {
     let mut terms = vec![0.0; LOADED_TERMS];
     terms[0] = 1.0;
     terms[1] = model_len as f64;
-    if let Some(work) = work {
-        terms[2] = io_bytes as f64;
-        for op in work {
-            let at = LOADED_CLASS_TERMS + op.class.index() * OpWork::COUNTS;
-            for (t, count) in terms[at..at + OpWork::COUNTS].iter_mut().zip(op.counts()) {
-                *t += count as f64;
-            }
+    terms[2] = io_bytes as f64;
+    for op in work {
+        let at = LOADED_CLASS_TERMS + op.class.index() * OpWork::COUNTS;
+        for (t, count) in terms[at..at + OpWork::COUNTS].iter_mut().zip(op.counts()) {
+            *t += count as f64;
         }
     }
     terms
 }
 
-/// The load-only terms: what [`aiop_precompile::GasSchedule::load_gas`] charges for.
+/// Names of the terms of the part charged before loading, in [`load_terms`] order.
+pub const LOAD_TERMS: [&str; 3] = ["base (before loading)", "per model byte", "per model byte of the first 48 KiB"];
+
+/// The terms of what [`aiop_precompile::GasSchedule::load_gas`] charges for (schedule v3):
+/// the base, the model bytes, and the bytes of the first 48 KiB (which may be records).
 pub fn load_terms(model_len: u64) -> Vec<f64> {
-    loaded_terms(model_len, 0, None)
+    vec![1.0, model_len as f64, model_len.min(aiop_precompile::gas::LOAD_HEAD_BYTES) as f64]
 }
 
 /// One case to fit: its terms, the gas it deserves, and how much its closeness counts.
@@ -325,6 +327,32 @@ mod tests {
         assert!(fit(&[sample(features(1), 0.0)], 0.1).is_none());
         assert!(fit(&[sample(features(1), f64::NAN)], 0.1).is_none());
         assert!(fit(&[sample(features(1), 10.0)], -1.0).is_none());
+    }
+
+    #[test]
+    fn loaded_terms_sum_each_class_s_counts_and_load_terms_cap_the_head() {
+        let op = |class, macs| OpWork {
+            class,
+            in_elements: 2,
+            out_elements: 3,
+            macs,
+            taps: 0,
+            patch: 0,
+            weights: 5,
+            transcendentals: 0,
+        };
+        let work = [op(OpClass::FullyConnected, 10), op(OpClass::Pool, 7), op(OpClass::FullyConnected, 1)];
+        let t = loaded_terms(1000, 20, &work);
+        assert_eq!(t.len(), LOADED_TERMS);
+        assert_eq!(loaded_term_names().len(), LOADED_TERMS);
+        assert_eq!(&t[..3], &[1.0, 1000.0, 20.0]);
+        let fc = LOADED_CLASS_TERMS;
+        assert_eq!(&t[fc..fc + OpWork::COUNTS], &[2.0, 4.0, 6.0, 11.0, 0.0, 0.0, 10.0, 0.0]);
+        let pool = LOADED_CLASS_TERMS + OpClass::Pool.index() * OpWork::COUNTS;
+        assert_eq!(&t[pool..pool + 4], &[1.0, 2.0, 3.0, 7.0]);
+        assert_eq!(t.iter().sum::<f64>(), 1.0 + 1000.0 + 20.0 + 33.0 + 18.0);
+        assert_eq!(load_terms(10), vec![1.0, 10.0, 10.0]);
+        assert_eq!(load_terms(1 << 20), vec![1.0, (1u64 << 20) as f64, 49_152.0]);
     }
 
     #[test]

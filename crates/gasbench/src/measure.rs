@@ -86,9 +86,10 @@ impl Work {
     }
 
     /// The terms of schedules that price the loaded model (v3), as the fit reads them.
-    pub fn loaded_terms(&self) -> Vec<f64> {
+    /// `None` for a model refused at load (it pays the part charged before loading only).
+    pub fn loaded_terms(&self) -> Option<Vec<f64>> {
         let io = self.input_len + u64::from(self.header.output_len);
-        loaded_terms(self.model_len, io, self.loaded.as_ref().map(|l| l.work()))
+        Some(loaded_terms(self.model_len, io, self.loaded.as_ref()?.work()))
     }
 
     pub fn features(&self) -> Features {
@@ -208,7 +209,12 @@ pub struct Measurement {
     /// disturbed by other work on the machine, which makes every ratio to it conservative).
     pub line_ns_per_gas: f64,
     pub rows: Vec<Row>,
+    /// The fit of the price after loading (schedule v3's `LoadedPrices`): every successful
+    /// cold call covered.
     pub fit: Option<Fit>,
+    /// The fit of the part charged before loading (`load_gas`): loading alone, and the calls
+    /// refused at load, covered.
+    pub load_fit: Option<Fit>,
     /// The fit rounded up into a schedule (milligas), with the current schedule's query price.
     pub fitted_schedule: Option<GasSchedule>,
     pub quick: bool,
@@ -252,7 +258,7 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
         row.pricing.median_ns = m.line_ns_per_gas * row.standard_gas as f64;
     }
     m.runs = runs;
-    let mut samples: Vec<Sample> = Vec::new();
+    let (mut samples, mut load_samples) = (Vec::new(), Vec::new());
     for r in &m.rows {
         let Some(work) = &r.work else { continue };
         let weight = match r.group {
@@ -262,15 +268,24 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
         };
         // A call too fast to see after its transaction still deserves its base price.
         let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
-        samples.push(Sample { terms: work.loaded_terms(), deserved_gas, weight });
-        // Loading alone must be paid by the part charged before loading.
+        match work.loaded_terms() {
+            Some(terms) => samples.push(Sample { terms, deserved_gas, weight }),
+            // Refused at load: the part charged before loading pays for it all.
+            None => load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight: 1.0 }),
+        }
+        // Loading alone must be paid by the part charged before loading; the typical models'
+        // loads weigh as the models do.
         if let Some(load) = r.load {
             let deserved_gas = (load.median_ns / m.line_ns_per_gas).max(1.0);
-            samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight: 0.0 });
+            load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight });
         }
     }
     m.fit = fit(&samples, options.margin);
-    m.fitted_schedule = m.fit.as_ref().map(|f| schedule_from_fit(f, &options.schedule));
+    m.load_fit = fit(&load_samples, options.margin);
+    m.fitted_schedule = match (&m.fit, &m.load_fit) {
+        (Some(f), Some(l)) => Some(schedule_from_fit(f, l, &options.schedule)),
+        _ => None,
+    };
     Ok(m)
 }
 
@@ -404,6 +419,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         line_ns_per_gas,
         rows,
         fit: None,
+        load_fit: None,
         fitted_schedule: None,
         quick: options.quick,
         runs: 1,
@@ -536,11 +552,11 @@ fn transaction_time(call: &EvmCall, budget: Budget) -> Result<Timing, GasBenchEr
     Ok(time(budget, || without_callee.run()))
 }
 
-/// The fitted constants (the loaded-model layout of [`crate::fit::loaded_terms`]) as a
-/// schedule that prices the loaded model: gas per unit in milligas, each rounded up, the base
-/// rounded up to whole gas. The query price is `current`'s (it is not fitted). The price table
+/// The fitted constants (`fit` in the layout of [`crate::fit::loaded_terms`], `load_fit` in
+/// that of [`crate::fit::load_terms`]) as a schedule that prices the loaded model: gas per
+/// unit in milligas, each rounded up, the bases rounded up to whole gas. The query price is `current`'s (it is not fitted). The price table
 /// is leaked to be `'static`, as a schedule's is (this is tooling: a few fits per run).
-pub fn schedule_from_fit(fit: &Fit, current: &GasSchedule) -> GasSchedule {
+pub fn schedule_from_fit(fit: &Fit, load_fit: &Fit, current: &GasSchedule) -> GasSchedule {
     let milligas = |gas: f64| (gas.max(0.0) * 1000.0).ceil() as u64;
     let c = &fit.constants;
     let mut classes = [ClassPrices::ZERO; aiop_engine::OpClass::COUNT];
@@ -552,16 +568,30 @@ pub fn schedule_from_fit(fit: &Fit, current: &GasSchedule) -> GasSchedule {
         }
         *class = ClassPrices::from_array(prices);
     }
-    let loaded: &'static LoadedPrices = Box::leak(Box::new(LoadedPrices { per_io_byte: milligas(c[2]), classes }));
+    // The Data class (Reshape, and format v2's Concatenation, Pad, ArgMax, Mean) is searched
+    // for its format-v1 member only: its element prices are never below the elementwise
+    // class's, so a large copy or reduction the cases do not hold is not priced by op alone.
+    let elementwise = classes[aiop_engine::OpClass::Elementwise.index()];
+    let data = &mut classes[aiop_engine::OpClass::Data.index()];
+    data.per_in_element = data.per_in_element.max(elementwise.per_in_element);
+    data.per_out_element = data.per_out_element.max(elementwise.per_out_element);
+    let l = &load_fit.constants;
+    let loaded: &'static LoadedPrices = Box::leak(Box::new(LoadedPrices {
+        per_head_byte: milligas(l[2]),
+        base: c[0].max(0.0).ceil() as u64,
+        per_model_byte: milligas(c[1]),
+        per_io_byte: milligas(c[2]),
+        classes,
+    }));
     GasSchedule {
         version: "fitted",
-        base: c[0].max(0.0).ceil() as u64,
+        base: l[0].max(0.0).ceil() as u64,
         query_base: current.query_base,
         per_op_milligas: 0,
         per_mac_milligas: 0,
         per_element_milligas: 0,
         per_transcendental_milligas: 0,
-        per_byte_milligas: milligas(c[1]),
+        per_byte_milligas: milligas(l[1]),
         loaded: Some(loaded),
     }
 }

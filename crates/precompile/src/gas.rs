@@ -119,10 +119,28 @@ impl ClassPrices {
     }
 }
 
-/// The run part of a schedule that prices the loaded model: per input and output byte, and
-/// per op class ([`OpClass::index`] order) the price of each of its ops' work counts.
+/// Bytes at the start of a model over which [`GasSchedule::load_gas`] of a schedule that
+/// prices the loaded model charges [`LoadedPrices::per_head_byte`] on top of the bulk price.
+/// Decoding, validating and packing an op and its tensors costs far more per byte than
+/// copying and checking weights, but a model holds at most 512 ops and 1024 tensors: the
+/// densest (512 FullyConnected ops without bias, two tensors each, about 70 bytes per op)
+/// fit in about 36 KB, so past 48 KiB every further byte is bulk data (weights, biases,
+/// per-channel scales), priced at the bulk rate.
+pub const LOAD_HEAD_BYTES: u64 = 48 << 10;
+
+/// The prices of a schedule that prices the loaded model (v3 on), besides its `base` and
+/// `per_byte_milligas` (which, with [`LoadedPrices::per_head_byte`], make
+/// [`GasSchedule::load_gas`], the part charged before loading).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LoadedPrices {
+    /// Milligas per model byte, for the first [`LOAD_HEAD_BYTES`] bytes, charged before
+    /// loading on top of `per_byte_milligas`.
+    pub per_head_byte: u64,
+    /// Gas of the priced-after-loading part before its variable terms.
+    pub base: u64,
+    /// Milligas per model byte in the priced-after-loading part (decoding, validating and
+    /// packing at the rate of the model's own bytes, now that they are known to be valid).
+    pub per_model_byte: u64,
     /// Milligas per byte of input and of output copied.
     pub per_io_byte: u64,
     /// Prices per op class, indexed by [`OpClass::index`].
@@ -133,9 +151,10 @@ impl LoadedPrices {
     /// Milligas of the run of a model with per-op work `work` and `io_bytes` bytes of input
     /// and output, unrounded, saturating (each product is below 2^64 * 2^64, and the sum of
     /// at most 512 ops' eight products and the I/O term saturates rather than wraps).
-    pub fn run_milligas(&self, work: &[OpWork], io_bytes: u64) -> u128 {
+    pub fn run_milligas(&self, work: &[OpWork], model_len: u64, io_bytes: u64) -> u128 {
         let io = u128::from(self.per_io_byte).saturating_mul(u128::from(io_bytes));
-        work.iter().fold(io, |sum, op| {
+        let bytes = u128::from(self.per_model_byte).saturating_mul(u128::from(model_len));
+        work.iter().fold(io.saturating_add(bytes), |sum, op| {
             let prices = self.classes[op.class.index()].as_array();
             prices.iter().zip(op.counts()).fold(sum, |sum, (&price, count)| {
                 sum.saturating_add(u128::from(price).saturating_mul(u128::from(count)))
@@ -240,8 +259,12 @@ impl GasSchedule {
         self.query_base.saturating_add(access_gas)
     }
 
-    /// Gas `modelInfo` charges: a query plus reading the whole model.
+    /// Gas `modelInfo` charges: a query plus reading the whole model (for a schedule that
+    /// prices the loaded model, a query plus [`GasSchedule::load_gas`]: `modelInfo` loads it).
     pub fn model_info_gas(&self, model_len: u64, access_gas: u64) -> u64 {
+        if self.loaded.is_some() {
+            return self.query_gas(access_gas).saturating_add(self.load_gas(model_len));
+        }
         let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
         let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
         self.query_gas(access_gas).saturating_add(read)
@@ -258,9 +281,15 @@ impl GasSchedule {
 
     /// Gas charged before a model is decoded, validated and packed: the part of the price
     /// that covers loading `model_len` bytes. For a schedule priced by header it is the whole
-    /// header-free part of the price that depends on the model length only.
+    /// header-free part of the price that depends on the model length only. For a schedule
+    /// that prices the loaded model it covers loading any model of that length:
+    /// `base + ceil((per_byte_milligas · len + per_head_byte · min(len, 49152)) / 1000)`.
     pub fn load_gas(&self, model_len: u64) -> u64 {
-        let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        let mut read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        if let Some(prices) = self.loaded {
+            let head = u128::from(model_len.min(LOAD_HEAD_BYTES));
+            read = read.saturating_add(u128::from(prices.per_head_byte).saturating_mul(head));
+        }
         let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
         self.base.saturating_add(read)
     }
@@ -273,12 +302,14 @@ impl GasSchedule {
     /// For a schedule that prices the loaded model (v3):
     ///
     /// ```text
-    /// load_gas(model bytes) + access
-    ///   + ceil((per_io_byte · (input bytes + output bytes)
-    ///           + Σ over ops  Σ over counts  price[class of op][count] · count) / 1000)
+    /// access + max(load_gas(model bytes),
+    ///              loaded.base + ceil((per_model_byte · model bytes
+    ///                                  + per_io_byte · (input bytes + output bytes)
+    ///                                  + Σ over ops Σ over counts price[class of op][count] · count) / 1000))
     /// ```
     ///
-    /// with the counts of [`aiop_engine::LoadedModel::work`]; the run part is summed in
+    /// with the counts of [`aiop_engine::LoadedModel::work`]: the price of the model's own
+    /// work, never below what was charged before loading. The variable part is summed in
     /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
@@ -286,9 +317,10 @@ impl GasSchedule {
             None => self.infer_gas(loaded.header(), model_len, input_len, access_gas),
             Some(prices) => {
                 let output_len = u64::from(loaded.header().output_len);
-                let run = prices.run_milligas(loaded.work(), input_len.saturating_add(output_len));
-                let run = u64::try_from(run.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
-                self.load_gas(model_len).saturating_add(access_gas).saturating_add(run)
+                let work = prices.run_milligas(loaded.work(), model_len, input_len.saturating_add(output_len));
+                let work = u64::try_from(work.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+                let priced = prices.base.saturating_add(work);
+                priced.max(self.load_gas(model_len)).saturating_add(access_gas)
             }
         }
     }
@@ -297,9 +329,30 @@ impl GasSchedule {
 /// Schedule v3's base: the minimum price of an inference, charged before loading.
 const V3_BASE: u64 = 0;
 /// Schedule v3's milligas per model byte, charged before loading.
-const V3_LOAD_BYTE_MILLIGAS: u64 = 0;
+const V3_LOAD_BYTE_MILLIGAS: u64 = 63;
 /// Schedule v3's run prices (milligas), fitted (`docs/gas.md`).
-const V3_LOADED: LoadedPrices = LoadedPrices { per_io_byte: 0, classes: [ClassPrices::ZERO; OpClass::COUNT] };
+const V3_LOADED: LoadedPrices = LoadedPrices {
+    per_head_byte: 818,
+    base: 164,
+    per_model_byte: 87,
+    per_io_byte: 441,
+    classes: [
+        // FullyConnected
+        ClassPrices::from_array([77643, 0, 2354, 0, 0, 0, 9, 0]),
+        // Conv2D
+        ClassPrices::from_array([108619, 0, 0, 2, 0, 97, 0, 0]),
+        // DepthwiseConv2D
+        ClassPrices::from_array([0, 0, 0, 25, 461, 0, 374, 0]),
+        // Pool
+        ClassPrices::from_array([0, 0, 8843, 0, 121, 0, 0, 0]),
+        // Elementwise
+        ClassPrices::from_array([28890, 298, 0, 0, 0, 0, 0, 0]),
+        // Transcendental
+        ClassPrices::from_array([27105, 1759, 0, 0, 0, 0, 0, 1483]),
+        // Data
+        ClassPrices::from_array([25145, 298, 0, 0, 0, 0, 0, 0]),
+    ],
+};
 
 /// Gas per 32-byte word of account code read for a model stored across accounts (a manifest
 /// and its chunks): EXTCODECOPY's copy price.
@@ -420,6 +473,9 @@ mod tests {
 
     /// A schedule with simple v3-style prices, to check the formula by hand.
     const TEST_PRICES: LoadedPrices = LoadedPrices {
+        per_head_byte: 1_000,
+        base: 50,
+        per_model_byte: 100,
         per_io_byte: 500,
         classes: [
             // FullyConnected: 10 gas per op, 0.1 per MAC, 0.2 per weight, 0.03 per output.
@@ -458,16 +514,25 @@ mod tests {
         // FC 32 -> 10: 320 MACs, 320 weights, 32 in, 10 out.
         let fc2 = work[2];
         assert_eq!((fc2.in_elements, fc2.out_elements, fc2.macs, fc2.weights), (32, 10, 320, 320));
-        // Load: 100 + ceil(2990 * 250 / 1000) = 100 + 748 (747.5 rounded up).
-        assert_eq!(s.load_gas(2990), 848);
-        // Run, in milligas: I/O (64 + 10) * 500 = 37 000;
-        // FC 1: 10 000 + 2048 * 100 + 2048 * 200 + 32 * 30 = 625 360;
+        // Before loading: 100 + ceil((2990 * 250 + 2990 * 1000) / 1000) = 100 + 3738 (3737.5
+        // rounded up); past 49152 bytes only the bulk price grows.
+        assert_eq!(s.load_gas(2990), 3838);
+        assert_eq!(s.load_gas(49_152 + 4000), 100 + (49_152 * 1250 + 4000 * 250) / 1000);
+        // After loading, in milligas: model bytes 2990 * 100 = 299 000; I/O (64 + 10) * 500 =
+        // 37 000; FC 1: 10 000 + 2048 * 100 + 2048 * 200 + 32 * 30 = 625 360;
         // Logistic: 1 000 + 32 * 7 + 32 * 3000 = 97 224;
         // FC 2: 10 000 + 320 * 100 + 320 * 200 + 10 * 30 = 106 300.
-        // Sum 865 884 milligas -> 866 gas (rounded up once).
-        assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), 848 + 866);
-        assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), 848 + 866 + 2600);
-        assert!(s.infer_gas_loaded(&loaded, 64, 100) >= s.load_gas(2990) + 100);
+        // Sum 1 164 884 milligas -> 1165 gas (rounded up once), plus its base 50: 1215. That is
+        // below the 3838 charged before loading, so the price is 3838.
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), 3838);
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), 3838 + 2600);
+        assert_eq!(s.model_info_gas(2990, 2600), 200 + 2600 + 3838);
+        // With a cheaper load part, the model's own work sets the price.
+        const CHEAP: LoadedPrices = LoadedPrices { per_head_byte: 0, ..TEST_PRICES };
+        let cheap_load = GasSchedule { per_byte_milligas: 10, base: 1, loaded: Some(&CHEAP), ..s };
+        assert_eq!(cheap_load.load_gas(2990), 1 + 30);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 0), 1215);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 2600), 1215 + 2600);
     }
 
     #[test]
@@ -478,6 +543,9 @@ mod tests {
         assert!(s.infer_gas_loaded(&loaded, 64, 2600) >= s.load_gas(len) + 2600);
         assert_eq!(s.infer_gas_loaded(&loaded, 64, u64::MAX), u64::MAX);
         let huge = LoadedPrices {
+            per_head_byte: u64::MAX,
+            base: u64::MAX,
+            per_model_byte: u64::MAX,
             per_io_byte: u64::MAX,
             classes: [ClassPrices::from_array([u64::MAX; OpWork::COUNTS]); OpClass::COUNT],
         };
