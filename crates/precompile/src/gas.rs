@@ -204,8 +204,8 @@ impl GasSchedule {
     /// run, priced per op class from the work counts the engine computes at load
     /// ([`aiop_engine::LoadedModel::work`]): ops, input and output elements, MACs, kernel taps,
     /// im2col patch elements, weights streamed, transcendentals, and the input and output
-    /// bytes. Fitted by `aiop bench gas --runs 2` (two invocations; each constant the larger of
-    /// the two fits, 30% headroom), shipped, synthetic, searched and MLPerf Tiny cases.
+    /// bytes. Fitted by `aiop bench gas --runs 2` (30% headroom) on the shipped, synthetic,
+    /// searched and MLPerf Tiny cases; `docs/gas.md` says how.
     /// The header fields `per_op_milligas` to `per_transcendental_milligas` are 0: nothing in
     /// the header is priced.
     pub const V3: GasSchedule = GasSchedule {
@@ -326,31 +326,37 @@ impl GasSchedule {
     }
 }
 
-/// Schedule v3's base: the minimum price of an inference, charged before loading.
-const V3_BASE: u64 = 0;
+/// Schedule v3's base before loading: the minimum price of a call that loads a model (the fit
+/// left it at 0; set to the fitted base after loading, so a tiny model refused at load still
+/// pays the call's fixed work).
+const V3_BASE: u64 = 193;
 /// Schedule v3's milligas per model byte, charged before loading.
-const V3_LOAD_BYTE_MILLIGAS: u64 = 63;
-/// Schedule v3's run prices (milligas), fitted (`docs/gas.md`).
+const V3_LOAD_BYTE_MILLIGAS: u64 = 281;
+/// Schedule v3's prices after loading (milligas; `base` in gas) and its record price before
+/// loading, fitted by `aiop bench gas --runs 2 --pricing-only --margin 0.3` (`docs/gas.md`,
+/// "How v3 was fitted"; the Data class's element prices raised to Elementwise's, and the
+/// Conv2D tap price added after the search under the fit found a dilated kernel at 2.1x).
 const V3_LOADED: LoadedPrices = LoadedPrices {
-    per_head_byte: 818,
-    base: 164,
-    per_model_byte: 87,
-    per_io_byte: 441,
+    per_head_byte: 629,
+    base: 193,
+    per_model_byte: 0,
+    per_io_byte: 278,
     classes: [
-        // FullyConnected
-        ClassPrices::from_array([77643, 0, 2354, 0, 0, 0, 9, 0]),
-        // Conv2D
-        ClassPrices::from_array([108619, 0, 0, 2, 0, 97, 0, 0]),
-        // DepthwiseConv2D
-        ClassPrices::from_array([0, 0, 0, 25, 461, 0, 374, 0]),
-        // Pool
-        ClassPrices::from_array([0, 0, 8843, 0, 121, 0, 0, 0]),
-        // Elementwise
-        ClassPrices::from_array([28890, 298, 0, 0, 0, 0, 0, 0]),
-        // Transcendental
-        ClassPrices::from_array([27105, 1759, 0, 0, 0, 0, 0, 1483]),
-        // Data
-        ClassPrices::from_array([25145, 298, 0, 0, 0, 0, 0, 0]),
+        // FullyConnected: per op, per output element, per weight.
+        ClassPrices::from_array([80_356, 0, 2_466, 0, 0, 0, 129, 0]),
+        // Conv2D: per op, per MAC, per kernel tap (set after the fit: a dilated kernel over
+        // two channels gathers its taps one short copy each), per im2col patch element.
+        ClassPrices::from_array([116_511, 0, 0, 3, 1_100, 105, 0, 0]),
+        // DepthwiseConv2D: per tap, per weight.
+        ClassPrices::from_array([0, 0, 0, 0, 507, 0, 3_313, 0]),
+        // Pool: per op, per output element, per tap.
+        ClassPrices::from_array([16_135, 0, 8_753, 0, 116, 0, 0, 0]),
+        // Elementwise: per op, per input element.
+        ClassPrices::from_array([30_081, 381, 0, 0, 0, 0, 0, 0]),
+        // Transcendental: per op, per input element, per transcendental.
+        ClassPrices::from_array([26_791, 2_139, 0, 0, 0, 0, 0, 1_584]),
+        // Data: per op, per input element (at least Elementwise's), per output element.
+        ClassPrices::from_array([22_865, 381, 50, 0, 0, 0, 0, 0]),
     ],
 };
 
