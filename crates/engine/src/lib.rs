@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 
 pub use aiop_kernels::{KernelChoice, KernelError, KernelPath};
 pub use builder::ModelBuilder;
-pub use cost::Cost;
+pub use cost::{Cost, OpClass, OpWork};
 pub use error::{EngineError, Result};
 pub use format::ModelHeader;
 pub use model::{

@@ -31,6 +31,7 @@ pub struct LoadedModel {
     model: Model,
     geometry: Vec<Geometry>,
     op_costs: Vec<crate::Cost>,
+    op_work: Vec<crate::OpWork>,
     /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
     /// the reference path, which reads the weights as stored).
     packed: Vec<Option<PackedMatrix>>,
@@ -105,6 +106,7 @@ impl LoadedModel {
             output: info(&model, model.output),
             geometry: validated.geometry,
             op_costs: validated.op_costs,
+            op_work: validated.op_work,
             model,
             packed,
             path,
@@ -120,6 +122,11 @@ impl LoadedModel {
     /// Each op's share of [`LoadedModel::cost`], in execution order.
     pub fn op_costs(&self) -> &[crate::Cost] {
         &self.op_costs
+    }
+    /// Each op's work counts, computed at load from the validated shapes (not stored in the
+    /// model), in execution order: what a schedule that prices the loaded model reads.
+    pub fn work(&self) -> &[crate::OpWork] {
+        &self.op_work
     }
     pub fn model(&self) -> &Model {
         &self.model

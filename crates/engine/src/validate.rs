@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::cost::Cost;
+use crate::cost::{Cost, OpWork, op_work};
 use crate::error::{EngineError, Result};
 use crate::limits::*;
 use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
@@ -51,6 +51,8 @@ pub struct Validated {
     pub geometry: Vec<Geometry>,
     /// Each op's share of `cost` (its `ops` field is 1), in execution order.
     pub op_costs: Vec<Cost>,
+    /// Each op's finer work counts (`crate::cost::OpWork`), in execution order.
+    pub op_work: Vec<OpWork>,
 }
 
 /// Checks every rule of `docs/model-format.md` ("Validity") and counts the cost.
@@ -88,6 +90,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
     let mut cost = Cost { ops: model.ops.len() as u64, ..Cost::default() };
     let mut geometry = Vec::with_capacity(model.ops.len());
     let mut op_costs = Vec::with_capacity(model.ops.len());
+    let mut work = Vec::with_capacity(model.ops.len());
     for (index, op) in model.ops.iter().enumerate() {
         let ctx = OpCtx { model, index, kind: op.name() };
         if op.since() > model.version {
@@ -128,6 +131,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
         cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
         cost.transcendentals =
             add_cost(cost.transcendentals, op_cost.transcendentals, "transcendental count", u64::MAX)?;
+        work.push(op_work(model, op, &geom, &op_cost));
         geometry.push(geom);
         op_costs.push(Cost { ops: 1, ..op_cost });
     }
@@ -157,7 +161,7 @@ pub fn validate(model: &Model) -> Result<Validated> {
     // Bounded by MAX_TENSOR_ELEMENTS * 4 < 2^32.
     let input_len = input.elements().unwrap_or(0) as u32;
     let output_len = (output.elements().unwrap_or(0) * output.dtype.size()) as u32;
-    Ok(Validated { cost, input_len, output_len, geometry, op_costs })
+    Ok(Validated { cost, input_len, output_len, geometry, op_costs, op_work: work })
 }
 
 fn limit_err(what: &'static str, value: u64, limit: u64) -> EngineError {

@@ -19,6 +19,9 @@ pub enum Delivery {
     Deployed,
     /// The model is too large for contract code and is passed with `inferInline(model, input)`.
     Inline,
+    /// The model's format is one the precompile does not accept yet (the MLPerf Tiny models are
+    /// format v2): it is timed in the engine, `LoadedModel::load` and `run`, outside the EVM.
+    Direct,
 }
 
 /// How a case's call ends.
@@ -196,6 +199,29 @@ fn tiny_ops(ops: usize) -> Model {
     b.finish(input, x)
 }
 
+/// `ops` one-by-one FullyConnected layers without bias, chained: two tensors per op (weights,
+/// output), the most ops and packed matrices per model byte, the densest work for loading.
+fn fc_chain_no_bias(ops: usize, seed: u64) -> Model {
+    let mut rng = SplitMix64(seed);
+    let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
+    let input = b.tensor(act(&[1], 3));
+    let mut x = input;
+    for _ in 0..ops {
+        let w = b.tensor(Tensor::weights(&[1, 1], Scale::from_ratio(1, 127), rng.weights(1)));
+        let y = b.tensor(act(&[1], 3));
+        b.op(Op::FullyConnected {
+            input: x,
+            weights: w,
+            bias: None,
+            output: y,
+            output_scales: vec![Scale::from_ratio(1, 40)],
+            clamp: Clamp::NONE,
+        });
+        x = y;
+    }
+    b.finish(input, x)
+}
+
 /// Elementwise ops over a large activation: elements, no MACs.
 fn elementwise(shape: [u32; 3], ops: usize, transcendental: bool) -> Model {
     let mut b = ModelBuilder::new(aiop_engine::FormatVersion::V1);
@@ -354,6 +380,12 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
             false,
         )?,
         ModelCase::new(
+            "fc-chain-511",
+            "511 one-by-one FullyConnected ops without bias: the most ops and packed matrices per byte (loading)",
+            &fc_chain_no_bias(511, 24),
+            false,
+        )?,
+        ModelCase::new(
             "gemm-256x1024x1024",
             "a 256-row 1024x1024 layer: the largest case timed (inferInline)",
             &single_fc(256, 1024, 1024, 22),
@@ -364,6 +396,10 @@ pub fn synthetic_cases() -> Result<Vec<ModelCase>, GasBenchError> {
         ModelCase::new("tiny-ops-512", "", &tiny_ops(512), true)?
             .with_lying_header("lying-header-512-ops", "512 ops whose header declares no work: refused at load"),
     );
+    cases.push(ModelCase::new("fc-chain-511", "", &fc_chain_no_bias(511, 24), false)?.with_lying_header(
+        "lying-header-fc-chain-511",
+        "511 one-by-one FullyConnected ops without bias (1023 tensors), its header declaring no work: refused at load",
+    ));
     cases.push(ModelCase::new("bytes-heavy", "", &bytes_heavy(MAX_CODE_SIZE - 64, 23), true)?.with_lying_header(
         "lying-header-bytes-in-code",
         "the largest in-code model, its header declaring no work: refused at load",
@@ -386,6 +422,9 @@ pub fn searched_cases() -> Result<Vec<ModelCase>, GasBenchError> {
 /// What a searched case is, in the report.
 pub const SEARCHED_ABOUT: &str = "worst shape found by `aiop bench gas --search` (testdata/gas/searched-cases.json)";
 
+/// File-name prefix of the MLPerf Tiny models in `testdata/models`.
+pub const MLPERF_PREFIX: &str = "mlperf_";
+
 /// The models shipped in `testdata/models` whose format version the precompile accepts, each
 /// with a deterministic input.
 pub fn shipped_cases(dir: &std::path::Path, spec: &PrecompileSpec) -> Result<Vec<ModelCase>, GasBenchError> {
@@ -402,12 +441,21 @@ pub fn shipped_cases(dir: &std::path::Path, spec: &PrecompileSpec) -> Result<Vec
             .map_err(|e| GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() })?;
         let model = aiop_engine::decode(&bytes)
             .map_err(|e| GasBenchError::Case { case: name.clone(), reason: e.to_string() })?;
-        if !spec.formats.contains(&model.version) {
+        let accepted = spec.formats.contains(&model.version);
+        // Under a spec that does not accept format v2, the MLPerf Tiny models (format v2) are
+        // timed in the engine. Other format-v2 files are test copies of v1 models.
+        let mlperf = name.starts_with(MLPERF_PREFIX);
+        if !accepted && !mlperf {
             continue;
         }
-        let mut case = ModelCase::new(&name, "shipped model (testdata/models)", &model, true)?;
+        let about =
+            if mlperf { "MLPerf Tiny reference model (testdata/models)" } else { "shipped model (testdata/models)" };
+        let mut case = ModelCase::new(&name, about, &model, true)?;
         // Keep the file's exact bytes (decode/encode is canonical, so they are the same).
         case.model = bytes;
+        if !accepted {
+            case.delivery = Delivery::Direct;
+        }
         cases.push(case);
     }
     Ok(cases)

@@ -31,7 +31,7 @@ pub struct GasArgs {
     /// `reference` to price for nodes without SIMD.
     #[arg(long, default_value = "avx2")]
     pub pricing_path: KernelChoice,
-    /// The schedule whose prices are checked: `v1` or `v2`.
+    /// The schedule whose prices are checked: `v1`, `v2` or `v3`.
     #[arg(long, default_value = GasSchedule::V2.version)]
     pub schedule: String,
     /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
@@ -41,6 +41,10 @@ pub struct GasArgs {
     /// its worst run, relative to that run's ecrecover: on a shared machine, run at least two.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     pub runs: u16,
+    /// Time only what the fit reads (the pricing path cold, and loading alone), not the warm,
+    /// fastest-path and reference columns: a faster calibration run.
+    #[arg(long)]
+    pub pricing_only: bool,
     /// Search the shape space of every format-v1 op type for the calls slowest per gas under
     /// --schedule (cold, on --pricing-path, against ecrecover timed in the same run) instead of
     /// timing the fixed cases. Writes gas-search.md and gas-search.json to --out
@@ -99,6 +103,7 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
         margin: args.margin,
         budget: if args.quick { Budget::QUICK } else { Budget::FULL },
         runs: usize::from(args.runs),
+        pricing_only: args.pricing_only,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -244,6 +249,9 @@ fn command_line(args: &GasArgs) -> String {
     if args.margin != 0.25 {
         command.push_str(&format!(" --margin {}", args.margin));
     }
+    if args.pricing_only {
+        command.push_str(" --pricing-only");
+    }
     command
 }
 
@@ -274,6 +282,12 @@ fn print_summary(m: &Measurement) {
     if let Some((lo, hi)) = m.digits_range(&m.schedule) {
         println!("schedule {}: shipped digits models at {lo:.2}x to {hi:.2}x", m.schedule.version);
     }
+    if let Some((lo, hi)) = m.mlperf_range(&m.schedule) {
+        println!("schedule {}: MLPerf Tiny models at {lo:.2}x to {hi:.2}x", m.schedule.version);
+    }
+    if let Some((row, ratio)) = m.worst_load(&m.schedule) {
+        println!("schedule {}: loading alone, worst {} at {ratio:.2}x", m.schedule.version, row.name);
+    }
     if let Some((row, ratio)) = m.worst(&m.schedule, |r| r.reference) {
         println!("schedule {}: worst case on the reference path is {} at {ratio:.2}x", m.schedule.version, row.name);
     }
@@ -286,6 +300,12 @@ fn print_summary(m: &Measurement) {
         );
         if let Some((row, ratio)) = m.worst(fitted, |r| Some(r.pricing)) {
             println!("fitted: worst case {} at {ratio:.2}x", row.name);
+        }
+        if let Some((lo, hi)) = m.mlperf_range(fitted) {
+            println!("fitted: MLPerf Tiny models at {lo:.2}x to {hi:.2}x");
+        }
+        if let Some((row, ratio)) = m.worst_load(fitted) {
+            println!("fitted: loading alone, worst {} at {ratio:.2}x", row.name);
         }
     }
 }

@@ -113,6 +113,9 @@ impl EvmCall {
                     .abi_encode()
                     .into()
             }
+            Delivery::Direct => {
+                return Err(fail("its format is not accepted by the precompile: time it directly".into()));
+            }
         };
         let expected = match case.outcome {
             Outcome::Success => {
@@ -120,7 +123,9 @@ impl EvmCall {
                 let output = loaded.run(&case.input).map_err(|e| fail(e.to_string()))?;
                 Some(match case.delivery {
                     Delivery::Deployed => abi::inferCall::abi_encode_returns(&output.into()).into(),
-                    Delivery::Inline => abi::inferInlineCall::abi_encode_returns(&output.into()).into(),
+                    Delivery::Inline | Delivery::Direct => {
+                        abi::inferInlineCall::abi_encode_returns(&output.into()).into()
+                    }
                 })
             }
             Outcome::RevertAtLoad => None,

@@ -1,9 +1,11 @@
 //! Fitting the gas constants to measured times.
 //!
-//! Each case has work counts `x` (one for the base, then ops, MACs, elements,
-//! transcendentals, bytes) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same
-//! run) the case deserves `y = t / r` gas. The fit asks for `margin` of headroom on top, for
-//! the noise between one run and the next, and solves the linear program
+//! Each case has work counts `x` (the terms of a schedule: for v3 the base, the model bytes,
+//! the input and output bytes, then every count of every op class, [`loaded_term_names`]; for
+//! v3's part charged before loading the base, the model bytes and the first 48 KiB of them,
+//! [`LOAD_TERMS`]) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same run) the case deserves
+//! `y = t / r` gas. The fit asks for `margin` of headroom on top, for the noise between one run
+//! and the next, and solves the linear program
 //!
 //! ```text
 //! minimise   Σ_i w_i · (c · x_i) / y_i          (the weighted mean price, relative to deserved)
@@ -15,14 +17,16 @@
 //! the worst ones allow. Scaling all constants by one factor after a least-squares fit, the
 //! obvious alternative, lets the single worst case overprice everything else.
 //!
-//! The program has six variables and one constraint per case; it is solved through its dual
-//! (six constraints, one variable per case), whose origin is feasible, with a dense simplex
-//! and Bland's rule.
+//! The program has one variable per term and one constraint per case; it is solved through its
+//! dual (one constraint per term, one variable per case), whose origin is feasible, with a
+//! dense simplex and Bland's rule. Terms no case uses stay at zero.
 
-/// Names of the terms, in the order of [`Features::terms`].
+use aiop_engine::{OpClass, OpWork};
+
+/// Names of the header terms of schedules v1 and v2, in the order of [`Features::terms`].
 pub const TERMS: [&str; 6] = ["base", "per op", "per MAC", "per element", "per transcendental", "per byte"];
 
-/// Work counts of one call.
+/// Work counts of one call as the header states them (schedules v1, v2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Features {
     pub ops: u64,
@@ -34,15 +38,64 @@ pub struct Features {
 }
 
 impl Features {
-    pub fn terms(&self) -> [f64; 6] {
-        [1.0, self.ops as f64, self.macs as f64, self.elements as f64, self.transcendentals as f64, self.bytes as f64]
+    pub fn terms(&self) -> Vec<f64> {
+        vec![
+            1.0,
+            self.ops as f64,
+            self.macs as f64,
+            self.elements as f64,
+            self.transcendentals as f64,
+            self.bytes as f64,
+        ]
     }
 }
 
-/// One case to fit: its work, the gas it deserves, and how much its closeness counts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Index of the first per-class term in the loaded-model (v3) term layout: terms 0, 1, 2 are
+/// the base, the model bytes (load) and the input and output bytes.
+pub const LOADED_CLASS_TERMS: usize = 3;
+/// Number of terms of the loaded-model (v3) layout.
+pub const LOADED_TERMS: usize = LOADED_CLASS_TERMS + OpClass::COUNT * OpWork::COUNTS;
+
+/// Names of the loaded-model (v3) terms, in [`loaded_terms`] order.
+pub fn loaded_term_names() -> Vec<String> {
+    let mut names = vec!["base".to_owned(), "per model byte (load)".to_owned(), "per input/output byte".to_owned()];
+    for class in OpClass::ALL {
+        for count in OpWork::COUNT_NAMES {
+            names.push(format!("{} per {count}", class.name()));
+        }
+    }
+    names
+}
+
+/// The loaded-model (v3) terms of one call: the base, the model bytes, the input and output
+/// bytes, then every count of every op summed per class.
+pub fn loaded_terms(model_len: u64, io_bytes: u64, work: &[OpWork]) -> Vec<f64> {
+    let mut terms = vec![0.0; LOADED_TERMS];
+    terms[0] = 1.0;
+    terms[1] = model_len as f64;
+    terms[2] = io_bytes as f64;
+    for op in work {
+        let at = LOADED_CLASS_TERMS + op.class.index() * OpWork::COUNTS;
+        for (t, count) in terms[at..at + OpWork::COUNTS].iter_mut().zip(op.counts()) {
+            *t += count as f64;
+        }
+    }
+    terms
+}
+
+/// Names of the terms of the part charged before loading, in [`load_terms`] order.
+pub const LOAD_TERMS: [&str; 3] = ["base (before loading)", "per model byte", "per model byte of the first 48 KiB"];
+
+/// The terms of what [`aiop_precompile::GasSchedule::load_gas`] charges for (schedule v3):
+/// the base, the model bytes, and the bytes of the first 48 KiB (which may be records).
+pub fn load_terms(model_len: u64) -> Vec<f64> {
+    vec![1.0, model_len as f64, model_len.min(aiop_precompile::gas::LOAD_HEAD_BYTES) as f64]
+}
+
+/// One case to fit: its terms, the gas it deserves, and how much its closeness counts.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub features: Features,
+    pub terms: Vec<f64>,
     pub deserved_gas: f64,
     pub weight: f64,
 }
@@ -51,7 +104,7 @@ pub struct Sample {
 /// schedule stores them in milligas, rounded up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
-    pub constants: [f64; 6],
+    pub constants: Vec<f64>,
     /// The headroom asked for: every case gets at least `1 + margin` times what it deserves.
     pub margin: f64,
     /// Coefficient of determination of fitted against deserved gas, in log space.
@@ -61,8 +114,8 @@ pub struct Fit {
 }
 
 impl Fit {
-    pub fn gas(&self, features: &Features) -> f64 {
-        self.constants.iter().zip(features.terms()).map(|(c, x)| c * x).sum()
+    pub fn gas(&self, terms: &[f64]) -> f64 {
+        self.constants.iter().zip(terms).map(|(c, x)| c * x).sum()
     }
 }
 
@@ -70,37 +123,36 @@ impl Fit {
 /// the least weighted mean price. `None` with no samples, a deserved gas that is not a
 /// positive number, or a negative weight or margin.
 pub fn fit(samples: &[Sample], margin: f64) -> Option<Fit> {
-    let valid = |s: &Sample| s.deserved_gas.is_finite() && s.deserved_gas > 0.0 && s.weight >= 0.0;
-    if samples.is_empty() || !samples.iter().all(valid) || margin.is_nan() || margin < 0.0 {
+    let width = samples.first()?.terms.len();
+    let valid =
+        |s: &Sample| s.deserved_gas.is_finite() && s.deserved_gas > 0.0 && s.weight >= 0.0 && s.terms.len() == width;
+    if width == 0 || !samples.iter().all(valid) || margin.is_nan() || margin < 0.0 {
         return None;
     }
     let targets: Vec<f64> = samples.iter().map(|s| s.deserved_gas * (1.0 + margin)).collect();
     // Column scales: term j in units of the largest share of a target it makes up. A term no
     // case uses stays at zero.
-    let mut scales = [0.0f64; 6];
+    let mut scales = vec![0.0f64; width];
     for (s, t) in samples.iter().zip(&targets) {
-        for (scale, x) in scales.iter_mut().zip(s.features.terms()) {
+        for (scale, x) in scales.iter_mut().zip(&s.terms) {
             *scale = scale.max(x / t);
         }
     }
-    let used: Vec<usize> = (0..TERMS.len()).filter(|&j| scales[j] > 0.0).collect();
+    let used: Vec<usize> = (0..width).filter(|&j| scales[j] > 0.0).collect();
     // Row i of the scaled constraint matrix: x_ij / (t_i · s_j), all in [0, 1].
-    let rows: Vec<Vec<f64>> = samples
-        .iter()
-        .zip(&targets)
-        .map(|(s, t)| used.iter().map(|&j| s.features.terms()[j] / t / scales[j]).collect())
-        .collect();
+    let rows: Vec<Vec<f64>> =
+        samples.iter().zip(&targets).map(|(s, t)| used.iter().map(|&j| s.terms[j] / t / scales[j]).collect()).collect();
     // Objective of the primal, per scaled term: Σ_i w_i x_ij / (y_i s_j).
     let objective: Vec<f64> = (0..used.len())
         .map(|k| samples.iter().zip(&rows).map(|(s, row)| s.weight * (1.0 + margin) * row[k]).sum::<f64>())
         .collect();
     let scaled = solve_covering(&rows, &objective)?;
-    let mut constants = [0.0f64; 6];
+    let mut constants = vec![0.0f64; width];
     for (k, &j) in used.iter().enumerate() {
         constants[j] = scaled[k] / scales[j];
     }
     let mut fit = Fit { constants, margin, r_squared: 0.0, spread: (0.0, 0.0) };
-    let ratios: Vec<f64> = samples.iter().map(|s| fit.gas(&s.features) / s.deserved_gas).collect();
+    let ratios: Vec<f64> = samples.iter().map(|s| fit.gas(&s.terms) / s.deserved_gas).collect();
     fit.spread = (ratios.iter().copied().fold(f64::INFINITY, f64::min), ratios.iter().copied().fold(0.0, f64::max));
     fit.r_squared = log_r_squared(samples, &fit);
     Some(fit)
@@ -160,7 +212,7 @@ fn solve_covering(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
 
 fn log_r_squared(samples: &[Sample], fit: &Fit) -> f64 {
     let logs: Vec<(f64, f64)> =
-        samples.iter().map(|s| (s.deserved_gas.ln(), fit.gas(&s.features).max(f64::MIN_POSITIVE).ln())).collect();
+        samples.iter().map(|s| (s.deserved_gas.ln(), fit.gas(&s.terms).max(f64::MIN_POSITIVE).ln())).collect();
     let mean = logs.iter().map(|(y, _)| y).sum::<f64>() / logs.len() as f64;
     let total: f64 = logs.iter().map(|(y, _)| (y - mean).powi(2)).sum();
     let residual: f64 = logs.iter().map(|(y, g)| (y - g).powi(2)).sum();
@@ -182,13 +234,13 @@ mod tests {
     }
 
     fn sample(features: Features, deserved_gas: f64) -> Sample {
-        Sample { features, deserved_gas, weight: 1.0 }
+        Sample { terms: features.terms(), deserved_gas, weight: 1.0 }
     }
 
-    fn objective(samples: &[Sample], c: &[f64; 6]) -> f64 {
+    fn objective(samples: &[Sample], c: &[f64]) -> f64 {
         samples
             .iter()
-            .map(|s| s.weight * c.iter().zip(s.features.terms()).map(|(c, x)| c * x).sum::<f64>() / s.deserved_gas)
+            .map(|s| s.weight * c.iter().zip(&s.terms).map(|(c, x)| c * x).sum::<f64>() / s.deserved_gas)
             .sum()
     }
 
@@ -222,23 +274,23 @@ mod tests {
         let fit = fit(&samples, margin).expect("fits");
         assert!(fit.constants.iter().all(|c| *c >= 0.0));
         for s in &samples {
-            assert!(fit.gas(&s.features) >= s.deserved_gas * (1.0 + margin) * (1.0 - 1e-9), "case under-priced");
+            assert!(fit.gas(&s.terms) >= s.deserved_gas * (1.0 + margin) * (1.0 - 1e-9), "case under-priced");
         }
         assert!(fit.spread.0 >= 1.0 + margin - 1e-9);
         // Optimality, checked locally: moving any one constant down breaks a constraint, and
         // no feasible perturbation of the solution is cheaper.
         let best = objective(&samples, &fit.constants);
-        let feasible = |c: &[f64; 6]| {
+        let feasible = |c: &[f64]| {
             c.iter().all(|v| *v >= 0.0)
                 && samples.iter().all(|s| {
-                    c.iter().zip(s.features.terms()).map(|(c, x)| c * x).sum::<f64>()
+                    c.iter().zip(&s.terms).map(|(c, x)| c * x).sum::<f64>()
                         >= s.deserved_gas * (1.0 + margin) * (1.0 - 1e-9)
                 })
         };
         for j in 0..6 {
             for k in 0..6 {
                 for step in [1e-3, 1e-2, 1e-1] {
-                    let mut c = fit.constants;
+                    let mut c = fit.constants.clone();
                     c[j] *= 1.0 - step;
                     c[k] += fit.constants[j] * step * 2.0;
                     if j != k && feasible(&c) {
@@ -263,9 +315,9 @@ mod tests {
         samples.push(sample(heavy, 100_000.0));
         let fit = fit(&samples, 0.0).expect("fits");
         assert!((fit.constants[2] - 0.01).abs() < 0.001, "per MAC {}", fit.constants[2]);
-        assert!(fit.gas(&heavy) >= 100_000.0 * (1.0 - 1e-9));
+        assert!(fit.gas(&heavy.terms()) >= 100_000.0 * (1.0 - 1e-9));
         for s in &samples[..9] {
-            assert!(fit.gas(&s.features) / s.deserved_gas < 1.2, "{:?}", s.features);
+            assert!(fit.gas(&s.terms) / s.deserved_gas < 1.2, "{:?}", s.terms);
         }
     }
 
@@ -278,8 +330,34 @@ mod tests {
     }
 
     #[test]
+    fn loaded_terms_sum_each_class_s_counts_and_load_terms_cap_the_head() {
+        let op = |class, macs| OpWork {
+            class,
+            in_elements: 2,
+            out_elements: 3,
+            macs,
+            taps: 0,
+            patch: 0,
+            weights: 5,
+            transcendentals: 0,
+        };
+        let work = [op(OpClass::FullyConnected, 10), op(OpClass::Pool, 7), op(OpClass::FullyConnected, 1)];
+        let t = loaded_terms(1000, 20, &work);
+        assert_eq!(t.len(), LOADED_TERMS);
+        assert_eq!(loaded_term_names().len(), LOADED_TERMS);
+        assert_eq!(&t[..3], &[1.0, 1000.0, 20.0]);
+        let fc = LOADED_CLASS_TERMS;
+        assert_eq!(&t[fc..fc + OpWork::COUNTS], &[2.0, 4.0, 6.0, 11.0, 0.0, 0.0, 10.0, 0.0]);
+        let pool = LOADED_CLASS_TERMS + OpClass::Pool.index() * OpWork::COUNTS;
+        assert_eq!(&t[pool..pool + 4], &[1.0, 2.0, 3.0, 7.0]);
+        assert_eq!(t.iter().sum::<f64>(), 1.0 + 1000.0 + 20.0 + 33.0 + 18.0);
+        assert_eq!(load_terms(10), vec![1.0, 10.0, 10.0]);
+        assert_eq!(load_terms(1 << 20), vec![1.0, (1u64 << 20) as f64, 49_152.0]);
+    }
+
+    #[test]
     fn a_single_case_is_covered() {
         let fit = fit(&[sample(features(3), 1234.0)], 0.5).expect("fits");
-        assert!(fit.gas(&features(3)) >= 1234.0 * 1.5 * (1.0 - 1e-9));
+        assert!(fit.gas(&features(3).terms()) >= 1234.0 * 1.5 * (1.0 - 1e-9));
     }
 }

@@ -2,14 +2,16 @@
 //! in the same run, and the fit.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use aiop_engine::{KernelPath, ModelHeader};
+use aiop_engine::{KernelPath, LoadedModel, ModelHeader};
+use aiop_precompile::gas::{ClassPrices, LoadedPrices};
 use aiop_precompile::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule};
 
 use crate::GasBenchError;
 use crate::cases::{Delivery, ModelCase, searched_cases, shipped_cases, synthetic_cases};
 use crate::evm::{Cache, EvmCall};
-use crate::fit::{Features, Fit, Sample, fit};
+use crate::fit::{Features, Fit, LOADED_CLASS_TERMS, Sample, fit, load_terms, loaded_terms};
 use crate::timing::{Budget, Timing, time};
 use crate::yardsticks::standard_cases;
 
@@ -30,29 +32,66 @@ pub struct Options {
     /// Whole runs to make; each case keeps its worst (slowest relative to that run's
     /// ecrecover), so noise in any one run cannot make a case look cheaper than it is.
     pub runs: usize,
+    /// Time only what the fit reads (the pricing path cold, and loading alone): a faster
+    /// calibration run, without the warm, fastest-path and reference columns.
+    pub pricing_only: bool,
 }
 
 /// Weight of a shipped model in the fit: the models people deploy should sit closest to the line.
 const SHIPPED_WEIGHT: f64 = 4.0;
+/// Weight of an MLPerf Tiny model in the fit: the real models, which schedule v3 is meant to
+/// price near their cost.
+const MLPERF_WEIGHT: f64 = 16.0;
+/// Budget of the load-only timing of each case (`LoadedModel::load` alone, what
+/// `GasSchedule::load_gas` pays for).
+const LOAD_BUDGET: Budget =
+    Budget { warm_up: std::time::Duration::from_millis(50), measure: std::time::Duration::from_millis(400) };
 
 /// Where a measured case comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     Shipped,
+    /// The MLPerf Tiny reference models (`testdata/models/mlperf_*.aiop`).
+    Mlperf,
     Synthetic,
     Standard,
 }
 
 /// What one of our calls does, enough to price it under any schedule.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Work {
     pub header: ModelHeader,
     pub model_len: u64,
     pub input_len: u64,
     pub delivery: Delivery,
+    /// The model loaded on the reference path (its work counts do not depend on the path),
+    /// for schedules that price the loaded model; `None` for a model refused at load, which
+    /// pays [`GasSchedule::load_gas`] only.
+    pub loaded: Option<Arc<LoadedModel>>,
 }
 
 impl Work {
+    /// The work of `case`.
+    pub fn of(case: &ModelCase) -> Result<Work, GasBenchError> {
+        let header = ModelHeader::parse(&case.model)
+            .map_err(|e| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() })?;
+        let loaded = LoadedModel::load(&case.model, KernelPath::Reference).ok().map(Arc::new);
+        Ok(Work {
+            header,
+            model_len: case.model.len() as u64,
+            input_len: case.input.len() as u64,
+            delivery: case.delivery,
+            loaded,
+        })
+    }
+
+    /// The terms of schedules that price the loaded model (v3), as the fit reads them.
+    /// `None` for a model refused at load (it pays the part charged before loading only).
+    pub fn loaded_terms(&self) -> Option<Vec<f64>> {
+        let io = self.input_len + u64::from(self.header.output_len);
+        Some(loaded_terms(self.model_len, io, self.loaded.as_ref()?.work()))
+    }
+
     pub fn features(&self) -> Features {
         Features {
             ops: u64::from(self.header.op_count),
@@ -65,14 +104,25 @@ impl Work {
 
     /// The gas that pays for the timed work: the whole price less the EIP-2929 account
     /// access, which pays for a state read this in-memory benchmark does not make.
+    ///
+    /// A schedule that prices the loaded model charges `infer_gas_loaded` (no access), or
+    /// only `load_gas` for a model refused at load.
     pub fn priced_gas(&self, schedule: &GasSchedule) -> u64 {
-        schedule.inference_gas(&self.header, self.model_len, self.input_len)
+        if schedule.priced_by_header() {
+            return schedule.inference_gas(&self.header, self.model_len, self.input_len);
+        }
+        match &self.loaded {
+            Some(loaded) => schedule.infer_gas_loaded(loaded, self.input_len, 0),
+            None => schedule.load_gas(self.model_len),
+        }
     }
 
-    /// The gas the call charges: `infer` with the model account cold, or `inferInline`.
+    /// The gas the call charges: `infer` with the model account cold, or `inferInline`. A
+    /// model timed in the engine (`Delivery::Direct`) is charged as `infer` with one cold
+    /// account (a model stored across accounts pays their reads besides).
     pub fn charged_gas(&self, schedule: &GasSchedule) -> u64 {
         let access = match self.delivery {
-            Delivery::Deployed => COLD_ACCOUNT_ACCESS_GAS,
+            Delivery::Deployed | Delivery::Direct => COLD_ACCOUNT_ACCESS_GAS,
             Delivery::Inline => 0,
         };
         self.priced_gas(schedule).saturating_add(access)
@@ -99,6 +149,10 @@ pub struct Row {
     pub warm: Option<Timing>,
     pub fastest: Option<Timing>,
     pub reference: Option<Timing>,
+    /// `LoadedModel::load` alone on the pricing path, outside the EVM: what
+    /// `GasSchedule::load_gas` must pay for. `None` for the standard precompiles and for a
+    /// model refused at load (its cold call is load alone).
+    pub load: Option<Timing>,
 }
 
 impl Row {
@@ -119,16 +173,23 @@ impl Row {
         self.warm = worst_opt(self.warm, other.warm);
         self.fastest = worst_opt(self.fastest, other.fastest);
         self.reference = worst_opt(self.reference, other.reference);
+        self.load = worst_opt(self.load, other.load);
     }
 
     /// Gas that pays for the timed work under `schedule`.
     pub fn priced_gas(&self, schedule: &GasSchedule) -> u64 {
-        self.work.map_or(self.standard_gas, |w| w.priced_gas(schedule))
+        self.work.as_ref().map_or(self.standard_gas, |w| w.priced_gas(schedule))
     }
 
     /// Gas the call charges under `schedule`.
     pub fn charged_gas(&self, schedule: &GasSchedule) -> u64 {
-        self.work.map_or(self.standard_gas, |w| w.charged_gas(schedule))
+        self.work.as_ref().map_or(self.standard_gas, |w| w.charged_gas(schedule))
+    }
+
+    /// ns per gas of the load-only timing against `schedule`'s `load_gas`.
+    pub fn load_ns_per_gas(&self, schedule: &GasSchedule) -> Option<f64> {
+        let (load, work) = (self.load?, self.work.as_ref()?);
+        Some(load.median_ns / schedule.load_gas(work.model_len).max(1) as f64)
     }
 
     /// ns per gas of `timing` under `schedule`.
@@ -148,7 +209,12 @@ pub struct Measurement {
     /// disturbed by other work on the machine, which makes every ratio to it conservative).
     pub line_ns_per_gas: f64,
     pub rows: Vec<Row>,
+    /// The fit of the price after loading (schedule v3's `LoadedPrices`): every successful
+    /// cold call covered.
     pub fit: Option<Fit>,
+    /// The fit of the part charged before loading (`load_gas`): loading alone, and the calls
+    /// refused at load, covered.
+    pub load_fit: Option<Fit>,
     /// The fit rounded up into a schedule (milligas), with the current schedule's query price.
     pub fitted_schedule: Option<GasSchedule>,
     pub quick: bool,
@@ -192,19 +258,34 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
         row.pricing.median_ns = m.line_ns_per_gas * row.standard_gas as f64;
     }
     m.runs = runs;
-    let samples: Vec<Sample> = m
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let work = r.work?;
-            let weight = if r.group == Group::Shipped { SHIPPED_WEIGHT } else { 1.0 };
-            // A call too fast to see after its transaction still deserves its base price.
-            let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
-            Some(Sample { features: work.features(), deserved_gas, weight })
-        })
-        .collect();
+    let (mut samples, mut load_samples) = (Vec::new(), Vec::new());
+    for r in &m.rows {
+        let Some(work) = &r.work else { continue };
+        let weight = match r.group {
+            Group::Shipped => SHIPPED_WEIGHT,
+            Group::Mlperf => MLPERF_WEIGHT,
+            _ => 1.0,
+        };
+        // A call too fast to see after its transaction still deserves its base price.
+        let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
+        match work.loaded_terms() {
+            Some(terms) => samples.push(Sample { terms, deserved_gas, weight }),
+            // Refused at load: the part charged before loading pays for it all.
+            None => load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight: 1.0 }),
+        }
+        // Loading alone must be paid by the part charged before loading; the typical models'
+        // loads weigh as the models do.
+        if let Some(load) = r.load {
+            let deserved_gas = (load.median_ns / m.line_ns_per_gas).max(1.0);
+            load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight });
+        }
+    }
     m.fit = fit(&samples, options.margin);
-    m.fitted_schedule = m.fit.as_ref().map(|f| schedule_from_fit(f, &options.schedule));
+    m.load_fit = fit(&load_samples, options.margin);
+    m.fitted_schedule = match (&m.fit, &m.load_fit) {
+        (Some(f), Some(l)) => Some(schedule_from_fit(f, l, &options.schedule)),
+        _ => None,
+    };
     Ok(m)
 }
 
@@ -217,7 +298,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
     let fastest_path = KernelPath::fastest();
     let mut ours: Vec<(Group, ModelCase)> = shipped_cases(&options.models_dir, &crate::evm::spec_of(options.schedule))?
         .into_iter()
-        .map(|c| (Group::Shipped, c))
+        .map(|c| (if c.delivery == Delivery::Direct { Group::Mlperf } else { Group::Shipped }, c))
         .chain(synthetic_cases()?.into_iter().map(|c| (Group::Synthetic, c)))
         .chain(searched_cases()?.into_iter().map(|c| (Group::Synthetic, c)))
         .filter(|(_, c)| c.quick || !options.quick)
@@ -227,14 +308,17 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         ours.retain(|(_, c)| c.model.len() <= 1 << 16);
     }
     let standard: Vec<_> = standard_cases().into_iter().filter(|c| c.quick || !options.quick).collect();
-    let mut paths = vec![(options.pricing_path, Cache::Cold), (options.pricing_path, Cache::Warm)];
-    if fastest_path != options.pricing_path {
-        paths.push((fastest_path, Cache::Cold));
+    let mut paths = vec![(options.pricing_path, Cache::Cold)];
+    if !options.pricing_only {
+        paths.push((options.pricing_path, Cache::Warm));
+        if fastest_path != options.pricing_path {
+            paths.push((fastest_path, Cache::Cold));
+        }
+        if options.pricing_path != KernelPath::Reference {
+            paths.push((KernelPath::Reference, Cache::Cold));
+        }
     }
-    if options.pricing_path != KernelPath::Reference {
-        paths.push((KernelPath::Reference, Cache::Cold));
-    }
-    let total = 4 + 2 * standard.len() + ours.len() * (1 + paths.len());
+    let total = 4 + 2 * standard.len() + ours.len() * (2 + paths.len());
     progress(Progress::Start { total: total as u64 });
 
     let ecrecover = standard.iter().find(|c| c.name == "ecrecover").ok_or_else(|| GasBenchError::Case {
@@ -276,6 +360,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             warm: None,
             fastest: None,
             reference: None,
+            load: None,
         });
     }
     let quarters = [ours.len() / 4, ours.len() / 2, ours.len() * 3 / 4];
@@ -283,21 +368,14 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         if quarters.contains(&index) {
             time_line(progress, "the line, again");
         }
-        let header = ModelHeader::parse(&case.model)
-            .map_err(|e| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() })?;
-        let work = Work {
-            header,
-            model_len: case.model.len() as u64,
-            input_len: case.input.len() as u64,
-            delivery: case.delivery,
-        };
+        let work = Work::of(case)?;
         let mut calls = paths
             .iter()
-            .map(|&(path, cache)| EvmCall::ours(case, path, options.schedule, cache))
+            .map(|&(path, cache)| Call::new(case, path, options.schedule, cache))
             .collect::<Result<Vec<_>, _>>()?;
         // The calldata is the same on every path, so is the transaction around it.
         progress(Progress::Timing { case: &case.name, what: "its transaction" });
-        let transaction = transaction_time(&calls[0], options.budget)?;
+        let transaction = calls[0].transaction_time(options.budget)?;
         let mut timings = Vec::with_capacity(paths.len());
         for (call, &(path, cache)) in calls.iter_mut().zip(&paths) {
             let what = match cache {
@@ -308,6 +386,11 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             timings.push(time(options.budget, || call.run()).less(transaction));
         }
         let timing_of = |path, cache| paths.iter().position(|p| *p == (path, cache)).map(|i| timings[i]);
+        progress(Progress::Timing { case: &case.name, what: "load alone" });
+        let load = work.loaded.is_some().then(|| {
+            let path = options.pricing_path;
+            time(LOAD_BUDGET, || drop(std::hint::black_box(LoadedModel::load(&case.model, path))))
+        });
         rows.push(Row {
             name: case.name.clone(),
             about: case.about.to_owned(),
@@ -316,9 +399,10 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             standard_gas: 0,
             transaction,
             pricing: timings[0],
-            warm: Some(timings[1]),
+            warm: timing_of(options.pricing_path, Cache::Warm),
             fastest: (fastest_path != options.pricing_path).then(|| timing_of(fastest_path, Cache::Cold)).flatten(),
             reference: timing_of(KernelPath::Reference, Cache::Cold),
+            load,
         });
     }
     time_line(progress, "the line, at the end");
@@ -335,6 +419,7 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         line_ns_per_gas,
         rows,
         fit: None,
+        load_fit: None,
         fitted_schedule: None,
         quick: options.quick,
         runs: 1,
@@ -386,22 +471,79 @@ pub fn time_cold(
     budget: Budget,
     call_cap: std::time::Duration,
 ) -> Result<Option<(Work, Timing)>, GasBenchError> {
-    let header = ModelHeader::parse(&case.model)
-        .map_err(|e| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() })?;
-    let work = Work {
-        header,
-        model_len: case.model.len() as u64,
-        input_len: case.input.len() as u64,
-        delivery: case.delivery,
-    };
-    let mut call = EvmCall::ours(case, path, schedule, Cache::Cold)?;
+    let work = Work::of(case)?;
+    let mut call = Call::new(case, path, schedule, Cache::Cold)?;
     let once = std::time::Instant::now();
     call.run();
     if once.elapsed() > call_cap {
         return Ok(None);
     }
-    let transaction = transaction_time(&call, budget)?;
+    let transaction = call.transaction_time(budget)?;
     Ok(Some((work, time(budget, || call.run()).less(transaction))))
+}
+
+/// One of our calls, ready to time: a transaction through the EVM, or, for a model in a
+/// format the precompile does not accept yet (the MLPerf Tiny models are format v2),
+/// `LoadedModel::load` and `run` in the engine directly (cold: load every call; warm: run a
+/// model loaded once). A direct call has no transaction around it; the EVM's own work on
+/// such a call (the ABI, the code read, a few microseconds) is not in its time.
+pub enum Call {
+    Evm(Box<EvmCall>),
+    Direct { model: Vec<u8>, input: Vec<u8>, path: KernelPath, warm: Option<Box<LoadedModel>> },
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::Evm(call) => call.fmt(f),
+            Call::Direct { path, warm, .. } => {
+                f.debug_struct("Call::Direct").field("path", path).field("warm", &warm.is_some()).finish()
+            }
+        }
+    }
+}
+
+impl Call {
+    /// The call of `case` on `path` under `schedule` with `cache`, checked once.
+    pub fn new(case: &ModelCase, path: KernelPath, schedule: GasSchedule, cache: Cache) -> Result<Call, GasBenchError> {
+        if case.delivery != Delivery::Direct {
+            return Ok(Call::Evm(Box::new(EvmCall::ours(case, path, schedule, cache)?)));
+        }
+        let fail = |e: aiop_engine::EngineError| GasBenchError::Case { case: case.name.clone(), reason: e.to_string() };
+        let loaded = LoadedModel::load(&case.model, path).map_err(fail)?;
+        let expected = LoadedModel::load(&case.model, KernelPath::Reference).and_then(|m| m.run(&case.input));
+        if loaded.run(&case.input).map_err(fail)? != expected.map_err(fail)? {
+            return Err(GasBenchError::Case {
+                case: case.name.clone(),
+                reason: format!("the {path} path returned other bytes than the reference"),
+            });
+        }
+        let warm = (cache == Cache::Warm).then(|| Box::new(loaded));
+        Ok(Call::Direct { model: case.model.clone(), input: case.input.clone(), path, warm })
+    }
+
+    /// Executes the call once, for timing.
+    pub fn run(&mut self) {
+        match self {
+            Call::Evm(call) => call.run(),
+            Call::Direct { model, input, path, warm } => {
+                let output = match warm {
+                    Some(loaded) => loaded.run(input),
+                    None => LoadedModel::load(model, *path).and_then(|loaded| loaded.run(input)),
+                };
+                std::hint::black_box(output.is_ok());
+            }
+        }
+    }
+
+    /// What is subtracted from the call's time: its transaction to an account with no code
+    /// (nothing for a direct call).
+    pub fn transaction_time(&self, budget: Budget) -> Result<Timing, GasBenchError> {
+        match self {
+            Call::Evm(call) => transaction_time(call, budget),
+            Call::Direct { .. } => Ok(Timing { median_ns: 0.0, min_ns: 0.0, calls: 0 }),
+        }
+    }
 }
 
 /// Times `call`'s transaction sent to an account with no code: what is subtracted from it.
@@ -410,20 +552,47 @@ fn transaction_time(call: &EvmCall, budget: Budget) -> Result<Timing, GasBenchEr
     Ok(time(budget, || without_callee.run()))
 }
 
-/// The fitted constants as a schedule: gas per unit in milligas, each rounded up, and the
-/// base rounded up to whole gas. The query price is `current`'s (it is not fitted).
-pub fn schedule_from_fit(fit: &Fit, current: &GasSchedule) -> GasSchedule {
-    let milligas = |gas: f64| (gas * 1000.0).ceil() as u64;
-    let [base, per_op, per_mac, per_element, per_transcendental, per_byte] = fit.constants;
+/// The fitted constants (`fit` in the layout of [`crate::fit::loaded_terms`], `load_fit` in
+/// that of [`crate::fit::load_terms`]) as a schedule that prices the loaded model: gas per
+/// unit in milligas, each rounded up, the bases rounded up to whole gas. The query price is `current`'s (it is not fitted). The price table
+/// is leaked to be `'static`, as a schedule's is (this is tooling: a few fits per run).
+pub fn schedule_from_fit(fit: &Fit, load_fit: &Fit, current: &GasSchedule) -> GasSchedule {
+    let milligas = |gas: f64| (gas.max(0.0) * 1000.0).ceil() as u64;
+    let c = &fit.constants;
+    let mut classes = [ClassPrices::ZERO; aiop_engine::OpClass::COUNT];
+    for (index, class) in classes.iter_mut().enumerate() {
+        let at = LOADED_CLASS_TERMS + index * aiop_engine::OpWork::COUNTS;
+        let mut prices = [0u64; aiop_engine::OpWork::COUNTS];
+        for (p, &g) in prices.iter_mut().zip(&c[at..at + aiop_engine::OpWork::COUNTS]) {
+            *p = milligas(g);
+        }
+        *class = ClassPrices::from_array(prices);
+    }
+    // The Data class (Reshape, and format v2's Concatenation, Pad, ArgMax, Mean) is searched
+    // for its format-v1 member only: its element prices are never below the elementwise
+    // class's, so a large copy or reduction the cases do not hold is not priced by op alone.
+    let elementwise = classes[aiop_engine::OpClass::Elementwise.index()];
+    let data = &mut classes[aiop_engine::OpClass::Data.index()];
+    data.per_in_element = data.per_in_element.max(elementwise.per_in_element);
+    data.per_out_element = data.per_out_element.max(elementwise.per_out_element);
+    let l = &load_fit.constants;
+    let loaded: &'static LoadedPrices = Box::leak(Box::new(LoadedPrices {
+        per_head_byte: milligas(l[2]),
+        base: c[0].max(0.0).ceil() as u64,
+        per_model_byte: milligas(c[1]),
+        per_io_byte: milligas(c[2]),
+        classes,
+    }));
     GasSchedule {
         version: "fitted",
-        base: base.ceil() as u64,
+        base: l[0].max(0.0).ceil() as u64,
         query_base: current.query_base,
-        per_op_milligas: milligas(per_op),
-        per_mac_milligas: milligas(per_mac),
-        per_element_milligas: milligas(per_element),
-        per_transcendental_milligas: milligas(per_transcendental),
-        per_byte_milligas: milligas(per_byte),
+        per_op_milligas: 0,
+        per_mac_milligas: 0,
+        per_element_milligas: 0,
+        per_transcendental_milligas: 0,
+        per_byte_milligas: milligas(l[1]),
+        loaded: Some(loaded),
     }
 }
 
@@ -435,6 +604,30 @@ impl Measurement {
             .iter()
             .filter(|r| r.group != Group::Standard)
             .filter_map(|r| timing(r).map(|t| (r, r.ns_per_gas(t, schedule) / self.line_ns_per_gas)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The smallest and largest ratio to ecrecover of the MLPerf Tiny models on the pricing
+    /// path under `schedule`.
+    pub fn mlperf_range(&self, schedule: &GasSchedule) -> Option<(f64, f64)> {
+        let ratios: Vec<f64> = self
+            .rows
+            .iter()
+            .filter(|r| r.group == Group::Mlperf)
+            .map(|r| r.ns_per_gas(r.pricing, schedule) / self.line_ns_per_gas)
+            .collect();
+        if ratios.is_empty() {
+            return None;
+        }
+        Some((ratios.iter().copied().fold(f64::INFINITY, f64::min), ratios.iter().copied().fold(0.0, f64::max)))
+    }
+
+    /// The case whose loading alone is slowest per gas charged before loading
+    /// (`load_gas`), and its ratio to ecrecover's ns per gas.
+    pub fn worst_load(&self, schedule: &GasSchedule) -> Option<(&Row, f64)> {
+        self.rows
+            .iter()
+            .filter_map(|r| r.load_ns_per_gas(schedule).map(|npg| (r, npg / self.line_ns_per_gas)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 

@@ -684,8 +684,7 @@ pub fn search(
             *skipped += 1;
             return None;
         };
-        let header = aiop_engine::ModelHeader::parse(&case.model).ok()?;
-        let gas = options.schedule.inference_gas(&header, case.model.len() as u64, case.input.len() as u64);
+        let gas = crate::measure::Work::of(&case).ok()?.priced_gas(&options.schedule);
         if gas > options.max_gas {
             *skipped += 1;
             return None;
@@ -785,6 +784,7 @@ pub fn search(
                 delivery: match case.delivery {
                     crate::cases::Delivery::Deployed => "infer".into(),
                     crate::cases::Delivery::Inline => "inferInline".into(),
+                    crate::cases::Delivery::Direct => "engine".into(),
                 },
                 ns: t.median_ns,
                 ns_per_gas,

@@ -71,3 +71,40 @@ fn bench_gas_search_refuses_an_unknown_op_type() {
     assert!(error.contains("unknown op type `Sub`") && error.contains("DepthwiseConv2D"), "{error}");
     assert!(Cli::try_parse_from(["gas", "--write-cases"]).is_err(), "--write-cases needs --search");
 }
+
+#[test]
+fn bench_gas_search_prices_candidates_with_schedule_v3_from_the_loaded_model() {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gas-search-smoke-v3");
+    let _ = std::fs::remove_dir_all(&out);
+    let path = if KernelPath::Avx2.is_available() { "avx2" } else { "reference" };
+    let cli = Cli::try_parse_from([
+        "gas",
+        "--search",
+        "--search-seconds",
+        "2",
+        "--schedule",
+        "v3",
+        "--search-ops",
+        "DepthwiseConv2D,MaxPool2D",
+        "--pricing-path",
+        path,
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ])
+    .expect("the search flags parse");
+    run_gas(cli.gas).expect("the search runs");
+    let json = std::fs::read_to_string(out.join("gas-search.json")).expect("gas-search.json written");
+    let file: SearchedFile = serde_json::from_str(&json).expect("the JSON is a SearchedFile");
+    assert_eq!(file.schedule, "v3");
+    assert!(file.command.contains("--schedule v3"), "{}", file.command);
+    let ops: Vec<OpKind> = file.cases.iter().map(|c| c.shape.op).collect();
+    assert_eq!(ops, vec![OpKind::DepthwiseConv2D, OpKind::MaxPool2D]);
+    for case in &file.cases {
+        // The gas recorded is schedule v3's price of the loaded model, less the account access.
+        let rebuilt = case.shape.case("test").expect("the shape rebuilds");
+        let loaded = aiop_engine::LoadedModel::load(&rebuilt.model, KernelPath::Reference).expect("loads");
+        let v3 = aiop_precompile::GasSchedule::V3;
+        assert_eq!(case.gas, v3.infer_gas_loaded(&loaded, rebuilt.input.len() as u64, 0), "{}", case.name);
+        assert!(case.gas >= v3.load_gas(case.model_bytes), "{}", case.name);
+    }
+}

@@ -202,9 +202,11 @@ pub fn depthwise_conv2d(
     } else {
         let mut e = vec![0i8; mul(pixels_in, cols)?];
         if cols > 0 {
+            // Output channel `oc` reads input channel `oc / dm`: each input value fills its
+            // `dm` consecutive slots (no division per element).
             for (dst, src) in e.chunks_exact_mut(cols).zip(input.chunks_exact(g.in_c.max(1))) {
-                for (oc, d) in dst.iter_mut().enumerate() {
-                    *d = src[oc / g.depth_multiplier];
+                for (slots, &v) in dst.chunks_exact_mut(g.depth_multiplier).zip(src) {
+                    slots.fill(v);
                 }
             }
         }

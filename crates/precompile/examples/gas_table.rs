@@ -17,12 +17,11 @@ fn main() {
     for path in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "aiop")) {
         let bytes = std::fs::read(path).expect("readable model");
         let header = aiop_engine::check(&bytes).expect("testdata models are valid");
+        // v1 and v2 price the header; v3 the loaded model (the same number for v1 and v2).
+        let loaded = aiop_engine::LoadedModel::load(&bytes, aiop_engine::KernelPath::Reference).expect("loads");
         let gas: Vec<String> = GasSchedule::ALL
             .iter()
-            .map(|s| {
-                s.infer_gas(&header, bytes.len() as u64, u64::from(header.input_len), COLD_ACCOUNT_ACCESS_GAS)
-                    .to_string()
-            })
+            .map(|s| s.infer_gas_loaded(&loaded, u64::from(header.input_len), COLD_ACCOUNT_ACCESS_GAS).to_string())
             .collect();
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",

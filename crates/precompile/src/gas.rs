@@ -5,7 +5,7 @@
 //! values are what they are. Arithmetic is integer and checked: a sum that overflows saturates
 //! to `u64::MAX`, which no call can pay, so it ends as out of gas.
 
-use aiop_engine::ModelHeader;
+use aiop_engine::{ModelHeader, OpClass, OpWork};
 
 /// Gas charged for touching an account for the first time in a transaction (EIP-2929).
 pub const COLD_ACCOUNT_ACCESS_GAS: u64 = 2600;
@@ -50,6 +50,117 @@ pub struct GasSchedule {
     /// Milligas per byte of model read (decoded, validated, packed on a cold load) and per byte
     /// of input and output.
     pub per_byte_milligas: u64,
+    /// The prices of a schedule that prices the loaded model (v3 on): `None` for v1 and v2,
+    /// which price from the header alone.
+    pub loaded: Option<&'static LoadedPrices>,
+}
+
+/// Milligas per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
+/// [`OpClass`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClassPrices {
+    /// Milligas per op of the class.
+    pub per_op: u64,
+    /// Milligas per activation element the op reads.
+    pub per_in_element: u64,
+    /// Milligas per output element.
+    pub per_out_element: u64,
+    /// Milligas per multiply-accumulate (pooling: per window element read).
+    pub per_mac: u64,
+    /// Milligas per kernel tap (output position times window position, channels not counted).
+    pub per_tap: u64,
+    /// Milligas per im2col patch element (Conv2D: taps times input channels).
+    pub per_patch: u64,
+    /// Milligas per constant weight streamed.
+    pub per_weight: u64,
+    /// Milligas per fixed-point exponential / reciprocal.
+    pub per_transcendental: u64,
+}
+
+impl ClassPrices {
+    /// Prices of a class that no op uses, or terms a class never counts.
+    pub const ZERO: ClassPrices = ClassPrices {
+        per_op: 0,
+        per_in_element: 0,
+        per_out_element: 0,
+        per_mac: 0,
+        per_tap: 0,
+        per_patch: 0,
+        per_weight: 0,
+        per_transcendental: 0,
+    };
+
+    /// The prices in [`OpWork::counts`] order.
+    pub fn as_array(&self) -> [u64; OpWork::COUNTS] {
+        [
+            self.per_op,
+            self.per_in_element,
+            self.per_out_element,
+            self.per_mac,
+            self.per_tap,
+            self.per_patch,
+            self.per_weight,
+            self.per_transcendental,
+        ]
+    }
+
+    /// Prices from an array in [`OpWork::counts`] order.
+    pub const fn from_array(p: [u64; OpWork::COUNTS]) -> ClassPrices {
+        ClassPrices {
+            per_op: p[0],
+            per_in_element: p[1],
+            per_out_element: p[2],
+            per_mac: p[3],
+            per_tap: p[4],
+            per_patch: p[5],
+            per_weight: p[6],
+            per_transcendental: p[7],
+        }
+    }
+}
+
+/// Bytes at the start of a model over which [`GasSchedule::load_gas`] of a schedule that
+/// prices the loaded model charges [`LoadedPrices::per_head_byte`] on top of the bulk price.
+/// Decoding, validating and packing an op and its tensors costs far more per byte than
+/// copying and checking weights, but a model holds at most 512 ops and 1024 tensors: the
+/// densest (512 FullyConnected ops without bias, two tensors each, about 70 bytes per op)
+/// fit in about 36 KB, so past 48 KiB every further byte is bulk data (weights, biases,
+/// per-channel scales), priced at the bulk rate.
+pub const LOAD_HEAD_BYTES: u64 = 48 << 10;
+
+/// The prices of a schedule that prices the loaded model (v3 on), besides its `base` and
+/// `per_byte_milligas` (which, with [`LoadedPrices::per_head_byte`], make
+/// [`GasSchedule::load_gas`], the part charged before loading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoadedPrices {
+    /// Milligas per model byte, for the first [`LOAD_HEAD_BYTES`] bytes, charged before
+    /// loading on top of `per_byte_milligas`.
+    pub per_head_byte: u64,
+    /// Gas of the priced-after-loading part before its variable terms.
+    pub base: u64,
+    /// Milligas per model byte in the priced-after-loading part (decoding, validating and
+    /// packing at the rate of the model's own bytes, now that they are known to be valid).
+    pub per_model_byte: u64,
+    /// Milligas per byte of input and of output copied.
+    pub per_io_byte: u64,
+    /// Prices per op class, indexed by [`OpClass::index`].
+    pub classes: [ClassPrices; OpClass::COUNT],
+}
+
+impl LoadedPrices {
+    /// Milligas of the run of a model with per-op work `work` and `io_bytes` bytes of input
+    /// and output, unrounded, saturating (each product is below 2^64 * 2^64, and the sum of
+    /// at most 512 ops' eight products and the I/O term saturates rather than wraps).
+    pub fn run_milligas(&self, work: &[OpWork], model_len: u64, io_bytes: u64) -> u128 {
+        let io = u128::from(self.per_io_byte).saturating_mul(u128::from(io_bytes));
+        let bytes = u128::from(self.per_model_byte).saturating_mul(u128::from(model_len));
+        work.iter().fold(io.saturating_add(bytes), |sum, op| {
+            let prices = self.classes[op.class.index()].as_array();
+            prices.iter().zip(op.counts()).fold(sum, |sum, (&price, count)| {
+                sum.saturating_add(u128::from(price).saturating_mul(u128::from(count)))
+            })
+        })
+    }
 }
 
 impl GasSchedule {
@@ -65,6 +176,7 @@ impl GasSchedule {
         per_element_milligas: 1_000,
         per_transcendental_milligas: 10_000,
         per_byte_milligas: 500,
+        loaded: None,
     };
 
     /// The calibrated schedule, and the default. Each constant is the larger of two fits by
@@ -83,17 +195,37 @@ impl GasSchedule {
         per_element_milligas: 318,
         per_transcendental_milligas: 4_218,
         per_byte_milligas: 282,
+        loaded: None,
     };
 
-    /// PROVISIONAL (replaced by the fitted schedule before v3 is published): v2's constants
-    /// under the name v3, so the precompile upgrade can be built beside the fit.
-    pub const V3: GasSchedule = GasSchedule { version: "v3", ..GasSchedule::V2 };
+    /// The schedule priced from the loaded model (`docs/gas.md`, "Schedule v3"): a call pays
+    /// [`GasSchedule::load_gas`] (`base` and `per_byte_milligas` per model byte: decoding,
+    /// validating and packing any model of that length) before the model is loaded, then the
+    /// run, priced per op class from the work counts the engine computes at load
+    /// ([`aiop_engine::LoadedModel::work`]): ops, input and output elements, MACs, kernel taps,
+    /// im2col patch elements, weights streamed, transcendentals, and the input and output
+    /// bytes. Fitted by `aiop bench gas --runs 2` (30% headroom) on the shipped, synthetic,
+    /// searched and MLPerf Tiny cases; `docs/gas.md` says how.
+    /// The header fields `per_op_milligas` to `per_transcendental_milligas` are 0: nothing in
+    /// the header is priced.
+    pub const V3: GasSchedule = GasSchedule {
+        version: "v3",
+        base: V3_BASE,
+        query_base: 200,
+        per_op_milligas: 0,
+        per_mac_milligas: 0,
+        per_element_milligas: 0,
+        per_transcendental_milligas: 0,
+        per_byte_milligas: V3_LOAD_BYTE_MILLIGAS,
+        loaded: Some(&V3_LOADED),
+    };
 
     /// Every schedule, oldest first. A chain names the one it runs; published vectors exist
-    /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2).
+    /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2, `precompile-v3`
+    /// for precompile v3, which prices with v3).
     pub const ALL: [GasSchedule; 3] = [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3];
 
-    /// The schedule named `version` (`"v1"`, `"v2"`).
+    /// The schedule named `version` (`"v1"`, `"v2"`, `"v3"`).
     pub fn by_version(version: &str) -> Option<GasSchedule> {
         GasSchedule::ALL.into_iter().find(|s| s.version == version)
     }
@@ -128,8 +260,12 @@ impl GasSchedule {
         self.query_base.saturating_add(access_gas)
     }
 
-    /// Gas `modelInfo` charges: a query plus reading the whole model.
+    /// Gas `modelInfo` charges: a query plus reading the whole model (for a schedule that
+    /// prices the loaded model, a query plus [`GasSchedule::load_gas`]: `modelInfo` loads it).
     pub fn model_info_gas(&self, model_len: u64, access_gas: u64) -> u64 {
+        if self.loaded.is_some() {
+            return self.query_gas(access_gas).saturating_add(self.load_gas(model_len));
+        }
         let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
         let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
         self.query_gas(access_gas).saturating_add(read)
@@ -141,14 +277,20 @@ impl GasSchedule {
     /// that is not (v3 on) prices from the decoded, validated model's op list and shapes, so a
     /// call first pays [`GasSchedule::load_gas`] for the decoding, then the rest.
     pub fn priced_by_header(&self) -> bool {
-        true
+        self.loaded.is_none()
     }
 
     /// Gas charged before a model is decoded, validated and packed: the part of the price
     /// that covers loading `model_len` bytes. For a schedule priced by header it is the whole
-    /// header-free part of the price that depends on the model length only.
+    /// header-free part of the price that depends on the model length only. For a schedule
+    /// that prices the loaded model it covers loading any model of that length:
+    /// `base + ceil((per_byte_milligas · len + per_head_byte · min(len, 49152)) / 1000)`.
     pub fn load_gas(&self, model_len: u64) -> u64 {
-        let read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        let mut read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
+        if let Some(prices) = self.loaded {
+            let head = u128::from(model_len.min(LOAD_HEAD_BYTES));
+            read = read.saturating_add(u128::from(prices.per_head_byte).saturating_mul(head));
+        }
         let read = u64::try_from(read.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
         self.base.saturating_add(read)
     }
@@ -157,9 +299,31 @@ impl GasSchedule {
     /// access of `access_gas`. For a schedule priced by header this equals
     /// [`GasSchedule::infer_gas`] on the model's header; it is never below
     /// [`GasSchedule::load_gas`] plus `access_gas`.
+    ///
+    /// For a schedule that prices the loaded model (v3):
+    ///
+    /// ```text
+    /// access + max(load_gas(model bytes),
+    ///              loaded.base + ceil((per_model_byte · model bytes
+    ///                                  + per_io_byte · (input bytes + output bytes)
+    ///                                  + Σ over ops Σ over counts price[class of op][count] · count) / 1000))
+    /// ```
+    ///
+    /// with the counts of [`aiop_engine::LoadedModel::work`]: the price of the model's own
+    /// work, never below what was charged before loading. The variable part is summed in
+    /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
-        self.infer_gas(loaded.header(), model_len, input_len, access_gas)
+        match self.loaded {
+            None => self.infer_gas(loaded.header(), model_len, input_len, access_gas),
+            Some(prices) => {
+                let output_len = u64::from(loaded.header().output_len);
+                let work = prices.run_milligas(loaded.work(), model_len, input_len.saturating_add(output_len));
+                let work = u64::try_from(work.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+                let priced = prices.base.saturating_add(work);
+                priced.max(self.load_gas(model_len)).saturating_add(access_gas)
+            }
+        }
     }
 }
 
@@ -173,6 +337,40 @@ impl GasSchedule {
         storage_gas.saturating_add(load).saturating_add(run.saturating_mul(count))
     }
 }
+
+/// Schedule v3's base before loading: the minimum price of a call that loads a model (the fit
+/// left it at 0; set to the fitted base after loading, so a tiny model refused at load still
+/// pays the call's fixed work).
+const V3_BASE: u64 = 193;
+/// Schedule v3's milligas per model byte, charged before loading.
+const V3_LOAD_BYTE_MILLIGAS: u64 = 281;
+/// Schedule v3's prices after loading (milligas; `base` in gas) and its record price before
+/// loading, fitted by `aiop bench gas --runs 2 --pricing-only --margin 0.3` (`docs/gas.md`,
+/// "How v3 was fitted"; the Data class's element prices raised to Elementwise's, and the
+/// Conv2D tap price added after the search under the fit found a dilated kernel at 2.1x).
+const V3_LOADED: LoadedPrices = LoadedPrices {
+    per_head_byte: 629,
+    base: 193,
+    per_model_byte: 0,
+    per_io_byte: 278,
+    classes: [
+        // FullyConnected: per op, per output element, per weight.
+        ClassPrices::from_array([80_356, 0, 2_466, 0, 0, 0, 129, 0]),
+        // Conv2D: per op, per MAC, per kernel tap (set after the fit: a dilated kernel over
+        // two channels gathers its taps one short copy each), per im2col patch element.
+        ClassPrices::from_array([116_511, 0, 0, 3, 1_100, 105, 0, 0]),
+        // DepthwiseConv2D: per tap, per weight.
+        ClassPrices::from_array([0, 0, 0, 0, 507, 0, 3_313, 0]),
+        // Pool: per op, per output element, per tap.
+        ClassPrices::from_array([16_135, 0, 8_753, 0, 116, 0, 0, 0]),
+        // Elementwise: per op, per input element.
+        ClassPrices::from_array([30_081, 381, 0, 0, 0, 0, 0, 0]),
+        // Transcendental: per op, per input element, per transcendental.
+        ClassPrices::from_array([26_791, 2_139, 0, 0, 0, 0, 0, 1_584]),
+        // Data: per op, per input element (at least Elementwise's), per output element.
+        ClassPrices::from_array([22_865, 381, 50, 0, 0, 0, 0, 0]),
+    ],
+};
 
 /// Gas per 32-byte word of account code read for a model stored across accounts (a manifest
 /// and its chunks): EXTCODECOPY's copy price.
@@ -256,6 +454,115 @@ mod tests {
         assert_eq!(s.infer_gas(&h, u64::MAX, u64::MAX, 2600), u64::MAX);
         assert_eq!(s.query_gas(u64::MAX), u64::MAX);
         assert!(s.model_info_gas(u64::MAX, u64::MAX) == u64::MAX);
+    }
+
+    #[test]
+    fn v1_and_v2_price_by_header_and_v3_from_the_loaded_model() {
+        assert!(GasSchedule::V1.priced_by_header() && GasSchedule::V2.priced_by_header());
+        assert!(!GasSchedule::V3.priced_by_header());
+        assert_eq!(GasSchedule::by_version("v3"), Some(GasSchedule::V3));
+        assert_eq!(GasSchedule::ALL.len(), 3);
+    }
+
+    /// digits_mlp (testdata/models): FC 64->32 on one row, Logistic over 32, FC 32->10.
+    fn digits_mlp() -> aiop_engine::LoadedModel {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/digits_mlp.aiop"))
+            .expect("testdata/models/digits_mlp.aiop");
+        aiop_engine::LoadedModel::load(&bytes, aiop_engine::KernelPath::Reference).expect("loads")
+    }
+
+    #[test]
+    fn loaded_prices_for_v1_and_v2_equal_the_header_price() {
+        let loaded = digits_mlp();
+        for s in [GasSchedule::V1, GasSchedule::V2] {
+            let len = loaded.model_len() as u64;
+            assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), s.infer_gas(loaded.header(), len, 64, 2600));
+            assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), s.inference_gas(loaded.header(), len, 64));
+        }
+    }
+
+    /// A schedule with simple v3-style prices, to check the formula by hand.
+    const TEST_PRICES: LoadedPrices = LoadedPrices {
+        per_head_byte: 1_000,
+        base: 50,
+        per_model_byte: 100,
+        per_io_byte: 500,
+        classes: [
+            // FullyConnected: 10 gas per op, 0.1 per MAC, 0.2 per weight, 0.03 per output.
+            ClassPrices { per_op: 10_000, per_mac: 100, per_weight: 200, per_out_element: 30, ..ClassPrices::ZERO },
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            ClassPrices::ZERO,
+            // Transcendental: 1 gas per op, 0.007 per input element, 3 per transcendental.
+            ClassPrices { per_op: 1_000, per_in_element: 7, per_transcendental: 3_000, ..ClassPrices::ZERO },
+            ClassPrices::ZERO,
+        ],
+    };
+
+    #[test]
+    fn v3_style_price_by_hand() {
+        let s = GasSchedule {
+            version: "test",
+            base: 100,
+            per_byte_milligas: 250,
+            loaded: Some(&TEST_PRICES),
+            ..GasSchedule::V3
+        };
+        let loaded = digits_mlp();
+        let work = loaded.work();
+        assert_eq!(work.len(), 3);
+        let classes: Vec<_> = work.iter().map(|w| w.class).collect();
+        assert_eq!(classes, [OpClass::FullyConnected, OpClass::Transcendental, OpClass::FullyConnected]);
+        // FC 64 -> 32 on one row: 2048 MACs, 2048 weights, 64 in, 32 out, no taps.
+        let fc1 = work[0];
+        assert_eq!((fc1.in_elements, fc1.out_elements, fc1.macs, fc1.weights), (64, 32, 2048, 2048));
+        assert_eq!((fc1.taps, fc1.patch, fc1.transcendentals), (0, 0, 0));
+        // Logistic over 32: 32 in, 32 out, 32 transcendentals.
+        let logistic = work[1];
+        assert_eq!((logistic.in_elements, logistic.out_elements, logistic.transcendentals), (32, 32, 32));
+        // FC 32 -> 10: 320 MACs, 320 weights, 32 in, 10 out.
+        let fc2 = work[2];
+        assert_eq!((fc2.in_elements, fc2.out_elements, fc2.macs, fc2.weights), (32, 10, 320, 320));
+        // Before loading: 100 + ceil((2990 * 250 + 2990 * 1000) / 1000) = 100 + 3738 (3737.5
+        // rounded up); past 49152 bytes only the bulk price grows.
+        assert_eq!(s.load_gas(2990), 3838);
+        assert_eq!(s.load_gas(49_152 + 4000), 100 + (49_152 * 1250 + 4000 * 250) / 1000);
+        // After loading, in milligas: model bytes 2990 * 100 = 299 000; I/O (64 + 10) * 500 =
+        // 37 000; FC 1: 10 000 + 2048 * 100 + 2048 * 200 + 32 * 30 = 625 360;
+        // Logistic: 1 000 + 32 * 7 + 32 * 3000 = 97 224;
+        // FC 2: 10 000 + 320 * 100 + 320 * 200 + 10 * 30 = 106 300.
+        // Sum 1 164 884 milligas -> 1165 gas (rounded up once), plus its base 50: 1215. That is
+        // below the 3838 charged before loading, so the price is 3838.
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), 3838);
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), 3838 + 2600);
+        assert_eq!(s.model_info_gas(2990, 2600), 200 + 2600 + 3838);
+        // With a cheaper load part, the model's own work sets the price.
+        const CHEAP: LoadedPrices = LoadedPrices { per_head_byte: 0, ..TEST_PRICES };
+        let cheap_load = GasSchedule { per_byte_milligas: 10, base: 1, loaded: Some(&CHEAP), ..s };
+        assert_eq!(cheap_load.load_gas(2990), 1 + 30);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 0), 1215);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 2600), 1215 + 2600);
+    }
+
+    #[test]
+    fn v3_prices_cover_the_load_part_and_saturate() {
+        let loaded = digits_mlp();
+        let s = GasSchedule::V3;
+        let len = loaded.model_len() as u64;
+        assert!(s.infer_gas_loaded(&loaded, 64, 2600) >= s.load_gas(len) + 2600);
+        assert_eq!(s.infer_gas_loaded(&loaded, 64, u64::MAX), u64::MAX);
+        let huge = LoadedPrices {
+            per_head_byte: u64::MAX,
+            base: u64::MAX,
+            per_model_byte: u64::MAX,
+            per_io_byte: u64::MAX,
+            classes: [ClassPrices::from_array([u64::MAX; OpWork::COUNTS]); OpClass::COUNT],
+        };
+        let s =
+            GasSchedule { base: u64::MAX, per_byte_milligas: u64::MAX, loaded: Some(Box::leak(Box::new(huge))), ..s };
+        assert_eq!(s.load_gas(u64::MAX), u64::MAX);
+        assert_eq!(s.infer_gas_loaded(&loaded, u64::MAX, 0), u64::MAX);
     }
 
     #[test]
