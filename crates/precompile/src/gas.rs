@@ -464,7 +464,7 @@ mod tests {
         assert_eq!(GasSchedule::ALL.len(), 3);
     }
 
-    /// digits_mlp (testdata/models): FC 64->32 on one row, Logistic over 32, FC 32->10.
+    /// digits_mlp (testdata/models): FC 64->32 on one row, FC 32->10, Softmax over 10.
     fn digits_mlp() -> aiop_engine::LoadedModel {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/digits_mlp.aiop"))
             .expect("testdata/models/digits_mlp.aiop");
@@ -513,26 +513,26 @@ mod tests {
         let work = loaded.work();
         assert_eq!(work.len(), 3);
         let classes: Vec<_> = work.iter().map(|w| w.class).collect();
-        assert_eq!(classes, [OpClass::FullyConnected, OpClass::Transcendental, OpClass::FullyConnected]);
+        assert_eq!(classes, [OpClass::FullyConnected, OpClass::FullyConnected, OpClass::Transcendental]);
         // FC 64 -> 32 on one row: 2048 MACs, 2048 weights, 64 in, 32 out, no taps.
         let fc1 = work[0];
         assert_eq!((fc1.in_elements, fc1.out_elements, fc1.macs, fc1.weights), (64, 32, 2048, 2048));
         assert_eq!((fc1.taps, fc1.patch, fc1.transcendentals), (0, 0, 0));
-        // Logistic over 32: 32 in, 32 out, 32 transcendentals.
-        let logistic = work[1];
-        assert_eq!((logistic.in_elements, logistic.out_elements, logistic.transcendentals), (32, 32, 32));
         // FC 32 -> 10: 320 MACs, 320 weights, 32 in, 10 out.
-        let fc2 = work[2];
+        let fc2 = work[1];
         assert_eq!((fc2.in_elements, fc2.out_elements, fc2.macs, fc2.weights), (32, 10, 320, 320));
+        // Softmax over 10: 10 in, 10 out, 2 * 10 + 1 transcendentals.
+        let softmax = work[2];
+        assert_eq!((softmax.in_elements, softmax.out_elements, softmax.transcendentals), (10, 10, 21));
         // Before loading: 100 + ceil((2990 * 250 + 2990 * 1000) / 1000) = 100 + 3738 (3737.5
         // rounded up); past 49152 bytes only the bulk price grows.
         assert_eq!(s.load_gas(2990), 3838);
         assert_eq!(s.load_gas(49_152 + 4000), 100 + (49_152 * 1250 + 4000 * 250) / 1000);
         // After loading, in milligas: model bytes 2990 * 100 = 299 000; I/O (64 + 10) * 500 =
         // 37 000; FC 1: 10 000 + 2048 * 100 + 2048 * 200 + 32 * 30 = 625 360;
-        // Logistic: 1 000 + 32 * 7 + 32 * 3000 = 97 224;
-        // FC 2: 10 000 + 320 * 100 + 320 * 200 + 10 * 30 = 106 300.
-        // Sum 1 164 884 milligas -> 1165 gas (rounded up once), plus its base 50: 1215. That is
+        // FC 2: 10 000 + 320 * 100 + 320 * 200 + 10 * 30 = 106 300;
+        // Softmax: 1 000 + 10 * 7 + 21 * 3000 = 64 070.
+        // Sum 1 131 730 milligas -> 1132 gas (rounded up once), plus its base 50: 1182. That is
         // below the 3838 charged before loading, so the price is 3838.
         assert_eq!(s.infer_gas_loaded(&loaded, 64, 0), 3838);
         assert_eq!(s.infer_gas_loaded(&loaded, 64, 2600), 3838 + 2600);
@@ -541,8 +541,8 @@ mod tests {
         const CHEAP: LoadedPrices = LoadedPrices { per_head_byte: 0, ..TEST_PRICES };
         let cheap_load = GasSchedule { per_byte_milligas: 10, base: 1, loaded: Some(&CHEAP), ..s };
         assert_eq!(cheap_load.load_gas(2990), 1 + 30);
-        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 0), 1215);
-        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 2600), 1215 + 2600);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 0), 1182);
+        assert_eq!(cheap_load.infer_gas_loaded(&loaded, 64, 2600), 1182 + 2600);
     }
 
     #[test]
