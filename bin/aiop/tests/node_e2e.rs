@@ -633,6 +633,14 @@ fn node_holds_every_mlperf_tiny_model_where_deploy_puts_it_and_cast_infer_matche
         let via_cast = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", &address, &input]);
         let local = ok(aiop(&["model", "run", file, "--input", &input]), "aiop model run");
         assert_eq!(local.lines().next().unwrap_or_default(), via_cast, "{name}");
+        // Deployed again with `aiop model deploy` under another salt: the same bytes there.
+        let fresh = ok(
+            aiop(&["model", "deploy", file, "--salt", "2", "--quiet", "--private-key", KEY0, "--rpc-url", &node.url]),
+            "aiop model deploy --salt 2",
+        );
+        assert_ne!(fresh, address, "{name}");
+        let again = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", &fresh, &input]);
+        assert_eq!(again, via_cast, "{name} deployed by aiop model deploy");
         // cost() is the price `aiop model inspect` quotes for precompile v3, cold.
         let quoted = cast(&node, &["call", PRECOMPILE, "cost(address,uint256)(uint256)", &address, &len.to_string()]);
         let inspect = json(&ok(aiop(&["model", "inspect", file, "--json"]), "aiop model inspect"));
@@ -671,6 +679,20 @@ fn node_holds_every_mlperf_tiny_model_where_deploy_puts_it_and_cast_infer_matche
     let described = aiop(&["model", "call", proxy, &features, "--rpc-url", &node.url]);
     let said = String::from_utf8_lossy(&described.stderr).to_string();
     assert!(!described.status.success() && said.contains("AiopError 17 NotAModel"), "{said}");
+    // A broken manifest (its second chunk was never deployed) reverts with its reason.
+    let kws = std::fs::read(repo_root().join("testdata/models/mlperf_kws.aiop")).unwrap();
+    let chunks = vec![alloy_primitives::Address::repeat_byte(0x55); 2];
+    let manifest =
+        aiop_precompile::Manifest { id: alloy_primitives::keccak256(&kws), model_len: kws.len() as u32, chunks };
+    let initcode = aiop_precompile::data_contract_initcode(&manifest.code()).unwrap();
+    let created = json(&cast(
+        &node,
+        &["send", "--private-key", KEY0, "--create", &format!("0x{}", hex::encode(initcode)), "--json"],
+    ));
+    let broken = created["contractAddress"].as_str().unwrap().to_string();
+    let described = aiop(&["model", "call", &broken, &features, "--rpc-url", &node.url]);
+    let said = String::from_utf8_lossy(&described.stderr).to_string();
+    assert!(!described.status.success() && said.contains("AiopError 24 ChunkMissing"), "{said}");
     node.stop();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -368,3 +368,46 @@ fn format_v2_models_are_refused_before_v3_and_run_from_it() {
     v3.chain.set_model(model_address(0), &model);
     assert!(v3.measure(infer(model_address(0), &input), CALL_GAS).ok);
 }
+
+mod registry {
+    alloy_sol_types::sol! {
+        function register(string name, address model, uint64 version, uint256 feePerCall) external;
+        function read(bytes pixels) external payable returns (uint256 digit);
+        function owed(address author) external view returns (uint256);
+        function withdraw() external;
+        function infer(string name, bytes input) external payable returns (bytes output);
+    }
+}
+
+#[test]
+fn the_model_registry_pays_the_author_per_call_and_a_contract_pays_through_it() {
+    use alloy_sol_types::SolValue;
+    let mut chain = Chain::new(v3_factory(CacheConfig::default()));
+    let model = model_file("digits_mlp");
+    let model_at = model_address(0);
+    chain.set_model(model_at, &model);
+    let registry = chain.deploy_artifact("ModelRegistry", &[]);
+    let fee = U256::from(1_000_000u64);
+    let register = registry::registerCall { name: "digits".into(), model: model_at, version: 1, feePerCall: fee };
+    assert!(chain.call(registry, register.abi_encode()).is_success(), "registered");
+    // A contract that pays the fee through the registry.
+    let reader = chain.deploy_artifact("PaidDigitReader", &(registry, "digits".to_string()).abi_encode_params());
+    let pixels = input_for(&model, 4);
+    let scores = reference_output(&model, &pixels);
+    let expected = (0..scores.len()).max_by_key(|&i| (scores[i] as i8, std::cmp::Reverse(i))).unwrap();
+    let read = registry::readCall { pixels: pixels.clone().into() };
+    let out = success_output(&chain.call_with_value(reader, read.abi_encode(), fee));
+    assert_eq!(registry::readCall::abi_decode_returns(&out).unwrap(), U256::from(expected));
+    // Too little fee is refused; the fee is owed to the author (the caller that registered).
+    let short = chain.call_with_value(reader, read.abi_encode(), fee - U256::from(1));
+    assert!(!short.is_success(), "a call paying less than the fee reverts");
+    let owed = success_output(&chain.call(registry, registry::owedCall { author: CALLER }.abi_encode()));
+    assert_eq!(registry::owedCall::abi_decode_returns(&owed).unwrap(), fee);
+    assert!(chain.call(registry, registry::withdrawCall {}.abi_encode()).is_success());
+    let owed = success_output(&chain.call(registry, registry::owedCall { author: CALLER }.abi_encode()));
+    assert_eq!(registry::owedCall::abi_decode_returns(&owed).unwrap(), U256::ZERO);
+    // Used directly, the registry returns the model's output.
+    let direct = registry::inferCall { name: "digits".into(), input: pixels.into() };
+    let out = success_output(&chain.call_with_value(registry, direct.abi_encode(), fee));
+    assert_eq!(registry::inferCall::abi_decode_returns(&out).unwrap().as_ref(), &scores[..]);
+}
