@@ -73,16 +73,7 @@ pub fn model_deploy_initcode(model: &[u8]) -> Result<Vec<u8>, ModelCodeError> {
     if model.len() > MAX_MODEL_BYTES {
         return Err(ModelCodeError::TooLarge { len: model.len(), limit: MAX_MODEL_BYTES });
     }
-    // MAX_MODEL_BYTES + 1 fits in four bytes.
-    let runtime_len = u32::try_from(model.len() + 1)
-        .map_err(|_| ModelCodeError::TooLarge { len: model.len(), limit: MAX_MODEL_BYTES })?;
-    let mut initcode = Vec::with_capacity(INITCODE_LOADER_LEN + model.len() + 1);
-    initcode.push(0x63);
-    initcode.extend_from_slice(&runtime_len.to_be_bytes());
-    initcode.extend_from_slice(&[0x80, 0x60, INITCODE_LOADER_LEN as u8, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3]);
-    initcode.push(MODEL_CODE_PREFIX);
-    initcode.extend_from_slice(model);
-    Ok(initcode)
+    data_contract_initcode(&model_code(model))
 }
 
 /// EIP-170's limit on the code of one contract.

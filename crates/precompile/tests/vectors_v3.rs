@@ -311,8 +311,12 @@ fn cases(probe: &mut Probe<AiopEvmFactory>) -> (Vec<Placement>, Vec<Case>) {
     (placements, cases)
 }
 
-fn measure(probe: &mut Probe<AiopEvmFactory>, placements: &[Placement], case: &Case) -> (Measured, Value) {
-    let all = models();
+fn measure(
+    probe: &mut Probe<AiopEvmFactory>,
+    all: &[(String, Vec<u8>)],
+    placements: &[Placement],
+    case: &Case,
+) -> (Measured, Value) {
     let mut state = json!(null);
     if let Some(i) = case.placement {
         let (name, bytes) = &all[i];
@@ -369,10 +373,11 @@ fn measure(probe: &mut Probe<AiopEvmFactory>, placements: &[Placement], case: &C
 fn generate_precompile_v3_vectors() {
     let mut probe = probe();
     let (placements, cases) = cases(&mut probe);
+    let all = models();
     std::fs::create_dir_all(dir()).unwrap();
     let (mut written, mut kept) = (0, 0);
     for case in &cases {
-        let (_, vector) = measure(&mut probe, &placements, case);
+        let (_, vector) = measure(&mut probe, &all, &placements, case);
         let text = serde_json::to_string_pretty(&vector).unwrap() + "\n";
         let path = dir().join(format!("{}.json", case.name));
         match std::fs::read_to_string(&path) {
@@ -400,6 +405,7 @@ fn precompile_v3_vectors_match_on_every_kernel_path() {
 
 fn check_on(path: aiop_engine::KernelPath, placements: &[Placement], cases: &[Case]) {
     let mut probe = probe_on(path);
+    let all = models();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
         .unwrap_or_else(|e| panic!("{} exists: {e}", dir().display()))
         .filter_map(|e| e.ok())
@@ -418,7 +424,7 @@ fn check_on(path: aiop_engine::KernelPath, placements: &[Placement], cases: &[Ca
             let bytes = std::fs::read(dir().join(model)).unwrap();
             assert_eq!(keccak256(&bytes).to_string(), published["state"]["model_id"], "{name}: the model file changed");
         }
-        let (m, now) = measure(&mut probe, placements, case);
+        let (m, now) = measure(&mut probe, &all, placements, case);
         assert_eq!(now, published, "{name}");
         if let Some((code, _, _)) = aiop_precompile::revert::decode(&m.ret) {
             revert_codes.insert(code);
