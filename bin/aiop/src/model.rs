@@ -20,6 +20,9 @@ pub enum ModelCommand {
     /// Run a model on one input and print the output bytes as hex; `--inputs FILE` runs a
     /// batch (one 0x-hex input per line) and prints one 0x-hex output per line.
     Run(RunArgs),
+    /// Train a float model of an architecture JSON on a CSV data set (deterministic for a
+    /// seed); writes the weights as safetensors for `quantize`.
+    Train(aiop_tools::cli::TrainArgs),
     /// Quantize a float model (safetensors + architecture JSON) to an aiop model, calibrating
     /// activation ranges on sample data.
     Quantize(aiop_tools::cli::QuantizeArgs),
@@ -71,6 +74,7 @@ pub fn run(command: ModelCommand) -> Result<()> {
     match command {
         ModelCommand::Inspect(args) => inspect(&args),
         ModelCommand::Run(args) => run_model(&args),
+        ModelCommand::Train(args) => aiop_tools::cli::train(args),
         ModelCommand::Quantize(args) => aiop_tools::cli::quantize(args),
         ModelCommand::Eval(args) => aiop_tools::cli::eval(args),
         ModelCommand::ImportTflite(args) => aiop_tools::cli::import_tflite(args),

@@ -646,11 +646,24 @@ fn node_holds_every_mlperf_tiny_model_where_deploy_puts_it_and_cast_infer_matche
         let inspect = json(&ok(aiop(&["model", "inspect", file, "--json"]), "aiop model inspect"));
         let v3 = inspect["infer_gas"].as_array().unwrap().iter().find(|p| p["precompile"] == "v3").unwrap().clone();
         assert_eq!(quoted.split_whitespace().next().unwrap(), v3["cold"].to_string(), "{name}");
+        // The node's own methods go through the precompile, so manifests work there too.
+        let offchain = rpc(&node, "aiop_infer", serde_json::json!([address, input]));
+        assert_eq!(offchain["result"].as_str(), Some(via_cast.as_str()), "{name}: {offchain}");
+        let info = rpc(&node, "aiop_modelInfo", serde_json::json!([address]));
+        assert_eq!(info["result"]["modelBytes"], bytes.len(), "{name}: {info}");
+        assert_eq!(info["result"]["inferGas"].to_string(), v3["cold"].to_string(), "{name}: {info}");
+        assert_eq!(info["result"]["input"]["bytes"], len, "{name}: {info}");
         eprintln!("{name}: at {address}, infer costs {quoted} gas cold");
         if name == "mlperf_kws" {
             kws_address = address;
         }
     }
+    // A refusal comes back as the precompile's coded revert: code 3, the AiopError bytes as data.
+    let refused = rpc(&node, "aiop_infer", serde_json::json!([kws_address, "0x00"]));
+    assert_eq!(refused["error"]["code"], 3, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("execution reverted: AiopError 48"), "{refused}");
+    assert!(refused["error"]["data"].as_str().unwrap_or_default().starts_with("0x6985af73"), "{refused}");
     // The keyword-spotter example contract on the pre-deployed model.
     let artifact: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo_root().join("contracts/out/KeywordSpotter.json")).unwrap()).unwrap();

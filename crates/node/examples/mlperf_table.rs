@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for contract in &planned.contracts {
             let tx = TxEip1559 {
                 chain_id: DEV_CHAIN_ID,
-                nonce: node.pending_nonce(account.address),
+                nonce: node.pending_nonce(account.address)?,
                 gas_limit: 29_000_000,
                 max_fee_per_gas: 10_000_000_000,
                 max_priority_fee_per_gas: 1_000_000_000,
@@ -56,11 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 input: contract.calldata.clone(),
             };
             let hash = node.submit(sign(tx, &account.key)?)?;
-            let chain = node.read();
-            let (n, index) = chain.tx_index[&hash];
-            let receipt = &chain.blocks[n as usize].receipts[index];
-            let before =
-                if index == 0 { 0 } else { chain.blocks[n as usize].receipts[index - 1].cumulative_gas_used() };
+            let chain = node.read()?;
+            let (block, index) = chain.transaction(&hash).ok_or("the deploy transaction is not in a block")?;
+            let receipt = &block.receipts[index];
+            let before = if index == 0 { 0 } else { block.receipts[index - 1].cumulative_gas_used() };
             deploy_gas += receipt.cumulative_gas_used() - before;
         }
         let handle = planned.address();

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
     let node = Arc::new(Node::open(config)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (_handle, addr) = runtime.block_on(serve(Arc::new(RpcCtx::new(node.clone())), "127.0.0.1:0".parse()?, None))?;
+    let (_handle, addr) = runtime.block_on(serve(RpcCtx::new(node.clone()), "127.0.0.1:0".parse()?, None))?;
     let url = format!("http://{addr}");
     let client = aiop_node::client::connect(&url)?;
     let request = |method: &'static str, params: serde_json::Value| {

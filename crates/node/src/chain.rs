@@ -61,8 +61,8 @@ impl DevAccount {
 /// Parses a private key (hex, with or without 0x).
 pub fn parse_key(s: &str) -> Result<SigningKey> {
     let bytes = hex::decode(s.trim().trim_start_matches("0x"))
-        .map_err(|e| NodeError::InvalidTx(format!("private key is not hex: {e}")))?;
-    SigningKey::from_slice(&bytes).map_err(|_| NodeError::InvalidTx("not a valid secp256k1 private key".into()))
+        .map_err(|_| NodeError::Key("a private key must be hex, with or without 0x"))?;
+    SigningKey::from_slice(&bytes).map_err(|_| NodeError::Key("not a valid secp256k1 private key"))
 }
 
 /// The ten dev accounts.

@@ -4,6 +4,7 @@
 use crate::{
     chain::{EXAMPLE_MODELS, load_genesis, model_address},
     client,
+    error::NodeError,
     node::{Node, NodeConfig},
     rpc::{RpcCtx, serve},
 };
@@ -181,17 +182,16 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let (handle, local) = serve(
-            Arc::new(RpcCtx::new(node.clone())),
-            (args.http_addr, args.http_port).into(),
-            args.http_corsdomain.as_deref(),
-        )
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
+        let (handle, local) =
+            serve(RpcCtx::new(node.clone()), (args.http_addr, args.http_port).into(), args.http_corsdomain.as_deref())
+                .await
+                .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
         print_banner(&node, &datadir, kernels.name(), args.block_time);
         println!("HTTP JSON-RPC listening on http://{local}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // The miner ends only on an error the node cannot serve past (a block the database
+        // would not commit, a poisoned lock); the node then stops and the binary exits non-zero.
         let miner = args.block_time.map(|every| {
             let node = node.clone();
             tokio::spawn(async move {
@@ -202,20 +202,33 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
                     let n = node.clone();
                     match tokio::task::spawn_blocking(move || n.mine_pending()).await {
                         Ok(Ok(_)) => {}
+                        Ok(Err(e @ (NodeError::Commit { .. } | NodeError::Poisoned(_)))) => return e,
                         Ok(Err(e)) => tracing::error!("mining failed: {e}"),
-                        Err(e) => tracing::error!("miner task failed: {e}"),
+                        Err(e) => return NodeError::Internal(format!("the miner thread failed: {e}")),
                     }
                 }
             })
         });
-        shutdown_signal().await;
+        let failure = async {
+            match miner {
+                Some(m) => match m.await {
+                    Ok(e) => Some(e),
+                    Err(e) => Some(NodeError::Internal(format!("the miner task failed: {e}"))),
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let failed = tokio::select! {
+            _ = shutdown_signal() => None,
+            e = failure => e,
+        };
         info!("shutting down");
-        if let Some(m) = miner {
-            m.abort();
-        }
         let _ = handle.stop();
         handle.stopped().await;
-        info!(head = node.read().head().header.number, "stopped cleanly");
+        if let Some(e) = failed {
+            return Err(anyhow::Error::new(e).context("the node stopped"));
+        }
+        info!(head = node.read()?.head().header.number, "stopped cleanly");
         anyhow::Ok(())
     })
 }
@@ -234,23 +247,24 @@ async fn shutdown_signal() {
 }
 
 fn print_banner(node: &Node, datadir: &std::path::Path, kernels: &str, block_time: Option<Duration>) {
-    let head = node.read().head().header.number;
-    println!("aiop devnet  chain id {}  hardfork {}  kernels {kernels}", node.chain_id, crate::node::spec_name());
+    let Ok(chain) = node.read() else { return };
+    let head = chain.head().header.number;
+    println!("aiop devnet  chain id {}  hardfork {}  kernels {kernels}", node.chain_id(), crate::node::spec_name());
     println!("datadir {}  head block {head}", datadir.display());
     match block_time {
         Some(d) => println!("block time {d:?}"),
         None => println!("one block per transaction"),
     }
-    if !node.accounts.is_empty() {
+    if !node.accounts().is_empty() {
         println!("\nAvailable accounts (mnemonic: {})", crate::chain::DEV_MNEMONIC);
-        for (i, a) in node.accounts.iter().enumerate() {
+        for (i, a) in node.accounts().iter().enumerate() {
             println!("({i}) {}  private key {}", a.address, a.key_hex());
         }
     }
-    if node.genesis.config.chain_id == crate::chain::DEV_CHAIN_ID {
+    if node.genesis().config.chain_id == crate::chain::DEV_CHAIN_ID {
         println!("\nExample models");
         for (i, (name, _)) in EXAMPLE_MODELS.iter().enumerate() {
-            if node.read().world.accounts.contains_key(&model_address(i)) {
+            if chain.world().account(&model_address(i)).is_some() {
                 println!("{}  {name}", model_address(i));
             }
         }

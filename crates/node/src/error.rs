@@ -1,4 +1,7 @@
-//! The node's error type.
+//! The node's error types: [`NodeError`] for everything that can go wrong, and
+//! [`TxRejection`] for the reasons a transaction is refused before or during block building.
+
+use alloy_primitives::{Address, B256, U256};
 
 /// Everything that can go wrong in the node, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -6,6 +9,19 @@ pub enum NodeError {
     /// The embedded database failed.
     #[error("database error: {0} (is another `aiop node` using the same --datadir?)")]
     Db(String),
+    /// A block could not be committed to the database. Nothing in memory changed: the node
+    /// still serves the last committed block.
+    #[error(
+        "cannot commit block {number} to the database: {reason}; the node keeps serving block {head} (check the disk holding --datadir)"
+    )]
+    Commit {
+        /// The block that was not committed.
+        number: u64,
+        /// The last committed block, which the node still serves.
+        head: u64,
+        /// The database's error.
+        reason: String,
+    },
     /// The data directory holds something this node cannot read.
     #[error("corrupt database: {0} (start with a fresh --datadir)")]
     Corrupt(String),
@@ -27,9 +43,19 @@ pub enum NodeError {
     /// Executing a block failed.
     #[error("block execution failed: {0}")]
     Execution(String),
-    /// A transaction was rejected before execution.
-    #[error("{0}")]
-    InvalidTx(String),
+    /// A transaction was refused.
+    #[error(transparent)]
+    Rejected(#[from] TxRejection),
+    /// A private key given to the node is unusable.
+    #[error("bad private key: {0}")]
+    Key(&'static str),
+    /// A thread panicked while it held one of the node's locks. Every write to the guarded
+    /// data is a single swap after the database commit, so the database is intact; but the
+    /// process is in a state nobody tested, so it stops serving.
+    #[error(
+        "internal error: a thread panicked while holding the {0} lock; restart the node (every committed block is in the database)"
+    )]
+    Poisoned(&'static str),
     /// Replaying the chain found a block that differs from the stored one.
     #[error("block {number} differs: {what}")]
     Mismatch {
@@ -41,9 +67,94 @@ pub enum NodeError {
     /// The kernel path asked for is not available here.
     #[error("kernels: {0}")]
     Kernels(String),
+    /// A bug: something the node's own logic rules out happened.
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
     /// I/O.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a transaction was refused. The texts follow geth's, which clients match on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxRejection {
+    /// EIP-4844 transactions need blob sidecars this devnet does not keep.
+    #[error("blob transactions are not supported by this devnet")]
+    BlobUnsupported,
+    /// Signed for another chain.
+    #[error("invalid chain id {got}: this chain's id is {expected}")]
+    WrongChainId {
+        /// The transaction's chain id.
+        got: u64,
+        /// This chain's id.
+        expected: u64,
+    },
+    /// The signature does not recover to an address.
+    #[error("invalid signature: the sender cannot be recovered")]
+    BadSignature,
+    /// Already in a block.
+    #[error("already known: transaction {0} is in a block")]
+    AlreadyKnown(B256),
+    /// Already waiting in the pool.
+    #[error("already known: transaction {0} is pending")]
+    AlreadyPending(B256),
+    /// The sender's nonce has moved past this transaction's.
+    #[error("nonce too low: next nonce {expected}, tx nonce {got}")]
+    NonceTooLow {
+        /// The next nonce the sender may use.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// A nonce gap.
+    #[error("nonce too high: next nonce {expected}, tx nonce {got} (gaps are not queued)")]
+    NonceTooHigh {
+        /// The next nonce the sender may use.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// More gas than a block holds.
+    #[error("exceeds block gas limit: tx gas {gas} > block gas limit {limit}")]
+    GasAboveBlockLimit {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// The block gas limit.
+        limit: u64,
+    },
+    /// The fee cap is below the next block's base fee.
+    #[error("max fee per gas less than block base fee: maxFeePerGas {max_fee}, baseFee {base_fee}")]
+    FeeBelowBaseFee {
+        /// The transaction's `maxFeePerGas`.
+        max_fee: u128,
+        /// The next block's base fee.
+        base_fee: u64,
+    },
+    /// The sender cannot pay `gas * price + value`.
+    #[error("insufficient funds for gas * price + value: address {address} have {have} want {want}")]
+    InsufficientFunds {
+        /// The sender.
+        address: Address,
+        /// Its balance.
+        have: U256,
+        /// What the transaction may cost.
+        want: U256,
+    },
+    /// `eth_sendTransaction` without `from`.
+    #[error("eth_sendTransaction needs `from`")]
+    MissingFrom,
+    /// `eth_sendTransaction` from an account the node does not hold the key of.
+    #[error("unknown account {0}: only the dev accounts are unlocked (start with --dev)")]
+    UnknownAccount(Address),
+    /// `eth_sendTransaction` without `gas`, and the call fails at every gas limit.
+    #[error("gas estimation failed: {0}")]
+    EstimationFailed(String),
+    /// Signing with a dev key failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// The EVM refused the transaction when the block was built (revm's reason).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<redb::Error> for NodeError {

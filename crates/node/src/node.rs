@@ -3,7 +3,7 @@
 
 use crate::{
     chain::{DevAccount, SPEC, dev_accounts},
-    error::{NodeError, Result},
+    error::{NodeError, Result, TxRejection},
     exec::{BlockEnvInput, NodeEvmFactory, build_header, evm_factory, execute_block, next_base_fee},
     state::{Overlay, WorldState},
     storage::{Store, StoredBlock},
@@ -21,9 +21,9 @@ use alloy_rpc_types_eth::TransactionRequest;
 use revm::context::TxEnv;
 use revm::context_interface::result::{ExecutionResult, HaltReason};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
-    sync::{Mutex, RwLock},
+    sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard},
     time::Duration,
 };
 use tracing::{info, warn};
@@ -43,25 +43,53 @@ pub struct NodeConfig {
     pub kernels: KernelPath,
 }
 
-/// Blocks, indexes and the latest state.
+/// Blocks, indexes and the latest state: what the database holds, in memory. Replaced only
+/// whole, block by block, after the database has committed the block ([`Node::mine`]).
 #[derive(Debug, Default)]
 pub struct Chain {
-    /// All blocks, by number.
-    pub blocks: Vec<StoredBlock>,
-    /// Block hashes by number.
-    pub hashes: Vec<B256>,
-    /// Block numbers by hash.
-    pub by_hash: HashMap<B256, u64>,
-    /// `(block, index)` of each transaction.
-    pub tx_index: HashMap<B256, (u64, usize)>,
-    /// The state after the last block.
-    pub world: WorldState,
+    blocks: Vec<StoredBlock>,
+    hashes: Vec<B256>,
+    by_hash: HashMap<B256, u64>,
+    tx_index: HashMap<B256, (u64, usize)>,
+    world: WorldState,
 }
 
 impl Chain {
     /// The last block.
     pub fn head(&self) -> &StoredBlock {
+        // `Node::open` pushes the genesis before a `Chain` is shared, and blocks are never removed.
         self.blocks.last().expect("genesis is always present")
+    }
+
+    /// Block `number`, if the chain has it.
+    pub fn block(&self, number: u64) -> Option<&StoredBlock> {
+        usize::try_from(number).ok().and_then(|n| self.blocks.get(n))
+    }
+
+    /// The number of the block with `hash`.
+    pub fn number_of(&self, hash: &B256) -> Option<u64> {
+        self.by_hash.get(hash).copied()
+    }
+
+    /// The block with `hash`.
+    pub fn block_by_hash(&self, hash: &B256) -> Option<&StoredBlock> {
+        self.number_of(hash).and_then(|n| self.block(n))
+    }
+
+    /// The block holding transaction `hash`, and the transaction's index in it.
+    pub fn transaction(&self, hash: &B256) -> Option<(&StoredBlock, usize)> {
+        let (number, index) = *self.tx_index.get(hash)?;
+        Some((self.block(number)?, index))
+    }
+
+    /// The state after the last block.
+    pub fn world(&self) -> &WorldState {
+        &self.world
+    }
+
+    /// Block hashes by number (for BLOCKHASH).
+    pub fn hashes(&self) -> &[B256] {
+        &self.hashes
     }
 
     fn push(&mut self, block: StoredBlock) {
@@ -102,27 +130,23 @@ pub fn genesis_block(genesis: &Genesis) -> (StoredBlock, WorldState) {
     (StoredBlock { header, hash, txs: vec![], receipts: vec![] }, world)
 }
 
-/// The node.
+/// The node: the chain, the pool, the database and the EVM factory. Share it with an `Arc`.
+///
+/// Locks: `mine_lock` serializes block production; `chain` is written only to swap in a block
+/// the database has committed; `pool` guards the waiting transactions. A lock is never taken
+/// while another is held except `mine_lock`, then `chain` (a read while executing, a write for
+/// the swap), so no two threads can wait on each other.
 #[derive(Debug)]
 pub struct Node {
-    /// Chain id.
-    pub chain_id: u64,
-    /// The genesis in use.
-    pub genesis: Genesis,
-    /// Blocks and state.
-    pub chain: RwLock<Chain>,
-    /// Transactions waiting for the next block (interval mining only).
-    pub pool: Mutex<Vec<Recovered<TxEnvelope>>>,
-    /// The database.
-    pub store: Store,
-    /// The EVM factory.
-    pub factory: NodeEvmFactory,
-    /// Kernel path.
-    pub kernels: KernelPath,
-    /// Unlocked accounts.
-    pub accounts: Vec<DevAccount>,
-    /// One block per transaction.
-    pub automine: bool,
+    chain_id: u64,
+    genesis: Genesis,
+    chain: RwLock<Chain>,
+    pool: Mutex<Vec<Recovered<TxEnvelope>>>,
+    store: Store,
+    factory: NodeEvmFactory,
+    kernels: KernelPath,
+    accounts: Vec<DevAccount>,
+    automine: bool,
     mine_lock: Mutex<()>,
 }
 
@@ -207,99 +231,131 @@ impl Node {
         })
     }
 
-    /// Read access to the chain.
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Chain> {
-        self.chain.read().unwrap_or_else(|p| p.into_inner())
+    /// Read access to the chain: a consistent view of committed blocks and their state.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Chain>> {
+        self.chain.read().map_err(|_| NodeError::Poisoned("chain"))
+    }
+
+    fn pool(&self) -> Result<MutexGuard<'_, Vec<Recovered<TxEnvelope>>>> {
+        self.pool.lock().map_err(|_| NodeError::Poisoned("transaction pool"))
+    }
+
+    /// This chain's id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The genesis in use.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The EVM factory blocks and calls execute with.
+    pub fn factory(&self) -> &NodeEvmFactory {
+        &self.factory
+    }
+
+    /// The kernel path inference runs on (speed only).
+    pub fn kernels(&self) -> KernelPath {
+        self.kernels
+    }
+
+    /// The unlocked dev accounts (empty without `--dev`).
+    pub fn accounts(&self) -> &[DevAccount] {
+        &self.accounts
+    }
+
+    /// The database. Only for tests (fault injection); the node owns every write.
+    #[doc(hidden)]
+    pub fn store_for_tests(&self) -> &Store {
+        &self.store
+    }
+
+    /// The transactions waiting for the next block, oldest first.
+    pub fn pending(&self) -> Result<Vec<Recovered<TxEnvelope>>> {
+        Ok(self.pool()?.clone())
     }
 
     /// The base fee the next block will have.
-    pub fn next_base_fee(&self) -> u64 {
-        next_base_fee(&self.read().head().header)
+    pub fn next_base_fee(&self) -> Result<u64> {
+        Ok(next_base_fee(&self.read()?.head().header))
     }
 
     /// The next nonce of `address`, counting pooled transactions.
-    pub fn pending_nonce(&self, address: Address) -> u64 {
-        let base = self.read().world.accounts.get(&address).map(|a| a.nonce).unwrap_or_default();
-        let pooled =
-            self.pool.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| t.signer() == address).count();
-        base + pooled as u64
+    pub fn pending_nonce(&self, address: Address) -> Result<u64> {
+        // The chain lock is held while the pool is read: a block swapped in between the two
+        // would count its transactions neither in the state nor in the pool.
+        let chain = self.read()?;
+        let base = chain.world.accounts.get(&address).map(|a| a.nonce).unwrap_or_default();
+        let pooled = self.pool()?.iter().filter(|t| t.signer() == address).count();
+        Ok(base + pooled as u64)
     }
 
     /// Validates and accepts a signed transaction: mines it at once (automine), or pools it.
     pub fn submit(&self, tx: TxEnvelope) -> Result<B256> {
         if tx.is_eip4844() {
-            return Err(NodeError::InvalidTx("blob transactions are not supported by this devnet".into()));
+            return Err(TxRejection::BlobUnsupported.into());
         }
         if let Some(id) = tx.chain_id()
             && id != self.chain_id
         {
-            return Err(NodeError::InvalidTx(format!("invalid chain id {id}: this chain's id is {}", self.chain_id)));
+            return Err(TxRejection::WrongChainId { got: id, expected: self.chain_id }.into());
         }
-        let signer = tx
-            .recover_signer()
-            .map_err(|_| NodeError::InvalidTx("invalid signature: the sender cannot be recovered".into()))?;
+        let signer = tx.recover_signer().map_err(|_| TxRejection::BadSignature)?;
         let hash = *tx.tx_hash();
         let tx = Recovered::new_unchecked(tx, signer);
         {
-            let chain = self.read();
+            let chain = self.read()?;
             if chain.tx_index.contains_key(&hash) {
-                return Err(NodeError::InvalidTx(format!("already known: transaction {hash} is in block")));
+                return Err(TxRejection::AlreadyKnown(hash).into());
             }
             let head = &chain.head().header;
             // Not `pending_nonce`: a second read lock on this thread could deadlock behind a
             // waiting writer.
-            let pooled =
-                self.pool.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| t.signer() == signer).count();
+            let pool = self.pool()?;
+            if pool.iter().any(|t| *t.tx_hash() == hash) {
+                return Err(TxRejection::AlreadyPending(hash).into());
+            }
+            let pooled = pool.iter().filter(|t| t.signer() == signer).count();
+            drop(pool);
             let expected = chain.world.accounts.get(&signer).map(|a| a.nonce).unwrap_or_default() + pooled as u64;
             if tx.nonce() < expected {
-                return Err(NodeError::InvalidTx(format!(
-                    "nonce too low: next nonce {expected}, tx nonce {}",
-                    tx.nonce()
-                )));
+                return Err(TxRejection::NonceTooLow { expected, got: tx.nonce() }.into());
             }
             if tx.nonce() > expected {
-                return Err(NodeError::InvalidTx(format!(
-                    "nonce too high: next nonce {expected}, tx nonce {} (gaps are not queued)",
-                    tx.nonce()
-                )));
+                return Err(TxRejection::NonceTooHigh { expected, got: tx.nonce() }.into());
             }
             if tx.gas_limit() > head.gas_limit {
-                return Err(NodeError::InvalidTx(format!(
-                    "exceeds block gas limit: tx gas {} > block gas limit {}",
-                    tx.gas_limit(),
-                    head.gas_limit
-                )));
+                return Err(TxRejection::GasAboveBlockLimit { gas: tx.gas_limit(), limit: head.gas_limit }.into());
             }
             let base_fee = next_base_fee(head);
             if tx.max_fee_per_gas() < base_fee as u128 {
-                return Err(NodeError::InvalidTx(format!(
-                    "max fee per gas less than block base fee: maxFeePerGas {}, baseFee {base_fee}",
-                    tx.max_fee_per_gas()
-                )));
+                return Err(TxRejection::FeeBelowBaseFee { max_fee: tx.max_fee_per_gas(), base_fee }.into());
             }
-            let balance = chain.world.accounts.get(&signer).map(|a| a.balance).unwrap_or_default();
-            let cost =
+            let have = chain.world.accounts.get(&signer).map(|a| a.balance).unwrap_or_default();
+            let want =
                 U256::from(tx.gas_limit()).saturating_mul(U256::from(tx.max_fee_per_gas())).saturating_add(tx.value());
-            if balance < cost {
-                return Err(NodeError::InvalidTx(format!(
-                    "insufficient funds for gas * price + value: address {signer} have {balance} want {cost}"
-                )));
+            if have < want {
+                return Err(TxRejection::InsufficientFunds { address: signer, have, want }.into());
             }
         }
         if self.automine {
             let block = self.mine(vec![tx])?;
             if let Some((_, why)) = block.1.into_iter().next() {
-                return Err(NodeError::InvalidTx(why));
+                return Err(TxRejection::Invalid(why).into());
             }
         } else {
-            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+            self.pool()?.push(tx);
         }
         Ok(hash)
     }
 
-    /// Seals the pooled transactions into a block (interval mining).
+    /// Seals the pooled transactions into a block (interval mining). They stay in the pool
+    /// until the block holding them is swapped in ([`Node::mine`]), so that every transaction
+    /// is always either pending or mined, also while the block is built and committed, and a
+    /// block that fails to commit loses none.
     pub fn mine_pending(&self) -> Result<StoredBlock> {
-        let txs = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        let txs = self.pool()?.clone();
         let (block, rejected) = self.mine(txs)?;
         for (hash, why) in rejected {
             warn!(%hash, "dropped transaction: {why}");
@@ -308,35 +364,56 @@ impl Node {
     }
 
     /// Builds, executes and commits one block with `txs`; invalid ones are left out.
+    ///
+    /// The order is what makes a crash harmless: execute against the committed state, commit
+    /// the block with its state to the database, and only then swap both into memory. Nothing
+    /// is served that the database does not hold, and a failed commit changes nothing.
     pub fn mine(&self, txs: Vec<Recovered<TxEnvelope>>) -> Result<(StoredBlock, Vec<(B256, String)>)> {
-        let _guard = self.mine_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut chain = self.chain.write().unwrap_or_else(|p| p.into_inner());
-        let parent = chain.head().header.clone();
-        let env = BlockEnvInput {
-            chain_id: self.chain_id,
-            number: parent.number + 1,
-            timestamp: now_secs().max(parent.timestamp + 1),
-            parent_hash: chain.head().hash,
-            base_fee: next_base_fee(&parent),
-            gas_limit: parent.gas_limit,
-            beneficiary: Address::ZERO,
-            prevrandao: keccak256(chain.head().hash),
-            extra_data: Bytes::new(),
-        };
+        let _guard = self.mine_lock.lock().map_err(|_| NodeError::Poisoned("block production"))?;
         let started = std::time::Instant::now();
-        let executed = execute_block(&self.factory, &chain.world, &chain.hashes, &env, txs, true)?;
-        if !executed.rejected.is_empty() && executed.included.is_empty() {
-            return Ok((chain.head().clone(), executed.rejected));
-        }
-        chain.world.apply(&executed.diff);
-        let state_root = chain.world.state_root();
-        let header = build_header(&env, &executed, state_root);
-        let hash = header.hash_slow();
-        let block = StoredBlock { header, hash, txs: executed.included, receipts: executed.receipts };
-        if let Err(e) = self.store.commit_block(&block, &executed.diff, &chain.world) {
-            // The in-memory state is now ahead of the database; the only safe thing is to stop.
-            tracing::error!("cannot commit block {}: {e}; stopping", block.header.number);
-            std::process::exit(1);
+        // Only this thread writes `chain`, and only below, so the state read here is still the
+        // head when the block is swapped in.
+        let (block, rejected, world) = {
+            let chain = self.read()?;
+            let parent = chain.head();
+            let env = BlockEnvInput {
+                chain_id: self.chain_id,
+                number: parent.header.number + 1,
+                timestamp: now_secs().max(parent.header.timestamp + 1),
+                parent_hash: parent.hash,
+                base_fee: next_base_fee(&parent.header),
+                gas_limit: parent.header.gas_limit,
+                beneficiary: Address::ZERO,
+                prevrandao: keccak256(parent.hash),
+                extra_data: Bytes::new(),
+            };
+            let executed = execute_block(&self.factory, &chain.world, &chain.hashes, &env, txs, true)?;
+            if !executed.rejected.is_empty() && executed.included.is_empty() {
+                let rejected: HashSet<B256> = executed.rejected.iter().map(|(hash, _)| *hash).collect();
+                self.pool()?.retain(|t| !rejected.contains(t.tx_hash()));
+                return Ok((parent.clone(), executed.rejected));
+            }
+            let mut world = chain.world.clone();
+            world.apply(&executed.diff);
+            let header = build_header(&env, &executed, world.state_root());
+            let hash = header.hash_slow();
+            let block = StoredBlock { header, hash, txs: executed.included, receipts: executed.receipts };
+            self.store.commit_block(&block, &executed.diff, &world).map_err(|e| NodeError::Commit {
+                number: block.header.number,
+                head: parent.header.number,
+                reason: e.to_string(),
+            })?;
+            (block, executed.rejected, world)
+        };
+        {
+            // Chain, then pool: the order every reader takes them in.
+            let mut chain = self.chain.write().map_err(|_| NodeError::Poisoned("chain"))?;
+            let mut pool = self.pool()?;
+            let done: HashSet<B256> =
+                block.txs.iter().map(|t| *t.tx_hash()).chain(rejected.iter().map(|(hash, _)| *hash)).collect();
+            pool.retain(|t| !done.contains(t.tx_hash()));
+            chain.world = world;
+            chain.push(block.clone());
         }
         info!(
             number = block.header.number,
@@ -346,13 +423,12 @@ impl Node {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sealed block"
         );
-        chain.push(block.clone());
-        Ok((block, executed.rejected))
+        Ok((block, rejected))
     }
 
     /// Runs a call against the latest state (no state change).
     pub fn call(&self, req: &TransactionRequest, gas_cap: Option<u64>) -> Result<ExecutionResult<HaltReason>> {
-        let chain = self.read();
+        let chain = self.read()?;
         let head = &chain.head().header;
         let mut env = BlockEnvInput {
             chain_id: self.chain_id,
@@ -382,7 +458,7 @@ impl Node {
         };
         let overlay = Overlay::new(&chain.world, &chain.hashes);
         let mut evm = self.factory.create_evm(overlay, env);
-        let result = evm.transact(tx).map_err(|e| NodeError::InvalidTx(e.to_string()))?;
+        let result = evm.transact(tx).map_err(|e| TxRejection::Invalid(e.to_string()))?;
         Ok(result.result)
     }
 
@@ -391,7 +467,7 @@ impl Node {
         &self,
         req: &TransactionRequest,
     ) -> Result<std::result::Result<u64, ExecutionResult<HaltReason>>> {
-        let cap = self.read().head().header.gas_limit;
+        let cap = self.read()?.head().header.gas_limit;
         let first = self.call(req, Some(req.gas.unwrap_or(cap)))?;
         if !first.is_success() {
             return Ok(Err(first));
@@ -419,31 +495,26 @@ impl Node {
 
     /// Signs a request with an unlocked dev account and submits it.
     pub fn send_transaction(&self, mut req: TransactionRequest) -> Result<B256> {
-        let from = req.from.ok_or_else(|| NodeError::InvalidTx("eth_sendTransaction needs `from`".into()))?;
-        let account = self
-            .accounts
-            .iter()
-            .find(|a| a.address == from)
-            .ok_or_else(|| {
-                NodeError::InvalidTx(format!(
-                    "unknown account {from}: only the dev accounts are unlocked (start with --dev)"
-                ))
-            })?
-            .clone();
-        let base_fee = self.next_base_fee() as u128;
+        let from = req.from.ok_or(TxRejection::MissingFrom)?;
+        let account =
+            self.accounts.iter().find(|a| a.address == from).ok_or(TxRejection::UnknownAccount(from))?.clone();
+        let base_fee = self.next_base_fee()? as u128;
         let tip = req.max_priority_fee_per_gas.unwrap_or(1_000_000_000);
         let max_fee = req.max_fee_per_gas.or(req.gas_price).unwrap_or(base_fee * 2 + tip);
         if req.gas.is_none() {
             req.gas = Some(match self.estimate_gas(&req)? {
                 Ok(gas) => gas,
                 Err(result) => {
-                    return Err(NodeError::InvalidTx(format!("gas estimation failed: {}", describe_failure(&result))));
+                    return Err(TxRejection::EstimationFailed(describe_failure(&result)).into());
                 }
             });
         }
         let tx = TxEip1559 {
             chain_id: self.chain_id,
-            nonce: req.nonce.unwrap_or_else(|| self.pending_nonce(from)),
+            nonce: match req.nonce {
+                Some(nonce) => nonce,
+                None => self.pending_nonce(from)?,
+            },
             max_priority_fee_per_gas: tip.min(max_fee),
             max_fee_per_gas: max_fee,
             gas_limit: req.gas.unwrap_or_default(),
@@ -460,9 +531,8 @@ impl Node {
 /// Signs an EIP-1559 transaction.
 pub fn sign(tx: TxEip1559, key: &k256::ecdsa::SigningKey) -> Result<TxEnvelope> {
     let hash = tx.signature_hash();
-    let (sig, recid) = key
-        .sign_prehash_recoverable(hash.as_slice())
-        .map_err(|e| NodeError::InvalidTx(format!("signing failed: {e}")))?;
+    let (sig, recid) =
+        key.sign_prehash_recoverable(hash.as_slice()).map_err(|e| TxRejection::Signing(e.to_string()))?;
     let signature = Signature::from_signature_and_parity(sig, recid.is_y_odd());
     Ok(tx.into_signed(signature).into())
 }

@@ -42,9 +42,9 @@ impl AccountState {
 #[derive(Debug, Clone, Default)]
 pub struct WorldState {
     /// Accounts by address.
-    pub accounts: BTreeMap<Address, AccountState>,
+    pub(crate) accounts: BTreeMap<Address, AccountState>,
     /// Code by hash.
-    pub codes: BTreeMap<B256, Bytecode>,
+    pub(crate) codes: BTreeMap<B256, Bytecode>,
     /// Storage tries (hashed leaves and cached subtree hashes), built on first use.
     storage_tries: BTreeMap<Address, StorageTrie>,
 }
@@ -178,6 +178,16 @@ impl WorldState {
                 },
             )
         }))
+    }
+
+    /// The account at `address`, if it exists.
+    pub fn account(&self, address: &Address) -> Option<&AccountState> {
+        self.accounts.get(address)
+    }
+
+    /// The value of storage `slot` of `address` (zero when unset).
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        self.accounts.get(address).and_then(|a| a.storage.get(slot).copied()).unwrap_or_default()
     }
 
     /// The code of an account (empty when none).

@@ -39,6 +39,9 @@ pub struct StoredBlock {
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    /// Tests set this to see what a failed commit does to the node (see
+    /// [`Store::fail_commits_for_tests`]).
+    fail_commits: std::sync::atomic::AtomicBool,
 }
 
 fn corrupt(what: impl std::fmt::Display) -> NodeError {
@@ -74,7 +77,7 @@ impl Store {
     pub fn open(datadir: &Path) -> Result<Store> {
         std::fs::create_dir_all(datadir)?;
         let db = Database::create(datadir.join("aiop.redb"))?;
-        Ok(Store { db })
+        Ok(Store { db, fail_commits: Default::default() })
     }
 
     /// The genesis JSON this database was created with.
@@ -166,6 +169,10 @@ impl Store {
             }
         }
         Self::write_block(&tx, block)?;
+        if self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
+            tx.abort()?;
+            return Err(NodeError::Db("the commit was made to fail (test)".into()));
+        }
         tx.commit()?;
         Ok(())
     }
@@ -260,6 +267,13 @@ pub fn header_rlp(header: &Header) -> Vec<u8> {
 }
 
 impl Store {
+    /// Makes every block commit fail after its writes, as a full disk would, until called
+    /// with `false`. Only for tests of the node's commit-then-swap order.
+    #[doc(hidden)]
+    pub fn fail_commits_for_tests(&self, fail: bool) {
+        self.fail_commits.store(fail, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Overwrites a stored header. Only for tests that check `chain verify` catches tampering.
     #[doc(hidden)]
     pub fn replace_header_for_tests(&self, header: &Header) -> Result<()> {

@@ -3,6 +3,7 @@
 
 use aiop_kernels::KernelPath;
 use aiop_node::{
+    NodeError,
     chain::{DEV_CHAIN_ID, dev_accounts, model_address},
     node::{Node, NodeConfig, sign},
     storage::Store,
@@ -30,7 +31,7 @@ fn tx(node: &Node, to: TxKind, input: Vec<u8>, value: u64) -> alloy_consensus::T
     let account = &dev_accounts()[0];
     let t = TxEip1559 {
         chain_id: DEV_CHAIN_ID,
-        nonce: node.pending_nonce(account.address),
+        nonce: node.pending_nonce(account.address).expect("nonce"),
         gas_limit: 1_000_000,
         max_fee_per_gas: 10_000_000_000,
         max_priority_fee_per_gas: 1_000_000_000,
@@ -59,7 +60,7 @@ fn blocks_persist_and_verify_and_tampering_is_named() {
         let node = open(dir.path());
         node.submit(tx(&node, TxKind::Call(bob), vec![], 1000)).expect("transfer");
         let hash = node.submit(tx(&node, TxKind::Create, storage_contract(), 0)).expect("deploy");
-        let (n, _) = node.read().tx_index[&hash];
+        let n = node.read().unwrap().transaction(&hash).expect("mined").0.header.number;
         assert_eq!(n, 2);
         contract = dev_accounts()[0].address.create(1);
         for v in 0..3 {
@@ -67,19 +68,19 @@ fn blocks_persist_and_verify_and_tampering_is_named() {
         }
         // A call to a pre-deployed model account (plain code, no precompile involved).
         node.submit(tx(&node, TxKind::Call(model_address(1)), vec![1, 2, 3], 0)).expect("call model account");
-        let chain = node.read();
+        let chain = node.read().unwrap();
         assert_eq!(chain.head().header.number, 6);
-        let acct = &chain.world.accounts[&contract];
+        let acct = chain.world().account(&contract).expect("deployed");
         assert_eq!(acct.storage[&U256::ZERO], U256::from(3));
         assert_eq!(acct.storage[&U256::from(1)], U256::from(5));
-        assert_eq!(chain.blocks[3].receipts[0].logs().len(), 1);
+        assert_eq!(chain.block(3).unwrap().receipts[0].logs().len(), 1);
     }
     // Reopen: same head, same state.
     {
         let node = open(dir.path());
-        let chain = node.read();
+        let chain = node.read().unwrap();
         assert_eq!(chain.head().header.number, 6);
-        assert_eq!(chain.world.accounts[&contract].storage[&U256::ZERO], U256::from(3));
+        assert_eq!(chain.world().storage(&contract, &U256::ZERO), U256::from(3));
     }
     let report = verify(dir.path(), KernelPath::Reference, false).expect("verifies");
     assert_eq!(report.blocks, 6);
@@ -114,7 +115,7 @@ fn inference_blocks_built_with_fastest_kernels_verify_under_reference() {
         })
         .expect("node opens");
         for (i, model) in [0usize, 1, 2, 3, 7].into_iter().enumerate() {
-            let info = node.read().world.code(&model_address(model));
+            let info = node.read().unwrap().world().code(&model_address(model));
             let bytes = aiop_node::chain::model_from_code(&info).expect("a model");
             let len = aiop_engine::check(bytes).expect("valid").input_len as usize;
             let input: Vec<u8> = (0..len).map(|j| (j * 31 + i * 7) as u8).collect();
@@ -122,13 +123,51 @@ fn inference_blocks_built_with_fastest_kernels_verify_under_reference() {
             let hash = node
                 .submit(tx(&node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), call.abi_encode(), 0))
                 .expect("inference tx");
-            let chain = node.read();
-            let (n, idx) = chain.tx_index[&hash];
-            assert!(chain.blocks[n as usize].receipts[idx].status(), "inference on model {model} failed");
+            let chain = node.read().unwrap();
+            let (block, idx) = chain.transaction(&hash).expect("mined");
+            assert!(block.receipts[idx].status(), "inference on model {model} failed");
         }
     }
     let report = verify(dir.path(), KernelPath::Reference, false).expect("verifies under the reference kernels");
     assert_eq!(report.txs, 5);
+}
+
+#[test]
+fn a_block_the_database_does_not_commit_is_never_served_and_the_node_goes_on() {
+    let dir = tempdir();
+    let bob = dev_accounts()[1].address;
+    let node = open(dir.path());
+    node.submit(tx(&node, TxKind::Call(bob), vec![], 1000)).expect("transfer");
+    let (head, root, balance) = {
+        let chain = node.read().unwrap();
+        (chain.head().hash, chain.head().header.state_root, chain.world().account(&bob).unwrap().balance)
+    };
+
+    node.store_for_tests().fail_commits_for_tests(true);
+    let refused = tx(&node, TxKind::Call(bob), vec![], 7);
+    let err = node.submit(refused.clone()).expect_err("a failed commit is an error");
+    assert!(matches!(err, NodeError::Commit { number: 2, head: 1, .. }), "{err}");
+    {
+        let chain = node.read().unwrap();
+        assert_eq!(chain.head().hash, head, "the uncommitted block is not the head");
+        assert_eq!(chain.head().header.state_root, root);
+        assert_eq!(chain.world().account(&bob).unwrap().balance, balance, "no state from the uncommitted block");
+        assert!(chain.transaction(refused.tx_hash()).is_none());
+    }
+
+    // The disk recovers: the same transaction goes in, and a restart shows what memory showed.
+    node.store_for_tests().fail_commits_for_tests(false);
+    node.submit(refused.clone()).expect("the same transaction, committed this time");
+    let head = node.read().unwrap().head().clone();
+    assert_eq!(head.header.number, 2);
+    drop(node);
+    let reopened = open(dir.path());
+    let chain = reopened.read().unwrap();
+    assert_eq!(chain.head().hash, head.hash);
+    assert_eq!(chain.world().account(&bob).unwrap().balance, balance + U256::from(7));
+    drop(chain);
+    drop(reopened);
+    assert_eq!(verify(dir.path(), KernelPath::Reference, false).expect("verifies").blocks, 2);
 }
 
 #[test]
@@ -144,7 +183,7 @@ fn rejected_transactions_leave_no_block() {
     let account = &dev_accounts()[0];
     let t = TxEip1559 {
         chain_id: DEV_CHAIN_ID,
-        nonce: node.pending_nonce(account.address),
+        nonce: node.pending_nonce(account.address).expect("nonce"),
         gas_limit: 20_000,
         max_fee_per_gas: 10_000_000_000,
         max_priority_fee_per_gas: 0,
@@ -155,7 +194,7 @@ fn rejected_transactions_leave_no_block() {
     };
     let err = node.submit(sign(t, &account.key).unwrap()).expect_err("intrinsic gas");
     assert!(!err.to_string().is_empty());
-    assert_eq!(node.read().head().header.number, 1);
+    assert_eq!(node.read().unwrap().head().header.number, 1);
 }
 
 fn open_with(dir: &std::path::Path, genesis: alloy_genesis::Genesis, kernels: KernelPath) -> Node {
@@ -166,10 +205,9 @@ fn open_with(dir: &std::path::Path, genesis: alloy_genesis::Genesis, kernels: Ke
 /// Submits `data` to the precompile in its own block: (block number, success, gas used).
 fn call_precompile(node: &Node, data: Vec<u8>) -> (u64, bool, u64) {
     let hash = node.submit(tx(node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), data, 0)).expect("tx");
-    let chain = node.read();
-    let (n, idx) = chain.tx_index[&hash];
-    let block = &chain.blocks[n as usize];
-    (n, block.receipts[idx].status(), block.header.gas_used)
+    let chain = node.read().unwrap();
+    let (block, idx) = chain.transaction(&hash).expect("mined");
+    (block.header.number, block.receipts[idx].status(), block.header.gas_used)
 }
 
 #[test]
@@ -266,7 +304,7 @@ fn a_chain_upgraded_at_an_activation_block_runs_each_block_by_its_spec_and_repla
     let inline = aiop_precompile::abi::inferInlineCall { model: v2_model.clone().into(), input: vec![3u8; len].into() };
     let infer = aiop_precompile::abi::inferCall { model: model_address(0), input: vec![7u8; 64].into() };
     let mut seen = Vec::new();
-    while node.read().head().header.number < UPGRADE + 1 {
+    while node.read().unwrap().head().header.number < UPGRADE + 1 {
         let (n, inline_ok, _) = call_precompile(&node, inline.abi_encode());
         let (m, infer_ok, infer_gas) = call_precompile(&node, infer.abi_encode());
         seen.push((n, inline_ok, m, infer_ok, infer_gas));

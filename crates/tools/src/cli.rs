@@ -80,15 +80,19 @@ pub fn format_version(value: u8) -> anyhow::Result<FormatVersion> {
 /// `aiop model train`: trains a float model (candle-nn) and saves safetensors.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
+    /// The architecture JSON (as `quantize` takes it).
     #[arg(long)]
     pub arch: PathBuf,
     /// Training data (CSV `label,v0,v1,...`).
     #[arg(long)]
     pub data: PathBuf,
+    /// Where to write the float weights (safetensors).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Passes over the data.
     #[arg(long, default_value_t = 60)]
     pub epochs: usize,
+    /// Seed of the initial weights and the shuffling: the same seed gives the same weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }

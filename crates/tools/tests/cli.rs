@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use aiop_tools::cli::{EvalArgs, ImportTfliteArgs, QuantizeArgs, eval, import_tflite, quantize};
+use aiop_tools::cli::{EvalArgs, ImportTfliteArgs, QuantizeArgs, TrainArgs, eval, import_tflite, quantize, train};
 
 fn testdata(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(p)
@@ -13,6 +13,39 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("aiop-tools-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir.join(name)
+}
+
+#[test]
+fn train_is_reproducible_and_its_weights_quantize() {
+    let run = |name: &str| {
+        let output = scratch(name);
+        train(TrainArgs {
+            arch: testdata("float/digits_mlp.json"),
+            data: testdata("digits/train.csv"),
+            output: output.clone(),
+            epochs: 2,
+            seed: 7,
+        })
+        .expect("train");
+        output
+    };
+    let (first, second) = (run("trained_a.safetensors"), run("trained_b.safetensors"));
+    assert_eq!(
+        std::fs::read(&first).expect("written"),
+        std::fs::read(&second).expect("written"),
+        "same seed, same weights"
+    );
+    let model = scratch("trained.aiop");
+    quantize(QuantizeArgs {
+        weights: first,
+        arch: testdata("float/digits_mlp.json"),
+        calib: testdata("digits/train.csv"),
+        calib_limit: Some(200),
+        output: model.clone(),
+        format_version: 2,
+    })
+    .expect("the trained weights quantize");
+    aiop_engine::check(&std::fs::read(&model).expect("written")).expect("valid model");
 }
 
 #[test]
