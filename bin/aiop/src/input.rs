@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// Parses `0xHEX` or `@path` into bytes.
-pub fn parse_bytes_arg(arg: &str) -> Result<Vec<u8>> {
+pub(crate) fn parse_bytes_arg(arg: &str) -> Result<Vec<u8>> {
     if let Some(path) = arg.strip_prefix('@') {
         let raw = std::fs::read(path).with_context(|| format!("cannot read input file `{path}`"))?;
         return match raw.strip_prefix(b"0x") {
@@ -38,7 +38,7 @@ fn shorten(s: &str) -> String {
 }
 
 /// Reads a model file, naming the file in the error.
-pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_model_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read model file `{}`", path.display()))
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::input::{parse_bytes_arg, read_model_file};
 
 #[derive(Debug, Subcommand)]
-pub enum ModelCommand {
+pub(crate) enum ModelCommand {
     /// Show a model's id, input and output, every op with its shapes and cost, and how close
     /// the model is to the engine's limits.
     Inspect(InspectArgs),
@@ -39,7 +39,7 @@ pub enum ModelCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// The `.aiop` model file.
     pub file: PathBuf,
     /// Print JSON instead of a table.
@@ -48,7 +48,7 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The `.aiop` model file.
     pub file: PathBuf,
     /// The input tensor's bytes: `0x`-prefixed hex, or `@path` to a file of raw bytes or of
@@ -70,7 +70,7 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-pub fn run(command: ModelCommand) -> Result<()> {
+pub(crate) fn run(command: ModelCommand) -> Result<()> {
     match command {
         ModelCommand::Inspect(args) => inspect(&args),
         ModelCommand::Run(args) => run_model(&args),
@@ -407,6 +407,6 @@ fn headroom(used: u64, limit: u64) -> String {
     format!("{}.{}%", permille / 10, permille % 10)
 }
 
-pub fn hex0x(bytes: &[u8]) -> String {
+pub(crate) fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }

@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Write};
 
 /// Writes `text` and a newline to stdout. A closed pipe is not an error: the reader has
 /// what it wanted.
-pub fn emit(text: &str) -> anyhow::Result<()> {
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let result = stdout.write_all(text.as_bytes()).and_then(|()| {
         if !text.ends_with('\n') {

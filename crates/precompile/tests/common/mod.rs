@@ -20,13 +20,13 @@ use revm::{
     state::AccountInfo,
 };
 
-pub const CALLER: Address = address!("0x1000000000000000000000000000000000000001");
-pub const AIOP: Address = DEFAULT_ADDRESS;
-pub const IDENTITY: Address = address!("0x0000000000000000000000000000000000000004");
+pub(crate) const CALLER: Address = address!("0x1000000000000000000000000000000000000001");
+pub(crate) const AIOP: Address = DEFAULT_ADDRESS;
+pub(crate) const IDENTITY: Address = address!("0x0000000000000000000000000000000000000004");
 /// Gas every test transaction gets.
-pub const TX_GAS: u64 = 30_000_000;
+pub(crate) const TX_GAS: u64 = 30_000_000;
 /// Gas `AiopProbe.measure` forwards by default.
-pub const CALL_GAS: u64 = 20_000_000;
+pub(crate) const CALL_GAS: u64 = 20_000_000;
 
 sol! {
     function measure(address target, bytes data, uint256 gasLimit) external view returns (bool ok, uint256 used, bytes ret);
@@ -43,12 +43,12 @@ sol! {
     function pokeThenInfer(address target, address model, bytes input) external returns (bool poked, bytes output);
 }
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A contract's artifact as `contracts/build.js` writes it.
-pub fn artifact(name: &str) -> serde_json::Value {
+pub(crate) fn artifact(name: &str) -> serde_json::Value {
     let path = repo_root().join("contracts/out").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("missing artifact {}: {e}; run `npm ci && npm run build` in contracts/", path.display())
@@ -56,7 +56,7 @@ pub fn artifact(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("artifact is JSON")
 }
 
-pub fn artifact_bytecode(name: &str) -> Bytes {
+pub(crate) fn artifact_bytecode(name: &str) -> Bytes {
     let a = artifact(name);
     let hex_code = a["bytecode"].as_str().expect("bytecode field");
     hex::decode(hex_code.trim_start_matches("0x")).expect("bytecode is hex").into()
@@ -65,7 +65,7 @@ pub fn artifact_bytecode(name: &str) -> Bytes {
 /// Every model in testdata/models whose format version precompile v2 accepts, sorted by
 /// name: (name, bytes). (Format v2 models join with the precompile upgrade that accepts them;
 /// filtering keeps the addresses of the published vectors' models where they were.)
-pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn testdata_models() -> Vec<(String, Vec<u8>)> {
     let mut models: Vec<(String, Vec<u8>)> = std::fs::read_dir(repo_root().join("testdata/models"))
         .expect("testdata/models")
         .filter_map(|e| e.ok())
@@ -82,7 +82,7 @@ pub fn testdata_models() -> Vec<(String, Vec<u8>)> {
 }
 
 /// An engine golden vector: (case name, input, expected output).
-pub struct EngineVector {
+pub(crate) struct EngineVector {
     pub name: String,
     pub input: Vec<u8>,
     pub output: Vec<u8>,
@@ -93,7 +93,7 @@ fn hex_field(v: &serde_json::Value, field: &str) -> Vec<u8> {
 }
 
 /// The engine vectors of `model`, sorted by name.
-pub fn engine_vectors(model: &str) -> Vec<EngineVector> {
+pub(crate) fn engine_vectors(model: &str) -> Vec<EngineVector> {
     let dir = repo_root().join("testdata/vectors/engine");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("engine vectors")
@@ -116,7 +116,7 @@ pub fn engine_vectors(model: &str) -> Vec<EngineVector> {
 }
 
 /// Where test model `index` lives when it is placed in state directly (genesis-style).
-pub fn model_address(index: usize) -> Address {
+pub(crate) fn model_address(index: usize) -> Address {
     let mut bytes = [0u8; 20];
     bytes[0] = 0x70;
     bytes[19] = index as u8 + 1;
@@ -124,7 +124,7 @@ pub fn model_address(index: usize) -> Address {
 }
 
 /// An in-memory chain.
-pub struct Chain<F> {
+pub(crate) struct Chain<F> {
     pub factory: F,
     pub db: CacheDB<EmptyDB>,
 }
@@ -133,13 +133,13 @@ impl<F> Chain<F>
 where
     F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv, HaltReason = HaltReason>,
 {
-    pub fn new(factory: F) -> Self {
+    pub(crate) fn new(factory: F) -> Self {
         let mut db = CacheDB::new(EmptyDB::default());
         db.insert_account_info(CALLER, AccountInfo { balance: U256::from(10u128.pow(24)), ..Default::default() });
         Chain { factory, db }
     }
 
-    pub fn env(&self) -> EvmEnv {
+    pub(crate) fn env(&self) -> EvmEnv {
         let mut cfg_env = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg_env.chain_id = 1;
         let block_env = BlockEnv { number: U256::from(1), gas_limit: 100_000_000, basefee: 0, ..Default::default() };
@@ -147,7 +147,7 @@ where
     }
 
     /// Places `code` at `address` directly in state.
-    pub fn set_code(&mut self, address: Address, code: Vec<u8>) {
+    pub(crate) fn set_code(&mut self, address: Address, code: Vec<u8>) {
         let bytecode = Bytecode::new_raw(code.into());
         self.db.insert_account_info(
             address,
@@ -156,16 +156,16 @@ where
     }
 
     /// Places `model` at `address` as a model data contract.
-    pub fn set_model(&mut self, address: Address, model: &[u8]) {
+    pub(crate) fn set_model(&mut self, address: Address, model: &[u8]) {
         self.set_code(address, model_code(model));
     }
 
-    pub fn nonce(&mut self, address: Address) -> u64 {
+    pub(crate) fn nonce(&mut self, address: Address) -> u64 {
         use revm::Database;
         self.db.basic(address).ok().flatten().map(|a| a.nonce).unwrap_or(0)
     }
 
-    pub fn tx(&mut self, kind: TxKind, data: Bytes, value: U256, access: &[Address]) -> TxEnv {
+    pub(crate) fn tx(&mut self, kind: TxKind, data: Bytes, value: U256, access: &[Address]) -> TxEnv {
         let access_list =
             AccessList(access.iter().map(|a| AccessListItem { address: *a, storage_keys: Vec::new() }).collect());
         TxEnv {
@@ -185,29 +185,29 @@ where
     }
 
     /// Executes `tx` and commits it.
-    pub fn execute(&mut self, tx: TxEnv) -> ExecutionResult {
+    pub(crate) fn execute(&mut self, tx: TxEnv) -> ExecutionResult {
         let env = self.env();
         let mut evm = self.factory.create_evm(&mut self.db, env);
         evm.transact_commit(tx).expect("no EVM error")
     }
 
-    pub fn call(&mut self, to: Address, data: impl Into<Bytes>) -> ExecutionResult {
+    pub(crate) fn call(&mut self, to: Address, data: impl Into<Bytes>) -> ExecutionResult {
         let tx = self.tx(TxKind::Call(to), data.into(), U256::ZERO, &[]);
         self.execute(tx)
     }
 
-    pub fn call_warm(&mut self, to: Address, data: impl Into<Bytes>, warm: &[Address]) -> ExecutionResult {
+    pub(crate) fn call_warm(&mut self, to: Address, data: impl Into<Bytes>, warm: &[Address]) -> ExecutionResult {
         let tx = self.tx(TxKind::Call(to), data.into(), U256::ZERO, warm);
         self.execute(tx)
     }
 
-    pub fn call_with_value(&mut self, to: Address, data: impl Into<Bytes>, value: U256) -> ExecutionResult {
+    pub(crate) fn call_with_value(&mut self, to: Address, data: impl Into<Bytes>, value: U256) -> ExecutionResult {
         let tx = self.tx(TxKind::Call(to), data.into(), value, &[]);
         self.execute(tx)
     }
 
     /// Deploys `initcode`, returning the new contract's address.
-    pub fn create(&mut self, initcode: impl Into<Bytes>) -> Address {
+    pub(crate) fn create(&mut self, initcode: impl Into<Bytes>) -> Address {
         let tx = self.tx(TxKind::Create, initcode.into(), U256::ZERO, &[]);
         match self.execute(tx) {
             ExecutionResult::Success { output: Output::Create(_, Some(address)), .. } => address,
@@ -215,7 +215,7 @@ where
         }
     }
 
-    pub fn deploy_artifact(&mut self, name: &str, constructor_args: &[u8]) -> Address {
+    pub(crate) fn deploy_artifact(&mut self, name: &str, constructor_args: &[u8]) -> Address {
         let mut initcode = artifact_bytecode(name).to_vec();
         initcode.extend_from_slice(constructor_args);
         self.create(initcode)
@@ -223,7 +223,7 @@ where
 }
 
 /// The output of a successful call, or a panic describing the failure.
-pub fn success_output(result: &ExecutionResult) -> Bytes {
+pub(crate) fn success_output(result: &ExecutionResult) -> Bytes {
     match result {
         ExecutionResult::Success { output, .. } => output.data().clone(),
         other => panic!("call failed: {other:?}"),
@@ -232,7 +232,7 @@ pub fn success_output(result: &ExecutionResult) -> Bytes {
 
 /// A precompile call made by `AiopProbe.measure`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub ok: bool,
     /// Gas the precompile charged (the probe's CALL overhead removed).
     pub gas: u64,
@@ -240,7 +240,7 @@ pub struct Measured {
 }
 
 /// A chain with an `AiopProbe` deployed, calibrated so that `measure` reports the callee's gas.
-pub struct Probe<F> {
+pub(crate) struct Probe<F> {
     pub chain: Chain<F>,
     pub probe: Address,
     overhead: u64,
@@ -250,7 +250,7 @@ impl<F> Probe<F>
 where
     F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv, HaltReason = HaltReason>,
 {
-    pub fn new(factory: F) -> Self {
+    pub(crate) fn new(factory: F) -> Self {
         let mut chain = Chain::new(factory);
         let probe = chain.deploy_artifact("AiopProbe", &[]);
         let mut this = Probe { chain, probe, overhead: 0 };
@@ -271,30 +271,30 @@ where
 
     /// STATICCALLs the precompile with `data` and `gas`, in a fresh transaction (so the model
     /// account is cold unless listed in `warm`, the transaction's access list).
-    pub fn measure(&mut self, data: impl Into<Bytes>, gas: u64) -> Measured {
+    pub(crate) fn measure(&mut self, data: impl Into<Bytes>, gas: u64) -> Measured {
         self.measure_raw(AIOP, data.into(), gas, &[])
     }
 
-    pub fn measure_warm(&mut self, data: impl Into<Bytes>, gas: u64, warm: &[Address]) -> Measured {
+    pub(crate) fn measure_warm(&mut self, data: impl Into<Bytes>, gas: u64, warm: &[Address]) -> Measured {
         self.measure_raw(AIOP, data.into(), gas, warm)
     }
 }
 
 /// The spec the legacy suites (evm.rs, robustness.rs, the published vectors) run: precompile
 /// v2, whose behaviour those tests pin. Precompile v3 has its own suite (`v3.rs`).
-pub const LEGACY: aiop_precompile::PrecompileSpec = aiop_precompile::PrecompileSpec::V2;
+pub(crate) const LEGACY: aiop_precompile::PrecompileSpec = aiop_precompile::PrecompileSpec::V2;
 
 /// A factory for a chain that runs `spec` from genesis.
-pub fn factory_for(spec: aiop_precompile::PrecompileSpec) -> AiopEvmFactory {
+pub(crate) fn factory_for(spec: aiop_precompile::PrecompileSpec) -> AiopEvmFactory {
     AiopEvmFactory::new(aiop_precompile::AiopConfig::from_genesis(spec)).expect("the fastest kernel path is available")
 }
 
-pub fn aiop_factory() -> AiopEvmFactory {
+pub(crate) fn aiop_factory() -> AiopEvmFactory {
     factory_for(LEGACY)
 }
 
 /// The reason string of `Error(string)` revert data.
-pub fn revert_reason(data: &[u8]) -> String {
+pub(crate) fn revert_reason(data: &[u8]) -> String {
     alloy_sol_types::Revert::abi_decode(data)
         .map(|r| r.reason)
         .unwrap_or_else(|e| panic!("not Error(string) ({e}): 0x{}", hex::encode(data)))

@@ -17,22 +17,22 @@ fn bytes<const N: usize>(buf: &[u8], pos: usize) -> Result<[u8; N]> {
         .ok_or_else(|| bad(format!("offset {pos} is past the end of the file ({} bytes)", buf.len())))
 }
 
-pub fn u8_at(buf: &[u8], pos: usize) -> Result<u8> {
+pub(super) fn u8_at(buf: &[u8], pos: usize) -> Result<u8> {
     Ok(bytes::<1>(buf, pos)?[0])
 }
-pub fn u16_at(buf: &[u8], pos: usize) -> Result<u16> {
+pub(super) fn u16_at(buf: &[u8], pos: usize) -> Result<u16> {
     Ok(u16::from_le_bytes(bytes(buf, pos)?))
 }
-pub fn u32_at(buf: &[u8], pos: usize) -> Result<u32> {
+pub(super) fn u32_at(buf: &[u8], pos: usize) -> Result<u32> {
     Ok(u32::from_le_bytes(bytes(buf, pos)?))
 }
-pub fn i32_at(buf: &[u8], pos: usize) -> Result<i32> {
+pub(super) fn i32_at(buf: &[u8], pos: usize) -> Result<i32> {
     Ok(i32::from_le_bytes(bytes(buf, pos)?))
 }
-pub fn i64_at(buf: &[u8], pos: usize) -> Result<i64> {
+pub(super) fn i64_at(buf: &[u8], pos: usize) -> Result<i64> {
     Ok(i64::from_le_bytes(bytes(buf, pos)?))
 }
-pub fn f32_at(buf: &[u8], pos: usize) -> Result<f32> {
+pub(super) fn f32_at(buf: &[u8], pos: usize) -> Result<f32> {
     Ok(f32::from_le_bytes(bytes(buf, pos)?))
 }
 
@@ -43,7 +43,7 @@ fn follow(buf: &[u8], pos: usize) -> Result<usize> {
 
 /// A table: its position and its vtable.
 #[derive(Debug, Clone, Copy)]
-pub struct Table<'a> {
+pub(super) struct Table<'a> {
     buf: &'a [u8],
     pos: usize,
     vtable: usize,
@@ -52,7 +52,7 @@ pub struct Table<'a> {
 
 impl<'a> Table<'a> {
     /// The root table of a flatbuffer.
-    pub fn root(buf: &'a [u8]) -> Result<Table<'a>> {
+    pub(super) fn root(buf: &'a [u8]) -> Result<Table<'a>> {
         Table::at(buf, follow(buf, 0)?)
     }
 
@@ -76,30 +76,30 @@ impl<'a> Table<'a> {
         Ok((off != 0).then_some(self.pos + usize::from(off)))
     }
 
-    pub fn u8(&self, id: usize, default: u8) -> Result<u8> {
+    pub(super) fn u8(&self, id: usize, default: u8) -> Result<u8> {
         self.field(id)?.map_or(Ok(default), |p| u8_at(self.buf, p))
     }
-    pub fn i8(&self, id: usize, default: i8) -> Result<i8> {
+    pub(super) fn i8(&self, id: usize, default: i8) -> Result<i8> {
         Ok(self.u8(id, default as u8)? as i8)
     }
-    pub fn i32(&self, id: usize, default: i32) -> Result<i32> {
+    pub(super) fn i32(&self, id: usize, default: i32) -> Result<i32> {
         self.field(id)?.map_or(Ok(default), |p| i32_at(self.buf, p))
     }
-    pub fn u32(&self, id: usize, default: u32) -> Result<u32> {
+    pub(super) fn u32(&self, id: usize, default: u32) -> Result<u32> {
         self.field(id)?.map_or(Ok(default), |p| u32_at(self.buf, p))
     }
-    pub fn f32(&self, id: usize, default: f32) -> Result<f32> {
+    pub(super) fn f32(&self, id: usize, default: f32) -> Result<f32> {
         self.field(id)?.map_or(Ok(default), |p| f32_at(self.buf, p))
     }
 
-    pub fn table(&self, id: usize) -> Result<Option<Table<'a>>> {
+    pub(super) fn table(&self, id: usize) -> Result<Option<Table<'a>>> {
         match self.field(id)? {
             Some(p) => Ok(Some(Table::at(self.buf, follow(self.buf, p)?)?)),
             None => Ok(None),
         }
     }
 
-    pub fn vector(&self, id: usize, elem_size: usize) -> Result<Option<Vector<'a>>> {
+    pub(super) fn vector(&self, id: usize, elem_size: usize) -> Result<Option<Vector<'a>>> {
         let Some(p) = self.field(id)? else { return Ok(None) };
         let start = follow(self.buf, p)?;
         let len = u32_at(self.buf, start)? as usize;
@@ -111,33 +111,33 @@ impl<'a> Table<'a> {
         Ok(Some(Vector { buf: self.buf, data, len }))
     }
 
-    pub fn string(&self, id: usize) -> Result<Option<String>> {
+    pub(super) fn string(&self, id: usize) -> Result<Option<String>> {
         Ok(self.vector(id, 1)?.map(|v| String::from_utf8_lossy(v.bytes()).into_owned()))
     }
 }
 
 /// A vector of scalars or of tables.
 #[derive(Debug, Clone, Copy)]
-pub struct Vector<'a> {
+pub(super) struct Vector<'a> {
     buf: &'a [u8],
     data: usize,
     len: usize,
 }
 
 impl<'a> Vector<'a> {
-    pub fn bytes(&self) -> &'a [u8] {
+    pub(super) fn bytes(&self) -> &'a [u8] {
         &self.buf[self.data..self.data + self.len]
     }
-    pub fn i32s(&self) -> Result<Vec<i32>> {
+    pub(super) fn i32s(&self) -> Result<Vec<i32>> {
         (0..self.len).map(|i| i32_at(self.buf, self.data + 4 * i)).collect()
     }
-    pub fn f32s(&self) -> Result<Vec<f32>> {
+    pub(super) fn f32s(&self) -> Result<Vec<f32>> {
         (0..self.len).map(|i| f32_at(self.buf, self.data + 4 * i)).collect()
     }
-    pub fn i64s(&self) -> Result<Vec<i64>> {
+    pub(super) fn i64s(&self) -> Result<Vec<i64>> {
         (0..self.len).map(|i| i64_at(self.buf, self.data + 8 * i)).collect()
     }
-    pub fn tables(&self) -> Result<Vec<Table<'a>>> {
+    pub(super) fn tables(&self) -> Result<Vec<Table<'a>>> {
         (0..self.len).map(|i| Table::at(self.buf, follow(self.buf, self.data + 4 * i)?)).collect()
     }
 }

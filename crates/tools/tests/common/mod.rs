@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 /// A table field.
 #[derive(Debug, Clone)]
-pub enum F {
+pub(crate) enum F {
     U8(u8),
     I8(i8),
     I32(i32),
@@ -18,7 +18,7 @@ pub enum F {
 
 /// Something stored out of line and reached by an offset.
 #[derive(Debug, Clone)]
-pub enum Obj {
+pub(crate) enum Obj {
     /// Fields by id.
     Table(Vec<(usize, F)>),
     Bytes(Vec<u8>),
@@ -106,7 +106,7 @@ fn vector(buf: &mut Vec<u8>, len: usize, bytes: Vec<u8>) -> usize {
 }
 
 /// A flatbuffer with root table `root` and file identifier `TFL3`.
-pub fn flatbuffer(root: Obj) -> Vec<u8> {
+pub(crate) fn flatbuffer(root: Obj) -> Vec<u8> {
     let mut buf = vec![0u8; 4];
     buf.extend(b"TFL3");
     let mut queue = VecDeque::from([(0usize, root)]);
@@ -117,9 +117,9 @@ pub fn flatbuffer(root: Obj) -> Vec<u8> {
     buf
 }
 
-pub const FLOAT32: i8 = 0;
-pub const INT32: i8 = 2;
-pub const INT8: i8 = 9;
+pub(crate) const FLOAT32: i8 = 0;
+pub(crate) const INT32: i8 = 2;
+pub(crate) const INT8: i8 = 9;
 
 /// The `BuiltinOptions` union tag of an operator's options table (schema order).
 fn options_type(code: i32) -> u8 {
@@ -145,7 +145,7 @@ fn options_type(code: i32) -> u8 {
 
 /// A `.tflite` model under construction: one subgraph.
 #[derive(Debug, Default)]
-pub struct Tflite {
+pub(crate) struct Tflite {
     tensors: Vec<Obj>,
     buffers: Vec<Obj>,
     ops: Vec<Obj>,
@@ -153,13 +153,13 @@ pub struct Tflite {
 }
 
 impl Tflite {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // Buffer 0 is the empty buffer of every activation.
         Tflite { buffers: vec![Obj::Table(vec![])], ..Default::default() }
     }
 
     /// A tensor; `data` makes it a constant.
-    pub fn tensor(
+    pub(crate) fn tensor(
         &mut self,
         shape: &[i32],
         dtype: i8,
@@ -194,17 +194,17 @@ impl Tflite {
     }
 
     /// An int8 activation.
-    pub fn act(&mut self, shape: &[i32], scale: f32, zero_point: i64) -> i32 {
+    pub(crate) fn act(&mut self, shape: &[i32], scale: f32, zero_point: i64) -> i32 {
         self.tensor(shape, INT8, &[scale], &[zero_point], None)
     }
 
     /// A constant int32 tensor (axes, paddings).
-    pub fn int32s(&mut self, shape: &[i32], values: &[i32]) -> i32 {
+    pub(crate) fn int32s(&mut self, shape: &[i32], values: &[i32]) -> i32 {
         self.tensor(shape, INT32, &[], &[], Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()))
     }
 
     /// An operator with builtin code `code` and builtin options `options` (fields by id).
-    pub fn op(&mut self, code: i32, inputs: &[i32], outputs: &[i32], options: Option<Vec<(usize, F)>>) {
+    pub(crate) fn op(&mut self, code: i32, inputs: &[i32], outputs: &[i32], options: Option<Vec<(usize, F)>>) {
         let opcode = match self.codes.iter().position(|&c| c == code) {
             Some(i) => i,
             None => {
@@ -225,7 +225,7 @@ impl Tflite {
     }
 
     /// The file, with model input `input` and output `output`.
-    pub fn finish(self, input: i32, output: i32) -> Vec<u8> {
+    pub(crate) fn finish(self, input: i32, output: i32) -> Vec<u8> {
         let codes = self
             .codes
             .iter()
@@ -247,7 +247,7 @@ impl Tflite {
 }
 
 /// A one-op model `code(input) -> output` with the given options.
-pub fn single(
+pub(crate) fn single(
     code: i32,
     input: (&[i32], f32, i64),
     output: (&[i32], f32, i64),
