@@ -149,14 +149,14 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
     // (`docs/model-format.md`, section 6): what it reads is the rest.
     let in_elements = cost.elements.saturating_sub(out_elements);
     let window = |g: &Geometry| {
-        let positions = (g.out_h as u64).saturating_mul(g.out_w as u64);
-        positions.saturating_mul(g.kernel_h as u64).saturating_mul(g.kernel_w as u64)
+        let positions = (g.window.out_h as u64).saturating_mul(g.window.out_w as u64);
+        positions.saturating_mul(g.window.kernel_h as u64).saturating_mul(g.window.kernel_w as u64)
     };
     let (taps, patch, weights) = match op {
         Op::FullyConnected { weights, .. } => (0, 0, elements_of(model, *weights)),
         Op::Conv2D { weights, .. } => {
             let taps = window(g);
-            (taps, taps.saturating_mul(g.in_c as u64), elements_of(model, *weights))
+            (taps, taps.saturating_mul(g.window.in_c as u64), elements_of(model, *weights))
         }
         Op::DepthwiseConv2D { weights, .. } => (window(g), 0, elements_of(model, *weights)),
         Op::MaxPool2D { .. } | Op::AveragePool2D { .. } => (window(g), 0, 0),

@@ -10,6 +10,8 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use aiop_kernels::WindowGeometry;
+
 use crate::cost::{Cost, OpWork, op_work};
 use crate::error::{EngineError, Result};
 use crate::limits::*;
@@ -24,22 +26,11 @@ pub struct Geometry {
     pub depth: usize,
     /// Output channels / columns.
     pub cols: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub in_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dilation_h: usize,
-    pub dilation_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub depth_multiplier: usize,
     /// Elements of the op's output.
     pub out_len: usize,
+    /// The sliding window of Conv2D, DepthwiseConv2D and the pools (default for other ops):
+    /// the one window description the reference and fast kernels read.
+    pub window: WindowGeometry,
 }
 
 /// The result of validating a model: its cost, I/O sizes, and per-op geometry.
@@ -446,21 +437,23 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 rows: out_h * out_w,
                 depth,
                 cols: out_c,
-                in_h,
-                in_w,
-                in_c,
-                out_h,
-                out_w,
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: stride_h.into(),
-                stride_w: stride_w.into(),
-                dilation_h: dilation_h.into(),
-                dilation_w: dilation_w.into(),
-                pad_top,
-                pad_left,
-                depth_multiplier: dm,
                 out_len: elems(y) as usize,
+                window: WindowGeometry {
+                    in_h,
+                    in_w,
+                    in_c,
+                    out_h,
+                    out_w,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    stride_h: stride_h.into(),
+                    stride_w: stride_w.into(),
+                    dilation_h: dilation_h.into(),
+                    dilation_w: dilation_w.into(),
+                    pad_top,
+                    pad_left,
+                    depth_multiplier: dm,
+                },
             };
             cost.macs = mul3(elems(y), depth as u64, 1);
             cost.elements = elems(x) + elems(y);
@@ -486,21 +479,23 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g = Geometry {
                 rows: out_h * out_w,
                 cols: c,
-                in_h,
-                in_w,
-                in_c: c,
-                out_h,
-                out_w,
-                kernel_h: filter_h.into(),
-                kernel_w: filter_w.into(),
-                stride_h: stride_h.into(),
-                stride_w: stride_w.into(),
-                dilation_h: 1,
-                dilation_w: 1,
-                pad_top,
-                pad_left,
-                depth_multiplier: 1,
                 out_len: elems(y) as usize,
+                window: WindowGeometry {
+                    in_h,
+                    in_w,
+                    in_c: c,
+                    out_h,
+                    out_w,
+                    kernel_h: filter_h.into(),
+                    kernel_w: filter_w.into(),
+                    stride_h: stride_h.into(),
+                    stride_w: stride_w.into(),
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top,
+                    pad_left,
+                    depth_multiplier: 1,
+                },
                 ..Geometry::default()
             };
             cost.macs = mul3(elems(y), filter_h.into(), filter_w.into());

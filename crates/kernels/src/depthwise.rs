@@ -4,81 +4,20 @@
 //! arithmetic before any kernel runs) or run a path the CPU lacks.
 
 use alloc::vec;
+use core::ops::Range;
 
-use crate::{KernelError, KernelPath, OutputStage, check_len, reference};
-
-/// The shape of a depthwise convolution (NHWC input, `[KH, KW, in_c * depth_multiplier]`
-/// weights). Input row `iy` of output row `oy` and tap `ky` is
-/// `oy * stride_h + ky * dilation_h - pad_top`, skipped when outside `0..in_h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DepthwiseGeometry {
-    pub in_h: usize,
-    pub in_w: usize,
-    pub in_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dilation_h: usize,
-    pub dilation_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub depth_multiplier: usize,
-}
-
-impl DepthwiseGeometry {
-    #[inline]
-    pub(crate) fn tap_y(&self, oy: usize, ky: usize) -> Option<usize> {
-        tap(oy, self.stride_h, self.pad_top, ky, self.dilation_h, self.in_h)
-    }
-    #[inline]
-    pub(crate) fn tap_x(&self, ox: usize, kx: usize) -> Option<usize> {
-        tap(ox, self.stride_w, self.pad_left, kx, self.dilation_w, self.in_w)
-    }
-}
-
-/// The taps `k` in `lo..hi` of output coordinate `out` that fall inside `0..size` (a
-/// contiguous range, since the tap coordinate grows with `k`), or `None` if an intermediate
-/// overflows (the caller then checks each tap with [`tap`]).
-#[inline]
-pub(crate) fn tap_range(
-    out: usize,
-    stride: usize,
-    pad: usize,
-    kernel: usize,
-    dilation: usize,
-    size: usize,
-) -> Option<(usize, usize)> {
-    let base = out.checked_mul(stride)?;
-    let limit = size.checked_add(pad)?;
-    // Largest coordinate a tap below `kernel` can reach must not overflow either.
-    base.checked_add(kernel.checked_mul(dilation)?)?;
-    if dilation == 0 {
-        let inside = base >= pad && base < limit;
-        return Some(if inside { (0, kernel) } else { (0, 0) });
-    }
-    let lo = if base >= pad { 0 } else { (pad - base).div_ceil(dilation) };
-    let hi = if base >= limit { 0 } else { (limit - base).div_ceil(dilation).min(kernel) };
-    Some(if lo < hi { (lo, hi) } else { (0, 0) })
-}
-
-/// Overflow is "outside the image": such a tap could never be inside it.
-#[inline]
-fn tap(out: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize) -> Option<usize> {
-    out.checked_mul(stride)?.checked_add(k.checked_mul(dilation)?)?.checked_sub(pad).filter(|&i| i < size)
-}
+use crate::simd;
+use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, reference};
 
 /// The depthwise formula for `channels` only, on an input already expanded to `cols`
 /// channels (depth multiplier 1), in scalar code without a bounds test per tap: the in-image
-/// taps of each output pixel are a range per axis ([`tap_range`]), and each channel's sum is
+/// taps of each output pixel are a range per axis ([`WindowGeometry::taps_y`]), and each channel's sum is
 /// `bias + sum(w * x) - zp * sum(w)`, equal to the reference's wrapping sum of
 /// `w * (x - zp)` modulo 2^32. Used for the channels the vector kernels leave and for
 /// channel counts too small for a vector.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scalar_channels(
-    g: &DepthwiseGeometry,
+    g: &WindowGeometry,
     cols: usize,
     channels: core::ops::Range<usize>,
     input: &[i8],
@@ -91,15 +30,8 @@ pub(crate) fn scalar_channels(
     if channels.is_empty() {
         return;
     }
-    let ranges = |o: usize, horizontal: bool| {
-        if horizontal {
-            tap_range(o, g.stride_w, g.pad_left, g.kernel_w, g.dilation_w, g.in_w)
-        } else {
-            tap_range(o, g.stride_h, g.pad_top, g.kernel_h, g.dilation_h, g.in_h)
-        }
-    };
     for oy in 0..g.out_h {
-        let Some((ky0, ky1)) = ranges(oy, false) else {
+        let Some(Range { start: ky0, end: ky1 }) = g.taps_y(oy) else {
             return reference::depthwise_channels(
                 g,
                 cols,
@@ -113,7 +45,7 @@ pub(crate) fn scalar_channels(
             );
         };
         for ox in 0..g.out_w {
-            let Some((kx0, kx1)) = ranges(ox, true) else {
+            let Some(Range { start: kx0, end: kx1 }) = g.taps_x(ox) else {
                 return reference::depthwise_channels(
                     g,
                     cols,
@@ -134,7 +66,7 @@ pub(crate) fn scalar_channels(
                     if taps == 0 {
                         break;
                     }
-                    // In range by `tap_range`: the first and last taps are inside the image.
+                    // In range by `taps_y` / `taps_x`: the first and last taps are inside the image.
                     let iy = oy * g.stride_h + ky * g.dilation_h - g.pad_top;
                     let ix = ox * g.stride_w + kx0 * g.dilation_w - g.pad_left;
                     let x = &input[(iy * g.in_w + ix) * cols + oc..];
@@ -169,7 +101,7 @@ fn mul(a: usize, b: usize) -> Result<usize, KernelError> {
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d(
     path: KernelPath,
-    g: &DepthwiseGeometry,
+    g: &WindowGeometry,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -213,12 +145,23 @@ pub fn depthwise_conv2d(
         expanded = e;
         &expanded
     };
+    let unavailable = KernelError::PathUnavailable(path.name());
     match path {
+        KernelPath::Reference => {
+            reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out);
+            Ok(())
+        }
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 => crate::x86::avx2::depthwise(g, cols, x, input_zero_point, weights, bias, stage, out),
+        KernelPath::Avx2 => {
+            let isa = crate::x86::Avx2::detect().ok_or(unavailable)?;
+            simd::depthwise(isa, g, cols, x, input_zero_point, weights, bias, stage, out)
+        }
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => crate::x86::avx512::depthwise(g, cols, x, input_zero_point, weights, bias, stage, out),
-        _ => reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out),
+        KernelPath::Avx512 => {
+            let isa = crate::x86::Avx512::detect().ok_or(unavailable)?;
+            simd::depthwise(isa, g, cols, x, input_zero_point, weights, bias, stage, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => Err(unavailable),
     }
-    Ok(())
 }

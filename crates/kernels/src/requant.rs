@@ -271,7 +271,7 @@ mod tests {
         i32::try_from(y).expect("the double-rounding result fits i32")
     }
 
-    /// The one-shift form the vector stages compute (see `x86::StageVectors`), in plain i64.
+    /// The one-shift form the vector stages compute (see `simd::StageVectors`), in plain i64.
     fn double_one_shift(x: i32, multiplier: i32, shift: i8) -> i32 {
         let shift = i32::from(shift).clamp(-31, 30);
         let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
