@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use aiop_kernels::WindowGeometry;
 
-use crate::cost::{Cost, OpWork, op_work};
+use crate::cost::{Cost, OpWork, op_cost, op_work};
 use crate::error::{EngineError, Result};
 use crate::limits::*;
 use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
@@ -46,7 +46,8 @@ pub struct Validated {
     pub op_work: Vec<OpWork>,
 }
 
-/// Checks every rule of `docs/model-format.md` ("Validity") and counts the cost.
+/// Checks every rule of `docs/model-format.md` ("Validity"), op by op ([`check_op`]), and
+/// counts the cost from the geometry each op's rules proved (`crate::cost`).
 pub fn validate(model: &Model) -> Result<Validated> {
     if model.tensors.len() > MAX_TENSORS {
         return Err(limit_err("tensor count", model.tensors.len() as u64, MAX_TENSORS as u64));
@@ -117,7 +118,8 @@ pub fn validate(model: &Model) -> Result<Validated> {
             return Err(ctx.err(format!("int32 tensor {out} must be the model output; no op reads int32 activations")));
         }
 
-        let (geom, op_cost) = check_op(&ctx, op)?;
+        let geom = check_op(&ctx, op)?;
+        let op_cost = op_cost(model, op, &geom);
         cost.macs = add_cost(cost.macs, op_cost.macs, "MAC count", MAX_MACS)?;
         cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
         cost.transcendentals =
@@ -332,10 +334,6 @@ fn elems(t: &Tensor) -> u64 {
     t.elements().unwrap_or(u64::MAX)
 }
 
-fn mul3(a: u64, b: u64, c: u64) -> u64 {
-    a.saturating_mul(b).saturating_mul(c)
-}
-
 /// Output size and leading padding of one spatial axis, TensorFlow Lite's rules.
 fn window_axis(
     padding: Padding,
@@ -357,9 +355,11 @@ fn window_axis(
     Some((out, total_padding / 2))
 }
 
-fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
+/// The validity rules of one op: every shape, parameter range and accumulator bound its
+/// kernels rely on. Returns the geometry those rules proved; what the op costs is counted from
+/// it separately ([`crate::cost::op_cost`]).
+fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
     let mut g = Geometry::default();
-    let mut cost = Cost::default();
     match op {
         Op::FullyConnected { input, weights, bias, output, output_scales, clamp } => {
             let x = ctx.activation(*input, "input")?;
@@ -386,8 +386,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = k;
             g.cols = n;
             g.out_len = elems(y) as usize;
-            cost.macs = mul3(g.rows as u64, k as u64, n as u64);
-            cost.elements = elems(x) + elems(y);
         }
         Op::Conv2D { input, weights, bias, output, window, output_scales, clamp }
         | Op::DepthwiseConv2D { input, weights, bias, output, window, output_scales, clamp, .. } => {
@@ -455,8 +453,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                     depth_multiplier: dm,
                 },
             };
-            cost.macs = mul3(elems(y), depth as u64, 1);
-            cost.elements = elems(x) + elems(y);
         }
         Op::MaxPool2D { input, output, window, clamp } | Op::AveragePool2D { input, output, window, clamp } => {
             let x = ctx.activation(*input, "input")?;
@@ -498,8 +494,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 },
                 ..Geometry::default()
             };
-            cost.macs = mul3(elems(y), filter_h.into(), filter_w.into());
-            cost.elements = elems(x) + elems(y);
         }
         Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
         | Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
@@ -515,7 +509,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*output_scale, "output scale")?;
             ctx.clamp(*clamp)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 3 * elems(y);
         }
         Op::Mul { lhs, rhs, output, output_scale, clamp } => {
             let (a, b, y) =
@@ -525,7 +518,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*output_scale, "output scale")?;
             ctx.clamp(*clamp)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 3 * elems(y);
         }
         Op::Reshape { input, output } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -534,7 +526,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             }
             same_quantization(ctx, x, y)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::Softmax { input, output, beta, diff_min } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -553,8 +544,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = depth as usize;
             g.rows = (elems(x) / u64::from(depth)) as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
-            cost.transcendentals = 2 * elems(y) + g.rows as u64;
         }
         Op::Logistic { input, output, input_scale, .. } | Op::Tanh { input, output, input_scale, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -562,8 +551,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*input_scale, "input scale")?;
             fixed_output(ctx, y, if matches!(op, Op::Logistic { .. }) { -128 } else { 0 })?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
-            cost.transcendentals = elems(y);
         }
         Op::ArgMax { input, output } => {
             let x = ctx.activation(*input, "input")?;
@@ -580,7 +567,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = *x.shape.last().unwrap_or(&1) as usize;
             g.rows = (elems(x) / g.depth as u64) as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Concatenation { inputs, output, axis } => {
             let y = ctx.activation(*output, "output")?;
@@ -596,7 +582,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 )));
             }
             let mut along: u64 = 0;
-            let mut read: u64 = 0;
             for &id in inputs {
                 let x = ctx.activation(id, "input")?;
                 same_quantization(ctx, x, y)?;
@@ -609,7 +594,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                     )));
                 }
                 along = along.saturating_add(u64::from(x.shape[axis]));
-                read = read.saturating_add(elems(x));
             }
             if along != u64::from(y.shape[axis]) {
                 return Err(ctx
@@ -618,7 +602,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.rows = y.shape[..axis].iter().map(|&d| d as usize).product();
             g.depth = y.shape[axis + 1..].iter().map(|&d| d as usize).product();
             g.out_len = elems(y) as usize;
-            cost.elements = read.saturating_add(elems(y));
         }
         Op::Pad { input, output, paddings, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -642,7 +625,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             // quantizations agree either).
             ctx.expect_shape(y, &expected, "output")?;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Mean { input, output, axes, scale } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -673,14 +655,12 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*scale, "mean scale")?;
             g.depth = count as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Requantize { input, output, scale } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
             ctx.same_shape(x, y, "input and output")?;
             ctx.scale(*scale, "scale")?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::LeakyRelu { input, output, identity_scale, alpha_scale, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -688,7 +668,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*identity_scale, "identity scale")?;
             ctx.scale(*alpha_scale, "alpha scale")?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::HardSwish { input, output, reluish_multiplier, reluish_exponent, output_multiplier, output_exponent } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -707,10 +686,9 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 );
             }
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
     }
-    Ok((g, cost))
+    Ok(g)
 }
 
 fn same_quantization(ctx: &OpCtx<'_>, x: &Tensor, y: &Tensor) -> Result<()> {
