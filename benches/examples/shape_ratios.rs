@@ -128,9 +128,27 @@ fn run_case(case: &Case, path: KernelPath, rounding: Rounding) -> Duration {
                         bytes(g.window.kernel_h * g.window.kernel_w * g.cols, 7).iter().map(|&v| v.max(-127)).collect();
                     time(|| {
                         if path == KernelPath::Reference {
-                            reference::depthwise_conv2d(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out);
+                            aiop_kernels::reference::depthwise_conv2d(
+                                &g.window,
+                                black_box(&x),
+                                5,
+                                &w,
+                                Some(&bias),
+                                &st,
+                                &mut out,
+                            );
                         } else {
-                            fast::depthwise_conv2d(path, g, black_box(&x), 5, &w, Some(&bias), &st, &mut out).unwrap();
+                            aiop_kernels::depthwise_conv2d(
+                                path,
+                                &g.window,
+                                black_box(&x),
+                                5,
+                                &w,
+                                Some(&bias),
+                                &st,
+                                &mut out,
+                            )
+                            .unwrap();
                         }
                     })
                 }
@@ -142,10 +160,29 @@ fn run_case(case: &Case, path: KernelPath, rounding: Rounding) -> Duration {
                     let packed =
                         (path != KernelPath::Reference).then(|| PackedMatrix::pack(path, &w, g.cols, g.depth).unwrap());
                     time(|| match (&packed, fc) {
-                        (None, true) => reference::fully_connected(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out),
-                        (None, false) => reference::conv2d(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out),
+                        (None, true) => aiop_kernels::reference::qgemm(
+                            &w,
+                            g.cols,
+                            g.depth,
+                            black_box(&x),
+                            g.rows,
+                            5,
+                            Some(&bias),
+                            &st,
+                            &mut out,
+                        ),
+                        (None, false) => aiop_kernels::reference::conv2d(
+                            &g.window,
+                            g.cols,
+                            black_box(&x),
+                            5,
+                            &w,
+                            Some(&bias),
+                            &st,
+                            &mut out,
+                        ),
                         (Some(p), true) => {
-                            fast::fully_connected(g, p, black_box(&x), 5, Some(&bias), &st, &mut out).unwrap()
+                            aiop_kernels::qgemm(p, black_box(&x), g.rows, 5, Some(&bias), &st, &mut out).unwrap()
                         }
                         (Some(p), false) => fast::conv2d(g, p, black_box(&x), 5, Some(&bias), &st, &mut out).unwrap(),
                     })

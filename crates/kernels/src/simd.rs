@@ -50,7 +50,9 @@ pub(crate) unsafe trait Isa: Copy {
     type V: Copy;
     /// One activation as the multiply-accumulate reads it.
     type X: Copy + Default;
-    /// The `LANES` output bytes of [`Isa::requant`].
+    /// `LANES / 2` `i64` lanes, where the output stage computes.
+    type W: Copy;
+    /// The `LANES` output bytes of [`requant`].
     type Bytes: Copy;
 
     /// `x + LHS_OFFSET` as the multiply reads it.
@@ -111,18 +113,35 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// See [`Isa`].
     unsafe fn mul_acc_centered(acc: Self::V, w: Self::V, x: Self::V, zp: Self::V) -> Self::V;
-    /// `stage.apply(acc[j], col + j)` for every lane, from the widened constants `sv` (see
-    /// [`StageVectors`]); `DOUBLE` is `stage.rounding == Rounding::Double`.
+    /// Lane-wise wrapping `acc << counts` (counts in `0..=30`).
     ///
     /// # Safety
-    /// `sv` must be built from `stage` with at least `col + LANES` entries per vector, and
+    /// See [`Isa`].
+    unsafe fn shl(acc: Self::V, counts: Self::V) -> Self::V;
+    /// The low and the high `LANES / 2` lanes, sign-extended to `i64`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn widen_halves(acc: Self::V) -> (Self::W, Self::W);
+    /// `LANES / 2` lanes of the output stage in its one-shift form (see [`StageVectors`]) for
+    /// channels `col..`: `(x * mult + round - [DOUBLE && x * mult < -2^30] * neg) >> shr`
+    /// (arithmetic), clamped to `i32` unless `DOUBLE`, plus the output zero point, clamped to
+    /// the stage's bounds. `DOUBLE` is `stage.rounding == Rounding::Double`.
+    ///
+    /// # Safety
+    /// `sv` must be built from `stage` with at least `col + LANES / 2` entries per vector, and
     /// `DOUBLE` must match `stage.rounding`; see [`Isa`].
-    unsafe fn requant<const DOUBLE: bool>(
-        acc: Self::V,
+    unsafe fn requant_half<const DOUBLE: bool>(
+        x: Self::W,
         sv: &StageVectors,
         col: usize,
         stage: &OutputStage<'_>,
-    ) -> Self::Bytes;
+    ) -> Self::W;
+    /// The `LANES` values of `lo` then `hi` (each in `[-128, 127]`) as bytes.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn narrow(lo: Self::W, hi: Self::W) -> Self::Bytes;
     /// Writes the `LANES` bytes to `dst`.
     ///
     /// # Safety
@@ -145,6 +164,26 @@ pub(crate) unsafe trait Isa: Copy {
     /// [`depthwise_body`] with this ISA's features enabled.
     fn depthwise<const DOUBLE: bool>(self, p: &Depthwise<'_>, out: &mut [i8]);
 }
+
+/// Declares an ISA's lane methods inside its `unsafe impl Isa`: each becomes an `#[inline]`
+/// `unsafe fn` with the ISA's target features, named once, so no lane can forget or misspell
+/// them.
+macro_rules! lanes {
+    (
+        $features:literal;
+        $($(#[$attr:meta])* fn $name:ident $(<const $c:ident: $ct:ty>)? ($($args:tt)*) $(-> $ret:ty)? $body:block)*
+    ) => {$(
+        $(#[$attr])*
+        ///
+        /// # Safety
+        /// As the [`Isa`] method's (the extents its pointers must be valid for), and the CPU must
+        /// have the ISA's target features (its token proves it).
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $name $(<const $c: $ct>)? ($($args)*) $(-> $ret)? $body
+    )*};
+}
+pub(crate) use lanes;
 
 /// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
 /// a function with the ISA's target features, so the lane methods inline into the loops.
@@ -578,9 +617,32 @@ unsafe fn finish<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, acc: I::V, r: u
     }
     // SAFETY: the stage vectors hold `np >= col + LANES` entries.
     let bytes =
-        unsafe { I::requant::<DOUBLE>(I::add(acc, I::load_i32(p.sv.fix.as_ptr().add(col))), p.sv, col, p.stage) };
+        unsafe { requant::<I, DOUBLE>(I::add(acc, I::load_i32(p.sv.fix.as_ptr().add(col))), p.sv, col, p.stage) };
     // SAFETY: the features are the caller's.
     unsafe { store::<I>(bytes, &mut out[r * p.n + col..(r + 1) * p.n]) };
+}
+
+/// `stage.apply(acc[j], col + j)` for every lane, from the widened constants `sv`: the
+/// double rounding's wrapping left shift in 32-bit lanes, then each half in 64-bit lanes.
+///
+/// # Safety
+/// The ISA's features must be enabled; `sv` must be built from `stage` with at least
+/// `col + LANES` entries per vector, and `DOUBLE` must match `stage.rounding`.
+#[inline(always)]
+unsafe fn requant<I: Isa, const DOUBLE: bool>(
+    acc: I::V,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> I::Bytes {
+    // SAFETY: `sv.left` (filled for `Double`) and the other vectors hold `col + LANES`
+    // entries; the features are the caller's.
+    unsafe {
+        let acc = if DOUBLE { I::shl(acc, I::load_i32(sv.left.as_ptr().add(col))) } else { acc };
+        let (lo, hi) = I::widen_halves(acc);
+        let half = I::LANES / 2;
+        I::narrow(I::requant_half::<DOUBLE>(lo, sv, col, stage), I::requant_half::<DOUBLE>(hi, sv, col + half, stage))
+    }
 }
 
 /// Stores up to `LANES` bytes into `dst` (fewer at the right edge of a matrix or the last
@@ -663,7 +725,7 @@ pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(
 ) {
     for c in (0..np).step_by(I::LANES) {
         // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries.
-        let bytes = unsafe { I::requant::<DOUBLE>(I::load_i32(acc.as_ptr().add(c)), sv, c, stage) };
+        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(acc.as_ptr().add(c)), sv, c, stage) };
         // SAFETY: the features are the caller's.
         unsafe { store::<I>(bytes, &mut out[c..c + I::LANES]) };
     }
@@ -744,7 +806,7 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                     };
                 }
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
-                let bytes = unsafe { I::requant::<DOUBLE>(acc, p.sv, c, p.stage) };
+                let bytes = unsafe { requant::<I, DOUBLE>(acc, p.sv, c, p.stage) };
                 // SAFETY: the features are the caller's.
                 unsafe { store::<I>(bytes, &mut out[pixel + c..pixel + c + lanes]) };
             }

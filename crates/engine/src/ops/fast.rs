@@ -8,25 +8,15 @@ use alloc::vec;
 
 use core::ops::Range;
 
-use aiop_kernels::{KernelError, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d as depthwise, qgemm};
+use aiop_kernels::{KernelError, OutputStage, PackedMatrix, qgemm};
 
 use crate::validate::Geometry;
 
 /// Largest im2col scratch buffer, in bytes (one block of output pixels).
 const IM2COL_BLOCK_BYTES: usize = 256 * 1024;
 
-pub fn fully_connected(
-    g: &Geometry,
-    packed: &PackedMatrix,
-    input: &[i8],
-    input_zero_point: i32,
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) -> Result<(), KernelError> {
-    qgemm(packed, input, g.rows, input_zero_point, bias, stage, out)
-}
-
+/// Conv2D as im2col blocks through `packed`'s kernel; the same bytes as
+/// `aiop_kernels::reference::conv2d`.
 pub fn conv2d(
     g: &Geometry,
     packed: &PackedMatrix,
@@ -108,22 +98,6 @@ fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]
             }
         }
     }
-}
-
-/// Depthwise Conv2D on `path`'s kernel (weights are read as stored: `[KH, KW, Cout]` is
-/// already channel-contiguous, the order the SIMD kernels want).
-#[allow(clippy::too_many_arguments)]
-pub fn depthwise_conv2d(
-    path: KernelPath,
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) -> Result<(), KernelError> {
-    depthwise(path, &g.window, input, input_zero_point, weights, bias, stage, out)
 }
 
 /// Max pooling, the same bytes as [`crate::ops::reference::max_pool2d`]: each output pixel's
@@ -336,7 +310,7 @@ fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp
 mod tests {
     use super::*;
     use crate::ops::reference;
-    use aiop_kernels::WindowGeometry;
+    use aiop_kernels::{KernelPath, WindowGeometry};
     use alloc::vec::Vec;
 
     struct Rng(u64);
@@ -464,7 +438,7 @@ mod tests {
                     rounding,
                 };
                 let mut want = vec![0i8; g.out_len];
-                reference::conv2d(&g, &input, zp, &weights, Some(&bias), &stage, &mut want);
+                aiop_kernels::reference::conv2d(&g.window, cols, &input, zp, &weights, Some(&bias), &stage, &mut want);
                 for path in KernelPath::available() {
                     let packed = PackedMatrix::pack(path, &weights, cols, depth).unwrap();
                     let mut got = vec![0i8; g.out_len];

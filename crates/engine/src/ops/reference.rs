@@ -3,13 +3,14 @@
 //! Each function follows the matching TensorFlow Lite (Micro) int8 reference kernel, with the
 //! model version's requantization rule ([`Rounding`]: single rounding in format v1, double
 //! rounding in v2). Shapes and parameter ranges were proven by validation, so indexing stays
-//! in bounds and the accumulators cannot overflow. The matrix and convolution ops are
-//! `aiop_kernels::reference`, their one specification, which the fast kernels are tested
-//! against; window taps are [`aiop_kernels::WindowGeometry`]'s, shared with validation.
+//! in bounds and the accumulators cannot overflow. The matrix ops (FullyConnected, Conv2D,
+//! DepthwiseConv2D) are not here: their one specification is `aiop_kernels::reference`, which
+//! the interpreter's reference path runs and every fast kernel is tested against. Window taps
+//! are [`aiop_kernels::WindowGeometry`]'s, the geometry validation proved.
 
 use alloc::vec;
 
-use aiop_kernels::{OutputStage, Rounding};
+use aiop_kernels::Rounding;
 
 use super::fixedpoint::{
     exp_on_negative_values, logistic_q4, reciprocal, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
@@ -25,47 +26,6 @@ use crate::validate::Geometry;
 
 pub(crate) fn clamp_to(value: i64, clamp: Clamp) -> i8 {
     value.clamp(i64::from(clamp.min), i64::from(clamp.max)) as i8
-}
-
-/// Fully connected: a matrix product of the `rows x depth` input with the weights.
-pub fn fully_connected(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    aiop_kernels::reference::qgemm(weights, g.cols, g.depth, input, g.rows, input_zero_point, bias, stage, out);
-}
-
-/// Conv2D over an `[H, W, Cin]` image with `[Cout, KH, KW, Cin]` weights. Taps in the
-/// padding are skipped, which is the same as padding with the input zero point.
-pub fn conv2d(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    aiop_kernels::reference::conv2d(&g.window, g.cols, input, input_zero_point, weights, bias, stage, out);
-}
-
-/// Depthwise Conv2D: output channel `ic * depth_multiplier + m` filters input channel `ic`
-/// with weights `[KH, KW, Cout]`.
-pub fn depthwise_conv2d(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    aiop_kernels::reference::depthwise_conv2d(&g.window, input, input_zero_point, weights, bias, stage, out);
 }
 
 /// Visits the in-image taps of the pooling window of output pixel `(oy, ox)`.

@@ -36,6 +36,7 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     const LHS_OFFSET: i32 = if LANES == 16 { 128 } else { 0 };
     type V = [i32; MAX];
     type X = i32;
+    type W = [i64; 8];
     type Bytes = [i8; 16];
 
     fn widen(x: i8) -> i32 {
@@ -128,25 +129,49 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     }
 
     /// # Safety
-    /// As [`Isa::requant`].
-    unsafe fn requant<const DOUBLE: bool>(
-        acc: Self::V,
+    /// None beyond [`Isa`]'s.
+    unsafe fn shl(acc: Self::V, counts: Self::V) -> Self::V {
+        core::array::from_fn(|j| acc[j].wrapping_shl(counts[j] as u32))
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn widen_halves(acc: Self::V) -> ([i64; 8], [i64; 8]) {
+        let half = LANES / 2;
+        let lane = |from: usize| move |j: usize| if j < half { i64::from(acc[from + j]) } else { 0 };
+        (core::array::from_fn(lane(0)), core::array::from_fn(lane(half)))
+    }
+
+    /// # Safety
+    /// As [`Isa::requant_half`].
+    unsafe fn requant_half<const DOUBLE: bool>(
+        x: [i64; 8],
         sv: &StageVectors,
         col: usize,
         stage: &OutputStage<'_>,
-    ) -> [i8; 16] {
+    ) -> [i64; 8] {
         core::array::from_fn(|j| {
-            if j >= LANES {
+            if j >= LANES / 2 {
                 return 0;
             }
             let c = col + j;
-            let a = if DOUBLE { acc[j].wrapping_shl(sv.left[c] as u32) } else { acc[j] };
-            let p = i64::from(a) * sv.mult[c];
+            // The vector multiply reads the low 32 bits of each lane, sign-extended.
+            let p = i64::from(x[j] as i32) * sv.mult[c];
             let below = DOUBLE && p < -(1i64 << 30);
-            let t = p + sv.round[c] - if below { sv.neg[c] } else { 0 };
-            let y = t >> sv.shr[c];
+            let y = (p + sv.round[c] - if below { sv.neg[c] } else { 0 }) >> sv.shr[c];
             let y = if DOUBLE { y } else { y.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) };
-            (y + i64::from(stage.output_zero_point)).clamp(i64::from(stage.clamp_min), i64::from(stage.clamp_max)) as i8
+            (y + i64::from(stage.output_zero_point)).clamp(i64::from(stage.clamp_min), i64::from(stage.clamp_max))
+        })
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn narrow(lo: [i64; 8], hi: [i64; 8]) -> [i8; 16] {
+        let half = LANES / 2;
+        core::array::from_fn(|j| match j {
+            j if j < half => lo[j] as i8,
+            j if j < LANES => hi[j - half] as i8,
+            _ => 0,
         })
     }
 

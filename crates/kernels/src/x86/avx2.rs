@@ -11,7 +11,7 @@
 use core::arch::x86_64::*;
 
 use crate::OutputStage;
-use crate::simd::{Isa, StageVectors, entry_points};
+use crate::simd::{Isa, StageVectors, entry_points, lanes};
 
 /// Proof that this CPU has AVX2: only [`Avx2::detect`] makes one.
 #[derive(Debug, Clone, Copy)]
@@ -42,155 +42,138 @@ unsafe impl Isa for Avx2 {
     const LHS_OFFSET: i32 = 0;
     type V = __m256i;
     type X = i16;
+    type W = __m256i;
     type Bytes = __m128i;
 
     fn widen(x: i8) -> i16 {
         i16::from(x)
     }
 
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn splat(v: i32) -> __m256i {
-        _mm256_set1_epi32(v)
-    }
+    lanes! { "avx2";
+        fn splat(v: i32) -> __m256i {
+            _mm256_set1_epi32(v)
+        }
 
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn add(a: __m256i, b: __m256i) -> __m256i {
-        _mm256_add_epi32(a, b)
-    }
+        fn add(a: __m256i, b: __m256i) -> __m256i {
+            _mm256_add_epi32(a, b)
+        }
 
-    /// # Safety
-    /// As [`Isa::load_i32`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn load_i32(p: *const i32) -> __m256i {
-        // SAFETY: 8 `i32` readable at `p` (the caller's contract).
-        unsafe { _mm256_loadu_si256(p.cast()) }
-    }
+        fn load_i32(p: *const i32) -> __m256i {
+            // SAFETY: 8 `i32` readable at `p` (the caller's contract).
+            unsafe { _mm256_loadu_si256(p.cast()) }
+        }
 
-    /// # Safety
-    /// As [`Isa::broadcast_group`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn broadcast_group(p: *const i16) -> __m256i {
-        // SAFETY: two `i16` readable at `p` (the caller's contract).
-        _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
-    }
+        fn broadcast_group(p: *const i16) -> __m256i {
+            // SAFETY: two `i16` readable at `p` (the caller's contract).
+            _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
+        }
 
-    /// # Safety
-    /// As [`Isa::load_weights`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn load_weights(p: *const i8) -> __m256i {
-        // SAFETY: 16 bytes readable at `p` (the caller's contract).
-        _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(p.cast()) })
-    }
+        fn load_weights(p: *const i8) -> __m256i {
+            // SAFETY: 16 bytes readable at `p` (the caller's contract).
+            _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(p.cast()) })
+        }
 
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn madd(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
-        _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
-    }
+        fn madd(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+            _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+        }
 
-    /// # Safety
-    /// As [`Isa::dot_chunk`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn dot_chunk(acc: __m256i, x: *const i16, w: *const i8) -> __m256i {
-        // SAFETY: 16 values readable at `x` and at `w` (the caller's contract).
-        let (xv, wv) = unsafe { (_mm256_loadu_si256(x.cast()), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast()))) };
-        _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv))
-    }
+        fn dot_chunk(acc: __m256i, x: *const i16, w: *const i8) -> __m256i {
+            // SAFETY: 16 values readable at `x` and at `w` (the caller's contract).
+            let (xv, wv) = unsafe { (_mm256_loadu_si256(x.cast()), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast()))) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv))
+        }
 
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn reduce_add(v: __m256i) -> i32 {
-        let mut lanes = [0i32; 8];
-        // SAFETY: `lanes` is 32 bytes.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-        lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v))
-    }
+        fn reduce_add(v: __m256i) -> i32 {
+            let mut lanes = [0i32; 8];
+            // SAFETY: `lanes` is 32 bytes.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+            lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v))
+        }
 
-    /// # Safety
-    /// As [`Isa::load_i8`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn load_i8(p: *const i8) -> __m256i {
-        // SAFETY: 8 bytes readable at `p` (the caller's contract).
-        _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(p.cast()) })
-    }
+        fn load_i8(p: *const i8) -> __m256i {
+            // SAFETY: 8 bytes readable at `p` (the caller's contract).
+            _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(p.cast()) })
+        }
 
-    /// # Safety
-    /// As [`Isa::load_i8_partial`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn load_i8_partial(p: *const i8, lanes: usize) -> __m256i {
-        // AVX2 has no masked byte load: copy the `lanes` readable bytes into a zeroed buffer.
-        let mut tmp = [0i8; 8];
-        let lanes = lanes.min(8);
-        // SAFETY: `lanes` bytes readable at `p` (the caller's contract), `tmp` holds 8.
-        unsafe { core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), lanes) };
-        // SAFETY: `tmp` is 8 bytes.
-        _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(tmp.as_ptr().cast()) })
-    }
+        fn load_i8_partial(p: *const i8, lanes: usize) -> __m256i {
+            // AVX2 has no masked byte load: copy the `lanes` readable bytes into a zeroed buffer.
+            let mut tmp = [0i8; 8];
+            let lanes = lanes.min(8);
+            // SAFETY: `lanes` bytes readable at `p` (the caller's contract), `tmp` holds 8.
+            unsafe { core::ptr::copy_nonoverlapping(p, tmp.as_mut_ptr(), lanes) };
+            // SAFETY: `tmp` is 8 bytes.
+            _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(tmp.as_ptr().cast()) })
+        }
 
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn mul_acc_centered(acc: __m256i, w: __m256i, x: __m256i, zp: __m256i) -> __m256i {
-        _mm256_add_epi32(acc, _mm256_mullo_epi32(w, _mm256_sub_epi32(x, zp)))
-    }
+        fn mul_acc_centered(acc: __m256i, w: __m256i, x: __m256i, zp: __m256i) -> __m256i {
+            _mm256_add_epi32(acc, _mm256_mullo_epi32(w, _mm256_sub_epi32(x, zp)))
+        }
 
-    /// `OutputStage::apply` on 8 accumulators of channels `col..col + 8`; the result bytes are
-    /// the low 8 of the returned vector. Values end in `[-128, 127]`, so the saturating packs
-    /// at the end change nothing. For double rounding, the wrapping `i32` left shift is done
-    /// here, in 32-bit lanes, before widening (`vpsllvd` counts are `0..=30`).
-    ///
-    /// # Safety
-    /// As [`Isa::requant`]; the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn requant<const DOUBLE: bool>(
-        acc: __m256i,
-        sv: &StageVectors,
-        col: usize,
-        stage: &OutputStage<'_>,
-    ) -> __m128i {
-        let acc = if DOUBLE {
-            // SAFETY: `sv.left` holds at least `col + 8` entries (the caller's contract).
-            _mm256_sllv_epi32(acc, unsafe { _mm256_loadu_si256(sv.left.as_ptr().add(col).cast()) })
-        } else {
-            acc
-        };
-        let lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc));
-        let hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(acc));
-        // SAFETY: forwarded from the caller.
-        let (a, b) = unsafe { (requant4::<DOUBLE>(lo, sv, col, stage), requant4::<DOUBLE>(hi, sv, col + 4, stage)) };
-        // The low 32 bits of each 64-bit lane, in order.
-        let idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-        let a = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(a, idx));
-        let b = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, idx));
-        let w = _mm_packs_epi32(a, b);
-        _mm_packs_epi16(w, w)
-    }
+        fn shl(acc: __m256i, counts: __m256i) -> __m256i {
+            _mm256_sllv_epi32(acc, counts)
+        }
 
-    /// # Safety
-    /// As [`Isa::store`] (8 bytes); the CPU must have AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn store(bytes: __m128i, dst: *mut i8) {
-        // SAFETY: 8 bytes writable at `dst` (the caller's contract).
-        unsafe { _mm_storel_epi64(dst.cast(), bytes) }
+        fn widen_halves(acc: __m256i) -> (__m256i, __m256i) {
+            let lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc));
+            (lo, _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(acc)))
+        }
+
+        /// `vpmuldq` gives the exact `x * multiplier` (of the low, sign-extended 32 bits of each
+        /// lane); the rounding add cannot overflow (|x * M| < 2^62, round <= 2^61 + 2^30); the
+        /// arithmetic shift is `sign ^ ((t ^ sign) >> s)` with a logical shift (for negative `t`,
+        /// `!t >> s == !(t >> s)`); min/max are compare-and-blend. Double rounding subtracts
+        /// `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and needs no `i32`
+        /// clamp: its result is always in range.
+        fn requant_half<const DOUBLE: bool>(
+            x: __m256i,
+            sv: &StageVectors,
+            col: usize,
+            stage: &OutputStage<'_>,
+        ) -> __m256i {
+            // SAFETY: `sv` holds `col + 4` entries per vector (the caller's contract).
+            let (m, s, r) = unsafe {
+                (
+                    _mm256_loadu_si256(sv.mult.as_ptr().add(col).cast()),
+                    _mm256_loadu_si256(sv.shr.as_ptr().add(col).cast()),
+                    _mm256_loadu_si256(sv.round.as_ptr().add(col).cast()),
+                )
+            };
+            let p = _mm256_mul_epi32(x, m);
+            let t = _mm256_add_epi64(p, r);
+            let t = if DOUBLE {
+                // SAFETY: `sv.neg` holds at least `col + 4` entries (forwarded from the caller).
+                let neg = unsafe { _mm256_loadu_si256(sv.neg.as_ptr().add(col).cast()) };
+                let below = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1i64 << 30)), p);
+                _mm256_sub_epi64(t, _mm256_and_si256(below, neg))
+            } else {
+                t
+            };
+            let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
+            let y = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), s), sign);
+            let y = if DOUBLE {
+                y
+            } else {
+                max64(min64(y, _mm256_set1_epi64x(i64::from(i32::MAX))), _mm256_set1_epi64x(i64::from(i32::MIN)))
+            };
+            let y = _mm256_add_epi64(y, _mm256_set1_epi64x(i64::from(stage.output_zero_point)));
+            let lo = _mm256_set1_epi64x(i64::from(stage.clamp_min));
+            min64(max64(y, lo), _mm256_set1_epi64x(i64::from(stage.clamp_max)))
+        }
+
+        /// The low 32 bits of each 64-bit lane, in order, packed to bytes: the values are in
+        /// `[-128, 127]`, so the saturating packs change nothing. The bytes are the low 8.
+        fn narrow(a: __m256i, b: __m256i) -> __m128i {
+            let idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+            let a = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(a, idx));
+            let b = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, idx));
+            let w = _mm_packs_epi32(a, b);
+            _mm_packs_epi16(w, w)
+        }
+
+        fn store(bytes: __m128i, dst: *mut i8) {
+            // SAFETY: 8 bytes writable at `dst` (the caller's contract).
+            unsafe { _mm_storel_epi64(dst.cast(), bytes) }
+        }
     }
 
     entry_points!(Avx2, "avx2");
@@ -206,47 +189,4 @@ fn min64(a: __m256i, b: __m256i) -> __m256i {
 #[target_feature(enable = "avx2")]
 fn max64(a: __m256i, b: __m256i) -> __m256i {
     _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a))
-}
-
-/// Four lanes of `requantize` (or, with `DOUBLE`, `requantize_double`), zero point and clamp,
-/// in 64-bit lanes: `vpmuldq` gives the exact `x * multiplier` (of the low, sign-extended
-/// 32 bits of each lane); the rounding add cannot overflow (|x * M| < 2^62,
-/// round <= 2^61 + 2^30); the arithmetic shift is `sign ^ ((t ^ sign) >> s)` with a logical
-/// shift (for negative `t`, `!t >> s == !(t >> s)`); min/max are compare-and-blend. Double
-/// rounding subtracts `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and
-/// needs no `i32` clamp: its result is always in range.
-///
-/// # Safety
-/// The CPU must have AVX2. `sv` must be built from `stage` and hold at least `col + 4`
-/// entries per vector, and `DOUBLE` must be `stage.rounding == Rounding::Double`.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn requant4<const DOUBLE: bool>(x: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m256i {
-    // SAFETY: forwarded from the caller.
-    let (m, s, r) = unsafe {
-        (
-            _mm256_loadu_si256(sv.mult.as_ptr().add(col).cast()),
-            _mm256_loadu_si256(sv.shr.as_ptr().add(col).cast()),
-            _mm256_loadu_si256(sv.round.as_ptr().add(col).cast()),
-        )
-    };
-    let p = _mm256_mul_epi32(x, m);
-    let t = _mm256_add_epi64(p, r);
-    let t = if DOUBLE {
-        // SAFETY: `sv.neg` holds at least `col + 4` entries (forwarded from the caller).
-        let neg = unsafe { _mm256_loadu_si256(sv.neg.as_ptr().add(col).cast()) };
-        let below = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1i64 << 30)), p);
-        _mm256_sub_epi64(t, _mm256_and_si256(below, neg))
-    } else {
-        t
-    };
-    let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
-    let y = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), s), sign);
-    let y = if DOUBLE {
-        y
-    } else {
-        max64(min64(y, _mm256_set1_epi64x(i64::from(i32::MAX))), _mm256_set1_epi64x(i64::from(i32::MIN)))
-    };
-    let y = _mm256_add_epi64(y, _mm256_set1_epi64x(i64::from(stage.output_zero_point)));
-    min64(max64(y, _mm256_set1_epi64x(i64::from(stage.clamp_min))), _mm256_set1_epi64x(i64::from(stage.clamp_max)))
 }

@@ -13,7 +13,7 @@
 use core::arch::x86_64::*;
 
 use crate::OutputStage;
-use crate::simd::{Isa, StageVectors, entry_points};
+use crate::simd::{Isa, StageVectors, entry_points, lanes};
 
 /// Proof that this CPU has avx512f, avx512bw and avx512vnni: only [`Avx512::detect`] makes one.
 #[derive(Debug, Clone, Copy)]
@@ -47,190 +47,127 @@ unsafe impl Isa for Avx512 {
     const LHS_OFFSET: i32 = 128;
     type V = __m512i;
     type X = u8;
+    type W = __m512i;
     type Bytes = __m128i;
 
     fn widen(x: i8) -> u8 {
         (x as u8) ^ 0x80
     }
 
-    /// # Safety
-    /// The CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn splat(v: i32) -> __m512i {
-        _mm512_set1_epi32(v)
-    }
+    lanes! { "avx512f,avx512bw,avx512vnni";
+        fn splat(v: i32) -> __m512i {
+            _mm512_set1_epi32(v)
+        }
 
-    /// # Safety
-    /// The CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn add(a: __m512i, b: __m512i) -> __m512i {
-        _mm512_add_epi32(a, b)
-    }
+        fn add(a: __m512i, b: __m512i) -> __m512i {
+            _mm512_add_epi32(a, b)
+        }
 
-    /// # Safety
-    /// As [`Isa::load_i32`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn load_i32(p: *const i32) -> __m512i {
-        // SAFETY: 16 `i32` readable at `p` (the caller's contract).
-        unsafe { _mm512_loadu_si512(p.cast()) }
-    }
+        fn load_i32(p: *const i32) -> __m512i {
+            // SAFETY: 16 `i32` readable at `p` (the caller's contract).
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        }
 
-    /// # Safety
-    /// As [`Isa::broadcast_group`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn broadcast_group(p: *const u8) -> __m512i {
-        // SAFETY: four bytes readable at `p` (the caller's contract).
-        _mm512_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
-    }
+        fn broadcast_group(p: *const u8) -> __m512i {
+            // SAFETY: four bytes readable at `p` (the caller's contract).
+            _mm512_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
+        }
 
-    /// # Safety
-    /// As [`Isa::load_weights`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn load_weights(p: *const i8) -> __m512i {
-        // SAFETY: 64 bytes readable at `p` (the caller's contract).
-        unsafe { _mm512_loadu_si512(p.cast()) }
-    }
+        fn load_weights(p: *const i8) -> __m512i {
+            // SAFETY: 64 bytes readable at `p` (the caller's contract).
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        }
 
-    /// # Safety
-    /// The CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn madd(acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(acc, x, w)
-    }
+        fn madd(acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
+            _mm512_dpbusd_epi32(acc, x, w)
+        }
 
-    /// # Safety
-    /// As [`Isa::dot_chunk`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn dot_chunk(acc: __m512i, x: *const u8, w: *const i8) -> __m512i {
-        // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
-        let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
-        _mm512_dpbusd_epi32(acc, x, w)
-    }
+        fn dot_chunk(acc: __m512i, x: *const u8, w: *const i8) -> __m512i {
+            // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
+            let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
+            _mm512_dpbusd_epi32(acc, x, w)
+        }
 
-    /// # Safety
-    /// The CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn reduce_add(v: __m512i) -> i32 {
-        _mm512_reduce_add_epi32(v)
-    }
+        fn reduce_add(v: __m512i) -> i32 {
+            _mm512_reduce_add_epi32(v)
+        }
 
-    /// Full blocks use plain 16-byte loads (measured faster than masked ones).
-    ///
-    /// # Safety
-    /// As [`Isa::load_i8`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn load_i8(p: *const i8) -> __m512i {
-        // SAFETY: 16 bytes readable at `p` (the caller's contract).
-        _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(p.cast()) })
-    }
+        /// Full blocks use plain 16-byte loads (measured faster than masked ones).
+        fn load_i8(p: *const i8) -> __m512i {
+            // SAFETY: 16 bytes readable at `p` (the caller's contract).
+            _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(p.cast()) })
+        }
 
-    /// # Safety
-    /// As [`Isa::load_i8_partial`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn load_i8_partial(p: *const i8, lanes: usize) -> __m512i {
-        let mask: __mmask64 = (1u64 << lanes.min(16)) - 1;
-        // SAFETY: the mask enables only bytes `0..lanes`, readable (the caller's contract);
-        // masked-off bytes are not accessed.
-        _mm512_cvtepi8_epi32(_mm512_castsi512_si128(unsafe { _mm512_maskz_loadu_epi8(mask, p.cast()) }))
-    }
+        fn load_i8_partial(p: *const i8, lanes: usize) -> __m512i {
+            let mask: __mmask64 = (1u64 << lanes.min(16)) - 1;
+            // SAFETY: the mask enables only bytes `0..lanes`, readable (the caller's contract);
+            // masked-off bytes are not accessed.
+            _mm512_cvtepi8_epi32(_mm512_castsi512_si128(unsafe { _mm512_maskz_loadu_epi8(mask, p.cast()) }))
+        }
 
-    /// # Safety
-    /// The CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn mul_acc_centered(acc: __m512i, w: __m512i, x: __m512i, zp: __m512i) -> __m512i {
-        _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)))
-    }
+        fn mul_acc_centered(acc: __m512i, w: __m512i, x: __m512i, zp: __m512i) -> __m512i {
+            _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)))
+        }
 
-    /// `OutputStage::apply` on 16 accumulators of channels `col..col + 16`. For double
-    /// rounding, the wrapping `i32` left shift is done here, in 32-bit lanes, before widening
-    /// (`vpsllvd` counts are `0..=30`).
-    ///
-    /// # Safety
-    /// As [`Isa::requant`]; the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn requant<const DOUBLE: bool>(
-        acc: __m512i,
-        sv: &StageVectors,
-        col: usize,
-        stage: &OutputStage<'_>,
-    ) -> __m128i {
-        let acc = if DOUBLE {
-            // SAFETY: `sv.left` holds at least `col + 16` entries (the caller's contract).
-            _mm512_sllv_epi32(acc, unsafe { _mm512_loadu_si512(sv.left.as_ptr().add(col).cast()) })
-        } else {
-            acc
-        };
-        let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
-        let hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc));
-        // SAFETY: forwarded from the caller.
-        let (a, b) = unsafe { (requant8::<DOUBLE>(lo, sv, col, stage), requant8::<DOUBLE>(hi, sv, col + 8, stage)) };
-        _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
-    }
+        fn shl(acc: __m512i, counts: __m512i) -> __m512i {
+            _mm512_sllv_epi32(acc, counts)
+        }
 
-    /// # Safety
-    /// As [`Isa::store`] (16 bytes); the CPU must have the three features.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn store(bytes: __m128i, dst: *mut i8) {
-        // SAFETY: 16 bytes writable at `dst` (the caller's contract).
-        unsafe { _mm_storeu_si128(dst.cast(), bytes) }
+        fn widen_halves(acc: __m512i) -> (__m512i, __m512i) {
+            let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
+            (lo, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc)))
+        }
+
+        /// The product `x * multiplier` is exact (`_mm512_mul_epi32` multiplies the
+        /// sign-extended low halves), the rounding add cannot overflow (|x * M| < 2^62,
+        /// round <= 2^61 + 2^30), `vpsravq` is the arithmetic shift of the reference, and the
+        /// two clamps are the reference's two clamps. Double rounding subtracts `sv.neg` where
+        /// the product is below `-2^30` (see [`StageVectors`]) and needs no `i32` clamp: its
+        /// result is always in range.
+        fn requant_half<const DOUBLE: bool>(
+            x: __m512i,
+            sv: &StageVectors,
+            col: usize,
+            stage: &OutputStage<'_>,
+        ) -> __m512i {
+            // SAFETY: `sv` holds `col + 8` entries per vector (the caller's contract).
+            let (m, s, r) = unsafe {
+                (
+                    _mm512_loadu_si512(sv.mult.as_ptr().add(col).cast()),
+                    _mm512_loadu_si512(sv.shr.as_ptr().add(col).cast()),
+                    _mm512_loadu_si512(sv.round.as_ptr().add(col).cast()),
+                )
+            };
+            let p = _mm512_mul_epi32(x, m);
+            let t = _mm512_add_epi64(p, r);
+            let y = if DOUBLE {
+                // SAFETY: `sv.neg` holds at least `col + 8` entries (forwarded from the caller).
+                let neg = unsafe { _mm512_loadu_si512(sv.neg.as_ptr().add(col).cast()) };
+                let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
+                _mm512_srav_epi64(_mm512_mask_sub_epi64(t, below, t, neg), s)
+            } else {
+                let y = _mm512_srav_epi64(t, s);
+                _mm512_min_epi64(
+                    _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
+                    _mm512_set1_epi64(i64::from(i32::MAX)),
+                )
+            };
+            let y = _mm512_add_epi64(y, _mm512_set1_epi64(i64::from(stage.output_zero_point)));
+            _mm512_min_epi64(
+                _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(stage.clamp_min))),
+                _mm512_set1_epi64(i64::from(stage.clamp_max)),
+            )
+        }
+
+        fn narrow(a: __m512i, b: __m512i) -> __m128i {
+            _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
+        }
+
+        fn store(bytes: __m128i, dst: *mut i8) {
+            // SAFETY: 16 bytes writable at `dst` (the caller's contract).
+            unsafe { _mm_storeu_si128(dst.cast(), bytes) }
+        }
     }
 
     entry_points!(Avx512, "avx512f,avx512bw,avx512vnni");
-}
-
-/// Eight lanes of `requantize` (or, with `DOUBLE`, `requantize_double`), then zero point
-/// and clamp, in 64-bit lanes: the product `x * multiplier` is exact (`_mm512_mul_epi32`
-/// multiplies the sign-extended low halves), the rounding add cannot overflow
-/// (|x * M| < 2^62, round <= 2^61 + 2^30), `vpsravq` is the arithmetic shift of the
-/// reference, and the two clamps are the reference's two clamps. Double rounding subtracts
-/// `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and needs no `i32`
-/// clamp: its result is always in range.
-///
-/// # Safety
-/// The CPU must have avx512f, avx512bw and avx512vnni. `sv` must be built from `stage` and
-/// hold at least `col + 8` entries per vector, and `DOUBLE` must be
-/// `stage.rounding == Rounding::Double`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn requant8<const DOUBLE: bool>(x: __m512i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m512i {
-    // SAFETY: forwarded from the caller.
-    let (m, s, r) = unsafe {
-        (
-            _mm512_loadu_si512(sv.mult.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(sv.shr.as_ptr().add(col).cast()),
-            _mm512_loadu_si512(sv.round.as_ptr().add(col).cast()),
-        )
-    };
-    let p = _mm512_mul_epi32(x, m);
-    let t = _mm512_add_epi64(p, r);
-    let y = if DOUBLE {
-        // SAFETY: `sv.neg` holds at least `col + 8` entries (forwarded from the caller).
-        let neg = unsafe { _mm512_loadu_si512(sv.neg.as_ptr().add(col).cast()) };
-        let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
-        _mm512_srav_epi64(_mm512_mask_sub_epi64(t, below, t, neg), s)
-    } else {
-        let y = _mm512_srav_epi64(t, s);
-        _mm512_min_epi64(
-            _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
-            _mm512_set1_epi64(i64::from(i32::MAX)),
-        )
-    };
-    let y = _mm512_add_epi64(y, _mm512_set1_epi64(i64::from(stage.output_zero_point)));
-    _mm512_min_epi64(
-        _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(stage.clamp_min))),
-        _mm512_set1_epi64(i64::from(stage.clamp_max)),
-    )
 }
