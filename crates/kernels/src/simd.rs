@@ -123,20 +123,39 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// See [`Isa`].
     unsafe fn widen_halves(acc: Self::V) -> (Self::W, Self::W);
-    /// `LANES / 2` lanes of the output stage in its one-shift form (see [`StageVectors`]) for
-    /// channels `col..`: `(x * mult + round - [DOUBLE && x * mult < -2^30] * neg) >> shr`
-    /// (arithmetic), clamped to `i32` unless `DOUBLE`, plus the output zero point, clamped to
-    /// the stage's bounds. `DOUBLE` is `stage.rounding == Rounding::Double`.
+    /// `LANES / 2` `i64` from `p`.
     ///
     /// # Safety
-    /// `sv` must be built from `stage` with at least `col + LANES / 2` entries per vector, and
-    /// `DOUBLE` must match `stage.rounding`; see [`Isa`].
-    unsafe fn requant_half<const DOUBLE: bool>(
-        x: Self::W,
-        sv: &StageVectors,
-        col: usize,
-        stage: &OutputStage<'_>,
-    ) -> Self::W;
+    /// `p` must be valid for reading `LANES / 2` `i64`; see [`Isa`].
+    unsafe fn load_i64(p: *const i64) -> Self::W;
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn splat_i64(v: i64) -> Self::W;
+    /// The exact products of the low, sign-extended 32 bits of each lane of `x` and `m`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn mul_i32(x: Self::W, m: Self::W) -> Self::W;
+    /// Lane-wise `a + b` (the callers' sums cannot overflow).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn add_i64(a: Self::W, b: Self::W) -> Self::W;
+    /// `t - neg` in the lanes where `p < -2^30`, `t` elsewhere.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn sub_where_below(t: Self::W, p: Self::W, neg: Self::W) -> Self::W;
+    /// Lane-wise arithmetic `t >> s` (`s` in `1..=62`).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn sra_i64(t: Self::W, s: Self::W) -> Self::W;
+    /// Lane-wise `min(max(y, lo), hi)`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn clamp_i64(y: Self::W, lo: Self::W, hi: Self::W) -> Self::W;
     /// The `LANES` values of `lo` then `hi` (each in `[-128, 127]`) as bytes.
     ///
     /// # Safety
@@ -641,7 +660,39 @@ unsafe fn requant<I: Isa, const DOUBLE: bool>(
         let acc = if DOUBLE { I::shl(acc, I::load_i32(sv.left.as_ptr().add(col))) } else { acc };
         let (lo, hi) = I::widen_halves(acc);
         let half = I::LANES / 2;
-        I::narrow(I::requant_half::<DOUBLE>(lo, sv, col, stage), I::requant_half::<DOUBLE>(hi, sv, col + half, stage))
+        I::narrow(requant_half::<I, DOUBLE>(lo, sv, col, stage), requant_half::<I, DOUBLE>(hi, sv, col + half, stage))
+    }
+}
+
+/// `LANES / 2` lanes of the output stage in its one-shift form (see [`StageVectors`]) for
+/// channels `col..`: `(x * mult + round - [DOUBLE && x * mult < -2^30] * neg) >> shr`, clamped
+/// to `i32` unless `DOUBLE` (its result is always in range), plus the output zero point,
+/// clamped to the stage's bounds. `|x * M| < 2^62` and `round <= 2^61 + 2^30`: no sum
+/// overflows.
+///
+/// # Safety
+/// As [`requant`], for `col + LANES / 2` entries.
+#[inline(always)]
+unsafe fn requant_half<I: Isa, const DOUBLE: bool>(
+    x: I::W,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> I::W {
+    // SAFETY: every vector of `sv` (`neg` too, for `Double`) holds `col + LANES / 2` entries;
+    // the features are the caller's.
+    unsafe {
+        let p = I::mul_i32(x, I::load_i64(sv.mult.as_ptr().add(col)));
+        let t = I::add_i64(p, I::load_i64(sv.round.as_ptr().add(col)));
+        let t = if DOUBLE { I::sub_where_below(t, p, I::load_i64(sv.neg.as_ptr().add(col))) } else { t };
+        let y = I::sra_i64(t, I::load_i64(sv.shr.as_ptr().add(col)));
+        let y = if DOUBLE {
+            y
+        } else {
+            I::clamp_i64(y, I::splat_i64(i64::from(i32::MIN)), I::splat_i64(i64::from(i32::MAX)))
+        };
+        let y = I::add_i64(y, I::splat_i64(i64::from(stage.output_zero_point)));
+        I::clamp_i64(y, I::splat_i64(i64::from(stage.clamp_min)), I::splat_i64(i64::from(stage.clamp_max)))
     }
 }
 

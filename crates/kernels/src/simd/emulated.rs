@@ -5,9 +5,6 @@
 //! run in tests at every width on any CPU, leaving only the thin hardware lanes untested
 //! where the CPU lacks them.
 //!
-//! Its output stage is the one-shift form of [`StageVectors`], read from the same widened
-//! constants the vector stages read, so a wrong column offset shows here too.
-
 use super::{Isa, StageVectors};
 use crate::OutputStage;
 
@@ -143,25 +140,46 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     }
 
     /// # Safety
-    /// As [`Isa::requant_half`].
-    unsafe fn requant_half<const DOUBLE: bool>(
-        x: [i64; 8],
-        sv: &StageVectors,
-        col: usize,
-        stage: &OutputStage<'_>,
-    ) -> [i64; 8] {
-        core::array::from_fn(|j| {
-            if j >= LANES / 2 {
-                return 0;
-            }
-            let c = col + j;
-            // The vector multiply reads the low 32 bits of each lane, sign-extended.
-            let p = i64::from(x[j] as i32) * sv.mult[c];
-            let below = DOUBLE && p < -(1i64 << 30);
-            let y = (p + sv.round[c] - if below { sv.neg[c] } else { 0 }) >> sv.shr[c];
-            let y = if DOUBLE { y } else { y.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) };
-            (y + i64::from(stage.output_zero_point)).clamp(i64::from(stage.clamp_min), i64::from(stage.clamp_max))
-        })
+    /// As [`Isa::load_i64`].
+    unsafe fn load_i64(p: *const i64) -> [i64; 8] {
+        // SAFETY: `p` is valid for `LANES / 2` reads (the caller's contract).
+        core::array::from_fn(|j| if j < LANES / 2 { unsafe { p.add(j).read_unaligned() } } else { 0 })
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn splat_i64(v: i64) -> [i64; 8] {
+        [v; 8]
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn mul_i32(x: [i64; 8], m: [i64; 8]) -> [i64; 8] {
+        core::array::from_fn(|j| i64::from(x[j] as i32) * i64::from(m[j] as i32))
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn add_i64(a: [i64; 8], b: [i64; 8]) -> [i64; 8] {
+        core::array::from_fn(|j| a[j].wrapping_add(b[j]))
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn sub_where_below(t: [i64; 8], p: [i64; 8], neg: [i64; 8]) -> [i64; 8] {
+        core::array::from_fn(|j| if p[j] < -(1i64 << 30) { t[j].wrapping_sub(neg[j]) } else { t[j] })
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn sra_i64(t: [i64; 8], s: [i64; 8]) -> [i64; 8] {
+        core::array::from_fn(|j| t[j] >> s[j].clamp(0, 63))
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn clamp_i64(y: [i64; 8], lo: [i64; 8], hi: [i64; 8]) -> [i64; 8] {
+        core::array::from_fn(|j| y[j].max(lo[j]).min(hi[j]))
     }
 
     /// # Safety

@@ -6,12 +6,11 @@
 //! Must never: use `vpmaddubsw` (it saturates to `i16`: 255 * 127 * 2 > 32767), run on a CPU
 //! without AVX2 (an [`Avx2`] token exists only after [`Avx2::detect`]), or read outside the
 //! pointers' documented extents. AVX2 lacks the 64-bit arithmetic shift and min/max, so they
-//! are spelled exactly with `x ^ sign`, logical shifts and compares.
+//! are spelled exactly with `x ^ sign`, logical shifts, compares and blends.
 
 use core::arch::x86_64::*;
 
-use crate::OutputStage;
-use crate::simd::{Isa, StageVectors, entry_points, lanes};
+use crate::simd::{Isa, entry_points, lanes};
 
 /// Proof that this CPU has AVX2: only [`Avx2::detect`] makes one.
 #[derive(Debug, Clone, Copy)]
@@ -118,46 +117,40 @@ unsafe impl Isa for Avx2 {
             (lo, _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(acc)))
         }
 
-        /// `vpmuldq` gives the exact `x * multiplier` (of the low, sign-extended 32 bits of each
-        /// lane); the rounding add cannot overflow (|x * M| < 2^62, round <= 2^61 + 2^30); the
-        /// arithmetic shift is `sign ^ ((t ^ sign) >> s)` with a logical shift (for negative `t`,
-        /// `!t >> s == !(t >> s)`); min/max are compare-and-blend. Double rounding subtracts
-        /// `sv.neg` where the product is below `-2^30` (see [`StageVectors`]) and needs no `i32`
-        /// clamp: its result is always in range.
-        fn requant_half<const DOUBLE: bool>(
-            x: __m256i,
-            sv: &StageVectors,
-            col: usize,
-            stage: &OutputStage<'_>,
-        ) -> __m256i {
-            // SAFETY: `sv` holds `col + 4` entries per vector (the caller's contract).
-            let (m, s, r) = unsafe {
-                (
-                    _mm256_loadu_si256(sv.mult.as_ptr().add(col).cast()),
-                    _mm256_loadu_si256(sv.shr.as_ptr().add(col).cast()),
-                    _mm256_loadu_si256(sv.round.as_ptr().add(col).cast()),
-                )
-            };
-            let p = _mm256_mul_epi32(x, m);
-            let t = _mm256_add_epi64(p, r);
-            let t = if DOUBLE {
-                // SAFETY: `sv.neg` holds at least `col + 4` entries (forwarded from the caller).
-                let neg = unsafe { _mm256_loadu_si256(sv.neg.as_ptr().add(col).cast()) };
-                let below = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1i64 << 30)), p);
-                _mm256_sub_epi64(t, _mm256_and_si256(below, neg))
-            } else {
-                t
-            };
+        fn load_i64(p: *const i64) -> __m256i {
+            // SAFETY: 4 `i64` readable at `p` (the caller's contract).
+            unsafe { _mm256_loadu_si256(p.cast()) }
+        }
+
+        fn splat_i64(v: i64) -> __m256i {
+            _mm256_set1_epi64x(v)
+        }
+
+        /// `vpmuldq`: the sign-extended low 32 bits of each lane, multiplied exactly.
+        fn mul_i32(x: __m256i, m: __m256i) -> __m256i {
+            _mm256_mul_epi32(x, m)
+        }
+
+        fn add_i64(a: __m256i, b: __m256i) -> __m256i {
+            _mm256_add_epi64(a, b)
+        }
+
+        fn sub_where_below(t: __m256i, p: __m256i, neg: __m256i) -> __m256i {
+            let below = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1i64 << 30)), p);
+            _mm256_sub_epi64(t, _mm256_and_si256(below, neg))
+        }
+
+        /// AVX2 has no 64-bit arithmetic shift: `sign ^ ((t ^ sign) >> s)` with a logical
+        /// shift is one (for negative `t`, `!t >> s == !(t >> s)`).
+        fn sra_i64(t: __m256i, s: __m256i) -> __m256i {
             let sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
-            let y = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), s), sign);
-            let y = if DOUBLE {
-                y
-            } else {
-                max64(min64(y, _mm256_set1_epi64x(i64::from(i32::MAX))), _mm256_set1_epi64x(i64::from(i32::MIN)))
-            };
-            let y = _mm256_add_epi64(y, _mm256_set1_epi64x(i64::from(stage.output_zero_point)));
-            let lo = _mm256_set1_epi64x(i64::from(stage.clamp_min));
-            min64(max64(y, lo), _mm256_set1_epi64x(i64::from(stage.clamp_max)))
+            _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, sign), s), sign)
+        }
+
+        /// AVX2 has no 64-bit min/max: compare and blend.
+        fn clamp_i64(y: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+            let y = _mm256_blendv_epi8(y, lo, _mm256_cmpgt_epi64(lo, y));
+            _mm256_blendv_epi8(y, hi, _mm256_cmpgt_epi64(y, hi))
         }
 
         /// The low 32 bits of each 64-bit lane, in order, packed to bytes: the values are in
@@ -177,16 +170,4 @@ unsafe impl Isa for Avx2 {
     }
 
     entry_points!(Avx2, "avx2");
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-fn min64(a: __m256i, b: __m256i) -> __m256i {
-    _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(a, b))
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-fn max64(a: __m256i, b: __m256i) -> __m256i {
-    _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a))
 }

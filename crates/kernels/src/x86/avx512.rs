@@ -12,8 +12,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::OutputStage;
-use crate::simd::{Isa, StageVectors, entry_points, lanes};
+use crate::simd::{Isa, entry_points, lanes};
 
 /// Proof that this CPU has avx512f, avx512bw and avx512vnni: only [`Avx512::detect`] makes one.
 #[derive(Debug, Clone, Copy)]
@@ -118,45 +117,36 @@ unsafe impl Isa for Avx512 {
             (lo, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc)))
         }
 
-        /// The product `x * multiplier` is exact (`_mm512_mul_epi32` multiplies the
-        /// sign-extended low halves), the rounding add cannot overflow (|x * M| < 2^62,
-        /// round <= 2^61 + 2^30), `vpsravq` is the arithmetic shift of the reference, and the
-        /// two clamps are the reference's two clamps. Double rounding subtracts `sv.neg` where
-        /// the product is below `-2^30` (see [`StageVectors`]) and needs no `i32` clamp: its
-        /// result is always in range.
-        fn requant_half<const DOUBLE: bool>(
-            x: __m512i,
-            sv: &StageVectors,
-            col: usize,
-            stage: &OutputStage<'_>,
-        ) -> __m512i {
-            // SAFETY: `sv` holds `col + 8` entries per vector (the caller's contract).
-            let (m, s, r) = unsafe {
-                (
-                    _mm512_loadu_si512(sv.mult.as_ptr().add(col).cast()),
-                    _mm512_loadu_si512(sv.shr.as_ptr().add(col).cast()),
-                    _mm512_loadu_si512(sv.round.as_ptr().add(col).cast()),
-                )
-            };
-            let p = _mm512_mul_epi32(x, m);
-            let t = _mm512_add_epi64(p, r);
-            let y = if DOUBLE {
-                // SAFETY: `sv.neg` holds at least `col + 8` entries (forwarded from the caller).
-                let neg = unsafe { _mm512_loadu_si512(sv.neg.as_ptr().add(col).cast()) };
-                let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
-                _mm512_srav_epi64(_mm512_mask_sub_epi64(t, below, t, neg), s)
-            } else {
-                let y = _mm512_srav_epi64(t, s);
-                _mm512_min_epi64(
-                    _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(i32::MIN))),
-                    _mm512_set1_epi64(i64::from(i32::MAX)),
-                )
-            };
-            let y = _mm512_add_epi64(y, _mm512_set1_epi64(i64::from(stage.output_zero_point)));
-            _mm512_min_epi64(
-                _mm512_max_epi64(y, _mm512_set1_epi64(i64::from(stage.clamp_min))),
-                _mm512_set1_epi64(i64::from(stage.clamp_max)),
-            )
+        fn load_i64(p: *const i64) -> __m512i {
+            // SAFETY: 8 `i64` readable at `p` (the caller's contract).
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        }
+
+        fn splat_i64(v: i64) -> __m512i {
+            _mm512_set1_epi64(v)
+        }
+
+        /// `vpmuldq`: the sign-extended low 32 bits of each lane, multiplied exactly.
+        fn mul_i32(x: __m512i, m: __m512i) -> __m512i {
+            _mm512_mul_epi32(x, m)
+        }
+
+        fn add_i64(a: __m512i, b: __m512i) -> __m512i {
+            _mm512_add_epi64(a, b)
+        }
+
+        fn sub_where_below(t: __m512i, p: __m512i, neg: __m512i) -> __m512i {
+            let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
+            _mm512_mask_sub_epi64(t, below, t, neg)
+        }
+
+        /// `vpsravq`, the reference's arithmetic shift.
+        fn sra_i64(t: __m512i, s: __m512i) -> __m512i {
+            _mm512_srav_epi64(t, s)
+        }
+
+        fn clamp_i64(y: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+            _mm512_min_epi64(_mm512_max_epi64(y, lo), hi)
         }
 
         fn narrow(a: __m512i, b: __m512i) -> __m128i {
