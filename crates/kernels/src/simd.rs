@@ -206,10 +206,13 @@ pub(crate) use lanes;
 
 /// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
 /// a function with the ISA's target features, so the lane methods inline into the loops.
-/// `portable` for ISAs that need no features.
+/// (The emulated ISA, which needs none, calls the bodies directly.)
 macro_rules! entry_points {
     ($isa:ty, $features:literal) => {
         fn gemm<const DOUBLE: bool>(self, p: &$crate::simd::Gemm<'_, Self::X>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Gemm` says and `out` hold
+            /// `m * n` bytes.
             #[target_feature(enable = $features)]
             unsafe fn enabled<const DOUBLE: bool>(
                 p: &$crate::simd::Gemm<'_, <$isa as $crate::simd::Isa>::X>,
@@ -222,6 +225,9 @@ macro_rules! entry_points {
             unsafe { enabled::<DOUBLE>(p, out) }
         }
         fn dot(self, p: &$crate::simd::Dot<'_, Self::X>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Dot` says and `out` hold
+            /// `m * n` bytes.
             #[target_feature(enable = $features)]
             unsafe fn enabled(p: &$crate::simd::Dot<'_, <$isa as $crate::simd::Isa>::X>, out: &mut [i8]) {
                 // SAFETY: forwarded from `dot`, whose `Dot` was checked by `simd::qgemm`.
@@ -238,6 +244,8 @@ macro_rules! entry_points {
             stage: &$crate::OutputStage<'_>,
             out: &mut [i8],
         ) {
+            /// # Safety
+            /// The CPU must have the features; the rest as `simd::requantize_body`.
             #[target_feature(enable = $features)]
             unsafe fn enabled<const DOUBLE: bool>(
                 acc: &[i32],
@@ -254,6 +262,9 @@ macro_rules! entry_points {
             unsafe { enabled::<DOUBLE>(acc, np, sv, stage, out) }
         }
         fn depthwise<const DOUBLE: bool>(self, p: &$crate::simd::Depthwise<'_>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Depthwise` says and `out`
+            /// hold `out_h * out_w * cols` bytes.
             #[target_feature(enable = $features)]
             unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Depthwise<'_>, out: &mut [i8]) {
                 // SAFETY: forwarded from `depthwise` (arguments checked by `simd::depthwise`).
