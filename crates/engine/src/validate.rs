@@ -1,9 +1,11 @@
-//! What makes a decoded model valid, and what it costs. Everything here is a consensus rule.
+//! What makes a decoded model valid. Everything here is a consensus rule.
 //!
 //! Validation proves, before anything runs, every fact the interpreter relies on: tensors
 //! exist and have the shapes their ops need, each activation is written once before it is
 //! read, quantization parameters are in range, and every accumulator's worst case fits in
-//! `i32`. All size arithmetic is checked.
+//! `i32`. All size arithmetic is checked. What proved an op valid is its [`Geometry`]; the
+//! cost is counted from that by `crate::cost`, apart from the rules (only the model's total
+//! MAC limit, a rule on the count, is checked here).
 
 use alloc::format;
 use alloc::string::String;
@@ -355,6 +357,37 @@ fn window_axis(
     Some((out, total_padding / 2))
 }
 
+/// The window TensorFlow Lite's `padding` gives a kernel of `(height, width)` taps, with
+/// `stride` and `dilation` per axis, over an `[in_h, in_w, in_c]` image; `None` if it does not
+/// fit (a zero size, or a VALID window larger than the image).
+fn window_geometry(
+    padding: Padding,
+    (in_h, in_w, in_c): (usize, usize, usize),
+    (kernel_h, kernel_w): (usize, usize),
+    (stride_h, stride_w): (usize, usize),
+    (dilation_h, dilation_w): (usize, usize),
+    depth_multiplier: usize,
+) -> Option<WindowGeometry> {
+    let (out_h, pad_top) = window_axis(padding, in_h, kernel_h, stride_h, dilation_h)?;
+    let (out_w, pad_left) = window_axis(padding, in_w, kernel_w, stride_w, dilation_w)?;
+    Some(WindowGeometry {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        kernel_h,
+        kernel_w,
+        stride_h,
+        stride_w,
+        dilation_h,
+        dilation_w,
+        pad_top,
+        pad_left,
+        depth_multiplier,
+    })
+}
+
 /// The validity rules of one op: every shape, parameter range and accumulator bound its
 /// kernels rely on. Returns the geometry those rules proved; what the op costs is counted from
 /// it separately ([`crate::cost::op_cost`]).
@@ -417,10 +450,16 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
                  does not fit the {in_h}x{in_w} input; strides and dilations must be at least 1"
                 ))
             };
-            let (out_h, pad_top) =
-                window_axis(padding, in_h, kh, stride_h.into(), dilation_h.into()).ok_or_else(bad_window)?;
-            let (out_w, pad_left) =
-                window_axis(padding, in_w, kw, stride_w.into(), dilation_w.into()).ok_or_else(bad_window)?;
+            let win = window_geometry(
+                padding,
+                (in_h, in_w, in_c),
+                (kh, kw),
+                (stride_h.into(), stride_w.into()),
+                (dilation_h.into(), dilation_w.into()),
+                dm,
+            )
+            .ok_or_else(bad_window)?;
+            let (out_h, out_w) = (win.out_h, win.out_w);
             let y = ctx.tensor(*output)?;
             ctx.expect_shape(y, &[out_h, out_w, out_c], "output")?;
             if y.dtype != DType::I8 {
@@ -431,28 +470,7 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
             ctx.accumulator_bound(depth, max_bias)?;
             ctx.output_scales(output_scales, out_c)?;
             ctx.clamp(*clamp)?;
-            g = Geometry {
-                rows: out_h * out_w,
-                depth,
-                cols: out_c,
-                out_len: elems(y) as usize,
-                window: WindowGeometry {
-                    in_h,
-                    in_w,
-                    in_c,
-                    out_h,
-                    out_w,
-                    kernel_h: kh,
-                    kernel_w: kw,
-                    stride_h: stride_h.into(),
-                    stride_w: stride_w.into(),
-                    dilation_h: dilation_h.into(),
-                    dilation_w: dilation_w.into(),
-                    pad_top,
-                    pad_left,
-                    depth_multiplier: dm,
-                },
-            };
+            g = Geometry { rows: out_h * out_w, depth, cols: out_c, out_len: elems(y) as usize, window: win };
         }
         Op::MaxPool2D { input, output, window, clamp } | Op::AveragePool2D { input, output, window, clamp } => {
             let x = ctx.activation(*input, "input")?;
@@ -465,10 +483,16 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
                  input; filter sizes and strides must be at least 1"
             ))
             };
-            let (out_h, pad_top) =
-                window_axis(padding, in_h, filter_h.into(), stride_h.into(), 1).ok_or_else(bad_window)?;
-            let (out_w, pad_left) =
-                window_axis(padding, in_w, filter_w.into(), stride_w.into(), 1).ok_or_else(bad_window)?;
+            let win = window_geometry(
+                padding,
+                (in_h, in_w, c),
+                (filter_h.into(), filter_w.into()),
+                (stride_h.into(), stride_w.into()),
+                (1, 1),
+                1,
+            )
+            .ok_or_else(bad_window)?;
+            let (out_h, out_w) = (win.out_h, win.out_w);
             ctx.expect_shape(y, &[out_h, out_w, c], "output")?;
             same_quantization(ctx, x, y)?;
             ctx.clamp(*clamp)?;
@@ -476,22 +500,7 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
                 rows: out_h * out_w,
                 cols: c,
                 out_len: elems(y) as usize,
-                window: WindowGeometry {
-                    in_h,
-                    in_w,
-                    in_c: c,
-                    out_h,
-                    out_w,
-                    kernel_h: filter_h.into(),
-                    kernel_w: filter_w.into(),
-                    stride_h: stride_h.into(),
-                    stride_w: stride_w.into(),
-                    dilation_h: 1,
-                    dilation_w: 1,
-                    pad_top,
-                    pad_left,
-                    depth_multiplier: 1,
-                },
+                window: win,
                 ..Geometry::default()
             };
         }

@@ -3,9 +3,13 @@
 //! Must never: index outside a buffer (every length is checked here with checked
 //! arithmetic before any kernel runs) or run a path the CPU lacks.
 
+#[cfg(target_arch = "x86_64")]
+use alloc::borrow::Cow;
+#[cfg(target_arch = "x86_64")]
 use alloc::vec;
 use core::ops::Range;
 
+#[cfg(target_arch = "x86_64")]
 use crate::simd;
 use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, reference};
 
@@ -122,29 +126,6 @@ pub fn depthwise_conv2d(
         check_len(K, "bias", cols, bias.len())?;
     }
     stage.check(K, cols)?;
-    if path == KernelPath::Reference {
-        reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out);
-        return Ok(());
-    }
-    // The SIMD kernels read one input channel per output channel; with a depth multiplier
-    // above one, repeat each input channel `dm` times first (a copy, linear in the input).
-    let expanded;
-    let x: &[i8] = if g.depth_multiplier == 1 {
-        input
-    } else {
-        let mut e = vec![0i8; mul(pixels_in, cols)?];
-        if cols > 0 {
-            // Output channel `oc` reads input channel `oc / dm`: each input value fills its
-            // `dm` consecutive slots (no division per element).
-            for (dst, src) in e.chunks_exact_mut(cols).zip(input.chunks_exact(g.in_c.max(1))) {
-                for (slots, &v) in dst.chunks_exact_mut(g.depth_multiplier).zip(src) {
-                    slots.fill(v);
-                }
-            }
-        }
-        expanded = e;
-        &expanded
-    };
     let unavailable = KernelError::PathUnavailable(path.name());
     match path {
         KernelPath::Reference => {
@@ -154,14 +135,41 @@ pub fn depthwise_conv2d(
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
             let isa = crate::x86::Avx2::detect().ok_or(unavailable)?;
-            simd::depthwise(isa, g, cols, x, input_zero_point, weights, bias, stage, out)
+            let x = one_input_per_output(g, input, pixels_in, cols)?;
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             let isa = crate::x86::Avx512::detect().ok_or(unavailable)?;
-            simd::depthwise(isa, g, cols, x, input_zero_point, weights, bias, stage, out)
+            let x = one_input_per_output(g, input, pixels_in, cols)?;
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),
     }
+}
+
+/// The SIMD kernels read one input channel per output channel; with a depth multiplier above
+/// one, each input channel is repeated `dm` times first (a copy, linear in the input).
+#[cfg(target_arch = "x86_64")]
+fn one_input_per_output<'a>(
+    g: &WindowGeometry,
+    input: &'a [i8],
+    pixels_in: usize,
+    cols: usize,
+) -> Result<Cow<'a, [i8]>, KernelError> {
+    if g.depth_multiplier == 1 {
+        return Ok(Cow::Borrowed(input));
+    }
+    let mut e = vec![0i8; mul(pixels_in, cols)?];
+    if cols > 0 {
+        // Output channel `oc` reads input channel `oc / dm`: each input value fills its `dm`
+        // consecutive slots (no division per element).
+        for (dst, src) in e.chunks_exact_mut(cols).zip(input.chunks_exact(g.in_c.max(1))) {
+            for (slots, &v) in dst.chunks_exact_mut(g.depth_multiplier).zip(src) {
+                slots.fill(v);
+            }
+        }
+    }
+    Ok(Cow::Owned(e))
 }
