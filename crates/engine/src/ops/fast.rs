@@ -334,6 +334,22 @@ mod tests {
         }
     }
 
+    /// A window of height 1: one input and output row, one kernel row, stride, dilation and
+    /// depth multiplier 1; the caller fills in the width, channels and padding.
+    fn one_row() -> WindowGeometry {
+        WindowGeometry {
+            in_h: 1,
+            out_h: 1,
+            kernel_h: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            depth_multiplier: 1,
+            ..WindowGeometry::default()
+        }
+    }
+
     /// Single rows (and a few short images) under wide windows, SAME-like and valid padding,
     /// strides 1..=4, channel counts 1..=40: the sliding forms against the reference.
     #[test]
@@ -359,13 +375,10 @@ mod tests {
                     out_w,
                     kernel_h: kh,
                     kernel_w: kw,
-                    stride_h: 1,
                     stride_w: sw,
-                    dilation_h: 1,
-                    dilation_w: 1,
                     pad_top: kh / 2,
                     pad_left: pl,
-                    depth_multiplier: 1,
+                    ..one_row()
                 },
                 ..Geometry::default()
             };
@@ -406,20 +419,14 @@ mod tests {
                 cols,
                 out_len: out_w * cols,
                 window: WindowGeometry {
-                    in_h: 1,
                     in_w,
                     in_c,
-                    out_h: 1,
                     out_w,
-                    kernel_h: 1,
                     kernel_w: kw,
-                    stride_h: 1,
                     stride_w: sw,
-                    dilation_h: 1,
                     dilation_w: dw,
-                    pad_top: 0,
                     pad_left: pl,
-                    depth_multiplier: 1,
+                    ..one_row()
                 },
             };
             let input = rng.bytes(in_w * in_c, false);
