@@ -41,8 +41,9 @@ pub(crate) unsafe trait Isa: Copy {
     const GROUP: usize;
     /// Columns per packed weight panel (a whole number of vectors, at most four).
     const PANEL: usize;
-    /// Depth consumed per step by [`Isa::dot_chunk`] (the dot layout pads `k` to it).
-    const DOT_CHUNK: usize;
+    /// Depth consumed per step by [`Isa::dot_chunk`] (the dot layout pads `k` to it): one
+    /// vector of multiply-accumulate operands.
+    const DOT_CHUNK: usize = Self::LANES * Self::GROUP;
     /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
     /// bytes); removed again through the per-column constant.
     const LHS_OFFSET: i32;
@@ -71,7 +72,8 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// `p` must be valid for reading `LANES` `i32`; see [`Isa`].
     unsafe fn load_i32(p: *const i32) -> Self::V;
-    /// The `GROUP` activations at `p`, repeated for every lane.
+    /// The `GROUP` activations at `p` (four bytes on the hardware ISAs), repeated for every
+    /// lane.
     ///
     /// # Safety
     /// `p` must be valid for reading `GROUP` values; see [`Isa`].
@@ -108,11 +110,16 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// `p` must be valid for reading `lanes` bytes, and `lanes < LANES`; see [`Isa`].
     unsafe fn load_i8_partial(p: *const i8, lanes: usize) -> Self::V;
-    /// `acc + w * (x - zp)`, lane-wise and wrapping.
+    /// Lane-wise wrapping `a - b`.
     ///
     /// # Safety
     /// See [`Isa`].
-    unsafe fn mul_acc_centered(acc: Self::V, w: Self::V, x: Self::V, zp: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise wrapping `a * b` (the low 32 bits of the product).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn mullo(a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise wrapping `acc << counts` (counts in `0..=30`).
     ///
     /// # Safety
@@ -203,6 +210,63 @@ macro_rules! lanes {
     )*};
 }
 pub(crate) use lanes;
+
+/// The lanes that are one intrinsic on every ISA, from a table of the ISA's intrinsics (inside
+/// its `unsafe impl Isa`).
+macro_rules! one_intrinsic_lanes {
+    (
+        $features:literal;
+        splat: $splat:path, add: $add:path, sub: $sub:path, mullo: $mullo:path, shl: $shl:path,
+        load_i32: $load_i32:path,
+        splat_i64: $splat_i64:path, add_i64: $add_i64:path, mul_i32: $mul_i32:path, load_i64: $load_i64:path,
+        store: $store:path $(,)?
+    ) => {
+        $crate::simd::lanes! { $features;
+            fn splat(v: i32) -> Self::V {
+                $splat(v)
+            }
+            fn add(a: Self::V, b: Self::V) -> Self::V {
+                $add(a, b)
+            }
+            fn sub(a: Self::V, b: Self::V) -> Self::V {
+                $sub(a, b)
+            }
+            fn mullo(a: Self::V, b: Self::V) -> Self::V {
+                $mullo(a, b)
+            }
+            fn broadcast_group(p: *const Self::X) -> Self::V {
+                const { assert!(Self::GROUP * core::mem::size_of::<Self::X>() == 4) };
+                // SAFETY: `GROUP` activations, four bytes, readable at `p` (the caller's contract).
+                $splat(unsafe { p.cast::<i32>().read_unaligned() })
+            }
+            fn shl(acc: Self::V, counts: Self::V) -> Self::V {
+                $shl(acc, counts)
+            }
+            fn load_i32(p: *const i32) -> Self::V {
+                // SAFETY: `LANES` `i32` readable at `p` (the caller's contract).
+                unsafe { $load_i32(p.cast()) }
+            }
+            fn splat_i64(v: i64) -> Self::W {
+                $splat_i64(v)
+            }
+            fn add_i64(a: Self::W, b: Self::W) -> Self::W {
+                $add_i64(a, b)
+            }
+            fn mul_i32(x: Self::W, m: Self::W) -> Self::W {
+                $mul_i32(x, m)
+            }
+            fn load_i64(p: *const i64) -> Self::W {
+                // SAFETY: `LANES / 2` `i64` readable at `p` (the caller's contract).
+                unsafe { $load_i64(p.cast()) }
+            }
+            fn store(bytes: Self::Bytes, dst: *mut i8) {
+                // SAFETY: `LANES` bytes writable at `dst` (the caller's contract).
+                unsafe { $store(dst.cast(), bytes) }
+            }
+        }
+    };
+}
+pub(crate) use one_intrinsic_lanes;
 
 /// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
 /// a function with the ISA's target features, so the lane methods inline into the loops.
@@ -864,7 +928,7 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                         } else {
                             (I::load_i8_partial(xp, lanes), I::load_i8_partial(wp, lanes))
                         };
-                        I::mul_acc_centered(acc, w, x, zp)
+                        I::add(acc, I::mullo(w, I::sub(x, zp)))
                     };
                 }
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.

@@ -29,7 +29,6 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     const LANES: usize = LANES;
     const GROUP: usize = LANES / 4;
     const PANEL: usize = LANES * (LANES / 4);
-    const DOT_CHUNK: usize = LANES * (LANES / 4);
     const LHS_OFFSET: i32 = if LANES == 16 { 128 } else { 0 };
     type V = [i32; MAX];
     type X = i32;
@@ -121,8 +120,14 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
 
     /// # Safety
     /// None beyond [`Isa`]'s.
-    unsafe fn mul_acc_centered(acc: Self::V, w: Self::V, x: Self::V, zp: Self::V) -> Self::V {
-        core::array::from_fn(|j| acc[j].wrapping_add(w[j].wrapping_mul(x[j].wrapping_sub(zp[j]))))
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V {
+        core::array::from_fn(|j| a[j].wrapping_sub(b[j]))
+    }
+
+    /// # Safety
+    /// None beyond [`Isa`]'s.
+    unsafe fn mullo(a: Self::V, b: Self::V) -> Self::V {
+        core::array::from_fn(|j| a[j].wrapping_mul(b[j]))
     }
 
     /// # Safety

@@ -10,23 +10,11 @@
 
 use core::arch::x86_64::*;
 
-use crate::simd::{Isa, entry_points, lanes};
+use crate::simd::{Isa, entry_points, lanes, one_intrinsic_lanes};
 
-/// Proof that this CPU has AVX2: only [`Avx2::detect`] makes one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2 {
-    _private: (),
-}
-
-impl Avx2 {
-    /// The token, if this CPU has AVX2 (never without `std`, which detection needs).
-    pub(crate) fn detect() -> Option<Self> {
-        #[cfg(feature = "std")]
-        if std::is_x86_feature_detected!("avx2") {
-            return Some(Avx2 { _private: () });
-        }
-        None
-    }
+token! {
+    /// Proof that this CPU has AVX2: only [`Avx2::detect`] makes one.
+    Avx2: "avx2"
 }
 
 // SAFETY: the token is made only by `detect`, after the CPU check; each method computes what
@@ -37,7 +25,6 @@ unsafe impl Isa for Avx2 {
     const GROUP: usize = 2;
     /// Two ymm registers of 8 `i32` accumulators.
     const PANEL: usize = 16;
-    const DOT_CHUNK: usize = 16;
     const LHS_OFFSET: i32 = 0;
     type V = __m256i;
     type X = i16;
@@ -48,25 +35,14 @@ unsafe impl Isa for Avx2 {
         i16::from(x)
     }
 
+    one_intrinsic_lanes! { "avx2";
+        splat: _mm256_set1_epi32, add: _mm256_add_epi32, sub: _mm256_sub_epi32, mullo: _mm256_mullo_epi32,
+        shl: _mm256_sllv_epi32, load_i32: _mm256_loadu_si256,
+        splat_i64: _mm256_set1_epi64x, add_i64: _mm256_add_epi64, mul_i32: _mm256_mul_epi32,
+        load_i64: _mm256_loadu_si256, store: _mm_storel_epi64,
+    }
+
     lanes! { "avx2";
-        fn splat(v: i32) -> __m256i {
-            _mm256_set1_epi32(v)
-        }
-
-        fn add(a: __m256i, b: __m256i) -> __m256i {
-            _mm256_add_epi32(a, b)
-        }
-
-        fn load_i32(p: *const i32) -> __m256i {
-            // SAFETY: 8 `i32` readable at `p` (the caller's contract).
-            unsafe { _mm256_loadu_si256(p.cast()) }
-        }
-
-        fn broadcast_group(p: *const i16) -> __m256i {
-            // SAFETY: two `i16` readable at `p` (the caller's contract).
-            _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
-        }
-
         fn load_weights(p: *const i8) -> __m256i {
             // SAFETY: 16 bytes readable at `p` (the caller's contract).
             _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(p.cast()) })
@@ -104,35 +80,9 @@ unsafe impl Isa for Avx2 {
             _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(tmp.as_ptr().cast()) })
         }
 
-        fn mul_acc_centered(acc: __m256i, w: __m256i, x: __m256i, zp: __m256i) -> __m256i {
-            _mm256_add_epi32(acc, _mm256_mullo_epi32(w, _mm256_sub_epi32(x, zp)))
-        }
-
-        fn shl(acc: __m256i, counts: __m256i) -> __m256i {
-            _mm256_sllv_epi32(acc, counts)
-        }
-
         fn widen_halves(acc: __m256i) -> (__m256i, __m256i) {
             let lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc));
             (lo, _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(acc)))
-        }
-
-        fn load_i64(p: *const i64) -> __m256i {
-            // SAFETY: 4 `i64` readable at `p` (the caller's contract).
-            unsafe { _mm256_loadu_si256(p.cast()) }
-        }
-
-        fn splat_i64(v: i64) -> __m256i {
-            _mm256_set1_epi64x(v)
-        }
-
-        /// `vpmuldq`: the sign-extended low 32 bits of each lane, multiplied exactly.
-        fn mul_i32(x: __m256i, m: __m256i) -> __m256i {
-            _mm256_mul_epi32(x, m)
-        }
-
-        fn add_i64(a: __m256i, b: __m256i) -> __m256i {
-            _mm256_add_epi64(a, b)
         }
 
         fn sub_where_below(t: __m256i, p: __m256i, neg: __m256i) -> __m256i {
@@ -163,10 +113,6 @@ unsafe impl Isa for Avx2 {
             _mm_packs_epi16(w, w)
         }
 
-        fn store(bytes: __m128i, dst: *mut i8) {
-            // SAFETY: 8 bytes writable at `dst` (the caller's contract).
-            unsafe { _mm_storel_epi64(dst.cast(), bytes) }
-        }
     }
 
     entry_points!(Avx2, "avx2");

@@ -12,26 +12,11 @@
 
 use core::arch::x86_64::*;
 
-use crate::simd::{Isa, entry_points, lanes};
+use crate::simd::{Isa, entry_points, lanes, one_intrinsic_lanes};
 
-/// Proof that this CPU has avx512f, avx512bw and avx512vnni: only [`Avx512::detect`] makes one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx512 {
-    _private: (),
-}
-
-impl Avx512 {
-    /// The token, if this CPU has the three features (never without `std`).
-    pub(crate) fn detect() -> Option<Self> {
-        #[cfg(feature = "std")]
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vnni")
-        {
-            return Some(Avx512 { _private: () });
-        }
-        None
-    }
+token! {
+    /// Proof that this CPU has avx512f, avx512bw and avx512vnni: only [`Avx512::detect`] makes one.
+    Avx512: "avx512f", "avx512bw", "avx512vnni"
 }
 
 // SAFETY: the token is made only by `detect`, after the CPU check; each method computes what
@@ -42,7 +27,6 @@ unsafe impl Isa for Avx512 {
     const GROUP: usize = 4;
     /// Four zmm registers of 16 `i32` accumulators.
     const PANEL: usize = 64;
-    const DOT_CHUNK: usize = 64;
     const LHS_OFFSET: i32 = 128;
     type V = __m512i;
     type X = u8;
@@ -53,25 +37,14 @@ unsafe impl Isa for Avx512 {
         (x as u8) ^ 0x80
     }
 
+    one_intrinsic_lanes! { "avx512f,avx512bw,avx512vnni";
+        splat: _mm512_set1_epi32, add: _mm512_add_epi32, sub: _mm512_sub_epi32, mullo: _mm512_mullo_epi32,
+        shl: _mm512_sllv_epi32, load_i32: _mm512_loadu_si512,
+        splat_i64: _mm512_set1_epi64, add_i64: _mm512_add_epi64, mul_i32: _mm512_mul_epi32,
+        load_i64: _mm512_loadu_si512, store: _mm_storeu_si128,
+    }
+
     lanes! { "avx512f,avx512bw,avx512vnni";
-        fn splat(v: i32) -> __m512i {
-            _mm512_set1_epi32(v)
-        }
-
-        fn add(a: __m512i, b: __m512i) -> __m512i {
-            _mm512_add_epi32(a, b)
-        }
-
-        fn load_i32(p: *const i32) -> __m512i {
-            // SAFETY: 16 `i32` readable at `p` (the caller's contract).
-            unsafe { _mm512_loadu_si512(p.cast()) }
-        }
-
-        fn broadcast_group(p: *const u8) -> __m512i {
-            // SAFETY: four bytes readable at `p` (the caller's contract).
-            _mm512_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
-        }
-
         fn load_weights(p: *const i8) -> __m512i {
             // SAFETY: 64 bytes readable at `p` (the caller's contract).
             unsafe { _mm512_loadu_si512(p.cast()) }
@@ -104,35 +77,9 @@ unsafe impl Isa for Avx512 {
             _mm512_cvtepi8_epi32(_mm512_castsi512_si128(unsafe { _mm512_maskz_loadu_epi8(mask, p.cast()) }))
         }
 
-        fn mul_acc_centered(acc: __m512i, w: __m512i, x: __m512i, zp: __m512i) -> __m512i {
-            _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_sub_epi32(x, zp)))
-        }
-
-        fn shl(acc: __m512i, counts: __m512i) -> __m512i {
-            _mm512_sllv_epi32(acc, counts)
-        }
-
         fn widen_halves(acc: __m512i) -> (__m512i, __m512i) {
             let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
             (lo, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc)))
-        }
-
-        fn load_i64(p: *const i64) -> __m512i {
-            // SAFETY: 8 `i64` readable at `p` (the caller's contract).
-            unsafe { _mm512_loadu_si512(p.cast()) }
-        }
-
-        fn splat_i64(v: i64) -> __m512i {
-            _mm512_set1_epi64(v)
-        }
-
-        /// `vpmuldq`: the sign-extended low 32 bits of each lane, multiplied exactly.
-        fn mul_i32(x: __m512i, m: __m512i) -> __m512i {
-            _mm512_mul_epi32(x, m)
-        }
-
-        fn add_i64(a: __m512i, b: __m512i) -> __m512i {
-            _mm512_add_epi64(a, b)
         }
 
         fn sub_where_below(t: __m512i, p: __m512i, neg: __m512i) -> __m512i {
@@ -153,10 +100,6 @@ unsafe impl Isa for Avx512 {
             _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
         }
 
-        fn store(bytes: __m128i, dst: *mut i8) {
-            // SAFETY: 16 bytes writable at `dst` (the caller's contract).
-            unsafe { _mm_storeu_si128(dst.cast(), bytes) }
-        }
     }
 
     entry_points!(Avx512, "avx512f,avx512bw,avx512vnni");

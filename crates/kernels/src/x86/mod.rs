@@ -8,6 +8,30 @@
 //! check), use `vpmaddubsw` (it saturates), use the saturating `vpdpbusds`, or touch floating
 //! point.
 
+/// Declares a CPU token: a zero-sized type whose only constructor, `detect`, checks at run
+/// time that the CPU has every listed feature (and never succeeds without `std`, which the
+/// check needs). Its private field keeps any other code from making one.
+macro_rules! token {
+    ($(#[$doc:meta])* $name:ident: $($feature:tt),+) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct $name {
+            _private: (),
+        }
+
+        impl $name {
+            /// The token, if this CPU has the features.
+            pub(crate) fn detect() -> Option<Self> {
+                #[cfg(feature = "std")]
+                if $(std::is_x86_feature_detected!($feature))&&+ {
+                    return Some($name { _private: () });
+                }
+                None
+            }
+        }
+    };
+}
+
 mod avx2;
 mod avx512;
 
