@@ -179,14 +179,7 @@ pub(crate) unsafe trait Isa: Copy {
     /// [`dot_body`] with this ISA's features enabled.
     fn dot(self, p: &Dot<'_, Self::X>, out: &mut [i8]);
     /// [`requantize_body`] with this ISA's features enabled.
-    fn requantize<const DOUBLE: bool>(
-        self,
-        acc: &[i32],
-        np: usize,
-        sv: &StageVectors,
-        stage: &OutputStage<'_>,
-        out: &mut [i8],
-    );
+    fn requantize<const DOUBLE: bool>(self, p: &Requantize<'_>, out: &mut [i8]);
     /// [`depthwise_body`] with this ISA's features enabled.
     fn depthwise<const DOUBLE: bool>(self, p: &Depthwise<'_>, out: &mut [i8]);
 }
@@ -300,30 +293,18 @@ macro_rules! entry_points {
             // SAFETY: as in `gemm`.
             unsafe { enabled(p, out) }
         }
-        fn requantize<const DOUBLE: bool>(
-            self,
-            acc: &[i32],
-            np: usize,
-            sv: &$crate::simd::StageVectors,
-            stage: &$crate::OutputStage<'_>,
-            out: &mut [i8],
-        ) {
+        fn requantize<const DOUBLE: bool>(self, p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
             /// # Safety
-            /// The CPU must have the features; the rest as `simd::requantize_body`.
+            /// The CPU must have the features; `p` must be as `simd::Requantize` says and `out`
+            /// hold at least `np` bytes.
             #[target_feature(enable = $features)]
-            unsafe fn enabled<const DOUBLE: bool>(
-                acc: &[i32],
-                np: usize,
-                sv: &$crate::simd::StageVectors,
-                stage: &$crate::OutputStage<'_>,
-                out: &mut [i8],
-            ) {
-                // SAFETY: forwarded from `requantize` (arguments built by
-                // `simd::requantize_channels`).
-                unsafe { $crate::simd::requantize_body::<$isa, DOUBLE>(acc, np, sv, stage, out) }
+            unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
+                // SAFETY: forwarded from `requantize`, whose `Requantize` was built by
+                // `simd::requantize_channels`.
+                unsafe { $crate::simd::requantize_body::<$isa, DOUBLE>(p, out) }
             }
             // SAFETY: as in `gemm`.
-            unsafe { enabled::<DOUBLE>(acc, np, sv, stage, out) }
+            unsafe { enabled::<DOUBLE>(p, out) }
         }
         fn depthwise<const DOUBLE: bool>(self, p: &$crate::simd::Depthwise<'_>, out: &mut [i8]) {
             /// # Safety
@@ -504,6 +485,16 @@ pub(crate) struct Dot<'a, X> {
     row_sums: &'a [i32],
     bias: Option<&'a [i32]>,
     lhs_offset: i32,
+    stage: &'a OutputStage<'a>,
+}
+
+/// The output stage on whole vectors, built by [`requantize_channels`]: `np`, a multiple of
+/// `LANES`, is at most `acc.len()`, and `sv` is built from `stage` with `np` entries.
+#[derive(Debug)]
+pub(crate) struct Requantize<'a> {
+    acc: &'a [i32],
+    np: usize,
+    sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
 }
 
@@ -826,9 +817,10 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
     let sv = StageVectors::new(n, np, None, None, 0, stage);
+    let p = Requantize { acc, np, sv: &sv, stage };
     match stage.rounding {
-        Rounding::Single => isa.requantize::<false>(acc, np, &sv, stage, out),
-        Rounding::Double => isa.requantize::<true>(acc, np, &sv, stage, out),
+        Rounding::Single => isa.requantize::<false>(&p, out),
+        Rounding::Double => isa.requantize::<true>(&p, out),
     }
     for c in np..n {
         out[c] = stage.apply(acc[c], c);
@@ -838,20 +830,13 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
 /// The output stage on channels `0..np`, `LANES` at a time.
 ///
 /// # Safety
-/// The ISA's features must be enabled; `np` must be a multiple of `LANES` and at most
-/// `acc.len()` and `out.len()`; `sv` must be built from `stage` with `np` entries, and
-/// `DOUBLE` must match `stage.rounding`.
+/// The ISA's features must be enabled, `p` must be as [`Requantize`] says, and `out` hold at
+/// least `np` bytes.
 #[inline(always)]
-pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(
-    acc: &[i32],
-    np: usize,
-    sv: &StageVectors,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    for c in (0..np).step_by(I::LANES) {
+pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, out: &mut [i8]) {
+    for c in (0..p.np).step_by(I::LANES) {
         // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries.
-        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(acc.as_ptr().add(c)), sv, c, stage) };
+        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(p.acc.as_ptr().add(c)), p.sv, c, p.stage) };
         // SAFETY: the features are the caller's.
         unsafe { store::<I>(bytes, &mut out[c..c + I::LANES]) };
     }
@@ -862,8 +847,8 @@ pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(
 const SCALAR_DEPTHWISE_BELOW: usize = 3;
 
 /// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
-/// caller expands other multipliers and checked every length. `LANES` channels per vector,
-/// the last block read with partial loads and stored partially.
+/// caller expands other multipliers. `LANES` channels per vector, the last block read with
+/// partial loads and stored partially. The lengths the vector reads rely on are checked here.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<I: Isa>(
     isa: I,
@@ -876,11 +861,21 @@ pub(crate) fn depthwise<I: Isa>(
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) -> Result<(), KernelError> {
+    const K: &str = "depthwise_conv2d";
+    let overflow = KernelError::SizeOverflow { kernel: K };
+    let len = |a: usize, b: usize| a.checked_mul(b).and_then(|ab| ab.checked_mul(cols)).ok_or(overflow.clone());
+    check_len(K, "input", len(g.in_h, g.in_w)?, input.len())?;
+    check_len(K, "weights", len(g.kernel_h, g.kernel_w)?, weights.len())?;
+    check_len(K, "out", len(g.out_h, g.out_w)?, out.len())?;
+    if let Some(bias) = bias {
+        check_len(K, "bias", cols, bias.len())?;
+    }
+    stage.check(K, cols)?;
     if cols < SCALAR_DEPTHWISE_BELOW {
         crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
         return Ok(());
     }
-    let np = round_up(cols, I::LANES).ok_or(KernelError::SizeOverflow { kernel: "depthwise_conv2d" })?;
+    let np = round_up(cols, I::LANES).ok_or(overflow)?;
     let sv = StageVectors::new(cols, np, None, bias, 0, stage);
     let p = Depthwise { g, cols, input, input_zero_point, weights, sv: &sv, stage };
     match stage.rounding {

@@ -4,9 +4,8 @@
 //! 64-column panels, activations offset by 128). The driver's loops, tails and index math then
 //! run in tests at every width on any CPU, leaving only the thin hardware lanes untested
 //! where the CPU lacks them.
-//!
-use super::{Isa, StageVectors};
-use crate::OutputStage;
+
+use super::Isa;
 
 /// Most operand values one vector holds (`LANES * GROUP` for 16 lanes of four).
 const MAX: usize = 64;
@@ -215,16 +214,9 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
         unsafe { super::dot_body::<Self>(p, out) }
     }
 
-    fn requantize<const DOUBLE: bool>(
-        self,
-        acc: &[i32],
-        np: usize,
-        sv: &StageVectors,
-        stage: &OutputStage<'_>,
-        out: &mut [i8],
-    ) {
-        // SAFETY: no features are needed; the arguments were built by `requantize_channels`.
-        unsafe { super::requantize_body::<Self, DOUBLE>(acc, np, sv, stage, out) }
+    fn requantize<const DOUBLE: bool>(self, p: &super::Requantize<'_>, out: &mut [i8]) {
+        // SAFETY: no features are needed; `p` was built by `simd::requantize_channels`.
+        unsafe { super::requantize_body::<Self, DOUBLE>(p, out) }
     }
 
     fn depthwise<const DOUBLE: bool>(self, p: &super::Depthwise<'_>, out: &mut [i8]) {
