@@ -44,6 +44,10 @@ pub(crate) unsafe trait Isa: Copy {
     /// Depth consumed per step by [`Isa::dot_chunk`] (the dot layout pads `k` to it): one
     /// vector of multiply-accumulate operands.
     const DOT_CHUNK: usize = Self::LANES * Self::GROUP;
+    /// Whether the last, partial block of depthwise channels runs in vector lanes
+    /// ([`Isa::load_i8_partial`] is a masked load) or in the scalar range kernel (where a
+    /// partial load would cost a copy per tap).
+    const PARTIAL_BLOCKS: bool;
     /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
     /// bytes); removed again through the per-column constant.
     const LHS_OFFSET: i32;
@@ -499,12 +503,14 @@ pub(crate) struct Requantize<'a> {
 }
 
 /// A depthwise convolution with depth multiplier 1, checked by [`depthwise`]: `input`
-/// `in_h x in_w x cols`, `weights` `kernel_h x kernel_w x cols`, `sv` built from `stage` with
-/// `round_up(cols, LANES)` entries.
+/// `in_h x in_w x cols`, `weights` `kernel_h x kernel_w x cols`, the vector lanes computing
+/// channels `0..vector_cols` (`vector_cols <= cols`), `sv` built from `stage` with
+/// `round_up(vector_cols, LANES)` entries.
 #[derive(Debug)]
 pub(crate) struct Depthwise<'a> {
     g: &'a WindowGeometry,
     cols: usize,
+    vector_cols: usize,
     input: &'a [i8],
     input_zero_point: i32,
     weights: &'a [i8],
@@ -796,14 +802,23 @@ pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_, I::X>, out: &mut [i8]) {
         let xp = p.xs[r * p.kp..(r + 1) * p.kp].as_ptr();
         for c in 0..p.n {
             let wp = p.packed[c * p.kp..(c + 1) * p.kp].as_ptr();
-            // SAFETY: the features are the caller's.
-            let mut acc = [unsafe { I::splat(0) }; 4];
-            for i in 0..chunks {
-                // SAFETY: chunk `i < kp / DOT_CHUNK` of a `kp`-long row is in bounds for both.
-                acc[i % 4] = unsafe { I::dot_chunk(acc[i % 4], xp.add(i * I::DOT_CHUNK), wp.add(i * I::DOT_CHUNK)) };
-            }
-            // SAFETY: the features are the caller's.
-            let raw = unsafe { I::reduce_add(I::add(I::add(acc[0], acc[1]), I::add(acc[2], acc[3]))) };
+            // SAFETY (all lane calls): chunk `i < kp / DOT_CHUNK` of a `kp`-long row is in
+            // bounds for both rows; the features are the caller's.
+            let raw = unsafe {
+                let chunk = |acc: I::V, i: usize| I::dot_chunk(acc, xp.add(i * I::DOT_CHUNK), wp.add(i * I::DOT_CHUNK));
+                let zero = I::splat(0);
+                let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+                let mut i = 0;
+                while i + 4 <= chunks {
+                    (a0, a1, a2, a3) = (chunk(a0, i), chunk(a1, i + 1), chunk(a2, i + 2), chunk(a3, i + 3));
+                    i += 4;
+                }
+                while i < chunks {
+                    a0 = chunk(a0, i);
+                    i += 1;
+                }
+                I::reduce_add(I::add(I::add(a0, a1), I::add(a2, a3)))
+            };
             let fix = p.bias.map_or(0, |b| b[c]).wrapping_sub(p.lhs_offset.wrapping_mul(p.row_sums[c]));
             out[r * p.n + c] = p.stage.apply(raw.wrapping_add(fix), c);
         }
@@ -847,8 +862,10 @@ pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<
 const SCALAR_DEPTHWISE_BELOW: usize = 3;
 
 /// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
-/// caller expands other multipliers. `LANES` channels per vector, the last block read with
-/// partial loads and stored partially. The lengths the vector reads rely on are checked here.
+/// caller expands other multipliers. `LANES` channels per vector; the last, partial block
+/// read with partial loads and stored partially where the ISA has masked loads
+/// ([`Isa::PARTIAL_BLOCKS`]), else left to the scalar range kernel, like fewer than 3
+/// channels. The lengths the vector reads rely on are checked here.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<I: Isa>(
     isa: I,
@@ -875,17 +892,22 @@ pub(crate) fn depthwise<I: Isa>(
         crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
         return Ok(());
     }
-    let np = round_up(cols, I::LANES).ok_or(overflow)?;
-    let sv = StageVectors::new(cols, np, None, bias, 0, stage);
-    let p = Depthwise { g, cols, input, input_zero_point, weights, sv: &sv, stage };
-    match stage.rounding {
-        Rounding::Single => isa.depthwise::<false>(&p, out),
-        Rounding::Double => isa.depthwise::<true>(&p, out),
+    let vector_cols = if I::PARTIAL_BLOCKS { cols } else { cols - cols % I::LANES };
+    if vector_cols > 0 {
+        let np = round_up(vector_cols, I::LANES).ok_or(overflow)?;
+        let sv = StageVectors::new(vector_cols, np, None, bias, 0, stage);
+        let p = Depthwise { g, cols, vector_cols, input, input_zero_point, weights, sv: &sv, stage };
+        match stage.rounding {
+            Rounding::Single => isa.depthwise::<false>(&p, out),
+            Rounding::Double => isa.depthwise::<true>(&p, out),
+        }
     }
+    crate::depthwise::scalar_channels(g, cols, vector_cols..cols, input, input_zero_point, weights, bias, stage, out);
     Ok(())
 }
 
-/// Every output pixel, `LANES` channels at a time (the last block partial).
+/// Channels `0..vector_cols` of every output pixel, `LANES` at a time (the last block
+/// partial).
 ///
 /// # Safety
 /// The ISA's features must be enabled, `p` must be as [`Depthwise`] says, and `out` hold
@@ -908,23 +930,30 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                     taps.push(((iy * g.in_w + ix) * cols, (ky * g.kernel_w + kx) * cols));
                 }
             }
-            for c in (0..cols).step_by(I::LANES) {
-                let lanes = (cols - c).min(I::LANES);
+            for c in (0..p.vector_cols).step_by(I::LANES) {
+                let lanes = (p.vector_cols - c).min(I::LANES);
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
                 let mut acc = unsafe { I::load_i32(p.sv.fix.as_ptr().add(c)) };
-                for &(xo, wo) in &taps {
-                    // SAFETY: `xo` / `wo` start an in-image input pixel / a kernel tap (built
-                    // above from `iy < in_h`, `ix < in_w`), each `cols` long, and
-                    // `c + lanes <= cols`: both reads are inside the checked buffers.
-                    acc = unsafe {
-                        let (xp, wp) = (p.input.as_ptr().add(xo + c), p.weights.as_ptr().add(wo + c));
-                        let (x, w) = if lanes == I::LANES {
-                            (I::load_i8(xp), I::load_i8(wp))
-                        } else {
-                            (I::load_i8_partial(xp, lanes), I::load_i8_partial(wp, lanes))
+                // SAFETY (both loops): `xo` / `wo` start an in-image input pixel / a kernel tap
+                // (built above from `iy < in_h`, `ix < in_w`), each `cols` long, and
+                // `c + lanes <= cols`: every read is inside the checked buffers; the features
+                // are the caller's.
+                let (xs, ws) = (p.input.as_ptr(), p.weights.as_ptr());
+                if lanes == I::LANES {
+                    for &(xo, wo) in &taps {
+                        acc = unsafe {
+                            let (x, w) = (I::load_i8(xs.add(xo + c)), I::load_i8(ws.add(wo + c)));
+                            I::add(acc, I::mullo(w, I::sub(x, zp)))
                         };
-                        I::add(acc, I::mullo(w, I::sub(x, zp)))
-                    };
+                    }
+                } else {
+                    for &(xo, wo) in &taps {
+                        acc = unsafe {
+                            let x = I::load_i8_partial(xs.add(xo + c), lanes);
+                            let w = I::load_i8_partial(ws.add(wo + c), lanes);
+                            I::add(acc, I::mullo(w, I::sub(x, zp)))
+                        };
+                    }
                 }
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
                 let bytes = unsafe { requant::<I, DOUBLE>(acc, p.sv, c, p.stage) };

@@ -28,6 +28,7 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     const LANES: usize = LANES;
     const GROUP: usize = LANES / 4;
     const PANEL: usize = LANES * (LANES / 4);
+    const PARTIAL_BLOCKS: bool = LANES == 16;
     const LHS_OFFSET: i32 = if LANES == 16 { 128 } else { 0 };
     type V = [i32; MAX];
     type X = i32;
