@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aiop_kernels::{DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, Rounding, depthwise_conv2d, qgemm};
+use aiop_kernels::{KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm};
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -126,7 +126,7 @@ fn adversarial(c: &mut Criterion) {
     let mut g = c.benchmark_group("adversarial-depthwise");
     for &(w, ch, kw, pad) in &[(16384usize, 1usize, 2048usize, 0usize), (16384, 3, 2048, 0), (16384, 16, 2048, 1024)] {
         let out_w = w + 2 * pad - kw + 1;
-        let geo = DepthwiseGeometry {
+        let geo = WindowGeometry {
             in_h: 1,
             in_w: w,
             in_c: ch,
@@ -163,7 +163,7 @@ fn adversarial(c: &mut Criterion) {
 fn depthwise(c: &mut Criterion) {
     let mut g = c.benchmark_group("depthwise");
     for &(hw, ch) in &[(56usize, 64usize), (28, 128), (14, 256)] {
-        let geo = DepthwiseGeometry {
+        let geo = WindowGeometry {
             in_h: hw,
             in_w: hw,
             in_c: ch,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aiop_engine::model::Clamp;
 use aiop_engine::ops::{fast, reference};
 use aiop_engine::validate::Geometry;
-use aiop_kernels::{KernelPath, OutputStage, PackedMatrix, Rounding};
+use aiop_kernels::{KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry};
 
 fn bytes(len: usize, seed: u64) -> Vec<i8> {
     let mut s = seed | 1;
@@ -49,21 +49,23 @@ fn row(w: usize, c: usize, cols: usize, kw: usize, pad: usize, dm: usize) -> Geo
         rows: out_w,
         depth: kw * c,
         cols,
-        in_h: 1,
-        in_w: w,
-        in_c: c,
-        out_h: 1,
-        out_w,
-        kernel_h: 1,
-        kernel_w: kw,
-        stride_h: 1,
-        stride_w: 1,
-        dilation_h: 1,
-        dilation_w: 1,
-        pad_top: 0,
-        pad_left: pad,
-        depth_multiplier: dm,
         out_len: out_w * cols,
+        window: WindowGeometry {
+            in_h: 1,
+            in_w: w,
+            in_c: c,
+            out_h: 1,
+            out_w,
+            kernel_h: 1,
+            kernel_w: kw,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: pad,
+            depth_multiplier: dm,
+        },
     }
 }
 
@@ -72,21 +74,23 @@ fn square(hw: usize, c: usize, k: usize) -> Geometry {
         rows: hw * hw,
         depth: k * k * c,
         cols: c,
-        in_h: hw,
-        in_w: hw,
-        in_c: c,
-        out_h: hw,
-        out_w: hw,
-        kernel_h: k,
-        kernel_w: k,
-        stride_h: 1,
-        stride_w: 1,
-        dilation_h: 1,
-        dilation_w: 1,
-        pad_top: k / 2,
-        pad_left: k / 2,
-        depth_multiplier: 1,
         out_len: hw * hw * c,
+        window: WindowGeometry {
+            in_h: hw,
+            in_w: hw,
+            in_c: c,
+            out_h: hw,
+            out_w: hw,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: k / 2,
+            pad_left: k / 2,
+            depth_multiplier: 1,
+        },
     }
 }
 
@@ -119,27 +123,66 @@ fn run_case(case: &Case, path: KernelPath, rounding: Rounding) -> Duration {
             let mut out = vec![0i8; g.out_len];
             match case {
                 Case::Depthwise(g) => {
-                    let x = bytes(g.in_h * g.in_w * g.in_c, 11);
-                    let w: Vec<i8> = bytes(g.kernel_h * g.kernel_w * g.cols, 7).iter().map(|&v| v.max(-127)).collect();
+                    let x = bytes(g.window.in_h * g.window.in_w * g.window.in_c, 11);
+                    let w: Vec<i8> =
+                        bytes(g.window.kernel_h * g.window.kernel_w * g.cols, 7).iter().map(|&v| v.max(-127)).collect();
                     time(|| {
                         if path == KernelPath::Reference {
-                            reference::depthwise_conv2d(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out);
+                            aiop_kernels::reference::depthwise_conv2d(
+                                &g.window,
+                                black_box(&x),
+                                5,
+                                &w,
+                                Some(&bias),
+                                &st,
+                                &mut out,
+                            );
                         } else {
-                            fast::depthwise_conv2d(path, g, black_box(&x), 5, &w, Some(&bias), &st, &mut out).unwrap();
+                            aiop_kernels::depthwise_conv2d(
+                                path,
+                                &g.window,
+                                black_box(&x),
+                                5,
+                                &w,
+                                Some(&bias),
+                                &st,
+                                &mut out,
+                            )
+                            .unwrap();
                         }
                     })
                 }
                 _ => {
                     let fc = matches!(case, Case::Fc(_));
-                    let x = bytes(if fc { g.rows * g.depth } else { g.in_h * g.in_w * g.in_c }, 11);
+                    let x =
+                        bytes(if fc { g.rows * g.depth } else { g.window.in_h * g.window.in_w * g.window.in_c }, 11);
                     let w: Vec<i8> = bytes(g.cols * g.depth, 7).iter().map(|&v| v.max(-127)).collect();
                     let packed =
                         (path != KernelPath::Reference).then(|| PackedMatrix::pack(path, &w, g.cols, g.depth).unwrap());
                     time(|| match (&packed, fc) {
-                        (None, true) => reference::fully_connected(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out),
-                        (None, false) => reference::conv2d(g, black_box(&x), 5, &w, Some(&bias), &st, &mut out),
+                        (None, true) => aiop_kernels::reference::qgemm(
+                            &w,
+                            g.cols,
+                            g.depth,
+                            black_box(&x),
+                            g.rows,
+                            5,
+                            Some(&bias),
+                            &st,
+                            &mut out,
+                        ),
+                        (None, false) => aiop_kernels::reference::conv2d(
+                            &g.window,
+                            g.cols,
+                            black_box(&x),
+                            5,
+                            &w,
+                            Some(&bias),
+                            &st,
+                            &mut out,
+                        ),
                         (Some(p), true) => {
-                            fast::fully_connected(g, p, black_box(&x), 5, Some(&bias), &st, &mut out).unwrap()
+                            aiop_kernels::qgemm(p, black_box(&x), g.rows, 5, Some(&bias), &st, &mut out).unwrap()
                         }
                         (Some(p), false) => fast::conv2d(g, p, black_box(&x), 5, Some(&bias), &st, &mut out).unwrap(),
                     })
@@ -147,7 +190,7 @@ fn run_case(case: &Case, path: KernelPath, rounding: Rounding) -> Duration {
             }
         }
         Case::MaxPool(g) | Case::AvgPool(g) => {
-            let x = bytes(g.in_h * g.in_w * g.in_c, 11);
+            let x = bytes(g.window.in_h * g.window.in_w * g.window.in_c, 11);
             let mut out = vec![0i8; g.out_len];
             let max = matches!(case, Case::MaxPool(_));
             time(|| match (path == KernelPath::Reference, max) {

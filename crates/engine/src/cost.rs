@@ -140,8 +140,46 @@ fn elements_of(model: &Model, id: TensorId) -> u64 {
     model.tensors.get(usize::from(id)).and_then(Tensor::elements).unwrap_or(u64::MAX)
 }
 
-/// The work of `op`, whose validated geometry is `g` and cost `cost` (from
-/// [`crate::validate::validate`], which calls this for every op).
+/// The cost of one run of `op` (its `ops` field 0), counted from the geometry validation
+/// proved for it ([`crate::validate::validate`] calls this for every op after its rules
+/// passed, so every count is of real, bounded shapes). `docs/model-format.md` gives each
+/// formula.
+pub(crate) fn op_cost(model: &Model, op: &Op, g: &Geometry) -> Cost {
+    let elements = |id: TensorId| elements_of(model, id);
+    let out = elements(op.output());
+    // What ops that read one activation and write one read and write.
+    let in_out = |input: &TensorId| elements(*input).saturating_add(out);
+    let (macs, elements, transcendentals) = match op {
+        Op::FullyConnected { input, .. } => (product(&[g.rows, g.depth, g.cols]), in_out(input), 0),
+        Op::Conv2D { input, .. } | Op::DepthwiseConv2D { input, .. } => {
+            (out.saturating_mul(g.depth as u64), in_out(input), 0)
+        }
+        Op::MaxPool2D { input, .. } | Op::AveragePool2D { input, .. } => {
+            let reads = out.saturating_mul(g.window.kernel_h as u64).saturating_mul(g.window.kernel_w as u64);
+            (reads, in_out(input), 0)
+        }
+        Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } => (0, out.saturating_mul(3), 0),
+        Op::Reshape { .. } | Op::Requantize { .. } | Op::LeakyRelu { .. } | Op::HardSwish { .. } => {
+            (0, out.saturating_mul(2), 0)
+        }
+        // Two exponentials per element and one reciprocal per row.
+        Op::Softmax { .. } => (0, out.saturating_mul(2), out.saturating_mul(2).saturating_add(g.rows as u64)),
+        Op::Logistic { .. } | Op::Tanh { .. } => (0, out.saturating_mul(2), out),
+        Op::ArgMax { input, .. } | Op::Pad { input, .. } | Op::Mean { input, .. } => (0, in_out(input), 0),
+        Op::Concatenation { inputs, .. } => {
+            let read = inputs.iter().fold(0u64, |sum, &id| sum.saturating_add(elements(id)));
+            (0, read.saturating_add(out), 0)
+        }
+    };
+    Cost { macs, elements, transcendentals, ..Cost::default() }
+}
+
+fn product(factors: &[usize]) -> u64 {
+    factors.iter().fold(1u64, |p, &f| p.saturating_mul(f as u64))
+}
+
+/// The work of `op`, whose validated geometry is `g` and cost `cost` (from [`op_cost`]; both
+/// computed by [`crate::validate::validate`] for every op).
 pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWork {
     let class = OpClass::of(op);
     let out_elements = elements_of(model, op.output());
@@ -149,14 +187,14 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
     // (`docs/model-format.md`, section 6): what it reads is the rest.
     let in_elements = cost.elements.saturating_sub(out_elements);
     let window = |g: &Geometry| {
-        let positions = (g.out_h as u64).saturating_mul(g.out_w as u64);
-        positions.saturating_mul(g.kernel_h as u64).saturating_mul(g.kernel_w as u64)
+        let positions = (g.window.out_h as u64).saturating_mul(g.window.out_w as u64);
+        positions.saturating_mul(g.window.kernel_h as u64).saturating_mul(g.window.kernel_w as u64)
     };
     let (taps, patch, weights) = match op {
         Op::FullyConnected { weights, .. } => (0, 0, elements_of(model, *weights)),
         Op::Conv2D { weights, .. } => {
             let taps = window(g);
-            (taps, taps.saturating_mul(g.in_c as u64), elements_of(model, *weights))
+            (taps, taps.saturating_mul(g.window.in_c as u64), elements_of(model, *weights))
         }
         Op::DepthwiseConv2D { weights, .. } => (window(g), 0, elements_of(model, *weights)),
         Op::MaxPool2D { .. } | Op::AveragePool2D { .. } => (window(g), 0, 0),

@@ -5,7 +5,8 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use aiop_kernels::{KernelError, KernelPath, OutputStage, PackedMatrix};
+use aiop_kernels::reference as spec;
+use aiop_kernels::{KernelError, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm};
 
 use crate::error::{EngineError, Result};
 use crate::format::{self, ModelHeader};
@@ -214,15 +215,16 @@ impl LoadedModel {
                 let (x, zp) = (value(*input), self.zero_point(*input));
                 let w = constant_i8(model, *weights);
                 let b = constant_i32(model, *bias);
+                // The reference path runs `aiop_kernels::reference`, the kernels' specification.
                 match (op, &self.packed[index]) {
-                    (Op::FullyConnected { .. }, Some(p)) => fast::fully_connected(g, p, x, zp, b, &stage, out)?,
-                    (Op::FullyConnected { .. }, None) => reference::fully_connected(g, x, zp, w, b, &stage, out),
-                    (Op::Conv2D { .. }, Some(p)) => fast::conv2d(g, p, x, zp, b, &stage, out)?,
-                    (Op::Conv2D { .. }, None) => reference::conv2d(g, x, zp, w, b, &stage, out),
-                    _ if self.path != KernelPath::Reference => {
-                        fast::depthwise_conv2d(self.path, g, x, zp, w, b, &stage, out)?
+                    (Op::FullyConnected { .. }, Some(p)) => qgemm(p, x, g.rows, zp, b, &stage, out)?,
+                    (Op::FullyConnected { .. }, None) => {
+                        spec::qgemm(w, g.cols, g.depth, x, g.rows, zp, b, &stage, out);
                     }
-                    _ => reference::depthwise_conv2d(g, x, zp, w, b, &stage, out),
+                    (Op::Conv2D { .. }, Some(p)) => fast::conv2d(g, p, x, zp, b, &stage, out)?,
+                    (Op::Conv2D { .. }, None) => spec::conv2d(&g.window, g.cols, x, zp, w, b, &stage, out),
+                    // Depthwise weights need no packing: the kernel dispatches on the path.
+                    _ => depthwise_conv2d(self.path, &g.window, x, zp, w, b, &stage, out)?,
                 }
             }
             Op::MaxPool2D { input, clamp, .. } if self.path != KernelPath::Reference => {

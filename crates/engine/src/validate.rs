@@ -1,16 +1,20 @@
-//! What makes a decoded model valid, and what it costs. Everything here is a consensus rule.
+//! What makes a decoded model valid. Everything here is a consensus rule.
 //!
 //! Validation proves, before anything runs, every fact the interpreter relies on: tensors
 //! exist and have the shapes their ops need, each activation is written once before it is
 //! read, quantization parameters are in range, and every accumulator's worst case fits in
-//! `i32`. All size arithmetic is checked.
+//! `i32`. All size arithmetic is checked. What proved an op valid is its [`Geometry`]; the
+//! cost is counted from that by `crate::cost`, apart from the rules (only the model's total
+//! MAC limit, a rule on the count, is checked here).
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::cost::{Cost, OpWork, op_work};
+use aiop_kernels::WindowGeometry;
+
+use crate::cost::{Cost, OpWork, op_cost, op_work};
 use crate::error::{EngineError, Result};
 use crate::limits::*;
 use crate::model::{Clamp, ConvWindow, DType, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId};
@@ -24,22 +28,11 @@ pub struct Geometry {
     pub depth: usize,
     /// Output channels / columns.
     pub cols: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub in_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dilation_h: usize,
-    pub dilation_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub depth_multiplier: usize,
     /// Elements of the op's output.
     pub out_len: usize,
+    /// The sliding window of Conv2D, DepthwiseConv2D and the pools (default for other ops):
+    /// the one window description the reference and fast kernels read.
+    pub window: WindowGeometry,
 }
 
 /// The result of validating a model: its cost, I/O sizes, and per-op geometry.
@@ -55,7 +48,8 @@ pub struct Validated {
     pub op_work: Vec<OpWork>,
 }
 
-/// Checks every rule of `docs/model-format.md` ("Validity") and counts the cost.
+/// Checks every rule of `docs/model-format.md` ("Validity"), op by op ([`check_op`]), and
+/// counts the cost from the geometry each op's rules proved (`crate::cost`).
 pub fn validate(model: &Model) -> Result<Validated> {
     if model.tensors.len() > MAX_TENSORS {
         return Err(limit_err("tensor count", model.tensors.len() as u64, MAX_TENSORS as u64));
@@ -126,7 +120,8 @@ pub fn validate(model: &Model) -> Result<Validated> {
             return Err(ctx.err(format!("int32 tensor {out} must be the model output; no op reads int32 activations")));
         }
 
-        let (geom, op_cost) = check_op(&ctx, op)?;
+        let geom = check_op(&ctx, op)?;
+        let op_cost = op_cost(model, op, &geom);
         cost.macs = add_cost(cost.macs, op_cost.macs, "MAC count", MAX_MACS)?;
         cost.elements = add_cost(cost.elements, op_cost.elements, "element count", u64::MAX)?;
         cost.transcendentals =
@@ -341,10 +336,6 @@ fn elems(t: &Tensor) -> u64 {
     t.elements().unwrap_or(u64::MAX)
 }
 
-fn mul3(a: u64, b: u64, c: u64) -> u64 {
-    a.saturating_mul(b).saturating_mul(c)
-}
-
 /// Output size and leading padding of one spatial axis, TensorFlow Lite's rules.
 fn window_axis(
     padding: Padding,
@@ -366,9 +357,42 @@ fn window_axis(
     Some((out, total_padding / 2))
 }
 
-fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
+/// The window TensorFlow Lite's `padding` gives a kernel of `(height, width)` taps, with
+/// `stride` and `dilation` per axis, over an `[in_h, in_w, in_c]` image; `None` if it does not
+/// fit (a zero size, or a VALID window larger than the image).
+fn window_geometry(
+    padding: Padding,
+    (in_h, in_w, in_c): (usize, usize, usize),
+    (kernel_h, kernel_w): (usize, usize),
+    (stride_h, stride_w): (usize, usize),
+    (dilation_h, dilation_w): (usize, usize),
+    depth_multiplier: usize,
+) -> Option<WindowGeometry> {
+    let (out_h, pad_top) = window_axis(padding, in_h, kernel_h, stride_h, dilation_h)?;
+    let (out_w, pad_left) = window_axis(padding, in_w, kernel_w, stride_w, dilation_w)?;
+    Some(WindowGeometry {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        kernel_h,
+        kernel_w,
+        stride_h,
+        stride_w,
+        dilation_h,
+        dilation_w,
+        pad_top,
+        pad_left,
+        depth_multiplier,
+    })
+}
+
+/// The validity rules of one op: every shape, parameter range and accumulator bound its
+/// kernels rely on. Returns the geometry those rules proved; what the op costs is counted from
+/// it separately ([`crate::cost::op_cost`]).
+fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
     let mut g = Geometry::default();
-    let mut cost = Cost::default();
     match op {
         Op::FullyConnected { input, weights, bias, output, output_scales, clamp } => {
             let x = ctx.activation(*input, "input")?;
@@ -395,8 +419,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = k;
             g.cols = n;
             g.out_len = elems(y) as usize;
-            cost.macs = mul3(g.rows as u64, k as u64, n as u64);
-            cost.elements = elems(x) + elems(y);
         }
         Op::Conv2D { input, weights, bias, output, window, output_scales, clamp }
         | Op::DepthwiseConv2D { input, weights, bias, output, window, output_scales, clamp, .. } => {
@@ -428,10 +450,16 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                  does not fit the {in_h}x{in_w} input; strides and dilations must be at least 1"
                 ))
             };
-            let (out_h, pad_top) =
-                window_axis(padding, in_h, kh, stride_h.into(), dilation_h.into()).ok_or_else(bad_window)?;
-            let (out_w, pad_left) =
-                window_axis(padding, in_w, kw, stride_w.into(), dilation_w.into()).ok_or_else(bad_window)?;
+            let win = window_geometry(
+                padding,
+                (in_h, in_w, in_c),
+                (kh, kw),
+                (stride_h.into(), stride_w.into()),
+                (dilation_h.into(), dilation_w.into()),
+                dm,
+            )
+            .ok_or_else(bad_window)?;
+            let (out_h, out_w) = (win.out_h, win.out_w);
             let y = ctx.tensor(*output)?;
             ctx.expect_shape(y, &[out_h, out_w, out_c], "output")?;
             if y.dtype != DType::I8 {
@@ -442,28 +470,7 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.accumulator_bound(depth, max_bias)?;
             ctx.output_scales(output_scales, out_c)?;
             ctx.clamp(*clamp)?;
-            g = Geometry {
-                rows: out_h * out_w,
-                depth,
-                cols: out_c,
-                in_h,
-                in_w,
-                in_c,
-                out_h,
-                out_w,
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: stride_h.into(),
-                stride_w: stride_w.into(),
-                dilation_h: dilation_h.into(),
-                dilation_w: dilation_w.into(),
-                pad_top,
-                pad_left,
-                depth_multiplier: dm,
-                out_len: elems(y) as usize,
-            };
-            cost.macs = mul3(elems(y), depth as u64, 1);
-            cost.elements = elems(x) + elems(y);
+            g = Geometry { rows: out_h * out_w, depth, cols: out_c, out_len: elems(y) as usize, window: win };
         }
         Op::MaxPool2D { input, output, window, clamp } | Op::AveragePool2D { input, output, window, clamp } => {
             let x = ctx.activation(*input, "input")?;
@@ -476,35 +483,26 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                  input; filter sizes and strides must be at least 1"
             ))
             };
-            let (out_h, pad_top) =
-                window_axis(padding, in_h, filter_h.into(), stride_h.into(), 1).ok_or_else(bad_window)?;
-            let (out_w, pad_left) =
-                window_axis(padding, in_w, filter_w.into(), stride_w.into(), 1).ok_or_else(bad_window)?;
+            let win = window_geometry(
+                padding,
+                (in_h, in_w, c),
+                (filter_h.into(), filter_w.into()),
+                (stride_h.into(), stride_w.into()),
+                (1, 1),
+                1,
+            )
+            .ok_or_else(bad_window)?;
+            let (out_h, out_w) = (win.out_h, win.out_w);
             ctx.expect_shape(y, &[out_h, out_w, c], "output")?;
             same_quantization(ctx, x, y)?;
             ctx.clamp(*clamp)?;
             g = Geometry {
                 rows: out_h * out_w,
                 cols: c,
-                in_h,
-                in_w,
-                in_c: c,
-                out_h,
-                out_w,
-                kernel_h: filter_h.into(),
-                kernel_w: filter_w.into(),
-                stride_h: stride_h.into(),
-                stride_w: stride_w.into(),
-                dilation_h: 1,
-                dilation_w: 1,
-                pad_top,
-                pad_left,
-                depth_multiplier: 1,
                 out_len: elems(y) as usize,
+                window: win,
                 ..Geometry::default()
             };
-            cost.macs = mul3(elems(y), filter_h.into(), filter_w.into());
-            cost.elements = elems(x) + elems(y);
         }
         Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
         | Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp } => {
@@ -520,7 +518,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*output_scale, "output scale")?;
             ctx.clamp(*clamp)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 3 * elems(y);
         }
         Op::Mul { lhs, rhs, output, output_scale, clamp } => {
             let (a, b, y) =
@@ -530,7 +527,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*output_scale, "output scale")?;
             ctx.clamp(*clamp)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 3 * elems(y);
         }
         Op::Reshape { input, output } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -539,7 +535,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             }
             same_quantization(ctx, x, y)?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::Softmax { input, output, beta, diff_min } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -558,8 +553,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = depth as usize;
             g.rows = (elems(x) / u64::from(depth)) as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
-            cost.transcendentals = 2 * elems(y) + g.rows as u64;
         }
         Op::Logistic { input, output, input_scale, .. } | Op::Tanh { input, output, input_scale, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -567,8 +560,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*input_scale, "input scale")?;
             fixed_output(ctx, y, if matches!(op, Op::Logistic { .. }) { -128 } else { 0 })?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
-            cost.transcendentals = elems(y);
         }
         Op::ArgMax { input, output } => {
             let x = ctx.activation(*input, "input")?;
@@ -585,7 +576,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.depth = *x.shape.last().unwrap_or(&1) as usize;
             g.rows = (elems(x) / g.depth as u64) as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Concatenation { inputs, output, axis } => {
             let y = ctx.activation(*output, "output")?;
@@ -601,7 +591,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 )));
             }
             let mut along: u64 = 0;
-            let mut read: u64 = 0;
             for &id in inputs {
                 let x = ctx.activation(id, "input")?;
                 same_quantization(ctx, x, y)?;
@@ -614,7 +603,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                     )));
                 }
                 along = along.saturating_add(u64::from(x.shape[axis]));
-                read = read.saturating_add(elems(x));
             }
             if along != u64::from(y.shape[axis]) {
                 return Err(ctx
@@ -623,7 +611,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             g.rows = y.shape[..axis].iter().map(|&d| d as usize).product();
             g.depth = y.shape[axis + 1..].iter().map(|&d| d as usize).product();
             g.out_len = elems(y) as usize;
-            cost.elements = read.saturating_add(elems(y));
         }
         Op::Pad { input, output, paddings, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -647,7 +634,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             // quantizations agree either).
             ctx.expect_shape(y, &expected, "output")?;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Mean { input, output, axes, scale } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -678,14 +664,12 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*scale, "mean scale")?;
             g.depth = count as usize;
             g.out_len = elems(y) as usize;
-            cost.elements = elems(x) + elems(y);
         }
         Op::Requantize { input, output, scale } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
             ctx.same_shape(x, y, "input and output")?;
             ctx.scale(*scale, "scale")?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::LeakyRelu { input, output, identity_scale, alpha_scale, .. } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -693,7 +677,6 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
             ctx.scale(*identity_scale, "identity scale")?;
             ctx.scale(*alpha_scale, "alpha scale")?;
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
         Op::HardSwish { input, output, reluish_multiplier, reluish_exponent, output_multiplier, output_exponent } => {
             let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
@@ -712,10 +695,9 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<(Geometry, Cost)> {
                 );
             }
             g.out_len = elems(y) as usize;
-            cost.elements = 2 * elems(y);
         }
     }
-    Ok((g, cost))
+    Ok(g)
 }
 
 fn same_quantization(ctx: &OpCtx<'_>, x: &Tensor, y: &Tensor) -> Result<()> {

@@ -5,6 +5,7 @@
 use aiop_engine::Clamp;
 use aiop_engine::ops::{fast, reference};
 use aiop_engine::validate::Geometry;
+use aiop_kernels::WindowGeometry;
 use proptest::prelude::*;
 
 fn geometry(in_h: usize, in_w: usize, c: usize, k: (usize, usize), s: (usize, usize), pad: (usize, usize)) -> Geometry {
@@ -13,20 +14,23 @@ fn geometry(in_h: usize, in_w: usize, c: usize, k: (usize, usize), s: (usize, us
     let out_h = (in_h + pad.0).div_ceil(s.0).max(1);
     let out_w = (in_w + pad.1).div_ceil(s.1).max(1);
     Geometry {
-        in_h,
-        in_w,
-        in_c: c,
-        out_h,
-        out_w,
-        kernel_h: k.0,
-        kernel_w: k.1,
-        stride_h: s.0,
-        stride_w: s.1,
-        dilation_h: 1,
-        dilation_w: 1,
-        pad_top: pad.0,
-        pad_left: pad.1,
         out_len: out_h * out_w * c,
+        window: WindowGeometry {
+            in_h,
+            in_w,
+            in_c: c,
+            out_h,
+            out_w,
+            kernel_h: k.0,
+            kernel_w: k.1,
+            stride_h: s.0,
+            stride_w: s.1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad.0,
+            pad_left: pad.1,
+            depth_multiplier: 1,
+        },
         ..Geometry::default()
     }
 }

@@ -3,82 +3,25 @@
 //! Must never: index outside a buffer (every length is checked here with checked
 //! arithmetic before any kernel runs) or run a path the CPU lacks.
 
+#[cfg(target_arch = "x86_64")]
+use alloc::borrow::Cow;
+#[cfg(target_arch = "x86_64")]
 use alloc::vec;
+use core::ops::Range;
 
-use crate::{KernelError, KernelPath, OutputStage, check_len, reference};
-
-/// The shape of a depthwise convolution (NHWC input, `[KH, KW, in_c * depth_multiplier]`
-/// weights). Input row `iy` of output row `oy` and tap `ky` is
-/// `oy * stride_h + ky * dilation_h - pad_top`, skipped when outside `0..in_h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DepthwiseGeometry {
-    pub in_h: usize,
-    pub in_w: usize,
-    pub in_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub dilation_h: usize,
-    pub dilation_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub depth_multiplier: usize,
-}
-
-impl DepthwiseGeometry {
-    #[inline]
-    pub(crate) fn tap_y(&self, oy: usize, ky: usize) -> Option<usize> {
-        tap(oy, self.stride_h, self.pad_top, ky, self.dilation_h, self.in_h)
-    }
-    #[inline]
-    pub(crate) fn tap_x(&self, ox: usize, kx: usize) -> Option<usize> {
-        tap(ox, self.stride_w, self.pad_left, kx, self.dilation_w, self.in_w)
-    }
-}
-
-/// The taps `k` in `lo..hi` of output coordinate `out` that fall inside `0..size` (a
-/// contiguous range, since the tap coordinate grows with `k`), or `None` if an intermediate
-/// overflows (the caller then checks each tap with [`tap`]).
-#[inline]
-pub(crate) fn tap_range(
-    out: usize,
-    stride: usize,
-    pad: usize,
-    kernel: usize,
-    dilation: usize,
-    size: usize,
-) -> Option<(usize, usize)> {
-    let base = out.checked_mul(stride)?;
-    let limit = size.checked_add(pad)?;
-    // Largest coordinate a tap below `kernel` can reach must not overflow either.
-    base.checked_add(kernel.checked_mul(dilation)?)?;
-    if dilation == 0 {
-        let inside = base >= pad && base < limit;
-        return Some(if inside { (0, kernel) } else { (0, 0) });
-    }
-    let lo = if base >= pad { 0 } else { (pad - base).div_ceil(dilation) };
-    let hi = if base >= limit { 0 } else { (limit - base).div_ceil(dilation).min(kernel) };
-    Some(if lo < hi { (lo, hi) } else { (0, 0) })
-}
-
-/// Overflow is "outside the image": such a tap could never be inside it.
-#[inline]
-fn tap(out: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize) -> Option<usize> {
-    out.checked_mul(stride)?.checked_add(k.checked_mul(dilation)?)?.checked_sub(pad).filter(|&i| i < size)
-}
+#[cfg(target_arch = "x86_64")]
+use crate::simd;
+use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, reference};
 
 /// The depthwise formula for `channels` only, on an input already expanded to `cols`
 /// channels (depth multiplier 1), in scalar code without a bounds test per tap: the in-image
-/// taps of each output pixel are a range per axis ([`tap_range`]), and each channel's sum is
+/// taps of each output pixel are a range per axis ([`WindowGeometry::taps_y`]), and each channel's sum is
 /// `bias + sum(w * x) - zp * sum(w)`, equal to the reference's wrapping sum of
 /// `w * (x - zp)` modulo 2^32. Used for the channels the vector kernels leave and for
 /// channel counts too small for a vector.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scalar_channels(
-    g: &DepthwiseGeometry,
+    g: &WindowGeometry,
     cols: usize,
     channels: core::ops::Range<usize>,
     input: &[i8],
@@ -91,41 +34,16 @@ pub(crate) fn scalar_channels(
     if channels.is_empty() {
         return;
     }
-    let ranges = |o: usize, horizontal: bool| {
-        if horizontal {
-            tap_range(o, g.stride_w, g.pad_left, g.kernel_w, g.dilation_w, g.in_w)
-        } else {
-            tap_range(o, g.stride_h, g.pad_top, g.kernel_h, g.dilation_h, g.in_h)
-        }
-    };
+    // Tap ranges whose arithmetic would overflow cannot come from a validated model; the
+    // reference, which checks every tap, answers for them.
+    let ranges_fit = (0..g.out_h).all(|oy| g.taps_y(oy).is_some()) && (0..g.out_w).all(|ox| g.taps_x(ox).is_some());
+    if !ranges_fit {
+        return reference::depthwise_channels(g, cols, channels, input, input_zero_point, weights, bias, stage, out);
+    }
     for oy in 0..g.out_h {
-        let Some((ky0, ky1)) = ranges(oy, false) else {
-            return reference::depthwise_channels(
-                g,
-                cols,
-                channels,
-                input,
-                input_zero_point,
-                weights,
-                bias,
-                stage,
-                out,
-            );
-        };
+        let Range { start: ky0, end: ky1 } = g.taps_y(oy).unwrap_or(0..0);
         for ox in 0..g.out_w {
-            let Some((kx0, kx1)) = ranges(ox, true) else {
-                return reference::depthwise_channels(
-                    g,
-                    cols,
-                    channels,
-                    input,
-                    input_zero_point,
-                    weights,
-                    bias,
-                    stage,
-                    out,
-                );
-            };
+            let Range { start: kx0, end: kx1 } = g.taps_x(ox).unwrap_or(0..0);
             let taps = kx1 - kx0;
             let pixel = (oy * g.out_w + ox) * cols;
             for oc in channels.clone() {
@@ -134,7 +52,7 @@ pub(crate) fn scalar_channels(
                     if taps == 0 {
                         break;
                     }
-                    // In range by `tap_range`: the first and last taps are inside the image.
+                    // In range by `taps_y` / `taps_x`: the first and last taps are inside the image.
                     let iy = oy * g.stride_h + ky * g.dilation_h - g.pad_top;
                     let ix = ox * g.stride_w + kx0 * g.dilation_w - g.pad_left;
                     let x = &input[(iy * g.in_w + ix) * cols + oc..];
@@ -169,7 +87,7 @@ fn mul(a: usize, b: usize) -> Result<usize, KernelError> {
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d(
     path: KernelPath,
-    g: &DepthwiseGeometry,
+    g: &WindowGeometry,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -190,35 +108,50 @@ pub fn depthwise_conv2d(
         check_len(K, "bias", cols, bias.len())?;
     }
     stage.check(K, cols)?;
-    if path == KernelPath::Reference {
-        reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out);
-        return Ok(());
+    let unavailable = KernelError::PathUnavailable(path.name());
+    match path {
+        KernelPath::Reference => {
+            reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out);
+            Ok(())
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            let isa = crate::x86::Avx2::detect().ok_or(unavailable)?;
+            let x = one_input_per_output(g, input, pixels_in, cols)?;
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            let isa = crate::x86::Avx512::detect().ok_or(unavailable)?;
+            let x = one_input_per_output(g, input, pixels_in, cols)?;
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => Err(unavailable),
     }
-    // The SIMD kernels read one input channel per output channel; with a depth multiplier
-    // above one, repeat each input channel `dm` times first (a copy, linear in the input).
-    let expanded;
-    let x: &[i8] = if g.depth_multiplier == 1 {
-        input
-    } else {
-        let mut e = vec![0i8; mul(pixels_in, cols)?];
-        if cols > 0 {
-            // Output channel `oc` reads input channel `oc / dm`: each input value fills its
-            // `dm` consecutive slots (no division per element).
-            for (dst, src) in e.chunks_exact_mut(cols).zip(input.chunks_exact(g.in_c.max(1))) {
-                for (slots, &v) in dst.chunks_exact_mut(g.depth_multiplier).zip(src) {
-                    slots.fill(v);
-                }
+}
+
+/// The SIMD kernels read one input channel per output channel; with a depth multiplier above
+/// one, each input channel is repeated `dm` times first (a copy, linear in the input).
+#[cfg(target_arch = "x86_64")]
+fn one_input_per_output<'a>(
+    g: &WindowGeometry,
+    input: &'a [i8],
+    pixels_in: usize,
+    cols: usize,
+) -> Result<Cow<'a, [i8]>, KernelError> {
+    if g.depth_multiplier == 1 {
+        return Ok(Cow::Borrowed(input));
+    }
+    let mut e = vec![0i8; mul(pixels_in, cols)?];
+    if cols > 0 {
+        // Output channel `oc` reads input channel `oc / dm`: each input value fills its `dm`
+        // consecutive slots (no division per element).
+        for (dst, src) in e.chunks_exact_mut(cols).zip(input.chunks_exact(g.in_c.max(1))) {
+            for (slots, &v) in dst.chunks_exact_mut(g.depth_multiplier).zip(src) {
+                slots.fill(v);
             }
         }
-        expanded = e;
-        &expanded
-    };
-    match path {
-        #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 => crate::x86::avx2::depthwise(g, cols, x, input_zero_point, weights, bias, stage, out),
-        #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => crate::x86::avx512::depthwise(g, cols, x, input_zero_point, weights, bias, stage, out),
-        _ => reference::depthwise_conv2d(g, input, input_zero_point, weights, bias, stage, out),
     }
-    Ok(())
+    Ok(Cow::Owned(e))
 }

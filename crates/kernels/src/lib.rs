@@ -1,8 +1,12 @@
 //! aiop-kernels: the exact integer kernels the aiop engine spends its time in.
 //!
-//! Every kernel here has a plain scalar twin in [`reference`] that is its specification;
-//! the x86 kernels (AVX2, AVX-512 VNNI) must return bit-identical results for every input
-//! the caller's preconditions allow, and property tests assert it.
+//! Every kernel here has a plain scalar twin in [`reference`] that is its specification (and
+//! what the engine's reference path runs); the vector kernels are one driver (`simd`) over
+//! an ISA's lanes (`x86::avx2`, `x86::avx512`, and a portable emulation of both widths for
+//! tests), and must return bit-identical results for every input the caller's
+//! preconditions allow; property tests declared with each kernel assert it for every ISA
+//! the CPU has, and say which they could not run. [`WindowGeometry`] is the one description
+//! of a sliding window, shared with the engine's validation.
 //!
 //! This crate must never: use floating point, saturate where the reference does not, depend
 //! on the CPU for anything but speed, or panic on any input (length mismatches are errors).
@@ -17,16 +21,19 @@ extern crate alloc;
 mod depthwise;
 mod path;
 mod requant;
+mod simd;
+mod window;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub mod reference;
 
-pub use depthwise::{DepthwiseGeometry, depthwise_conv2d};
+pub use depthwise::depthwise_conv2d;
 pub use path::{KernelChoice, KernelPath};
 pub use requant::{
     OutputStage, Rounding, requantize, requantize_double, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
+pub use window::WindowGeometry;
 
 use alloc::vec::Vec;
 
@@ -58,7 +65,7 @@ pub struct PackedMatrix {
     /// `zp * row_sums[n]`, computed once here rather than on every call.
     row_sums: Vec<i32>,
     /// The weights in the order the path's kernel reads them (empty for the reference):
-    /// see `x86::avx2::pack` and `x86::avx512::pack`.
+    /// see `simd::pack`.
     packed: Vec<i8>,
 }
 
@@ -76,16 +83,16 @@ impl PackedMatrix {
         } else {
             weights.chunks_exact(k).map(|row| row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)))).collect()
         };
-        let overflow = KernelError::SizeOverflow { kernel: "pack" };
         let packed = match path {
-            KernelPath::Reference => Vec::new(),
+            KernelPath::Reference => Some(Vec::new()),
             #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 => x86::avx2::pack(weights, n, k).ok_or(overflow)?,
+            KernelPath::Avx2 => simd::pack::<x86::Avx2>(weights, n, k),
             #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx512 => x86::avx512::pack(weights, n, k).ok_or(overflow)?,
+            KernelPath::Avx512 => simd::pack::<x86::Avx512>(weights, n, k),
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(KernelError::PathUnavailable(path.name())),
         };
+        let packed = packed.ok_or(KernelError::SizeOverflow { kernel: "pack" })?;
         Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed })
     }
 
@@ -139,26 +146,26 @@ pub fn qgemm(
         reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
         return Ok(());
     }
+    let unavailable = KernelError::PathUnavailable(packed.path.name());
+    let (w, sums) = (&packed.packed, &packed.row_sums);
     match packed.path {
         KernelPath::Reference => {
             reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
-        }
-        #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 if x86::avx2::use_dot(n, k) => {
-            x86::avx2::dot(&packed.rows, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out);
+            Ok(())
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
-            x86::avx2::qgemm(&packed.packed, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)?;
+            let isa = x86::Avx2::detect().ok_or(unavailable)?;
+            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
-            x86::avx512::qgemm(&packed.packed, &packed.row_sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)?;
+            let isa = x86::Avx512::detect().ok_or(unavailable)?;
+            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        _ => return Err(KernelError::PathUnavailable(packed.path.name())),
+        _ => Err(unavailable),
     }
-    Ok(())
 }
 
 /// The output stage alone, vectorized where the path allows: `out[i] = stage.apply(acc[i],
@@ -182,18 +189,28 @@ pub fn requantize_block(
     if !acc.len().is_multiple_of(channels) {
         return check_len("requantize_block", "acc", acc.len() - acc.len() % channels, acc.len());
     }
-    for (a, o) in acc.chunks_exact(channels).zip(out.chunks_exact_mut(channels)) {
-        match path {
-            #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx512 => x86::avx512::requantize_channels(a, stage, o),
-            #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 => x86::avx2::requantize_channels(a, stage, o),
-            _ => {
+    let blocks = acc.chunks_exact(channels).zip(out.chunks_exact_mut(channels));
+    let unavailable = KernelError::PathUnavailable(path.name());
+    match path {
+        KernelPath::Reference => {
+            for (a, o) in blocks {
                 for (c, (&v, d)) in a.iter().zip(o.iter_mut()).enumerate() {
                     *d = stage.apply(v, c);
                 }
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            let isa = x86::Avx2::detect().ok_or(unavailable)?;
+            blocks.for_each(|(a, o)| simd::requantize_channels(isa, a, stage, o));
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            let isa = x86::Avx512::detect().ok_or(unavailable)?;
+            blocks.for_each(|(a, o)| simd::requantize_channels(isa, a, stage, o));
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(unavailable),
     }
     Ok(())
 }

@@ -31,14 +31,10 @@ impl KernelPath {
     pub fn is_available(self) -> bool {
         match self {
             KernelPath::Reference => true,
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            KernelPath::Avx2 => std::is_x86_feature_detected!("avx2"),
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            KernelPath::Avx512 => {
-                std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vnni")
-            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => crate::x86::Avx2::detect().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => crate::x86::Avx512::detect().is_some(),
             #[allow(unreachable_patterns)]
             _ => false,
         }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use aiop_kernels::{
-    DepthwiseGeometry, KernelPath, OutputStage, PackedMatrix, Rounding, depthwise_conv2d, qgemm, reference,
+    KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm, reference,
     requantize_block, requantize_double,
 };
 use proptest::prelude::*;
@@ -135,7 +135,7 @@ fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
 
 #[derive(Debug, Clone)]
 struct Dw {
-    g: DepthwiseGeometry,
+    g: WindowGeometry,
     x: Vec<i8>,
     w: Vec<i8>,
     zp: i32,
@@ -161,7 +161,7 @@ fn dw_case() -> impl Strategy<Value = Dw> {
         .prop_flat_map(|(in_h, in_w, in_c, dm, kh, kw, sh, sw, dh, dw, pt, pl)| {
             let out_h = (in_h + 2 * pt).saturating_sub(dh * (kh - 1) + 1) / sh + 1;
             let out_w = (in_w + 2 * pl).saturating_sub(dw * (kw - 1) + 1) / sw + 1;
-            let g = DepthwiseGeometry {
+            let g = WindowGeometry {
                 in_h,
                 in_w,
                 in_c,
@@ -199,7 +199,7 @@ fn dw_wide_case() -> impl Strategy<Value = Dw> {
         .prop_flat_map(|(in_h, in_w, in_c, dm, kw, sw, dw, pad_sel, transpose)| {
             let pl = [0, kw / 2, kw][pad_sel + usize::from(kw % 3 == 0)];
             let out_w = (in_w + 2 * pl).saturating_sub(dw * (kw - 1) + 1) / sw + 1;
-            let mut g = DepthwiseGeometry {
+            let mut g = WindowGeometry {
                 in_h,
                 in_w,
                 in_c,
@@ -217,7 +217,7 @@ fn dw_wide_case() -> impl Strategy<Value = Dw> {
             };
             if transpose {
                 // The same problem down a single column.
-                g = DepthwiseGeometry {
+                g = WindowGeometry {
                     in_h: g.in_w,
                     in_w: g.in_h,
                     out_h: g.out_w,
@@ -499,7 +499,7 @@ fn bad_lengths_are_errors() {
         assert!(qgemm(&p, &[0; 4], 2, 0, Some(&[0; 2]), &st, &mut out).is_err());
         assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out[..5]).is_err());
         assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out).is_ok());
-        let g = DepthwiseGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
+        let g = WindowGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
         assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
         assert!(requantize_block(path, &[0; 5], 3, &st, &mut [0; 5]).is_err());
     }

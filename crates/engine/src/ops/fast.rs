@@ -6,27 +6,17 @@
 
 use alloc::vec;
 
-use aiop_kernels::{
-    DepthwiseGeometry, KernelError, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d as depthwise, qgemm,
-};
+use core::ops::Range;
+
+use aiop_kernels::{KernelError, OutputStage, PackedMatrix, qgemm};
 
 use crate::validate::Geometry;
 
 /// Largest im2col scratch buffer, in bytes (one block of output pixels).
 const IM2COL_BLOCK_BYTES: usize = 256 * 1024;
 
-pub fn fully_connected(
-    g: &Geometry,
-    packed: &PackedMatrix,
-    input: &[i8],
-    input_zero_point: i32,
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) -> Result<(), KernelError> {
-    qgemm(packed, input, g.rows, input_zero_point, bias, stage, out)
-}
-
+/// Conv2D as im2col blocks through `packed`'s kernel; the same bytes as
+/// `aiop_kernels::reference::conv2d`.
 pub fn conv2d(
     g: &Geometry,
     packed: &PackedMatrix,
@@ -36,14 +26,14 @@ pub fn conv2d(
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) -> Result<(), KernelError> {
-    let pointwise = g.kernel_h == 1
-        && g.kernel_w == 1
-        && g.stride_h == 1
-        && g.stride_w == 1
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && g.out_h == g.in_h
-        && g.out_w == g.in_w;
+    let pointwise = g.window.kernel_h == 1
+        && g.window.kernel_w == 1
+        && g.window.stride_h == 1
+        && g.window.stride_w == 1
+        && g.window.pad_top == 0
+        && g.window.pad_left == 0
+        && g.window.out_h == g.window.in_h
+        && g.window.out_w == g.window.in_w;
     if pointwise {
         // A 1x1 convolution is already a matrix product of the [H*W, Cin] image.
         return qgemm(packed, input, g.rows, input_zero_point, bias, stage, out);
@@ -70,96 +60,44 @@ pub fn conv2d(
 /// dilation 1 the in-image taps of a kernel row are one contiguous run of the input row, copied
 /// at once (a wide kernel over few channels would otherwise cost one tiny copy per tap).
 fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]) {
-    let (oy, ox) = (pixel / g.out_w, pixel % g.out_w);
-    let c = g.in_c;
-    let kw = g.kernel_w;
-    for ky in 0..g.kernel_h {
-        let iy = (oy * g.stride_h + ky * g.dilation_h).checked_sub(g.pad_top).filter(|&y| y < g.in_h);
+    let w = &g.window;
+    let (oy, ox) = (pixel / w.out_w, pixel % w.out_w);
+    let (c, kw) = (w.in_c, w.kernel_w);
+    // The in-image taps `lo..hi` of this pixel's columns; validated sizes cannot overflow, so
+    // `None` (which would mean every tap is outside) does not occur.
+    let Range { start: lo, end: hi } = w.taps_x(ox).unwrap_or(0..0);
+    for ky in 0..w.kernel_h {
         let taps = &mut row[ky * kw * c..(ky + 1) * kw * c];
-        let Some(iy) = iy else {
+        let Some(iy) = w.tap_y(oy, ky) else {
             taps.fill(fill);
             continue;
         };
-        if g.dilation_w == 1 {
-            // Tap `kx` reads `ix = base + kx - pad_left`: inside the row for `kx` in `lo..hi`.
-            let base = ox * g.stride_w;
-            let lo = g.pad_left.saturating_sub(base).min(kw);
-            let hi = (g.in_w + g.pad_left).saturating_sub(base).clamp(lo, kw);
-            taps[..lo * c].fill(fill);
-            taps[hi * c..].fill(fill);
-            if hi > lo {
-                let ix0 = base + lo - g.pad_left;
-                let start = (iy * g.in_w + ix0) * c;
-                taps[lo * c..hi * c].copy_from_slice(&input[start..start + (hi - lo) * c]);
-            }
-            continue;
-        }
-        // Dilated: tap `kx` reads `ix = base + kx * d - pad_left`, inside the row for `kx` in
-        // `lo..hi`; those taps are every `d`-th pixel of the row from `ix0`, gathered without
-        // a bounds decision per tap (and one byte at a time for a single channel).
-        let (base, d) = (ox * g.stride_w, g.dilation_w);
-        let lo = g.pad_left.saturating_sub(base).div_ceil(d).min(kw);
-        let hi = (g.in_w + g.pad_left).saturating_sub(base).div_ceil(d).clamp(lo, kw);
         taps[..lo * c].fill(fill);
         taps[hi * c..].fill(fill);
-        if hi > lo {
-            let ix0 = base + lo * d - g.pad_left;
-            let row_start = iy * g.in_w * c;
-            if c == 1 {
-                let src = &input[row_start + ix0..=row_start + ix0 + (hi - lo - 1) * d];
-                for (t, &v) in taps[lo..hi].iter_mut().zip(src.iter().step_by(d)) {
-                    *t = v;
-                }
-            } else {
-                for (j, dst) in taps[lo * c..hi * c].chunks_exact_mut(c).enumerate() {
-                    let ix = ix0 + j * d;
-                    dst.copy_from_slice(&input[row_start + ix * c..][..c]);
-                }
+        if hi == lo {
+            continue;
+        }
+        // Tap `kx` reads column `ix0 + (kx - lo) * d`: with dilation 1 one contiguous run of
+        // the input row, copied at once (a wide kernel over few channels would otherwise cost
+        // one tiny copy per tap); dilated, every `d`-th pixel of the row, gathered without a
+        // bounds decision per tap (and one byte at a time for a single channel).
+        let (d, row_start) = (w.dilation_w, iy * w.in_w * c);
+        let ix0 = ox * w.stride_w + lo * d - w.pad_left;
+        if d == 1 {
+            let start = row_start + ix0 * c;
+            taps[lo * c..hi * c].copy_from_slice(&input[start..start + (hi - lo) * c]);
+        } else if c == 1 {
+            let src = &input[row_start + ix0..=row_start + ix0 + (hi - lo - 1) * d];
+            for (t, &v) in taps[lo..hi].iter_mut().zip(src.iter().step_by(d.max(1))) {
+                *t = v;
+            }
+        } else {
+            for (j, dst) in taps[lo * c..hi * c].chunks_exact_mut(c).enumerate() {
+                let ix = ix0 + j * d;
+                dst.copy_from_slice(&input[row_start + ix * c..][..c]);
             }
         }
     }
-}
-
-/// Depthwise Conv2D on `path`'s kernel (weights are read as stored: `[KH, KW, Cout]` is
-/// already channel-contiguous, the order the SIMD kernels want).
-#[allow(clippy::too_many_arguments)]
-pub fn depthwise_conv2d(
-    path: KernelPath,
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) -> Result<(), KernelError> {
-    let dg = DepthwiseGeometry {
-        in_h: g.in_h,
-        in_w: g.in_w,
-        in_c: g.in_c,
-        out_h: g.out_h,
-        out_w: g.out_w,
-        kernel_h: g.kernel_h,
-        kernel_w: g.kernel_w,
-        stride_h: g.stride_h,
-        stride_w: g.stride_w,
-        dilation_h: g.dilation_h,
-        dilation_w: g.dilation_w,
-        pad_top: g.pad_top,
-        pad_left: g.pad_left,
-        depth_multiplier: g.depth_multiplier,
-    };
-    depthwise(path, &dg, input, input_zero_point, weights, bias, stage, out)
-}
-
-/// The input coordinates `[start, end)` under the window of output coordinate `out` along one
-/// axis: the taps `out * stride + k - pad` for `k < kernel` that fall inside `0..size` (the
-/// reference's `tap` with dilation 1, as a range).
-fn window_range(out: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (usize, usize) {
-    let first = out * stride;
-    let start = first.saturating_sub(pad);
-    let end = (first + kernel).saturating_sub(pad).min(size);
-    (start, end.max(start))
 }
 
 /// Max pooling, the same bytes as [`crate::ops::reference::max_pool2d`]: each output pixel's
@@ -169,15 +107,15 @@ pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &
     if sliding(g) {
         return max_pool2d_sliding(g, input, clamp, out);
     }
-    let c = g.in_c;
+    let c = g.window.in_c;
     let mut acc = vec![i8::MIN; c];
-    for oy in 0..g.out_h {
-        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
-        for ox in 0..g.out_w {
-            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+    for oy in 0..g.window.out_h {
+        let Range { start: y0, end: y1 } = g.window.rows_under(oy);
+        for ox in 0..g.window.out_w {
+            let Range { start: x0, end: x1 } = g.window.cols_under(ox);
             acc.fill(i8::MIN);
             for iy in y0..y1 {
-                let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                let row = &input[(iy * g.window.in_w + x0) * c..(iy * g.window.in_w + x1) * c];
                 if c == 1 {
                     // One channel: a plain (vectorized) maximum of the row.
                     acc[0] = row.iter().fold(acc[0], |a, &v| a.max(v));
@@ -189,7 +127,7 @@ pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &
                     }
                 }
             }
-            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            let dst = &mut out[(oy * g.window.out_w + ox) * c..][..c];
             for (d, &a) in dst.iter_mut().zip(&acc) {
                 *d = crate::ops::reference::clamp_to(a.into(), clamp);
             }
@@ -208,15 +146,15 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
     if sliding(g) {
         return average_pool2d_sliding(g, input, clamp, out);
     }
-    let c = g.in_c;
+    let c = g.window.in_c;
     let mut sums = vec![0i32; c];
-    for oy in 0..g.out_h {
-        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
-        for ox in 0..g.out_w {
-            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+    for oy in 0..g.window.out_h {
+        let Range { start: y0, end: y1 } = g.window.rows_under(oy);
+        for ox in 0..g.window.out_w {
+            let Range { start: x0, end: x1 } = g.window.cols_under(ox);
             sums.fill(0);
             for iy in y0..y1 {
-                let row = &input[(iy * g.in_w + x0) * c..(iy * g.in_w + x1) * c];
+                let row = &input[(iy * g.window.in_w + x0) * c..(iy * g.window.in_w + x1) * c];
                 if c == 1 {
                     sums[0] += row.iter().map(|&v| i32::from(v)).sum::<i32>();
                     continue;
@@ -229,7 +167,7 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
             }
             // Both ranges are at most an image side, so the product cannot overflow.
             let count = ((y1 - y0) * (x1 - x0)) as i64;
-            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            let dst = &mut out[(oy * g.window.out_w + ox) * c..][..c];
             for (d, &sum) in dst.iter_mut().zip(&sums) {
                 let sum = i64::from(sum);
                 let avg = if count == 0 {
@@ -250,7 +188,8 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
 /// `3 * in_w + out_w`. Windows that overlap little (small kernels, strides as wide as the
 /// window) stay direct.
 fn sliding(g: &Geometry) -> bool {
-    g.kernel_w > 8 && g.out_w.saturating_mul(g.kernel_w) > 4 * g.in_w.saturating_add(g.out_w)
+    g.window.kernel_w > 8
+        && g.window.out_w.saturating_mul(g.window.kernel_w) > 4 * g.window.in_w.saturating_add(g.window.out_w)
 }
 
 /// Average of `sum` over `count` taps, rounding half away from zero (the reference's rule).
@@ -271,20 +210,20 @@ fn average(sum: i64, count: i64) -> i64 {
 /// pixels is then at most one suffix and one prefix. The maximum is exact, so the bytes are
 /// the reference's.
 fn max_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
-    let (c, w, kw) = (g.in_c, g.in_w, g.kernel_w.max(1));
+    let (c, w, kw) = (g.window.in_c, g.window.in_w, g.window.kernel_w.max(1));
     if c == 0 {
         return;
     }
     let mut pre = vec![i8::MIN; w * c];
     let mut suf = vec![i8::MIN; w * c];
-    let mut acc = vec![i8::MIN; g.out_w * c];
+    let mut acc = vec![i8::MIN; g.window.out_w * c];
     let max_into = |a: &mut [i8], v: &[i8]| {
         for (a, &v) in a.iter_mut().zip(v) {
             *a = (*a).max(v);
         }
     };
-    for oy in 0..g.out_h {
-        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+    for oy in 0..g.window.out_h {
+        let Range { start: y0, end: y1 } = g.window.rows_under(oy);
         acc.fill(i8::MIN);
         for iy in y0..y1 {
             let row = &input[iy * w * c..(iy + 1) * w * c];
@@ -299,8 +238,8 @@ fn max_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
                     suf[j] = suf[j + c].max(row[j]);
                 }
             }
-            for ox in 0..g.out_w {
-                let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+            for ox in 0..g.window.out_w {
+                let Range { start: x0, end: x1 } = g.window.cols_under(ox);
                 if x0 == x1 {
                     continue;
                 }
@@ -321,7 +260,7 @@ fn max_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
                 }
             }
         }
-        let dst = &mut out[oy * g.out_w * c..(oy + 1) * g.out_w * c];
+        let dst = &mut out[oy * g.window.out_w * c..(oy + 1) * g.window.out_w * c];
         for (d, &a) in dst.iter_mut().zip(&acc) {
             *d = crate::ops::reference::clamp_to(a.into(), clamp);
         }
@@ -333,22 +272,22 @@ fn max_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, ou
 /// of two wrapped values is the true window sum modulo 2^32, which fits `i32` (see the
 /// assertion above), so the sums and the bytes are the reference's.
 fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp, out: &mut [i8]) {
-    let (c, w) = (g.in_c, g.in_w);
+    let (c, w) = (g.window.in_c, g.window.in_w);
     if c == 0 {
         return;
     }
     let mut prefix = vec![0i32; (w + 1) * c];
-    let mut sums = vec![0i32; g.out_w * c];
-    for oy in 0..g.out_h {
-        let (y0, y1) = window_range(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
+    let mut sums = vec![0i32; g.window.out_w * c];
+    for oy in 0..g.window.out_h {
+        let Range { start: y0, end: y1 } = g.window.rows_under(oy);
         sums.fill(0);
         for iy in y0..y1 {
             let row = &input[iy * w * c..(iy + 1) * w * c];
             for j in 0..w * c {
                 prefix[j + c] = prefix[j].wrapping_add(i32::from(row[j]));
             }
-            for ox in 0..g.out_w {
-                let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+            for ox in 0..g.window.out_w {
+                let Range { start: x0, end: x1 } = g.window.cols_under(ox);
                 let s = &mut sums[ox * c..(ox + 1) * c];
                 let (hi, lo) = (&prefix[x1 * c..(x1 + 1) * c], &prefix[x0 * c..(x0 + 1) * c]);
                 for ((s, &h), &l) in s.iter_mut().zip(hi).zip(lo) {
@@ -356,10 +295,10 @@ fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp
                 }
             }
         }
-        for ox in 0..g.out_w {
-            let (x0, x1) = window_range(ox, g.stride_w, g.pad_left, g.kernel_w, w);
+        for ox in 0..g.window.out_w {
+            let Range { start: x0, end: x1 } = g.window.cols_under(ox);
             let count = ((y1 - y0) * (x1 - x0)) as i64;
-            let dst = &mut out[(oy * g.out_w + ox) * c..][..c];
+            let dst = &mut out[(oy * g.window.out_w + ox) * c..][..c];
             for (d, &sum) in dst.iter_mut().zip(&sums[ox * c..(ox + 1) * c]) {
                 *d = crate::ops::reference::clamp_to(average(i64::from(sum), count), clamp);
             }
@@ -371,6 +310,7 @@ fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp
 mod tests {
     use super::*;
     use crate::ops::reference;
+    use aiop_kernels::{KernelPath, WindowGeometry};
     use alloc::vec::Vec;
 
     struct Rng(u64);
@@ -394,6 +334,22 @@ mod tests {
         }
     }
 
+    /// A window of height 1: one input and output row, one kernel row, stride, dilation and
+    /// depth multiplier 1; the caller fills in the width, channels and padding.
+    fn one_row() -> WindowGeometry {
+        WindowGeometry {
+            in_h: 1,
+            out_h: 1,
+            kernel_h: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            depth_multiplier: 1,
+            ..WindowGeometry::default()
+        }
+    }
+
     /// Single rows (and a few short images) under wide windows, SAME-like and valid padding,
     /// strides 1..=4, channel counts 1..=40: the sliding forms against the reference.
     #[test]
@@ -410,20 +366,20 @@ mod tests {
             let pl = [0, kw / 2, kw - 1][rng.below(3)];
             let out_w = (in_w + pl).div_ceil(sw).max(1);
             let g = Geometry {
-                in_h,
-                in_w,
-                in_c: c,
-                out_h: in_h,
-                out_w,
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: 1,
-                stride_w: sw,
-                dilation_h: 1,
-                dilation_w: 1,
-                pad_top: kh / 2,
-                pad_left: pl,
                 out_len: in_h * out_w * c,
+                window: WindowGeometry {
+                    in_h,
+                    in_w,
+                    in_c: c,
+                    out_h: in_h,
+                    out_w,
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    stride_w: sw,
+                    pad_top: kh / 2,
+                    pad_left: pl,
+                    ..one_row()
+                },
                 ..Geometry::default()
             };
             slid += usize::from(sliding(&g));
@@ -461,21 +417,17 @@ mod tests {
                 rows: out_w,
                 depth,
                 cols,
-                in_h: 1,
-                in_w,
-                in_c,
-                out_h: 1,
-                out_w,
-                kernel_h: 1,
-                kernel_w: kw,
-                stride_h: 1,
-                stride_w: sw,
-                dilation_h: 1,
-                dilation_w: dw,
-                pad_top: 0,
-                pad_left: pl,
-                depth_multiplier: 1,
                 out_len: out_w * cols,
+                window: WindowGeometry {
+                    in_w,
+                    in_c,
+                    out_w,
+                    kernel_w: kw,
+                    stride_w: sw,
+                    dilation_w: dw,
+                    pad_left: pl,
+                    ..one_row()
+                },
             };
             let input = rng.bytes(in_w * in_c, false);
             let weights: Vec<i8> = rng.bytes(cols * depth, false).into_iter().map(|v| v.max(-127)).collect();
@@ -493,7 +445,7 @@ mod tests {
                     rounding,
                 };
                 let mut want = vec![0i8; g.out_len];
-                reference::conv2d(&g, &input, zp, &weights, Some(&bias), &stage, &mut want);
+                aiop_kernels::reference::conv2d(&g.window, cols, &input, zp, &weights, Some(&bias), &stage, &mut want);
                 for path in KernelPath::available() {
                     let packed = PackedMatrix::pack(path, &weights, cols, depth).unwrap();
                     let mut got = vec![0i8; g.out_len];

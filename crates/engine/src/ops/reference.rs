@@ -3,12 +3,14 @@
 //! Each function follows the matching TensorFlow Lite (Micro) int8 reference kernel, with the
 //! model version's requantization rule ([`Rounding`]: single rounding in format v1, double
 //! rounding in v2). Shapes and parameter ranges were proven by validation, so indexing stays
-//! in bounds and the accumulators cannot overflow (debug builds check that claim on every
-//! test run).
+//! in bounds and the accumulators cannot overflow. The matrix ops (FullyConnected, Conv2D,
+//! DepthwiseConv2D) are not here: their one specification is `aiop_kernels::reference`, which
+//! the interpreter's reference path runs and every fast kernel is tested against. Window taps
+//! are [`aiop_kernels::WindowGeometry`]'s, the geometry validation proved.
 
 use alloc::vec;
 
-use aiop_kernels::{OutputStage, Rounding};
+use aiop_kernels::Rounding;
 
 use super::fixedpoint::{
     exp_on_negative_values, logistic_q4, reciprocal, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
@@ -26,97 +28,13 @@ pub(crate) fn clamp_to(value: i64, clamp: Clamp) -> i8 {
     value.clamp(i64::from(clamp.min), i64::from(clamp.max)) as i8
 }
 
-/// The input coordinate a window tap reads, or `None` when it falls in the padding.
-#[inline]
-fn tap(out: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize) -> Option<usize> {
-    (out * stride + k * dilation).checked_sub(pad).filter(|&i| i < size)
-}
-
-/// Fully connected: a matrix product of the `rows x depth` input with the weights.
-pub fn fully_connected(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    aiop_kernels::reference::qgemm(weights, g.cols, g.depth, input, g.rows, input_zero_point, bias, stage, out);
-}
-
-/// Conv2D over an `[H, W, Cin]` image with `[Cout, KH, KW, Cin]` weights. Taps in the
-/// padding are skipped, which is the same as padding with the input zero point.
-pub fn conv2d(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    for oy in 0..g.out_h {
-        for ox in 0..g.out_w {
-            for oc in 0..g.cols {
-                let mut acc = bias.map_or(0, |b| b[oc]);
-                for ky in 0..g.kernel_h {
-                    let Some(iy) = tap(oy, g.stride_h, g.pad_top, ky, g.dilation_h, g.in_h) else { continue };
-                    for kx in 0..g.kernel_w {
-                        let Some(ix) = tap(ox, g.stride_w, g.pad_left, kx, g.dilation_w, g.in_w) else { continue };
-                        for ic in 0..g.in_c {
-                            let x = i32::from(input[(iy * g.in_w + ix) * g.in_c + ic]);
-                            let w = i32::from(weights[((oc * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c + ic]);
-                            acc += w * (x - input_zero_point);
-                        }
-                    }
-                }
-                out[(oy * g.out_w + ox) * g.cols + oc] = stage.apply(acc, oc);
-            }
-        }
-    }
-}
-
-/// Depthwise Conv2D: output channel `ic * depth_multiplier + m` filters input channel `ic`
-/// with weights `[KH, KW, Cout]`.
-pub fn depthwise_conv2d(
-    g: &Geometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    for oy in 0..g.out_h {
-        for ox in 0..g.out_w {
-            for ic in 0..g.in_c {
-                for m in 0..g.depth_multiplier {
-                    let oc = ic * g.depth_multiplier + m;
-                    let mut acc = bias.map_or(0, |b| b[oc]);
-                    for ky in 0..g.kernel_h {
-                        let Some(iy) = tap(oy, g.stride_h, g.pad_top, ky, g.dilation_h, g.in_h) else { continue };
-                        for kx in 0..g.kernel_w {
-                            let Some(ix) = tap(ox, g.stride_w, g.pad_left, kx, g.dilation_w, g.in_w) else { continue };
-                            let x = i32::from(input[(iy * g.in_w + ix) * g.in_c + ic]);
-                            let w = i32::from(weights[(ky * g.kernel_w + kx) * g.cols + oc]);
-                            acc += w * (x - input_zero_point);
-                        }
-                    }
-                    out[(oy * g.out_w + ox) * g.cols + oc] = stage.apply(acc, oc);
-                }
-            }
-        }
-    }
-}
-
 /// Visits the in-image taps of the pooling window of output pixel `(oy, ox)`.
 fn pool_window(g: &Geometry, oy: usize, ox: usize, mut visit: impl FnMut(usize)) {
-    for ky in 0..g.kernel_h {
-        let Some(iy) = tap(oy, g.stride_h, g.pad_top, ky, 1, g.in_h) else { continue };
-        for kx in 0..g.kernel_w {
-            let Some(ix) = tap(ox, g.stride_w, g.pad_left, kx, 1, g.in_w) else { continue };
-            visit(iy * g.in_w + ix);
+    for ky in 0..g.window.kernel_h {
+        let Some(iy) = g.window.tap_y(oy, ky) else { continue };
+        for kx in 0..g.window.kernel_w {
+            let Some(ix) = g.window.tap_x(ox, kx) else { continue };
+            visit(iy * g.window.in_w + ix);
         }
     }
 }
@@ -124,12 +42,12 @@ fn pool_window(g: &Geometry, oy: usize, ox: usize, mut visit: impl FnMut(usize))
 /// Max pooling; a window entirely in the padding cannot occur (validation sizes the output so
 /// every window overlaps the image), but would give the clamp minimum.
 pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: Clamp, out: &mut [i8]) {
-    for oy in 0..g.out_h {
-        for ox in 0..g.out_w {
-            for c in 0..g.in_c {
+    for oy in 0..g.window.out_h {
+        for ox in 0..g.window.out_w {
+            for c in 0..g.window.in_c {
                 let mut max = i8::MIN;
-                pool_window(g, oy, ox, |pixel| max = max.max(input[pixel * g.in_c + c]));
-                out[(oy * g.out_w + ox) * g.in_c + c] = clamp_to(max.into(), clamp);
+                pool_window(g, oy, ox, |pixel| max = max.max(input[pixel * g.window.in_c + c]));
+                out[(oy * g.window.out_w + ox) * g.window.in_c + c] = clamp_to(max.into(), clamp);
             }
         }
     }
@@ -137,12 +55,12 @@ pub fn max_pool2d(g: &Geometry, input: &[i8], clamp: Clamp, out: &mut [i8]) {
 
 /// Average pooling over the in-image taps only, rounding half away from zero.
 pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: Clamp, out: &mut [i8]) {
-    for oy in 0..g.out_h {
-        for ox in 0..g.out_w {
-            for c in 0..g.in_c {
+    for oy in 0..g.window.out_h {
+        for ox in 0..g.window.out_w {
+            for c in 0..g.window.in_c {
                 let (mut sum, mut count) = (0i64, 0i64);
                 pool_window(g, oy, ox, |pixel| {
-                    sum += i64::from(input[pixel * g.in_c + c]);
+                    sum += i64::from(input[pixel * g.window.in_c + c]);
                     count += 1;
                 });
                 let avg = if count == 0 {
@@ -152,7 +70,7 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: Clamp, out: &mut [i8]) 
                 } else {
                     (sum - count / 2) / count
                 };
-                out[(oy * g.out_w + ox) * g.in_c + c] = clamp_to(avg, clamp);
+                out[(oy * g.window.out_w + ox) * g.window.in_c + c] = clamp_to(avg, clamp);
             }
         }
     }

@@ -1,0 +1,965 @@
+//! The one SIMD driver: tiling loops, tails, packing index math and the requantization
+//! wrappers of every vector kernel, written once over an [`Isa`]. An ISA file (`x86/avx2.rs`,
+//! `x86/avx512.rs`, [`emulated`]) holds only its lanes: loads, multiply-accumulates, stores,
+//! the lane-level output stage.
+//!
+//! Soundness rests on the tokens: an [`Isa`] value exists only where its CPU check passed
+//! (`Avx2::detect`, `Avx512::detect`), so the safe entry points here, which take one, may run
+//! its instructions. Code here must never: read or write outside the slices it is given (each
+//! `unsafe` block says which checked length bounds it), skip writing an output, or touch
+//! floating point.
+
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+#[cfg(test)]
+pub(crate) mod emulated;
+#[cfg(test)]
+mod tests;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::{KernelError, OutputStage, Rounding, WindowGeometry, check_len};
+
+/// One instruction set's lanes. The value is a zero-sized token that only a successful CPU
+/// check constructs, so holding one proves the CPU can run the methods.
+///
+/// The lane methods are `unsafe` because they read or write raw pointers (and, for hardware
+/// ISAs, need the CPU features: the caller holds a token, or runs inside an entry point that
+/// one called). Lane `j` of a vector is output column / channel `j` of its block.
+///
+/// # Safety
+/// Implementors must construct the token only when the CPU runs every method, and the
+/// methods must compute what their documentation says, lane for lane.
+pub(crate) unsafe trait Isa: Copy {
+    /// How tests name the ISA.
+    #[cfg_attr(not(test), allow(dead_code))]
+    const NAME: &'static str;
+    /// `i32` lanes per vector: the columns of a tile, the channels of a depthwise block.
+    const LANES: usize;
+    /// Consecutive `k` of one column summed by one multiply-accumulate lane.
+    const GROUP: usize;
+    /// Columns per packed weight panel (a whole number of vectors, at most four).
+    const PANEL: usize;
+    /// Depth consumed per step by [`Isa::dot_chunk`] (the dot layout pads `k` to it): one
+    /// vector of multiply-accumulate operands.
+    const DOT_CHUNK: usize = Self::LANES * Self::GROUP;
+    /// Whether the last, partial block of depthwise channels runs in vector lanes
+    /// ([`Isa::load_i8_partial`] is a masked load) or in the scalar range kernel (where a
+    /// partial load would cost a copy per tap).
+    const PARTIAL_BLOCKS: bool;
+    /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
+    /// bytes); removed again through the per-column constant.
+    const LHS_OFFSET: i32;
+    /// A vector of `LANES` `i32` lanes (or of the operands of a multiply-accumulate).
+    type V: Copy;
+    /// One activation as the multiply-accumulate reads it.
+    type X: Copy + Default;
+    /// `LANES / 2` `i64` lanes, where the output stage computes.
+    type W: Copy;
+    /// The `LANES` output bytes of [`requant`].
+    type Bytes: Copy;
+
+    /// `x + LHS_OFFSET` as the multiply reads it.
+    fn widen(x: i8) -> Self::X;
+
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn splat(v: i32) -> Self::V;
+    /// Lane-wise wrapping `a + b`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `LANES` `i32` from `p`.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `LANES` `i32`; see [`Isa`].
+    unsafe fn load_i32(p: *const i32) -> Self::V;
+    /// The `GROUP` activations at `p` (four bytes on the hardware ISAs), repeated for every
+    /// lane.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `GROUP` values; see [`Isa`].
+    unsafe fn broadcast_group(p: *const Self::X) -> Self::V;
+    /// `LANES * GROUP` packed weights (lane `j` takes bytes `j * GROUP..(j + 1) * GROUP`).
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `LANES * GROUP` bytes; see [`Isa`].
+    unsafe fn load_weights(p: *const i8) -> Self::V;
+    /// `acc[j] + sum_g x[j][g] * w[j][g]`, wrapping, exact (never saturating).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn madd(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
+    /// `acc` plus the products of `DOT_CHUNK` activations at `x` with the weights at `w`,
+    /// spread over the lanes in any order (only the lanes' sum is used).
+    ///
+    /// # Safety
+    /// `x` and `w` must be valid for reading `DOT_CHUNK` values; see [`Isa`].
+    unsafe fn dot_chunk(acc: Self::V, x: *const Self::X, w: *const i8) -> Self::V;
+    /// The wrapping sum of the lanes.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn reduce_add(v: Self::V) -> i32;
+    /// `LANES` bytes at `p`, sign-extended to `i32`.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `LANES` bytes; see [`Isa`].
+    unsafe fn load_i8(p: *const i8) -> Self::V;
+    /// The first `lanes` (below `LANES`) bytes at `p`, sign-extended; the other lanes 0 (and
+    /// their bytes not read).
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `lanes` bytes, and `lanes < LANES`; see [`Isa`].
+    unsafe fn load_i8_partial(p: *const i8, lanes: usize) -> Self::V;
+    /// Lane-wise wrapping `a - b`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise wrapping `a * b` (the low 32 bits of the product).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn mullo(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise wrapping `acc << counts` (counts in `0..=30`).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn shl(acc: Self::V, counts: Self::V) -> Self::V;
+    /// The low and the high `LANES / 2` lanes, sign-extended to `i64`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn widen_halves(acc: Self::V) -> (Self::W, Self::W);
+    /// `LANES / 2` `i64` from `p`.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `LANES / 2` `i64`; see [`Isa`].
+    unsafe fn load_i64(p: *const i64) -> Self::W;
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn splat_i64(v: i64) -> Self::W;
+    /// The exact products of the low, sign-extended 32 bits of each lane of `x` and `m`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn mul_i32(x: Self::W, m: Self::W) -> Self::W;
+    /// Lane-wise `a + b` (the callers' sums cannot overflow).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn add_i64(a: Self::W, b: Self::W) -> Self::W;
+    /// `t - neg` in the lanes where `p < -2^30`, `t` elsewhere.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn sub_where_below(t: Self::W, p: Self::W, neg: Self::W) -> Self::W;
+    /// Lane-wise arithmetic `t >> s` (`s` in `1..=62`).
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn sra_i64(t: Self::W, s: Self::W) -> Self::W;
+    /// Lane-wise `min(max(y, lo), hi)`.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn clamp_i64(y: Self::W, lo: Self::W, hi: Self::W) -> Self::W;
+    /// The `LANES` values of `lo` then `hi` (each in `[-128, 127]`) as bytes.
+    ///
+    /// # Safety
+    /// See [`Isa`].
+    unsafe fn narrow(lo: Self::W, hi: Self::W) -> Self::Bytes;
+    /// Writes the `LANES` bytes to `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writing `LANES` bytes; see [`Isa`].
+    unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
+
+    /// [`gemm_body`] with this ISA's features enabled.
+    fn gemm<const DOUBLE: bool>(self, p: &Gemm<'_, Self::X>, out: &mut [i8]);
+    /// [`dot_body`] with this ISA's features enabled.
+    fn dot(self, p: &Dot<'_, Self::X>, out: &mut [i8]);
+    /// [`requantize_body`] with this ISA's features enabled.
+    fn requantize<const DOUBLE: bool>(self, p: &Requantize<'_>, out: &mut [i8]);
+    /// [`depthwise_body`] with this ISA's features enabled.
+    fn depthwise<const DOUBLE: bool>(self, p: &Depthwise<'_>, out: &mut [i8]);
+}
+
+/// Declares an ISA's lane methods inside its `unsafe impl Isa`: each becomes an `#[inline]`
+/// `unsafe fn` with the ISA's target features, named once, so no lane can forget or misspell
+/// them.
+macro_rules! lanes {
+    (
+        $features:literal;
+        $($(#[$attr:meta])* fn $name:ident $(<const $c:ident: $ct:ty>)? ($($args:tt)*) $(-> $ret:ty)? $body:block)*
+    ) => {$(
+        $(#[$attr])*
+        ///
+        /// # Safety
+        /// As the [`Isa`] method's (the extents its pointers must be valid for), and the CPU must
+        /// have the ISA's target features (its token proves it).
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn $name $(<const $c: $ct>)? ($($args)*) $(-> $ret)? $body
+    )*};
+}
+pub(crate) use lanes;
+
+/// The lanes that are one intrinsic on every ISA, from a table of the ISA's intrinsics (inside
+/// its `unsafe impl Isa`).
+macro_rules! one_intrinsic_lanes {
+    (
+        $features:literal;
+        splat: $splat:path, add: $add:path, sub: $sub:path, mullo: $mullo:path, shl: $shl:path,
+        load_i32: $load_i32:path,
+        splat_i64: $splat_i64:path, add_i64: $add_i64:path, mul_i32: $mul_i32:path, load_i64: $load_i64:path,
+        store: $store:path $(,)?
+    ) => {
+        $crate::simd::lanes! { $features;
+            fn splat(v: i32) -> Self::V {
+                $splat(v)
+            }
+            fn add(a: Self::V, b: Self::V) -> Self::V {
+                $add(a, b)
+            }
+            fn sub(a: Self::V, b: Self::V) -> Self::V {
+                $sub(a, b)
+            }
+            fn mullo(a: Self::V, b: Self::V) -> Self::V {
+                $mullo(a, b)
+            }
+            fn broadcast_group(p: *const Self::X) -> Self::V {
+                const { assert!(Self::GROUP * core::mem::size_of::<Self::X>() == 4) };
+                // SAFETY: `GROUP` activations, four bytes, readable at `p` (the caller's contract).
+                $splat(unsafe { p.cast::<i32>().read_unaligned() })
+            }
+            fn shl(acc: Self::V, counts: Self::V) -> Self::V {
+                $shl(acc, counts)
+            }
+            fn load_i32(p: *const i32) -> Self::V {
+                // SAFETY: `LANES` `i32` readable at `p` (the caller's contract).
+                unsafe { $load_i32(p.cast()) }
+            }
+            fn splat_i64(v: i64) -> Self::W {
+                $splat_i64(v)
+            }
+            fn add_i64(a: Self::W, b: Self::W) -> Self::W {
+                $add_i64(a, b)
+            }
+            fn mul_i32(x: Self::W, m: Self::W) -> Self::W {
+                $mul_i32(x, m)
+            }
+            fn load_i64(p: *const i64) -> Self::W {
+                // SAFETY: `LANES / 2` `i64` readable at `p` (the caller's contract).
+                unsafe { $load_i64(p.cast()) }
+            }
+            fn store(bytes: Self::Bytes, dst: *mut i8) {
+                // SAFETY: `LANES` bytes writable at `dst` (the caller's contract).
+                unsafe { $store(dst.cast(), bytes) }
+            }
+        }
+    };
+}
+pub(crate) use one_intrinsic_lanes;
+
+/// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
+/// a function with the ISA's target features, so the lane methods inline into the loops.
+/// (The emulated ISA, which needs none, calls the bodies directly.)
+macro_rules! entry_points {
+    ($isa:ty, $features:literal) => {
+        fn gemm<const DOUBLE: bool>(self, p: &$crate::simd::Gemm<'_, Self::X>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Gemm` says and `out` hold
+            /// `m * n` bytes.
+            #[target_feature(enable = $features)]
+            unsafe fn enabled<const DOUBLE: bool>(
+                p: &$crate::simd::Gemm<'_, <$isa as $crate::simd::Isa>::X>,
+                out: &mut [i8],
+            ) {
+                // SAFETY: forwarded from `gemm`, whose `Gemm` was checked by `simd::qgemm`.
+                unsafe { $crate::simd::gemm_body::<$isa, DOUBLE>(p, out) }
+            }
+            // SAFETY: `self` is a token, which exists only where the CPU has the features.
+            unsafe { enabled::<DOUBLE>(p, out) }
+        }
+        fn dot(self, p: &$crate::simd::Dot<'_, Self::X>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Dot` says and `out` hold
+            /// `m * n` bytes.
+            #[target_feature(enable = $features)]
+            unsafe fn enabled(p: &$crate::simd::Dot<'_, <$isa as $crate::simd::Isa>::X>, out: &mut [i8]) {
+                // SAFETY: forwarded from `dot`, whose `Dot` was checked by `simd::qgemm`.
+                unsafe { $crate::simd::dot_body::<$isa>(p, out) }
+            }
+            // SAFETY: as in `gemm`.
+            unsafe { enabled(p, out) }
+        }
+        fn requantize<const DOUBLE: bool>(self, p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Requantize` says and `out`
+            /// hold at least `np` bytes.
+            #[target_feature(enable = $features)]
+            unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
+                // SAFETY: forwarded from `requantize`, whose `Requantize` was built by
+                // `simd::requantize_channels`.
+                unsafe { $crate::simd::requantize_body::<$isa, DOUBLE>(p, out) }
+            }
+            // SAFETY: as in `gemm`.
+            unsafe { enabled::<DOUBLE>(p, out) }
+        }
+        fn depthwise<const DOUBLE: bool>(self, p: &$crate::simd::Depthwise<'_>, out: &mut [i8]) {
+            /// # Safety
+            /// The CPU must have the features; `p` must be as `simd::Depthwise` says and `out`
+            /// hold `out_h * out_w * cols` bytes.
+            #[target_feature(enable = $features)]
+            unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Depthwise<'_>, out: &mut [i8]) {
+                // SAFETY: forwarded from `depthwise` (arguments checked by `simd::depthwise`).
+                unsafe { $crate::simd::depthwise_body::<$isa, DOUBLE>(p, out) }
+            }
+            // SAFETY: as in `gemm`.
+            unsafe { enabled::<DOUBLE>(p, out) }
+        }
+    };
+}
+pub(crate) use entry_points;
+
+/// Per-channel constants of the output stage, widened once per call so that the vector
+/// requantization reads them with plain loads. Padded with zeros to a whole number of
+/// vectors; padded lanes are computed and thrown away.
+///
+/// Both rules end in one rounding shift of the exact 64-bit product `a * M` (with
+/// `a = x.wrapping_shl(left)`, `left = 0` for [`crate::Rounding::Single`]):
+/// `y = (a * M + round - (a * M < -2^30 ? neg : 0)) >> shr`. For `Single` that is
+/// [`crate::requantize`] itself (`neg` unused). For `Double` with `right = max(-shift, 0)`:
+/// `SaturatingRoundingDoublingHighMul` is `h = floor((a * M + 2^30) / 2^31)` (the nudge
+/// `1 - 2^30` and C++'s truncating division round negative products exactly as `floor` with
+/// the nudge `2^30` does; `MIN * MIN` cannot occur as `M <= i32::MAX`), and
+/// `RoundingDivideByPOT(h, right)` for `right >= 1` is `floor((h + 2^(right - 1) - [h < 0]) /
+/// 2^right)`. Nested floors of integers compose (`floor((floor(p / a) + c) / b) =
+/// floor((p + c * a) / (a * b))`) and `h < 0` iff `a * M < -2^30`, so `Double` is
+/// `shr = 31 + right`, `round = 2^30 + [right > 0] * 2^(30 + right)`,
+/// `neg = [right > 0] * 2^31`. `|a * M| < 2^62` and `round <= 2^61 + 2^30`, so the sum
+/// never overflows, and every `Double` result already lies in `i32`.
+#[derive(Debug)]
+pub(crate) struct StageVectors {
+    /// `bias[c] - (lhs_offset) * row_sums[c]` (wrapping): the constant added to each raw dot
+    /// product. `lhs_offset` is the zero point plus [`Isa::LHS_OFFSET`].
+    pub fix: Vec<i32>,
+    /// `max(multiplier, 0)` as i64.
+    pub mult: Vec<i64>,
+    /// `Single`: `31 - clamp(shift, -31, 30)`, 1..=62. `Double`: `31 + right`, 31..=62.
+    pub shr: Vec<i64>,
+    /// `Single`: `1 << (shr - 1)`. `Double`: `2^30 + [right > 0] * 2^(30 + right)`.
+    pub round: Vec<i64>,
+    /// `Double` only (empty for `Single`): `left = max(clamp(shift, -31, 30), 0)`, the `i32`
+    /// lanes' wrapping left shift before the multiply.
+    pub left: Vec<i32>,
+    /// `Double` only (empty for `Single`): `[right > 0] * 2^31`, subtracted where the product is
+    /// below `-2^30` (the high multiply's result is negative there).
+    pub neg: Vec<i64>,
+}
+
+impl StageVectors {
+    /// Caller guarantees `row_sums`, `stage` and `bias` hold at least `n` channels.
+    pub(crate) fn new(
+        n: usize,
+        padded: usize,
+        row_sums: Option<&[i32]>,
+        bias: Option<&[i32]>,
+        lhs_offset: i32,
+        stage: &OutputStage<'_>,
+    ) -> Self {
+        let double = stage.rounding == Rounding::Double;
+        let mut fix = vec![0i32; padded];
+        let mut mult = vec![0i64; padded];
+        let mut shr = vec![1i64; padded];
+        let mut round = vec![1i64; padded];
+        let (mut left, mut neg) = if double { (vec![0i32; padded], vec![0i64; padded]) } else { Default::default() };
+        for c in 0..n.min(padded) {
+            let b = bias.map_or(0, |b| b[c]);
+            fix[c] = b.wrapping_sub(lhs_offset.wrapping_mul(row_sums.map_or(0, |s| s[c])));
+            // The same clamps as `requantize` / `requantize_double`, so out-of-range
+            // arguments behave identically.
+            mult[c] = i64::from(stage.multiplier[c].max(0));
+            let shift = i32::from(stage.shift[c]).clamp(-31, 30);
+            if double {
+                let right = i64::from((-shift).max(0));
+                shr[c] = 31 + right;
+                round[c] = (1i64 << 30) + if right > 0 { 1i64 << (30 + right) } else { 0 };
+                left[c] = shift.max(0);
+                neg[c] = if right > 0 { 1i64 << 31 } else { 0 };
+            } else {
+                let s = 31 - i64::from(shift);
+                shr[c] = s;
+                round[c] = 1i64 << (s - 1);
+            }
+        }
+        StageVectors { fix, mult, shr, round, left, neg }
+    }
+}
+
+/// Rounds `len` up to a multiple of `to` (a power of two), or `None` on overflow.
+pub(crate) fn round_up(len: usize, to: usize) -> Option<usize> {
+    len.checked_add(to - 1).map(|v| v & !(to - 1))
+}
+
+/// Narrow, deep matrices (at most 8 columns, depth at least 128) use the dot layout: padding
+/// them to a panel would stream several times their weight bytes. Each column is then its
+/// own row of `k` bytes (padded to [`Isa::DOT_CHUNK`]) and one output is a horizontal sum.
+pub(crate) fn use_dot(n: usize, k: usize) -> bool {
+    n <= 8 && k >= 128
+}
+
+/// Packed size and reduction depth `(bytes, kp)`: `(round_up(n, LANES) * kp, round_up(k,
+/// GROUP))` for panels, `(n * kp, round_up(k, DOT_CHUNK))` for the dot layout.
+pub(crate) fn packed_dims<I: Isa>(n: usize, k: usize) -> Option<(usize, usize)> {
+    if use_dot(n, k) {
+        let kp = round_up(k, I::DOT_CHUNK)?;
+        return Some((n.checked_mul(kp)?, kp));
+    }
+    let kp = round_up(k, I::GROUP)?;
+    Some((round_up(n, I::LANES)?.checked_mul(kp)?, kp))
+}
+
+/// Lays out row-major `n x k` weights for `I`: the dot layout ([`use_dot`]), or panels of
+/// `PANEL` columns (the last narrower, a whole number of vectors) with `GROUP` consecutive
+/// `k` of a column side by side: for each group of `k`, the columns of the panel in order,
+/// which is `out[c0 * kp + (kk / GROUP) * w * GROUP + j * GROUP + kk % GROUP]` for column
+/// `c0 + j` of a `w`-wide panel. Padding is zero, so it adds nothing to a dot product.
+pub(crate) fn pack<I: Isa>(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
+    let (size, kp) = packed_dims::<I>(n, k)?;
+    let mut out = vec![0i8; size];
+    if use_dot(n, k) {
+        for (dst, src) in out.chunks_exact_mut(kp).zip(weights.chunks_exact(k)) {
+            dst[..k].copy_from_slice(src);
+        }
+        return Some(out);
+    }
+    let np = out.len() / kp.max(1);
+    let mut c0 = 0;
+    while c0 < np && kp > 0 {
+        let w = I::PANEL.min(np - c0);
+        let block = &mut out[c0 * kp..(c0 + w) * kp];
+        for col in c0..(c0 + w).min(n) {
+            // Walk the column's groups with a running offset: one fixed-size copy per group,
+            // no divisions.
+            let mut at = (col - c0) * I::GROUP;
+            let mut groups = weights[col * k..(col + 1) * k].chunks_exact(I::GROUP);
+            for group in &mut groups {
+                block[at..at + I::GROUP].copy_from_slice(group);
+                at += w * I::GROUP;
+            }
+            let rest = groups.remainder();
+            if !rest.is_empty() {
+                block[at..at + rest.len()].copy_from_slice(rest);
+            }
+        }
+        c0 += w;
+    }
+    Some(out)
+}
+
+/// A packed matrix product, checked by [`qgemm`]: `packed` is the panel layout of an
+/// `n x kp` matrix (`np * kp` bytes), `xs` `m` rows of `kp` widened activations, `sv` built
+/// from `stage` with `np` entries.
+#[derive(Debug)]
+pub(crate) struct Gemm<'a, X> {
+    packed: &'a [i8],
+    xs: &'a [X],
+    m: usize,
+    n: usize,
+    np: usize,
+    kp: usize,
+    sv: &'a StageVectors,
+    stage: &'a OutputStage<'a>,
+}
+
+/// A dot-layout product, checked by [`qgemm`]: `packed` holds `n` rows of `kp` bytes, `xs`
+/// `m` rows of `kp`; `kp` is a multiple of `DOT_CHUNK`.
+#[derive(Debug)]
+pub(crate) struct Dot<'a, X> {
+    packed: &'a [i8],
+    xs: &'a [X],
+    m: usize,
+    n: usize,
+    kp: usize,
+    row_sums: &'a [i32],
+    bias: Option<&'a [i32]>,
+    lhs_offset: i32,
+    stage: &'a OutputStage<'a>,
+}
+
+/// The output stage on whole vectors, built by [`requantize_channels`]: `np`, a multiple of
+/// `LANES`, is at most `acc.len()`, and `sv` is built from `stage` with `np` entries.
+#[derive(Debug)]
+pub(crate) struct Requantize<'a> {
+    acc: &'a [i32],
+    np: usize,
+    sv: &'a StageVectors,
+    stage: &'a OutputStage<'a>,
+}
+
+/// A depthwise convolution with depth multiplier 1, checked by [`depthwise`]: `input`
+/// `in_h x in_w x cols`, `weights` `kernel_h x kernel_w x cols`, the vector lanes computing
+/// channels `0..vector_cols` (`vector_cols <= cols`), `sv` built from `stage` with
+/// `round_up(vector_cols, LANES)` entries.
+#[derive(Debug)]
+pub(crate) struct Depthwise<'a> {
+    g: &'a WindowGeometry,
+    cols: usize,
+    vector_cols: usize,
+    input: &'a [i8],
+    input_zero_point: i32,
+    weights: &'a [i8],
+    sv: &'a StageVectors,
+    stage: &'a OutputStage<'a>,
+}
+
+/// `qgemm` on weights packed by [`pack`] for `I`. Lengths of `lhs`, `bias`, `out` and the
+/// stage were checked by [`crate::qgemm`]; the packed length is checked here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qgemm<I: Isa>(
+    isa: I,
+    packed: &[i8],
+    row_sums: &[i32],
+    n: usize,
+    k: usize,
+    lhs: &[i8],
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let overflow = KernelError::SizeOverflow { kernel: "qgemm" };
+    let (size, kp) = packed_dims::<I>(n, k).ok_or(overflow.clone())?;
+    check_len("qgemm", "packed", size, packed.len())?;
+    check_len("qgemm", "row_sums", n, row_sums.len())?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    // Activations widened, rows padded to `kp` (the padding meets zero weights).
+    let mut xs = vec![I::X::default(); m.checked_mul(kp).ok_or(overflow.clone())?];
+    if k > 0 {
+        for (dst, src) in xs.chunks_exact_mut(kp).zip(lhs.chunks_exact(k)) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = I::widen(s);
+            }
+        }
+    }
+    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
+    if use_dot(n, k) {
+        let p = Dot { packed, xs: &xs, m, n, kp, row_sums, bias, lhs_offset, stage };
+        isa.dot(&p, out);
+        return Ok(());
+    }
+    let np = round_up(n, I::LANES).ok_or(overflow)?;
+    let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
+    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv: &sv, stage };
+    match stage.rounding {
+        Rounding::Single => isa.gemm::<false>(&p, out),
+        Rounding::Double => isa.gemm::<true>(&p, out),
+    }
+    Ok(())
+}
+
+/// Rows of the left-hand side computed together by [`tile`].
+const MR: usize = 4;
+
+/// All panels and rows of the product: `MR`-row tiles, then single rows ([`row`]).
+///
+/// # Safety
+/// The ISA's features must be enabled (a token was checked), `p` must be as [`Gemm`] says
+/// and `out` hold `m * n` bytes.
+#[inline(always)]
+pub(crate) unsafe fn gemm_body<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, out: &mut [i8]) {
+    let mut c0 = 0;
+    while c0 < p.np {
+        let w = I::PANEL.min(p.np - c0);
+        let panel = &p.packed[c0 * p.kp..(c0 + w) * p.kp];
+        let mut r = 0;
+        // SAFETY (all calls): `panel` holds `w * kp` bytes with `w = vectors * LANES`, rows
+        // `r..r + MR` (or `r`) are below `m`, and the features are the caller's.
+        unsafe {
+            while r + MR <= p.m {
+                match w / I::LANES {
+                    1 => tile::<I, MR, 1, DOUBLE>(p, panel, r, c0, out),
+                    2 => tile::<I, MR, 2, DOUBLE>(p, panel, r, c0, out),
+                    3 => tile::<I, MR, 3, DOUBLE>(p, panel, r, c0, out),
+                    _ => tile::<I, MR, 4, DOUBLE>(p, panel, r, c0, out),
+                }
+                r += MR;
+            }
+            while r < p.m {
+                match w / I::LANES {
+                    1 => row::<I, 1, DOUBLE>(p, panel, r, c0, out),
+                    2 => row::<I, 2, DOUBLE>(p, panel, r, c0, out),
+                    3 => row::<I, 3, DOUBLE>(p, panel, r, c0, out),
+                    _ => row::<I, 4, DOUBLE>(p, panel, r, c0, out),
+                }
+                r += 1;
+            }
+        }
+        c0 += w;
+    }
+}
+
+/// `R` rows by `Y` vectors of output columns, accumulated over the whole depth in registers.
+///
+/// # Safety
+/// As [`gemm_body`]; `panel` must hold `Y * LANES * kp` bytes and `r0 + R <= m`.
+#[inline(always)]
+unsafe fn tile<I: Isa, const R: usize, const Y: usize, const DOUBLE: bool>(
+    p: &Gemm<'_, I::X>,
+    panel: &[i8],
+    r0: usize,
+    c0: usize,
+    out: &mut [i8],
+) {
+    let step = I::LANES * I::GROUP;
+    // SAFETY: the features are the caller's.
+    let mut acc = [[unsafe { I::splat(0) }; Y]; R];
+    let (wp, xp) = (panel.as_ptr(), p.xs.as_ptr());
+    for g in 0..p.kp / I::GROUP {
+        // SAFETY: the panel is `Y * LANES` columns by `kp`; group `g < kp / GROUP` spans
+        // bytes `g * Y * step..(g + 1) * Y * step`, inside it.
+        let w: [I::V; Y] = core::array::from_fn(|y| unsafe { I::load_weights(wp.add((g * Y + y) * step)) });
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            // SAFETY: row `r0 + i < m` of `xs` has `kp` values and `(g + 1) * GROUP <= kp`.
+            let x = unsafe { I::broadcast_group(xp.add((r0 + i) * p.kp + g * I::GROUP)) };
+            for (a, &wy) in acc_row.iter_mut().zip(&w) {
+                // SAFETY: the features are the caller's.
+                *a = unsafe { I::madd(*a, x, wy) };
+            }
+        }
+    }
+    for (i, acc_row) in acc.iter().enumerate() {
+        for (y, &a) in acc_row.iter().enumerate() {
+            // SAFETY: `c0 + Y * LANES <= np`, the stage vectors' length.
+            unsafe { finish::<I, DOUBLE>(p, a, r0 + i, c0 + y * I::LANES, out) };
+        }
+    }
+}
+
+/// One row (the matrix-vector case) by `Y` vectors of columns. With a single row, each
+/// column's accumulator would be one chain of dependent multiply-accumulates, so the depth is
+/// split over four independent accumulator sets, added at the end (wrapping `i32` addition
+/// is associative, so the sum is the same).
+///
+/// # Safety
+/// As [`tile`] with `R = 1`.
+#[inline(always)]
+unsafe fn row<I: Isa, const Y: usize, const DOUBLE: bool>(
+    p: &Gemm<'_, I::X>,
+    panel: &[i8],
+    r0: usize,
+    c0: usize,
+    out: &mut [i8],
+) {
+    const U: usize = 4;
+    let step = I::LANES * I::GROUP;
+    // SAFETY: the features are the caller's.
+    let mut acc = [[unsafe { I::splat(0) }; Y]; U];
+    let (wp, xp) = (panel.as_ptr(), p.xs.as_ptr());
+    let groups = p.kp / I::GROUP;
+    let mut g = 0;
+    let madd_group = |acc_u: &mut [I::V; Y], g: usize| {
+        // SAFETY: row `r0 < m` of `xs` has `kp` values, group `g < kp / GROUP` of the
+        // `Y * LANES`-column panel is inside it, and the features are the caller's.
+        unsafe {
+            let x = I::broadcast_group(xp.add(r0 * p.kp + g * I::GROUP));
+            for (y, a) in acc_u.iter_mut().enumerate() {
+                *a = I::madd(*a, x, I::load_weights(wp.add((g * Y + y) * step)));
+            }
+        }
+    };
+    while g + U <= groups {
+        for (u, acc_u) in acc.iter_mut().enumerate() {
+            madd_group(acc_u, g + u);
+        }
+        g += U;
+    }
+    while g < groups {
+        madd_group(&mut acc[0], g);
+        g += 1;
+    }
+    // Indexing four accumulator sets by column is clearer than zipping four iterators.
+    #[allow(clippy::needless_range_loop)]
+    for y in 0..Y {
+        // SAFETY: the features are the caller's.
+        let sum = unsafe { I::add(I::add(acc[0][y], acc[1][y]), I::add(acc[2][y], acc[3][y])) };
+        // SAFETY: `c0 + Y * LANES <= np`, the stage vectors' length.
+        unsafe { finish::<I, DOUBLE>(p, sum, r0, c0 + y * I::LANES, out) };
+    }
+}
+
+/// Adds the per-column constant to the raw sums of columns `col..col + LANES` of row `r`,
+/// requantizes and stores the columns below `n`.
+///
+/// # Safety
+/// As [`gemm_body`]; `col + LANES <= np` and `r < m`.
+#[inline(always)]
+unsafe fn finish<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, acc: I::V, r: usize, col: usize, out: &mut [i8]) {
+    if col >= p.n {
+        return;
+    }
+    // SAFETY: the stage vectors hold `np >= col + LANES` entries.
+    let bytes =
+        unsafe { requant::<I, DOUBLE>(I::add(acc, I::load_i32(p.sv.fix.as_ptr().add(col))), p.sv, col, p.stage) };
+    // SAFETY: the features are the caller's.
+    unsafe { store::<I>(bytes, &mut out[r * p.n + col..(r + 1) * p.n]) };
+}
+
+/// `stage.apply(acc[j], col + j)` for every lane, from the widened constants `sv`: the
+/// double rounding's wrapping left shift in 32-bit lanes, then each half in 64-bit lanes.
+///
+/// # Safety
+/// The ISA's features must be enabled; `sv` must be built from `stage` with at least
+/// `col + LANES` entries per vector, and `DOUBLE` must match `stage.rounding`.
+#[inline(always)]
+unsafe fn requant<I: Isa, const DOUBLE: bool>(
+    acc: I::V,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> I::Bytes {
+    // SAFETY: `sv.left` (filled for `Double`) and the other vectors hold `col + LANES`
+    // entries; the features are the caller's.
+    unsafe {
+        let acc = if DOUBLE { I::shl(acc, I::load_i32(sv.left.as_ptr().add(col))) } else { acc };
+        let (lo, hi) = I::widen_halves(acc);
+        let half = I::LANES / 2;
+        I::narrow(requant_half::<I, DOUBLE>(lo, sv, col, stage), requant_half::<I, DOUBLE>(hi, sv, col + half, stage))
+    }
+}
+
+/// `LANES / 2` lanes of the output stage in its one-shift form (see [`StageVectors`]) for
+/// channels `col..`: `(x * mult + round - [DOUBLE && x * mult < -2^30] * neg) >> shr`, clamped
+/// to `i32` unless `DOUBLE` (its result is always in range), plus the output zero point,
+/// clamped to the stage's bounds. `|x * M| < 2^62` and `round <= 2^61 + 2^30`: no sum
+/// overflows.
+///
+/// # Safety
+/// As [`requant`], for `col + LANES / 2` entries.
+#[inline(always)]
+unsafe fn requant_half<I: Isa, const DOUBLE: bool>(
+    x: I::W,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> I::W {
+    // SAFETY: every vector of `sv` (`neg` too, for `Double`) holds `col + LANES / 2` entries;
+    // the features are the caller's.
+    unsafe {
+        let p = I::mul_i32(x, I::load_i64(sv.mult.as_ptr().add(col)));
+        let t = I::add_i64(p, I::load_i64(sv.round.as_ptr().add(col)));
+        let t = if DOUBLE { I::sub_where_below(t, p, I::load_i64(sv.neg.as_ptr().add(col))) } else { t };
+        let y = I::sra_i64(t, I::load_i64(sv.shr.as_ptr().add(col)));
+        let y = if DOUBLE {
+            y
+        } else {
+            I::clamp_i64(y, I::splat_i64(i64::from(i32::MIN)), I::splat_i64(i64::from(i32::MAX)))
+        };
+        let y = I::add_i64(y, I::splat_i64(i64::from(stage.output_zero_point)));
+        I::clamp_i64(y, I::splat_i64(i64::from(stage.clamp_min)), I::splat_i64(i64::from(stage.clamp_max)))
+    }
+}
+
+/// Stores up to `LANES` bytes into `dst` (fewer at the right edge of a matrix or the last
+/// channels of a pixel).
+///
+/// # Safety
+/// The ISA's features must be enabled (the caller runs inside an entry point).
+#[inline(always)]
+unsafe fn store<I: Isa>(bytes: I::Bytes, dst: &mut [i8]) {
+    const { assert!(I::LANES <= 16) };
+    if dst.len() >= I::LANES {
+        // SAFETY: `dst` has at least `LANES` bytes; the features are the caller's.
+        unsafe { I::store(bytes, dst.as_mut_ptr()) };
+    } else {
+        let mut tmp = [0i8; 16];
+        // SAFETY: `tmp` holds 16 >= LANES bytes.
+        unsafe { I::store(bytes, tmp.as_mut_ptr()) };
+        let len = dst.len();
+        dst.copy_from_slice(&tmp[..len]);
+    }
+}
+
+/// Each output is `sum(xs_row * w_col)` over `DOT_CHUNK` steps in four independent
+/// accumulators, then a horizontal (wrapping) sum, the per-column constant and the scalar
+/// output stage (at most 8 columns per row, so the stage is not the cost).
+///
+/// # Safety
+/// The ISA's features must be enabled, `p` must be as [`Dot`] says, `row_sums` and `stage`
+/// hold `n` channels (and `bias`, if given), and `out` `m * n` bytes.
+#[inline(always)]
+pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_, I::X>, out: &mut [i8]) {
+    let chunks = p.kp / I::DOT_CHUNK;
+    for r in 0..p.m {
+        let xp = p.xs[r * p.kp..(r + 1) * p.kp].as_ptr();
+        for c in 0..p.n {
+            let wp = p.packed[c * p.kp..(c + 1) * p.kp].as_ptr();
+            // SAFETY (all lane calls): chunk `i < kp / DOT_CHUNK` of a `kp`-long row is in
+            // bounds for both rows; the features are the caller's.
+            let raw = unsafe {
+                let chunk = |acc: I::V, i: usize| I::dot_chunk(acc, xp.add(i * I::DOT_CHUNK), wp.add(i * I::DOT_CHUNK));
+                let zero = I::splat(0);
+                let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+                let mut i = 0;
+                while i + 4 <= chunks {
+                    (a0, a1, a2, a3) = (chunk(a0, i), chunk(a1, i + 1), chunk(a2, i + 2), chunk(a3, i + 3));
+                    i += 4;
+                }
+                while i < chunks {
+                    a0 = chunk(a0, i);
+                    i += 1;
+                }
+                I::reduce_add(I::add(I::add(a0, a1), I::add(a2, a3)))
+            };
+            let fix = p.bias.map_or(0, |b| b[c]).wrapping_sub(p.lhs_offset.wrapping_mul(p.row_sums[c]));
+            out[r * p.n + c] = p.stage.apply(raw.wrapping_add(fix), c);
+        }
+    }
+}
+
+/// Applies the output stage to `acc` (one accumulator per channel), writing `out`: whole
+/// vectors through the lanes, the last `len % LANES` channels in scalar code. Lengths were
+/// checked by the caller.
+pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
+    let n = acc.len().min(out.len());
+    let np = (n / I::LANES) * I::LANES;
+    let sv = StageVectors::new(n, np, None, None, 0, stage);
+    let p = Requantize { acc, np, sv: &sv, stage };
+    match stage.rounding {
+        Rounding::Single => isa.requantize::<false>(&p, out),
+        Rounding::Double => isa.requantize::<true>(&p, out),
+    }
+    for c in np..n {
+        out[c] = stage.apply(acc[c], c);
+    }
+}
+
+/// The output stage on channels `0..np`, `LANES` at a time.
+///
+/// # Safety
+/// The ISA's features must be enabled, `p` must be as [`Requantize`] says, and `out` hold at
+/// least `np` bytes.
+#[inline(always)]
+pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, out: &mut [i8]) {
+    for c in (0..p.np).step_by(I::LANES) {
+        // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries.
+        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(p.acc.as_ptr().add(c)), p.sv, c, p.stage) };
+        // SAFETY: the features are the caller's.
+        unsafe { store::<I>(bytes, &mut out[c..c + I::LANES]) };
+    }
+}
+
+/// Channel counts below this run the scalar depthwise kernel: a vector with one or two lanes
+/// in use loses to the scalar range kernel.
+const SCALAR_DEPTHWISE_BELOW: usize = 3;
+
+/// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
+/// caller expands other multipliers. `LANES` channels per vector; the last, partial block
+/// read with partial loads and stored partially where the ISA has masked loads
+/// ([`Isa::PARTIAL_BLOCKS`]), else left to the scalar range kernel, like fewer than 3
+/// channels. The lengths the vector reads rely on are checked here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise<I: Isa>(
+    isa: I,
+    g: &WindowGeometry,
+    cols: usize,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    const K: &str = "depthwise_conv2d";
+    let overflow = KernelError::SizeOverflow { kernel: K };
+    let len = |a: usize, b: usize| a.checked_mul(b).and_then(|ab| ab.checked_mul(cols)).ok_or(overflow.clone());
+    check_len(K, "input", len(g.in_h, g.in_w)?, input.len())?;
+    check_len(K, "weights", len(g.kernel_h, g.kernel_w)?, weights.len())?;
+    check_len(K, "out", len(g.out_h, g.out_w)?, out.len())?;
+    if let Some(bias) = bias {
+        check_len(K, "bias", cols, bias.len())?;
+    }
+    stage.check(K, cols)?;
+    if cols < SCALAR_DEPTHWISE_BELOW {
+        crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
+        return Ok(());
+    }
+    let vector_cols = if I::PARTIAL_BLOCKS { cols } else { cols - cols % I::LANES };
+    if vector_cols > 0 {
+        let np = round_up(vector_cols, I::LANES).ok_or(overflow)?;
+        let sv = StageVectors::new(vector_cols, np, None, bias, 0, stage);
+        let p = Depthwise { g, cols, vector_cols, input, input_zero_point, weights, sv: &sv, stage };
+        match stage.rounding {
+            Rounding::Single => isa.depthwise::<false>(&p, out),
+            Rounding::Double => isa.depthwise::<true>(&p, out),
+        }
+    }
+    crate::depthwise::scalar_channels(g, cols, vector_cols..cols, input, input_zero_point, weights, bias, stage, out);
+    Ok(())
+}
+
+/// Channels `0..vector_cols` of every output pixel, `LANES` at a time (the last block
+/// partial).
+///
+/// # Safety
+/// The ISA's features must be enabled, `p` must be as [`Depthwise`] says, and `out` hold
+/// `out_h x out_w x cols` bytes.
+#[inline(always)]
+pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, out: &mut [i8]) {
+    let (g, cols) = (p.g, p.cols);
+    // SAFETY: the features are the caller's.
+    let zp = unsafe { I::splat(p.input_zero_point) };
+    let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16));
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let pixel = (oy * g.out_w + ox) * cols;
+            // The in-image taps of this pixel, found once for all channel blocks.
+            taps.clear();
+            for ky in 0..g.kernel_h {
+                let Some(iy) = g.tap_y(oy, ky) else { continue };
+                for kx in 0..g.kernel_w {
+                    let Some(ix) = g.tap_x(ox, kx) else { continue };
+                    taps.push(((iy * g.in_w + ix) * cols, (ky * g.kernel_w + kx) * cols));
+                }
+            }
+            for c in (0..p.vector_cols).step_by(I::LANES) {
+                let lanes = (p.vector_cols - c).min(I::LANES);
+                // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
+                let mut acc = unsafe { I::load_i32(p.sv.fix.as_ptr().add(c)) };
+                // SAFETY (both loops): `xo` / `wo` start an in-image input pixel / a kernel tap
+                // (built above from `iy < in_h`, `ix < in_w`), each `cols` long, and
+                // `c + lanes <= cols`: every read is inside the checked buffers; the features
+                // are the caller's.
+                let (xs, ws) = (p.input.as_ptr(), p.weights.as_ptr());
+                if lanes == I::LANES {
+                    for &(xo, wo) in &taps {
+                        acc = unsafe {
+                            let (x, w) = (I::load_i8(xs.add(xo + c)), I::load_i8(ws.add(wo + c)));
+                            I::add(acc, I::mullo(w, I::sub(x, zp)))
+                        };
+                    }
+                } else {
+                    for &(xo, wo) in &taps {
+                        acc = unsafe {
+                            let x = I::load_i8_partial(xs.add(xo + c), lanes);
+                            let w = I::load_i8_partial(ws.add(wo + c), lanes);
+                            I::add(acc, I::mullo(w, I::sub(x, zp)))
+                        };
+                    }
+                }
+                // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
+                let bytes = unsafe { requant::<I, DOUBLE>(acc, p.sv, c, p.stage) };
+                // SAFETY: the features are the caller's.
+                unsafe { store::<I>(bytes, &mut out[pixel + c..pixel + c + lanes]) };
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The driver on every ISA against [`crate::reference`], bit for bit. [`isa_equality_tests`]
+//! declares, for one ISA, a test per kernel (qgemm through panels and the dot layout,
+//! depthwise, the output stage); the emulated ISAs run everywhere, the hardware ones where the
+//! CPU has them, and a test whose ISA is missing says so on stderr instead of passing as if
+//! it had checked. Set `AIOP_REQUIRE_ISAS=avx2,avx512` to make a missing one fail instead.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use proptest::prelude::*;
+
+use super::emulated::Emulated;
+use super::{Isa, pack, round_up};
+use crate::{OutputStage, Rounding, WindowGeometry, reference};
+
+/// Announces once per test whether `isa` ran, and fails if it was required but missing.
+fn announce<I: Isa>(test: &'static str, isa: Option<I>) -> Option<I> {
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    if SEEN.lock().map(|mut seen| seen.insert(test)).unwrap_or(false) {
+        match isa {
+            Some(_) => std::eprintln!("{test}: ran on {}", I::NAME),
+            None => std::eprintln!("{test}: NOT RUN: this CPU lacks {}", I::NAME),
+        }
+    }
+    if isa.is_none() {
+        let required = std::env::var("AIOP_REQUIRE_ISAS").unwrap_or_default();
+        assert!(!required.split(',').any(|r| r.trim() == I::NAME), "{test}: {} is required but missing", I::NAME);
+    }
+    isa
+}
+
+#[derive(Debug, Clone)]
+struct Stage {
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+    zero_point: i32,
+    lo: i8,
+    hi: i8,
+}
+
+impl Stage {
+    fn view(&self, rounding: Rounding) -> OutputStage<'_> {
+        OutputStage {
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            output_zero_point: self.zero_point,
+            clamp_min: self.lo,
+            clamp_max: self.hi,
+            rounding,
+        }
+    }
+}
+
+fn stage(n: usize) -> impl Strategy<Value = Stage> {
+    let mult = prop_oneof![4 => 0..=i32::MAX, 2 => (1 << 30)..=i32::MAX, 1 => Just(i32::MAX), 1 => i32::MIN..0];
+    let shift = prop_oneof![4 => -31i8..=30, 2 => -2i8..=2, 1 => any::<i8>()];
+    (prop::collection::vec(mult, n), prop::collection::vec(shift, n), -128i32..=127, any::<i8>(), any::<i8>()).prop_map(
+        |(multiplier, shift, zero_point, a, b)| Stage { multiplier, shift, zero_point, lo: a.min(b), hi: a.max(b) },
+    )
+}
+
+fn bytes(len: usize, lo: i8) -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(prop_oneof![lo..=127i8, Just(lo), Just(127i8)], len)
+}
+
+#[derive(Debug, Clone)]
+struct GemmCase {
+    m: usize,
+    n: usize,
+    k: usize,
+    w: Vec<i8>,
+    x: Vec<i8>,
+    zp: i32,
+    bias: Option<Vec<i32>>,
+    stage: Stage,
+}
+
+/// Columns across one to three 64-column panels and their 16/32/48-wide tails, rows around
+/// the 4-row tile, depths across the groups, and narrow deep shapes for the dot layout.
+fn gemm_case() -> impl Strategy<Value = GemmCase> {
+    prop_oneof![(1usize..=9, 1usize..=140, 0usize..=70), (1usize..=5, 1usize..=8, 120usize..=300)].prop_flat_map(
+        |(m, n, k)| {
+            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
+            (bytes(n * k, -127), bytes(m * k, i8::MIN), -128i32..=127, bias, stage(n))
+                .prop_map(move |(w, x, zp, bias, stage)| GemmCase { m, n, k, w, x, zp, bias, stage })
+        },
+    )
+}
+
+fn check_gemm<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
+    let packed = pack::<I>(&c.w, c.n, c.k).expect("pack");
+    let row_sums: Vec<i32> =
+        (0..c.n).map(|j| c.w[j * c.k..(j + 1) * c.k].iter().map(|&v| i32::from(v)).sum()).collect();
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let st = c.stage.view(rounding);
+        let mut want = vec![0i8; c.m * c.n];
+        reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
+        let mut got = vec![0x55i8; c.m * c.n];
+        super::qgemm(isa, &packed, &row_sums, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got)
+            .expect("qgemm");
+        prop_assert_eq!(&got, &want, "{} {:?} m={} n={} k={}", I::NAME, rounding, c.m, c.n, c.k);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+struct DwCase {
+    g: WindowGeometry,
+    x: Vec<i8>,
+    w: Vec<i8>,
+    zp: i32,
+    bias: Option<Vec<i32>>,
+    stage: Stage,
+}
+
+/// Depth multiplier 1 (the driver's input), channel counts across one to three 16-lane
+/// blocks and their partial tails.
+fn dw_case() -> impl Strategy<Value = DwCase> {
+    (1usize..=6, 1usize..=6, 1usize..=40, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..=2, 0usize..=2)
+        .prop_flat_map(|(in_h, in_w, c, kh, kw, s, d, pt, pl)| {
+            let out_h = (in_h + 2 * pt).saturating_sub(d * (kh - 1) + 1) / s + 1;
+            let out_w = (in_w + 2 * pl).saturating_sub(d * (kw - 1) + 1) / s + 1;
+            let g = WindowGeometry {
+                in_h,
+                in_w,
+                in_c: c,
+                out_h,
+                out_w,
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: s,
+                stride_w: s,
+                dilation_h: d,
+                dilation_w: d,
+                pad_top: pt,
+                pad_left: pl,
+                depth_multiplier: 1,
+            };
+            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), c));
+            (bytes(in_h * in_w * c, i8::MIN), bytes(kh * kw * c, -127), -128i32..=127, bias, stage(c))
+                .prop_map(move |(x, w, zp, bias, stage)| DwCase { g, x, w, zp, bias, stage })
+        })
+}
+
+fn check_dw<I: Isa>(isa: I, c: &DwCase) -> Result<(), TestCaseError> {
+    let cols = c.g.in_c;
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let st = c.stage.view(rounding);
+        let len = c.g.out_h * c.g.out_w * cols;
+        let mut want = vec![0i8; len];
+        reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
+        let mut got = vec![0x55i8; len];
+        super::depthwise(isa, &c.g, cols, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
+        prop_assert_eq!(&got, &want, "{} {:?} {:?}", I::NAME, rounding, c.g);
+    }
+    Ok(())
+}
+
+fn requant_case() -> impl Strategy<Value = (Vec<i32>, Stage)> {
+    (1usize..=70).prop_flat_map(|ch| {
+        let acc = prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), -1000i32..1000];
+        (prop::collection::vec(acc, ch), stage(ch), any::<i32>()).prop_map(|(acc, mut st, zp)| {
+            st.zero_point = zp;
+            (acc, st)
+        })
+    })
+}
+
+fn check_requant<I: Isa>(isa: I, acc: &[i32], s: &Stage) -> Result<(), TestCaseError> {
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let st = s.view(rounding);
+        let want: Vec<i8> = acc.iter().enumerate().map(|(c, &a)| st.apply(a, c)).collect();
+        let mut got = vec![0x55i8; acc.len()];
+        super::requantize_channels(isa, acc, &st, &mut got);
+        prop_assert_eq!(&got, &want, "{} {:?}", I::NAME, rounding);
+    }
+    Ok(())
+}
+
+/// For each `name => token expression` pair, a module of equality tests of every kernel of
+/// the driver on that ISA (skipped, and said so, where the token is `None`).
+macro_rules! isa_equality_tests {
+    ($($name:ident => $isa:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(600))]
+
+                #[test]
+                fn qgemm_matches_reference(c in gemm_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::qgemm"), $isa) {
+                        check_gemm(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn depthwise_matches_reference(c in dw_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::depthwise"), $isa) {
+                        check_dw(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn requantize_matches_reference(case in requant_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::requantize"), $isa) {
+                        check_requant(isa, &case.0, &case.1)?;
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+isa_equality_tests! {
+    emulated_256 => Some(Emulated::<8>::new());
+    emulated_512 => Some(Emulated::<16>::new());
+}
+
+#[cfg(target_arch = "x86_64")]
+isa_equality_tests! {
+    avx2 => crate::x86::Avx2::detect();
+    avx512 => crate::x86::Avx512::detect();
+}
+
+/// The panel layout by its definition, one index computation per weight.
+fn pack_by_formula<I: Isa>(weights: &[i8], n: usize, k: usize) -> Vec<i8> {
+    let (kp, np) = (round_up(k, I::GROUP).unwrap(), round_up(n, I::LANES).unwrap());
+    let mut out = vec![0i8; np * kp];
+    let mut c0 = 0;
+    while c0 < np && kp > 0 {
+        let w = I::PANEL.min(np - c0);
+        for col in c0..(c0 + w).min(n) {
+            for kk in 0..k {
+                out[c0 * kp + (kk / I::GROUP) * w * I::GROUP + (col - c0) * I::GROUP + kk % I::GROUP] =
+                    weights[col * k + kk];
+            }
+        }
+        c0 += w;
+    }
+    out
+}
+
+fn check_pack<I: Isa>() {
+    let mut seed = 0x1234_5678u32;
+    for n in [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 130] {
+        for k in [0, 1, 2, 3, 4, 5, 31, 64, 127] {
+            let weights: Vec<i8> = (0..n * k)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (seed >> 24) as i8
+                })
+                .collect();
+            assert_eq!(pack::<I>(&weights, n, k).unwrap(), pack_by_formula::<I>(&weights, n, k), "n {n} k {k}");
+        }
+    }
+}
+
+#[test]
+fn pack_is_the_layout_its_definition_gives() {
+    check_pack::<Emulated<8>>();
+    check_pack::<Emulated<16>>();
+}
