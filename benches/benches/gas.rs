@@ -6,6 +6,10 @@
 //! `aiop bench gas` is the report (ns per gas, the fit); this is the same path under criterion.
 //! Run: `cargo bench -p aiop-benches --bench gas`
 
+// `criterion_group!` below defines `pub fn benches` with no doc comment, and rustc ignores a
+// lint attribute on a macro invocation, so `missing_docs` is allowed for this whole bench binary.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::time::Duration;
 

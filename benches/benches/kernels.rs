@@ -9,6 +9,10 @@
 //! Run: `cargo bench -p aiop-benches --bench kernels -- --warm-up-time 1 --measurement-time 3`
 //! (a filter such as `matvec/1x4096x4096` narrows it).
 
+// `criterion_group!` below defines `pub fn benches` with no doc comment, and rustc ignores a
+// lint attribute on a macro invocation, so `missing_docs` is allowed for this whole bench binary.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -197,6 +201,11 @@ fn depthwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// Narrow, deep products (at most 8 columns, depth at least 128): the dot layout.
+fn narrow_deep(c: &mut Criterion) {
+    gemm_group(c, "narrow-deep", &[(3, 2048, 8)]);
+}
+
 fn config() -> Criterion {
     // candle's CPU matmul parallelises over rayon's pool; the int8 kernels run on one core,
     // so the baseline does too.
@@ -205,5 +214,5 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, adversarial }
+criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, adversarial, narrow_deep }
 criterion_main!(benches);

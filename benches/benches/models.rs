@@ -4,6 +4,10 @@
 //! packs it (what a call pays on a cold cache; throughput in model bytes).
 //! Run: `cargo bench -p aiop-benches --bench models -- --warm-up-time 1 --measurement-time 3`
 
+// `criterion_group!` below defines `pub fn benches` with no doc comment, and rustc ignores a
+// lint attribute on a macro invocation, so `missing_docs` is allowed for this whole bench binary.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;

@@ -48,7 +48,12 @@ pub enum SkipReason {
     UnsupportedFork(String),
     /// A file in [`KNOWN_UNPARSABLE`] that `revm-statetest-types` cannot parse (its cases
     /// are counted from the raw JSON).
-    Unparsable { file: &'static str, why: &'static str },
+    Unparsable {
+        /// The file's name, as [`KNOWN_UNPARSABLE`] lists it.
+        file: &'static str,
+        /// Why it does not parse.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -98,11 +103,15 @@ fn known<'a>(list: &'a [(&'static str, &'static str)], path: &Path) -> Option<&'
 /// One failed case (or an unreadable file, with `case` "*").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The test file.
     pub file: PathBuf,
+    /// The test's name within the file (`"*"` when the file itself failed).
     pub case: String,
+    /// The fork name (empty when the file failed, or a unit panicked, as a whole).
     pub fork: String,
     /// `(data, gas, value)` indexes of the transaction.
     pub indexes: Option<(usize, usize, usize)>,
+    /// Why it failed.
     pub kind: FailureKind,
 }
 
@@ -143,10 +152,12 @@ pub struct Report {
 }
 
 impl Report {
+    /// Cases that failed.
     pub fn failed(&self) -> usize {
         self.failures.len()
     }
 
+    /// Cases not run, all reasons together.
     pub fn skipped_total(&self) -> usize {
         self.skipped.values().sum()
     }
@@ -156,6 +167,7 @@ impl Report {
         self.passed + self.failed() + self.known_divergences.len() + self.skipped_total()
     }
 
+    /// Whether no case failed (known divergences and skips are not failures).
     pub fn is_success(&self) -> bool {
         self.failures.is_empty()
     }

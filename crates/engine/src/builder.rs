@@ -5,6 +5,8 @@ use alloc::vec::Vec;
 
 use crate::model::{FormatVersion, Model, Op, Tensor, TensorId};
 
+/// Collects tensors and ops in order and produces the [`Model`]; it checks nothing
+/// ([`crate::validate`] and [`crate::encode`] do).
 #[derive(Debug, Clone)]
 pub struct ModelBuilder {
     version: FormatVersion,
@@ -25,11 +27,13 @@ impl ModelBuilder {
         (self.tensors.len() - 1) as TensorId
     }
 
+    /// Appends an op; ops run in the order they are added.
     pub fn op(&mut self, op: Op) -> &mut Self {
         self.ops.push(op);
         self
     }
 
+    /// The model, with `input` and `output` as its input and output tensors.
     pub fn finish(self, input: TensorId, output: TensorId) -> Model {
         Model { version: self.version, tensors: self.tensors, ops: self.ops, input, output }
     }

@@ -65,6 +65,7 @@ impl OpClass {
         self as usize
     }
 
+    /// The class's name, as text.
     pub fn name(self) -> &'static str {
         match self {
             OpClass::FullyConnected => "FullyConnected",
@@ -103,6 +104,7 @@ impl OpClass {
 /// an integer computed with saturating arithmetic; each is a pure function of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OpWork {
+    /// The op's price class.
     pub class: OpClass,
     /// Activation elements the op reads (each input counted once per operand: an Add of a
     /// tensor with itself reads it twice).

@@ -18,30 +18,51 @@ use crate::model::{
     Clamp, ConvWindow, DType, FormatVersion, Model, Op, Padding, PoolWindow, Scale, Tensor, TensorData, TensorId,
 };
 
+/// Bytes 0-3 of every model: `"AIOP"`.
 pub const MAGIC: [u8; 4] = *b"AIOP";
 /// Tensor index that stands for "no bias".
 pub const NO_TENSOR: u16 = 0xFFFF;
 
+/// The op codes: byte 0 of every op record (codes 1-12 in version 1, 1-19 in version 2).
 pub mod opcode {
+    /// FullyConnected.
     pub const FULLY_CONNECTED: u8 = 1;
+    /// Conv2D.
     pub const CONV_2D: u8 = 2;
+    /// DepthwiseConv2D.
     pub const DEPTHWISE_CONV_2D: u8 = 3;
+    /// MaxPool2D.
     pub const MAX_POOL_2D: u8 = 4;
+    /// AveragePool2D.
     pub const AVERAGE_POOL_2D: u8 = 5;
+    /// Add.
     pub const ADD: u8 = 6;
+    /// Mul.
     pub const MUL: u8 = 7;
+    /// Reshape.
     pub const RESHAPE: u8 = 8;
+    /// Softmax.
     pub const SOFTMAX: u8 = 9;
+    /// Logistic.
     pub const LOGISTIC: u8 = 10;
+    /// Tanh.
     pub const TANH: u8 = 11;
+    /// ArgMax.
     pub const ARG_MAX: u8 = 12;
     // Format v2 and later.
+    /// Sub (format v2).
     pub const SUB: u8 = 13;
+    /// Concatenation (format v2).
     pub const CONCATENATION: u8 = 14;
+    /// Pad (format v2).
     pub const PAD: u8 = 15;
+    /// Mean (format v2).
     pub const MEAN: u8 = 16;
+    /// Requantize (format v2).
     pub const REQUANTIZE: u8 = 17;
+    /// HardSwish (format v2).
     pub const HARD_SWISH: u8 = 18;
+    /// LeakyRelu (format v2).
     pub const LEAKY_RELU: u8 = 19;
 
     /// The largest op code of a format version.
@@ -59,10 +80,15 @@ pub const MAX_CONCAT_INPUTS: usize = 255;
 /// The fixed-size start of every model: enough to price it without reading further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ModelHeader {
+    /// Byte 4: the format version (1 or 2; see [`ModelHeader::format_version`]).
     pub version: u8,
+    /// Number of tensor records, at most [`MAX_TENSORS`].
     pub tensor_count: u16,
+    /// Number of op records, at most [`MAX_OPS`] (and at least 1 in a valid model).
     pub op_count: u16,
+    /// Index of the model's input tensor (an int8 activation).
     pub input_tensor: TensorId,
+    /// Index of the model's output tensor (an activation written by an op).
     pub output_tensor: TensorId,
     /// The run's cost as declared; loading checks it equals what the ops add up to.
     pub cost: Cost,

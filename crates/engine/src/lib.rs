@@ -10,6 +10,8 @@
 //! It must never: use floating point, read a clock or a random source, iterate a hash map,
 //! panic or allocate without a bound on any input (malformed models and inputs are errors),
 //! or let the CPU's features change a result. It knows nothing of the EVM.
+// Consensus code: every node must compute bit-identical results, so no floating point.
+#![deny(clippy::float_arithmetic)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

@@ -21,6 +21,7 @@ pub enum FormatVersion {
 }
 
 impl FormatVersion {
+    /// Every version, oldest first.
     pub const ALL: [FormatVersion; 2] = [FormatVersion::V1, FormatVersion::V2];
 
     /// The header byte that names this version.
@@ -31,6 +32,7 @@ impl FormatVersion {
         }
     }
 
+    /// The version a header byte names, or `None` for a byte that names none.
     pub const fn from_byte(byte: u8) -> Option<FormatVersion> {
         match byte {
             1 => Some(FormatVersion::V1),
@@ -57,17 +59,21 @@ impl core::fmt::Display for FormatVersion {
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 8-bit signed integer (dtype code 0): activations and weights.
     I8,
+    /// 32-bit signed integer (dtype code 1): biases and the ArgMax output.
     I32,
 }
 
 impl DType {
+    /// Size of one element, in bytes (1 or 4).
     pub fn size(self) -> u64 {
         match self {
             DType::I8 => 1,
             DType::I32 => 4,
         }
     }
+    /// The type's name, as text (`"int8"`, `"int32"`).
     pub fn name(self) -> &'static str {
         match self {
             DType::I8 => "int8",
@@ -83,11 +89,14 @@ impl DType {
 /// (where it is only information for tools converting real numbers in and out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Scale {
+    /// Q31 multiplier: `multiplier / 2^31`; valid in `[0, 2^31 - 1]` (0 stands for zero).
     pub multiplier: i32,
+    /// Power-of-two exponent applied on top of the Q31 multiplier; valid in `[-31, 30]`.
     pub shift: i8,
 }
 
 impl Scale {
+    /// The scale `multiplier * 2^(shift - 31)` (not checked; validation checks the ranges).
     pub const fn new(multiplier: i32, shift: i8) -> Self {
         Self { multiplier, shift }
     }
@@ -117,21 +126,28 @@ impl Scale {
 /// The values of a constant tensor, or nothing for an activation computed at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TensorData {
+    /// No data: an activation, the model input or written by one op.
     Activation,
+    /// Constant int8 values (weights), row-major, each in `[-127, 127]`.
     I8(Vec<i8>),
+    /// Constant int32 values (a bias), one per output channel.
     I32(Vec<i32>),
 }
 
+/// One tensor: its type, shape, quantization and, for a constant, its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tensor {
+    /// Element type; must agree with `data` for a constant.
     pub dtype: DType,
-    /// Dimensions, outermost first; activations of images are `[height, width, channels]`.
+    /// Dimensions, outermost first (rank 1 to 4, each at least 1, at most 2^24 elements);
+    /// activations of images are `[height, width, channels]`.
     pub shape: Vec<u32>,
     /// The integer that stands for real zero. Int8 activations: `[-128, 127]`; weights and
     /// biases: 0.
     pub zero_point: i32,
     /// Informational: the real value of one step. Not used by any computation.
     pub scale: Scale,
+    /// The constant values, or [`TensorData::Activation`].
     pub data: TensorData,
 }
 
@@ -150,6 +166,7 @@ impl Tensor {
         Self { dtype: DType::I32, shape: alloc::vec![len], zero_point: 0, scale, data: TensorData::I32(values) }
     }
 
+    /// Whether the tensor is a constant (carries its values in the model).
     pub fn is_constant(&self) -> bool {
         !matches!(self.data, TensorData::Activation)
     }
@@ -172,31 +189,44 @@ pub enum Padding {
 /// A fused activation, as clamp bounds on the int8 output (ReLU: `[zero_point, 127]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Clamp {
+    /// Lowest output value; at most `max`.
     pub min: i8,
+    /// Highest output value.
     pub max: i8,
 }
 
 impl Clamp {
+    /// No fused activation: the whole int8 range `[-128, 127]`.
     pub const NONE: Clamp = Clamp { min: i8::MIN, max: i8::MAX };
 }
 
 /// Stride, dilation and padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConvWindow {
+    /// Step between output rows, in input rows; at least 1.
     pub stride_h: u16,
+    /// Step between output columns, in input columns; at least 1.
     pub stride_w: u16,
+    /// Distance between kernel taps along the height, in input rows; at least 1.
     pub dilation_h: u16,
+    /// Distance between kernel taps along the width, in input columns; at least 1.
     pub dilation_w: u16,
+    /// Border scheme.
     pub padding: Padding,
 }
 
 /// Filter size, stride and padding of a pooling op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolWindow {
+    /// Window height, in input rows; at least 1.
     pub filter_h: u16,
+    /// Window width, in input columns; at least 1.
     pub filter_w: u16,
+    /// Step between output rows, in input rows; at least 1.
     pub stride_h: u16,
+    /// Step between output columns, in input columns; at least 1.
     pub stride_w: u16,
+    /// Border scheme.
     pub padding: Padding,
 }
 
@@ -211,160 +241,256 @@ pub enum Op {
     /// `out[.., n] = clamp(requant(bias[n] + sum_k w[n][k] * (x[.., k] - zp_x), scale[n]) + zp_out)`.
     /// Input `[.., K]`, weights `[N, K]`, bias `[N]`, output `[.., N]`.
     FullyConnected {
+        /// Index of the input activation, `[.., K]`.
         input: TensorId,
+        /// Index of the int8 constant weights, `[N, K]`.
         weights: TensorId,
+        /// Index of the int32 constant bias, `[N]`, or `None`.
         bias: Option<TensorId>,
+        /// Index of the int8 output activation, `[.., N]`.
         output: TensorId,
+        /// Requantization scale of each output channel `n`, channel 0 first (`N` of them).
         output_scales: Vec<Scale>,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Input `[H, W, Cin]`, weights `[Cout, KH, KW, Cin]`, bias `[Cout]`, output `[OH, OW, Cout]`.
     Conv2D {
+        /// Index of the input activation, `[H, W, Cin]`.
         input: TensorId,
+        /// Index of the int8 constant weights, `[Cout, KH, KW, Cin]`.
         weights: TensorId,
+        /// Index of the int32 constant bias, `[Cout]`, or `None`.
         bias: Option<TensorId>,
+        /// Index of the int8 output activation, `[OH, OW, Cout]`.
         output: TensorId,
+        /// Strides, dilations and padding.
         window: ConvWindow,
+        /// Requantization scale of each output channel, channel 0 first (`Cout` of them).
         output_scales: Vec<Scale>,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Input `[H, W, C]`, weights `[KH, KW, C * depth_multiplier]`, output `[OH, OW, C * dm]`.
     DepthwiseConv2D {
+        /// Index of the input activation, `[H, W, C]`.
         input: TensorId,
+        /// Index of the int8 constant weights, `[KH, KW, Cout]`.
         weights: TensorId,
+        /// Index of the int32 constant bias, `[Cout]`, or `None`.
         bias: Option<TensorId>,
+        /// Index of the int8 output activation, `[OH, OW, Cout]`.
         output: TensorId,
+        /// Strides, dilations and padding.
         window: ConvWindow,
+        /// Output channels per input channel (`Cout = C * depth_multiplier`); at least 1.
         depth_multiplier: u16,
+        /// Requantization scale of each output channel, channel 0 first (`Cout` of them).
         output_scales: Vec<Scale>,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
+    /// Input `[H, W, C]`, output `[OH, OW, C]`: the largest value of each window's in-image
+    /// taps, per channel, clamped (raw int8 values, no requantization).
     MaxPool2D {
+        /// Index of the input activation, `[H, W, C]`.
         input: TensorId,
+        /// Index of the output activation, `[OH, OW, C]`; same zero point and scale as the input.
         output: TensorId,
+        /// Filter size, strides and padding.
         window: PoolWindow,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
+    /// Input `[H, W, C]`, output `[OH, OW, C]`: the mean of each window's in-image taps, per
+    /// channel, rounded half away from zero and clamped (raw int8 values, no requantization).
     AveragePool2D {
+        /// Index of the input activation, `[H, W, C]`.
         input: TensorId,
+        /// Index of the output activation, `[OH, OW, C]`; same zero point and scale as the input.
         output: TensorId,
+        /// Filter size, strides and padding.
         window: PoolWindow,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Elementwise, same shapes. Each input is centered, shifted left by `left_shift`,
     /// rescaled by its own scale; the sum is rescaled by `output_scale`.
     Add {
+        /// Index of the first input activation.
         lhs: TensorId,
+        /// Index of the second input activation.
         rhs: TensorId,
+        /// Index of the output activation (same shape as the inputs).
         output: TensorId,
+        /// Bits each centered input is shifted left before its rescale; at most 23.
         left_shift: u8,
+        /// Rescales the shifted, centered `lhs` to the common scale.
         lhs_scale: Scale,
+        /// Rescales the shifted, centered `rhs` to the common scale.
         rhs_scale: Scale,
+        /// Rescales the sum to the output scale.
         output_scale: Scale,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Elementwise, same shapes: `requant((a - zp_a) * (b - zp_b), output_scale) + zp_out`.
     Mul {
+        /// Index of the first input activation.
         lhs: TensorId,
+        /// Index of the second input activation.
         rhs: TensorId,
+        /// Index of the output activation (same shape as the inputs).
         output: TensorId,
+        /// Rescales the product of the centered inputs to the output scale.
         output_scale: Scale,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Same elements, new shape; the quantization must not change.
     Reshape {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation: same element count, zero point and scale as the input.
         output: TensorId,
     },
-    /// Over the last axis; output quantization is fixed: zero point -128 (scale 1/256).
+    /// Softmax over the last axis; output quantization is fixed: zero point -128 (scale 1/256).
     Softmax {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation: same shape, zero point -128.
         output: TensorId,
+        /// Rescales each difference `x - row max` (in input steps) to the Q5 (5 integer bits) argument of the exponential.
         beta: Scale,
+        /// Smallest difference `x - row max`, in input steps, that takes part; smaller ones output -128. At most 0.
         diff_min: i32,
     },
-    /// Output quantization fixed: zero point -128 (scale 1/256).
+    /// Elementwise sigmoid. Output quantization fixed: zero point -128 (scale 1/256).
     Logistic {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation: same shape, zero point -128.
         output: TensorId,
+        /// Rescales the centered input `x - zp_in` to the Q4 (4 integer bits) argument of the sigmoid.
         input_scale: Scale,
+        /// Centered inputs at or below `-radius` output -128, at or above `radius` output 127 (input steps; any `i32`).
         input_range_radius: i32,
     },
-    /// Output quantization fixed: zero point 0 (scale 1/128).
+    /// Elementwise tanh. Output quantization fixed: zero point 0 (scale 1/128).
     Tanh {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation: same shape, zero point 0.
         output: TensorId,
+        /// Rescales the centered input `x - zp_in` to the Q4 (4 integer bits) argument of tanh.
         input_scale: Scale,
+        /// Centered inputs at or below `-radius` output -128, at or above `radius` output 127 (input steps; any `i32`).
         input_range_radius: i32,
     },
     /// Index of the largest value along the last axis (first one on ties), as int32.
     ArgMax {
+        /// Index of the input activation, `[d1, .., dr]`.
         input: TensorId,
+        /// Index of the int32 output activation, `[d1, .., d(r-1)]` (`[1]` for rank 1); the model output.
         output: TensorId,
     },
     /// Format v2. Elementwise `lhs - rhs`, rescaled exactly as [`Op::Add`].
     Sub {
+        /// Index of the activation subtracted from.
         lhs: TensorId,
+        /// Index of the activation subtracted.
         rhs: TensorId,
+        /// Index of the output activation (same shape as the inputs).
         output: TensorId,
+        /// Bits each centered input is shifted left before its rescale; at most 23.
         left_shift: u8,
+        /// Rescales the shifted, centered `lhs` to the common scale.
         lhs_scale: Scale,
+        /// Rescales the shifted, centered `rhs` to the common scale.
         rhs_scale: Scale,
+        /// Rescales the difference to the output scale.
         output_scale: Scale,
+        /// Bounds of the int8 output (the fused activation).
         clamp: Clamp,
     },
     /// Format v2. The inputs joined along `axis`, in order; all share the output's
     /// quantization, so the bytes are copied unchanged.
     Concatenation {
+        /// Indices of the input activations, in order; 1 to 255 (one may repeat).
         inputs: Vec<TensorId>,
+        /// Index of the output activation; all inputs share its zero point and scale.
         output: TensorId,
+        /// The axis joined along, `< rank`.
         axis: u8,
     },
     /// Format v2. The input surrounded by `paddings[axis] = (before, after)` elements of
     /// `value` on each axis; input and output share their quantization.
     Pad {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation: each dimension `k` is `input[k] + before_k + after_k`.
         output: TensorId,
+        /// `(before, after)` elements added on each axis, axis 0 first; one pair per input axis.
         paddings: Vec<(u32, u32)>,
+        /// The raw int8 value written into the padding.
         value: i8,
     },
     /// Format v2. Mean over the axes in the bit mask `axes` (bit `i` = axis `i`): the centered
     /// sum `sum(x) - zp_in * count` requantized by `scale` (which already holds the division
     /// by the element count, as TensorFlow Lite Micro adjusts its multiplier), plus `zp_out`.
     Mean {
+        /// Index of the input activation, rank `r`.
         input: TensorId,
+        /// Index of the output activation: the input shape with the reduced axes set to 1 or removed (`[1]` if all are).
         output: TensorId,
+        /// Bit mask of the reduced axes, bit `k` = axis `k`; nonzero and `< 2^r`.
         axes: u8,
+        /// Rescales the centered sum to the output scale, the division by the element count included.
         scale: Scale,
     },
     /// Format v2. TFLite's int8-to-int8 QUANTIZE: `clamp(requant(x - zp_in, scale) + zp_out)`.
     Requantize {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation (same shape as the input).
         output: TensorId,
+        /// Rescales the centered input to the output scale.
         scale: Scale,
     },
     /// Format v2. TFLite's int8 HARD_SWISH, `x * relu6(x + 3) / 6`, in TFLite's 16-bit
     /// fixed point: Q15 multipliers with power-of-two exponents.
     HardSwish {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation (same shape as the input).
         output: TensorId,
+        /// Q15 multiplier (`m / 2^15`) of the `relu6(x + 3) / 6` branch; in `[0, 32767]`.
         reluish_multiplier: i16,
+        /// Power-of-two exponent of the reluish branch; in `[-15, 15]`.
         reluish_exponent: i8,
+        /// Q15 multiplier (`m / 2^15`) taking the input to the output scale; in `[0, 32767]`.
         output_multiplier: i16,
+        /// Power-of-two exponent of the output rescale; in `[-15, 0]`.
         output_exponent: i8,
     },
     /// Format v2. `requant(x - zp_in, identity)` for `x >= zp_in`, `±requant(x - zp_in, alpha)`
     /// below (negated when `alpha_negative`, for a negative slope), plus the output zero point.
     LeakyRelu {
+        /// Index of the input activation.
         input: TensorId,
+        /// Index of the output activation (same shape as the input).
         output: TensorId,
+        /// Rescales centered inputs at or above 0 (`x >= zp_in`).
         identity_scale: Scale,
+        /// Rescales centered inputs below 0, by the slope's magnitude.
         alpha_scale: Scale,
+        /// Whether the slope below zero is negative (the rescaled value is negated).
         alpha_negative: bool,
     },
 }
 
 impl Op {
+    /// The op's name, as the format spells it (`"Conv2D"`).
     pub fn name(&self) -> &'static str {
         match self {
             Op::FullyConnected { .. } => "FullyConnected",
@@ -461,8 +587,12 @@ impl Op {
 pub struct Model {
     /// The format version: which ops exist and what they compute.
     pub version: FormatVersion,
+    /// The tensors, indexed by [`TensorId`] (at most [`crate::limits::MAX_TENSORS`]).
     pub tensors: Vec<Tensor>,
+    /// The ops, in execution order (1 to [`crate::limits::MAX_OPS`]).
     pub ops: Vec<Op>,
+    /// Index of the input tensor: an int8 activation.
     pub input: TensorId,
+    /// Index of the output tensor: an activation written by an op (int32 only from ArgMax).
     pub output: TensorId,
 }

@@ -17,8 +17,11 @@ use crate::validate::{Geometry, Validated, validate};
 /// What a caller needs to know about the model's input or output tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// Element type (int8, or int32 for an ArgMax output).
     pub dtype: DType,
+    /// Dimensions, outermost first.
     pub shape: Vec<u32>,
+    /// The integer that stands for real zero.
     pub zero_point: i32,
     /// Informational: `multiplier * 2^(shift - 31)` is the real value of one step.
     pub scale: Scale,
@@ -114,9 +117,11 @@ impl LoadedModel {
         })
     }
 
+    /// The model's header, its cost checked against the ops.
     pub fn header(&self) -> &ModelHeader {
         &self.header
     }
+    /// The cost of one run (the header's, verified).
     pub fn cost(&self) -> &crate::Cost {
         &self.header.cost
     }
@@ -129,18 +134,23 @@ impl LoadedModel {
     pub fn work(&self) -> &[crate::OpWork] {
         &self.op_work
     }
+    /// The decoded, validated model.
     pub fn model(&self) -> &Model {
         &self.model
     }
+    /// Length of the model, in bytes.
     pub fn model_len(&self) -> usize {
         self.model_len
     }
+    /// The kernel path the weights were packed for and runs use.
     pub fn path(&self) -> KernelPath {
         self.path
     }
+    /// The input tensor's type, shape and quantization.
     pub fn input(&self) -> &TensorInfo {
         &self.input
     }
+    /// The output tensor's type, shape and quantization.
     pub fn output(&self) -> &TensorInfo {
         &self.output
     }

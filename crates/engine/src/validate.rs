@@ -38,9 +38,13 @@ pub struct Geometry {
 /// The result of validating a model: its cost, I/O sizes, and per-op geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validated {
+    /// The whole model's cost, as the header must declare it.
     pub cost: Cost,
+    /// Bytes of input a run takes: the input tensor's elements.
     pub input_len: u32,
+    /// Bytes of output a run returns: the output tensor's elements times 1 or 4.
     pub output_len: u32,
+    /// Each op's shape facts, in execution order.
     pub geometry: Vec<Geometry>,
     /// Each op's share of `cost` (its `ops` field is 1), in execution order.
     pub op_costs: Vec<Cost>,
@@ -48,7 +52,7 @@ pub struct Validated {
     pub op_work: Vec<OpWork>,
 }
 
-/// Checks every rule of `docs/model-format.md` ("Validity"), op by op ([`check_op`]), and
+/// Checks every rule of `docs/model-format.md` ("Validity"), op by op (`check_op`), and
 /// counts the cost from the geometry each op's rules proved (`crate::cost`).
 pub fn validate(model: &Model) -> Result<Validated> {
     if model.tensors.len() > MAX_TENSORS {

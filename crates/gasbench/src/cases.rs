@@ -37,12 +37,17 @@ pub enum Outcome {
 /// One model-and-input pair to time.
 #[derive(Debug, Clone)]
 pub struct ModelCase {
+    /// The case's name in the report (a shipped model's file stem).
     pub name: String,
     /// What the case is built to stress.
     pub about: &'static str,
+    /// The encoded model.
     pub model: Vec<u8>,
+    /// The input the model is called with (deterministic filler of the model's input length).
     pub input: Vec<u8>,
+    /// How the call reaches the precompile.
     pub delivery: Delivery,
+    /// How the call ends.
     pub outcome: Outcome,
     /// Part of the quick (CI smoke) run.
     pub quick: bool,

@@ -15,7 +15,10 @@ use crate::search::{OpKind, SearchOptions, SearchProgress, SearchedFile, markdow
 use crate::timing::Budget;
 use crate::{GasBenchError, Measurement};
 
+/// The arguments of `aiop bench gas`.
 #[derive(Debug, Args)]
+// Keeps this doc comment out of `--help`: the `aiop bench gas` subcommand's own doc describes it.
+#[command(about = None, long_about = None)]
 pub struct GasArgs {
     /// A short run of the quick cases (seconds, not minutes): a smoke test of the harness. Its
     /// figures are not a calibration, and it writes to target/gas-report-quick unless --out is given.

@@ -29,15 +29,20 @@ pub const TERMS: [&str; 6] = ["base", "per op", "per MAC", "per element", "per t
 /// Work counts of one call as the header states them (schedules v1, v2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Features {
+    /// Number of ops.
     pub ops: u64,
+    /// Multiply-accumulates, plus one per window element a pooling op reads.
     pub macs: u64,
+    /// Activation elements read and written by all ops.
     pub elements: u64,
+    /// Fixed-point exponential and reciprocal evaluations.
     pub transcendentals: u64,
     /// Model bytes read plus input and output bytes.
     pub bytes: u64,
 }
 
 impl Features {
+    /// The counts as fit terms, in [`TERMS`] order (the base term is 1).
     pub fn terms(&self) -> Vec<f64> {
         vec![
             1.0,
@@ -95,8 +100,11 @@ pub fn load_terms(model_len: u64) -> Vec<f64> {
 /// One case to fit: its terms, the gas it deserves, and how much its closeness counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The case's work counts, one per term of the layout being fitted.
     pub terms: Vec<f64>,
+    /// Gas the case deserves at ecrecover's rate: its time divided by ecrecover's ns per gas.
     pub deserved_gas: f64,
+    /// How much the case's price relative to its deserved gas counts in the objective (>= 0).
     pub weight: f64,
 }
 
@@ -104,6 +112,7 @@ pub struct Sample {
 /// schedule stores them in milligas, rounded up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
+    /// Gas per unit of each term, in the order of the samples' terms.
     pub constants: Vec<f64>,
     /// The headroom asked for: every case gets at least `1 + margin` times what it deserves.
     pub margin: f64,
@@ -114,6 +123,7 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// The gas the fitted constants charge for `terms`.
     pub fn gas(&self, terms: &[f64]) -> f64 {
         self.constants.iter().zip(terms).map(|(c, x)| c * x).sum()
     }

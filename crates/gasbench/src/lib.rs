@@ -26,10 +26,23 @@ pub use report::Report;
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum GasBenchError {
+    /// A case could not be built, checked or called.
     #[error("case `{case}` cannot be built: {reason}")]
-    Case { case: String, reason: String },
+    Case {
+        /// The case's name (or, for the built-in searched cases, the file they are read from).
+        case: String,
+        /// What went wrong, as the underlying error states it.
+        reason: String,
+    },
+    /// The options ask for something this run cannot do; the message says what.
     #[error("{0}")]
     Config(String),
+    /// A file or folder could not be read or written.
     #[error("cannot read or write `{path}`: {reason}")]
-    Io { path: String, reason: String },
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The I/O error's message.
+        reason: String,
+    },
 }

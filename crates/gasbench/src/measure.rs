@@ -28,6 +28,7 @@ pub struct Options {
     pub schedule: GasSchedule,
     /// Headroom the fit leaves above the line, for run-to-run noise.
     pub margin: f64,
+    /// Warm-up and measuring time of each timing.
     pub budget: Budget,
     /// Whole runs to make; each case keeps its worst (slowest relative to that run's
     /// ecrecover), so noise in any one run cannot make a case look cheaper than it is.
@@ -50,19 +51,26 @@ const LOAD_BUDGET: Budget =
 /// Where a measured case comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
+    /// The shipped models in `testdata/models` other than the MLPerf Tiny ones.
     Shipped,
     /// The MLPerf Tiny reference models (`testdata/models/mlperf_*.aiop`).
     Mlperf,
+    /// The synthetic worst cases, and the worst shapes a search found.
     Synthetic,
+    /// revm's standard precompiles, the yardsticks.
     Standard,
 }
 
 /// What one of our calls does, enough to price it under any schedule.
 #[derive(Debug, Clone)]
 pub struct Work {
+    /// The model's header: the work counts it declares, which schedules v1 and v2 price.
     pub header: ModelHeader,
+    /// Length of the model, in bytes.
     pub model_len: u64,
+    /// Length of the input, in bytes.
     pub input_len: u64,
+    /// How the call reaches the precompile.
     pub delivery: Delivery,
     /// The model loaded on the reference path (its work counts do not depend on the path),
     /// for schedules that price the loaded model; `None` for a model refused at load, which
@@ -92,6 +100,7 @@ impl Work {
         Some(loaded_terms(self.model_len, io, self.loaded.as_ref()?.work()))
     }
 
+    /// The header's work counts, the terms of schedules v1 and v2.
     pub fn features(&self) -> Features {
         Features {
             ops: u64::from(self.header.op_count),
@@ -136,8 +145,11 @@ impl Work {
 /// fastest path when it is another, `reference` the cold call on the scalar reference path.
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// The case's name, or the standard precompile's.
     pub name: String,
+    /// What the case is built to stress.
     pub about: String,
+    /// Where the case comes from.
     pub group: Group,
     /// `None` for the standard precompiles.
     pub work: Option<Work>,
@@ -145,9 +157,17 @@ pub struct Row {
     pub standard_gas: u64,
     /// The transaction around the call, subtracted from the others.
     pub transaction: Timing,
+    /// The cold call on the pricing path (for a standard precompile, its call).
     pub pricing: Timing,
+    /// The cached call on the pricing path; `None` for the standard precompiles and in a
+    /// pricing-only run.
     pub warm: Option<Timing>,
+    /// The cold call on the fastest path; `None` when it is the pricing path, for the
+    /// standard precompiles and in a pricing-only run.
     pub fastest: Option<Timing>,
+    /// The cold call on the reference path (the same as `pricing` when that is the pricing
+    /// path); `None` for the standard precompiles, and in a pricing-only run priced for
+    /// another path.
     pub reference: Option<Timing>,
     /// `LoadedModel::load` alone on the pricing path, outside the EVM: what
     /// `GasSchedule::load_gas` must pay for. `None` for the standard precompiles and for a
@@ -201,13 +221,16 @@ impl Row {
 /// Everything one run measured.
 #[derive(Debug, Clone)]
 pub struct Measurement {
+    /// The kernel path gas is priced for.
     pub pricing_path: KernelPath,
+    /// The fastest kernel path this CPU runs.
     pub fastest_path: KernelPath,
     /// The current schedule, whose prices the run checks.
     pub schedule: GasSchedule,
     /// ecrecover's ns per gas: the fastest of five timings spread over the run (the least
     /// disturbed by other work on the machine, which makes every ratio to it conservative).
     pub line_ns_per_gas: f64,
+    /// The standard precompiles first, then our cases.
     pub rows: Vec<Row>,
     /// The fit of the price after loading (schedule v3's `LoadedPrices`): every successful
     /// cold call covered.
@@ -217,6 +240,7 @@ pub struct Measurement {
     pub load_fit: Option<Fit>,
     /// The fit rounded up into a schedule (milligas), with the current schedule's query price.
     pub fitted_schedule: Option<GasSchedule>,
+    /// A quick run (the quick cases, a short budget): a smoke test, not a calibration.
     pub quick: bool,
     /// How many runs were merged (each case at its worst).
     pub runs: usize,
@@ -226,9 +250,17 @@ pub struct Measurement {
 #[derive(Debug, Clone, Copy)]
 pub enum Progress<'a> {
     /// The run will time `total` calls.
-    Start { total: u64 },
+    Start {
+        /// Number of timings the run will make.
+        total: u64,
+    },
     /// It is timing this one.
-    Timing { case: &'a str, what: &'a str },
+    Timing {
+        /// The case's name.
+        case: &'a str,
+        /// What of it is timed (its transaction, a path, loading alone).
+        what: &'a str,
+    },
 }
 
 /// Runs the whole measurement `options.runs` times, keeps each case at its worst, and fits.
@@ -488,8 +520,19 @@ pub fn time_cold(
 /// model loaded once). A direct call has no transaction around it; the EVM's own work on
 /// such a call (the ABI, the code read, a few microseconds) is not in its time.
 pub enum Call {
+    /// A transaction through the EVM.
     Evm(Box<EvmCall>),
-    Direct { model: Vec<u8>, input: Vec<u8>, path: KernelPath, warm: Option<Box<LoadedModel>> },
+    /// `LoadedModel::load` and `run` in the engine, outside the EVM.
+    Direct {
+        /// The encoded model.
+        model: Vec<u8>,
+        /// The input it runs on.
+        input: Vec<u8>,
+        /// The kernel path it is loaded for.
+        path: KernelPath,
+        /// For a warm call, the model loaded once; `None` for a cold one, which loads every call.
+        warm: Option<Box<LoadedModel>>,
+    },
 }
 
 impl std::fmt::Debug for Call {

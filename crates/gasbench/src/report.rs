@@ -29,6 +29,7 @@ impl Group {
 /// A measurement with what the page says about where it came from.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The run the page reports.
     pub measurement: Measurement,
     /// The command that produced it, as a person would type it.
     pub command: String,
@@ -47,6 +48,7 @@ fn ns_cell(timing: Option<Timing>) -> String {
 }
 
 impl Report {
+    /// The Markdown page (`gas-report.md`).
     pub fn markdown(&self) -> String {
         let m = &self.measurement;
         let line = m.line_ns_per_gas;

@@ -45,21 +45,34 @@ const MAX_OPS: u32 = 512;
 /// The op types of format v1, the one the precompile accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OpKind {
+    /// A fully connected layer.
     FullyConnected,
+    /// A 2-D convolution.
     Conv2D,
+    /// A depthwise 2-D convolution.
     DepthwiseConv2D,
+    /// Max pooling over a 2-D window.
     MaxPool2D,
+    /// Average pooling over a 2-D window.
     AveragePool2D,
+    /// Elementwise addition.
     Add,
+    /// Elementwise multiplication.
     Mul,
+    /// The same elements in a new shape.
     Reshape,
+    /// Softmax over the last axis.
     Softmax,
+    /// The logistic function, elementwise.
     Logistic,
+    /// The hyperbolic tangent, elementwise.
     Tanh,
+    /// Index of the largest value along the last axis.
     ArgMax,
 }
 
 impl OpKind {
+    /// Every op type, in declaration order.
     pub const ALL: [OpKind; 12] = [
         OpKind::FullyConnected,
         OpKind::Conv2D,
@@ -75,6 +88,7 @@ impl OpKind {
         OpKind::ArgMax,
     ];
 
+    /// The op type's name, as the engine names the op and `--search-ops` takes it.
     pub fn name(self) -> &'static str {
         match self {
             OpKind::FullyConnected => "FullyConnected",
@@ -160,15 +174,24 @@ enum Field {
 /// - Softmax: `ops` ops over `[rows * cols, depth]`; ArgMax: one op over `[rows, cols, depth]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
+    /// The op type of every op in the model.
     pub op: OpKind,
+    /// Number of chained ops.
     pub ops: u32,
+    /// Rows (height) of the input.
     pub rows: u32,
+    /// Columns (width) of the input; FullyConnected ignores it.
     pub cols: u32,
+    /// Channels of the input, or FullyConnected's input width.
     pub depth: u32,
+    /// Outputs of the first layer of FullyConnected, Conv2D and DepthwiseConv2D (see above);
+    /// the other op types ignore it.
     pub out: u32,
     /// Height and width of the kernel or window.
     pub kernel: [u32; 2],
+    /// Height and width of the stride (the windowed op types).
     pub stride: [u32; 2],
+    /// Height and width of the dilation (Conv2D and DepthwiseConv2D).
     pub dilation: [u32; 2],
     /// `Padding::Valid` instead of `Padding::Same`.
     pub valid: bool,
@@ -582,13 +605,16 @@ pub(crate) fn mutate(parent: &Shape, rng: &mut SplitMix64) -> Shape {
 /// What to search and how.
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
+    /// The kernel path candidates are timed on.
     pub pricing_path: KernelPath,
+    /// The schedule that prices the candidates.
     pub schedule: GasSchedule,
-    /// Total time, the final re-timing included.
+    /// Total time, the final re-timing included, in seconds.
     pub seconds: f64,
+    /// Seed of the mutations.
     pub seed: u64,
-    /// Candidates priced above this are skipped (they take long to time, and a call costs at
-    /// most a block's gas).
+    /// Candidates priced above this gas are skipped (they take long to time, and a call costs
+    /// at most a block's gas).
     pub max_gas: u64,
     /// Candidates whose single call takes longer are skipped.
     pub call_cap: Duration,
@@ -599,16 +625,21 @@ pub struct SearchOptions {
 /// The worst shape found for one op type.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchedCase {
+    /// The case's name ([`Shape::name`]).
     pub name: String,
+    /// The shape, from which the case is rebuilt.
     pub shape: Shape,
     /// Gas that pays for the timed work (the price less the EIP-2929 account access).
     pub gas: u64,
+    /// Length of the model, in bytes.
     pub model_bytes: u64,
+    /// Length of the input, in bytes.
     pub input_bytes: u64,
     /// `infer` (deployed in contract code) or `inferInline`.
     pub delivery: String,
     /// Median ns per call, less the call's own transaction.
     pub ns: f64,
+    /// `ns` over `gas`.
     pub ns_per_gas: f64,
     /// ns per gas over ecrecover's in the same run: above 1 the shape is underpriced.
     pub ratio: f64,
@@ -618,14 +649,23 @@ pub struct SearchedCase {
 /// with `--write-cases`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchedFile {
+    /// What the file is, for a person who opens it.
     pub about: String,
+    /// The command that produced it, as a person would type it.
     pub command: String,
+    /// The machine, in words (CPU model, cores).
     pub machine: String,
+    /// Version of the schedule the search priced candidates under.
     pub schedule: String,
+    /// The kernel path candidates were timed on.
     pub pricing_path: String,
+    /// ecrecover's ns per gas in the same run (the fastest of its timings).
     pub ecrecover_ns_per_gas: f64,
+    /// Candidates timed.
     pub candidates_timed: usize,
+    /// Candidates skipped: invalid, over the gas cap, or too slow.
     pub candidates_skipped: usize,
+    /// The worst shape found per op type.
     pub cases: Vec<SearchedCase>,
 }
 
@@ -633,17 +673,35 @@ pub struct SearchedFile {
 #[derive(Debug, Clone, Copy)]
 pub enum SearchProgress<'a> {
     /// A candidate is about to be timed, `elapsed` into the search.
-    Candidate { op: OpKind, name: &'a str, elapsed: Duration, worst: f64 },
+    Candidate {
+        /// The candidate's op type.
+        op: OpKind,
+        /// The candidate's name ([`Shape::name`]).
+        name: &'a str,
+        /// Time since the search started.
+        elapsed: Duration,
+        /// The op type's worst ratio to ecrecover so far (0 before any).
+        worst: f64,
+    },
     /// The worst of each op type is timed again, longer.
-    Retiming { op: OpKind, elapsed: Duration },
+    Retiming {
+        /// The op type whose worst shape is timed.
+        op: OpKind,
+        /// Time since the search started.
+        elapsed: Duration,
+    },
 }
 
 /// What a search found.
 #[derive(Debug, Clone)]
 pub struct SearchResult {
+    /// ecrecover's ns per gas: the fastest of its timings over the search.
     pub line_ns_per_gas: f64,
+    /// The worst shape found per op type, timed again with a longer budget.
     pub worst: Vec<SearchedCase>,
+    /// Candidates timed.
     pub timed: usize,
+    /// Candidates skipped: invalid, over the gas cap, or too slow.
     pub skipped: usize,
 }
 

@@ -17,12 +17,16 @@ pub struct Timing {
 /// How long to spend on each case.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    /// Time spent calling before any sample is kept (at least one call).
     pub warm_up: Duration,
+    /// Time spent taking samples after the warm-up (at least five samples).
     pub measure: Duration,
 }
 
 impl Budget {
+    /// The budget of a quick run: 20 ms of warm-up, 120 ms of samples.
     pub const QUICK: Budget = Budget { warm_up: Duration::from_millis(20), measure: Duration::from_millis(120) };
+    /// The budget of a full run: 200 ms of warm-up, 1.5 s of samples.
     pub const FULL: Budget = Budget { warm_up: Duration::from_millis(200), measure: Duration::from_millis(1500) };
 }
 

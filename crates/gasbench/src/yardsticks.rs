@@ -9,8 +9,11 @@ use crate::GasBenchError;
 /// One call of a standard precompile.
 #[derive(Debug, Clone)]
 pub struct StandardCase {
+    /// The name the report shows: the precompile and its input (`sha256 (1 KiB)`).
     pub name: &'static str,
+    /// The precompile's address, as a number (1 for ecrecover).
     pub address: u64,
+    /// The calldata it is called with.
     pub input: Vec<u8>,
     /// Part of the quick run.
     pub quick: bool,

@@ -14,6 +14,8 @@
 //! Precondition shared by all matrix kernels (the engine checks it when a model is loaded):
 //! weights are in `[-127, 127]`, and `K * 127 * 255 + |bias|` fits in `i32`, so that every
 //! partial sum in any order fits in `i32` and the order of summation cannot change a result.
+// Consensus code: every node must compute the same bytes, so no float may creep in.
+#![deny(clippy::float_arithmetic)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -41,14 +43,30 @@ use alloc::vec::Vec;
 /// these only surface from a caller bug or a forced path the CPU lacks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
+    /// The named path was forced (or packed for) but this CPU cannot run it.
     #[error("kernel path `{0}` is not supported by this CPU; use `auto` or `reference`")]
     PathUnavailable(&'static str),
+    /// A kernel-path name that is none of `auto`, `reference`, `avx2`, `avx512`.
     #[error("unknown kernel path `{0}`; expected one of: auto, reference, avx2, avx512")]
     UnknownPath(alloc::string::String),
+    /// A buffer's length (in elements) does not match the shape.
     #[error("kernel `{kernel}`: buffer `{buffer}` has {actual} elements, expected {expected}")]
-    Length { kernel: &'static str, buffer: &'static str, expected: usize, actual: usize },
+    Length {
+        /// The kernel that refused the call.
+        kernel: &'static str,
+        /// The argument whose length is wrong.
+        buffer: &'static str,
+        /// The length the shape requires, in elements.
+        expected: usize,
+        /// The length given, in elements.
+        actual: usize,
+    },
+    /// A size computed from the shape does not fit in `usize`.
     #[error("kernel `{kernel}`: size overflows usize")]
-    SizeOverflow { kernel: &'static str },
+    SizeOverflow {
+        /// The kernel that refused the call.
+        kernel: &'static str,
+    },
 }
 
 /// A weight matrix of `n` rows (output channels) by `k` columns (the reduction depth),
@@ -96,12 +114,15 @@ impl PackedMatrix {
         Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed })
     }
 
+    /// The path the weights were packed for (the one [`qgemm`] runs).
     pub fn path(&self) -> KernelPath {
         self.path
     }
+    /// `n`: the number of rows (output channels).
     pub fn rows(&self) -> usize {
         self.n
     }
+    /// `k`: the reduction depth (weights per row).
     pub fn depth(&self) -> usize {
         self.k
     }
@@ -109,6 +130,7 @@ impl PackedMatrix {
     pub fn weights(&self) -> &[i8] {
         &self.rows
     }
+    /// The wrapping `i32` sum of each row's weights, one per row.
     pub fn row_sums(&self) -> &[i32] {
         &self.row_sums
     }

@@ -17,8 +17,11 @@ pub enum KernelPath {
 }
 
 impl KernelPath {
+    /// Every path, slowest first.
     pub const ALL: [KernelPath; 3] = [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512];
 
+    /// The path's name as `FromStr` for [`KernelChoice`] accepts it (`reference`, `avx2`,
+    /// `avx512`).
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Reference => "reference",
@@ -60,15 +63,14 @@ impl fmt::Display for KernelPath {
 /// What the user asked for: a specific path, or the fastest available (`auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KernelChoice {
+    /// The fastest path this CPU can run.
     #[default]
     Auto,
+    /// This path, or an error where the CPU lacks it.
     Force(KernelPath),
 }
 
 impl KernelChoice {
-    /// The environment variable that overrides the default choice.
-    pub const ENV_VAR: &'static str = "AIOP_KERNELS";
-
     /// Resolves to a concrete path; a forced path this CPU lacks is an error, never a
     /// silent fallback.
     pub fn resolve(self) -> Result<KernelPath, KernelError> {
@@ -76,15 +78,6 @@ impl KernelChoice {
             KernelChoice::Auto => Ok(KernelPath::fastest()),
             KernelChoice::Force(path) if path.is_available() => Ok(path),
             KernelChoice::Force(path) => Err(KernelError::PathUnavailable(path.name())),
-        }
-    }
-
-    /// Reads `AIOP_KERNELS` (`auto` when unset or empty).
-    #[cfg(feature = "std")]
-    pub fn from_env() -> Result<Self, KernelError> {
-        match std::env::var(Self::ENV_VAR) {
-            Ok(value) if !value.trim().is_empty() => value.parse(),
-            _ => Ok(KernelChoice::Auto),
         }
     }
 }

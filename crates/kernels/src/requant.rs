@@ -103,8 +103,11 @@ pub struct OutputStage<'a> {
     pub multiplier: &'a [i32],
     /// One shift per output channel, in `[-31, 30]`.
     pub shift: &'a [i8],
+    /// Added to each requantized value before the clamp.
     pub output_zero_point: i32,
+    /// The lowest output value (the fused activation's lower bound).
     pub clamp_min: i8,
+    /// The highest output value (the fused activation's upper bound).
     pub clamp_max: i8,
     /// The requantization rule (the model-format version's).
     pub rounding: Rounding,

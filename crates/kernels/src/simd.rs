@@ -92,12 +92,13 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// See [`Isa`].
     unsafe fn madd(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
-    /// `acc` plus the products of `DOT_CHUNK` activations at `x` with the weights at `w`,
-    /// spread over the lanes in any order (only the lanes' sum is used).
+    /// `acc` plus the products of the `DOT_CHUNK` raw activations at `x`, each widened in
+    /// the lanes as [`Isa::widen`] does, with the weights at `w`, spread over the lanes in any
+    /// order (only the lanes' sum is used).
     ///
     /// # Safety
-    /// `x` and `w` must be valid for reading `DOT_CHUNK` values; see [`Isa`].
-    unsafe fn dot_chunk(acc: Self::V, x: *const Self::X, w: *const i8) -> Self::V;
+    /// `x` and `w` must be valid for reading `DOT_CHUNK` bytes; see [`Isa`].
+    unsafe fn dot_chunk(acc: Self::V, x: *const i8, w: *const i8) -> Self::V;
     /// The wrapping sum of the lanes.
     ///
     /// # Safety
@@ -181,7 +182,7 @@ pub(crate) unsafe trait Isa: Copy {
     /// [`gemm_body`] with this ISA's features enabled.
     fn gemm<const DOUBLE: bool>(self, p: &Gemm<'_, Self::X>, out: &mut [i8]);
     /// [`dot_body`] with this ISA's features enabled.
-    fn dot(self, p: &Dot<'_, Self::X>, out: &mut [i8]);
+    fn dot(self, p: &Dot<'_>, out: &mut [i8]);
     /// [`requantize_body`] with this ISA's features enabled.
     fn requantize<const DOUBLE: bool>(self, p: &Requantize<'_>, out: &mut [i8]);
     /// [`depthwise_body`] with this ISA's features enabled.
@@ -285,12 +286,12 @@ macro_rules! entry_points {
             // SAFETY: `self` is a token, which exists only where the CPU has the features.
             unsafe { enabled::<DOUBLE>(p, out) }
         }
-        fn dot(self, p: &$crate::simd::Dot<'_, Self::X>, out: &mut [i8]) {
+        fn dot(self, p: &$crate::simd::Dot<'_>, out: &mut [i8]) {
             /// # Safety
             /// The CPU must have the features; `p` must be as `simd::Dot` says and `out` hold
             /// `m * n` bytes.
             #[target_feature(enable = $features)]
-            unsafe fn enabled(p: &$crate::simd::Dot<'_, <$isa as $crate::simd::Isa>::X>, out: &mut [i8]) {
+            unsafe fn enabled(p: &$crate::simd::Dot<'_>, out: &mut [i8]) {
                 // SAFETY: forwarded from `dot`, whose `Dot` was checked by `simd::qgemm`.
                 unsafe { $crate::simd::dot_body::<$isa>(p, out) }
             }
@@ -477,14 +478,15 @@ pub(crate) struct Gemm<'a, X> {
     stage: &'a OutputStage<'a>,
 }
 
-/// A dot-layout product, checked by [`qgemm`]: `packed` holds `n` rows of `kp` bytes, `xs`
-/// `m` rows of `kp`; `kp` is a multiple of `DOT_CHUNK`.
+/// A dot-layout product, checked by [`qgemm`]: `packed` holds `n` rows of `kp` bytes (zero
+/// past `k`), `lhs` the `m` rows of `k` raw activations; `kp = round_up(k, DOT_CHUNK)`.
 #[derive(Debug)]
-pub(crate) struct Dot<'a, X> {
+pub(crate) struct Dot<'a> {
     packed: &'a [i8],
-    xs: &'a [X],
+    lhs: &'a [i8],
     m: usize,
     n: usize,
+    k: usize,
     kp: usize,
     row_sums: &'a [i32],
     bias: Option<&'a [i32]>,
@@ -541,6 +543,13 @@ pub(crate) fn qgemm<I: Isa>(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
+    if use_dot(n, k) {
+        // The dot lanes widen the raw activations themselves: no per-call copy.
+        let p = Dot { packed, lhs, m, n, k, kp, row_sums, bias, lhs_offset, stage };
+        isa.dot(&p, out);
+        return Ok(());
+    }
     // Activations widened, rows padded to `kp` (the padding meets zero weights).
     let mut xs = vec![I::X::default(); m.checked_mul(kp).ok_or(overflow.clone())?];
     if k > 0 {
@@ -549,12 +558,6 @@ pub(crate) fn qgemm<I: Isa>(
                 *d = I::widen(s);
             }
         }
-    }
-    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
-    if use_dot(n, k) {
-        let p = Dot { packed, xs: &xs, m, n, kp, row_sums, bias, lhs_offset, stage };
-        isa.dot(&p, out);
-        return Ok(());
     }
     let np = round_up(n, I::LANES).ok_or(overflow)?;
     let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
@@ -788,22 +791,32 @@ unsafe fn store<I: Isa>(bytes: I::Bytes, dst: &mut [i8]) {
     }
 }
 
-/// Each output is `sum(xs_row * w_col)` over `DOT_CHUNK` steps in four independent
-/// accumulators, then a horizontal (wrapping) sum, the per-column constant and the scalar
-/// output stage (at most 8 columns per row, so the stage is not the cost).
+/// Each output is `sum(lhs_row * w_col)` over `DOT_CHUNK` steps of raw activations in four
+/// independent accumulators, then a horizontal (wrapping) sum, the per-column constant and
+/// the scalar output stage (at most 8 columns per row, so the stage is not the cost). The
+/// last `k % DOT_CHUNK` activations of a row are copied once per row into a zeroed chunk;
+/// its padding meets the weights' zero padding, so it adds nothing.
 ///
 /// # Safety
 /// The ISA's features must be enabled, `p` must be as [`Dot`] says, `row_sums` and `stage`
 /// hold `n` channels (and `bias`, if given), and `out` `m * n` bytes.
 #[inline(always)]
-pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_, I::X>, out: &mut [i8]) {
-    let chunks = p.kp / I::DOT_CHUNK;
+pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_>, out: &mut [i8]) {
+    const MAX_CHUNK: usize = 64;
+    const { assert!(I::DOT_CHUNK <= MAX_CHUNK) };
+    let chunks = p.k / I::DOT_CHUNK;
+    let rest = p.k % I::DOT_CHUNK;
+    let mut tail = [0i8; MAX_CHUNK];
     for r in 0..p.m {
-        let xp = p.xs[r * p.kp..(r + 1) * p.kp].as_ptr();
+        let x = &p.lhs[r * p.k..(r + 1) * p.k];
+        tail[..rest].copy_from_slice(&x[chunks * I::DOT_CHUNK..]);
+        let (xp, tp) = (x.as_ptr(), tail.as_ptr());
         for c in 0..p.n {
             let wp = p.packed[c * p.kp..(c + 1) * p.kp].as_ptr();
-            // SAFETY (all lane calls): chunk `i < kp / DOT_CHUNK` of a `kp`-long row is in
-            // bounds for both rows; the features are the caller's.
+            // SAFETY (all lane calls): chunk `i < k / DOT_CHUNK` is inside the `k`-long
+            // activation row and the `kp`-long weight row; with a tail, chunk `k / DOT_CHUNK`
+            // of the weight row is inside `kp = round_up(k, DOT_CHUNK)` and `tail` holds
+            // `MAX_CHUNK >= DOT_CHUNK` bytes; the features are the caller's.
             let raw = unsafe {
                 let chunk = |acc: I::V, i: usize| I::dot_chunk(acc, xp.add(i * I::DOT_CHUNK), wp.add(i * I::DOT_CHUNK));
                 let zero = I::splat(0);
@@ -816,6 +829,9 @@ pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_, I::X>, out: &mut [i8]) {
                 while i < chunks {
                     a0 = chunk(a0, i);
                     i += 1;
+                }
+                if rest > 0 {
+                    a1 = I::dot_chunk(a1, tp, wp.add(chunks * I::DOT_CHUNK));
                 }
                 I::reduce_add(I::add(I::add(a0, a1), I::add(a2, a3)))
             };

@@ -14,19 +14,33 @@ use core::ops::Range;
 /// likewise for columns. Pooling windows have dilation 1 and depth multiplier 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WindowGeometry {
+    /// Input height, in pixels.
     pub in_h: usize,
+    /// Input width, in pixels.
     pub in_w: usize,
+    /// Input channels.
     pub in_c: usize,
+    /// Output height, in pixels.
     pub out_h: usize,
+    /// Output width, in pixels.
     pub out_w: usize,
+    /// Window (kernel) height, in taps.
     pub kernel_h: usize,
+    /// Window (kernel) width, in taps.
     pub kernel_w: usize,
+    /// Input rows between consecutive output rows.
     pub stride_h: usize,
+    /// Input columns between consecutive output columns.
     pub stride_w: usize,
+    /// Input rows between consecutive taps of a window column.
     pub dilation_h: usize,
+    /// Input columns between consecutive taps of a window row.
     pub dilation_w: usize,
+    /// Padding rows above the input (subtracted from every input row).
     pub pad_top: usize,
+    /// Padding columns left of the input (subtracted from every input column).
     pub pad_left: usize,
+    /// Output channels per input channel (depthwise; 1 for convolution and pooling).
     pub depth_multiplier: usize,
 }
 

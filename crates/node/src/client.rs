@@ -73,10 +73,22 @@ pub enum Outcome {
     /// It was already on chain with the planned code; nothing was sent.
     Reused,
     /// A transaction deployed it.
-    Deployed { tx_hash: B256, block: u64, gas_used: u64 },
+    Deployed {
+        /// The deploying transaction.
+        tx_hash: B256,
+        /// Block it was mined in.
+        block: u64,
+        /// Gas it used.
+        gas_used: u64,
+    },
     /// A transaction was mined but reverted because an earlier transaction (one sent before an
     /// interruption) deployed the contract first; the gas was spent.
-    DeployedEarlier { tx_hash: B256, gas_used: u64 },
+    DeployedEarlier {
+        /// This run's transaction, which reverted.
+        tx_hash: B256,
+        /// Gas it used.
+        gas_used: u64,
+    },
 }
 
 impl Outcome {

@@ -31,7 +31,12 @@ pub enum ContractKind {
     /// The whole model in one account.
     Model,
     /// Chunk `index` (from 0) of `count`.
-    Chunk { index: usize, count: usize },
+    Chunk {
+        /// Position of this chunk in the manifest, from 0.
+        index: usize,
+        /// Chunks of the model.
+        count: usize,
+    },
     /// The manifest naming the chunks.
     Manifest,
 }
@@ -97,10 +102,13 @@ impl DeployPlan {
 /// Why a model has no deployment plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// A data contract's code, or the model a manifest declares, is too large.
     #[error(transparent)]
     Code(#[from] ModelCodeError),
+    /// A model of no bytes.
     #[error("the model is empty")]
     Empty,
+    /// The model needs more chunks (this many) than a manifest names.
     #[error("the model needs {0} chunks; a manifest names at most {MAX_CHUNKS}")]
     TooManyChunks(usize),
 }

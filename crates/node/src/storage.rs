@@ -8,7 +8,7 @@ use crate::{
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::Recovered};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_rlp::{Decodable, Encodable};
+use alloy_rlp::Decodable;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use revm::bytecode::Bytecode;
 use std::path::Path;
@@ -257,13 +257,6 @@ impl Store {
         }
         Ok(world)
     }
-}
-
-/// Encodes for storage (used by tests).
-pub fn header_rlp(header: &Header) -> Vec<u8> {
-    let mut out = Vec::new();
-    header.encode(&mut out);
-    out
 }
 
 impl Store {

@@ -65,9 +65,13 @@ struct Inner {
 /// Hit and miss counters, for tests and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheStats {
+    /// Models held now.
     pub entries: usize,
+    /// Bytes held now, counted as in [`CacheConfig::max_bytes`].
     pub bytes: usize,
+    /// Lookups that found their model, since the cache was built.
     pub hits: u64,
+    /// Lookups that did not, since the cache was built (none while the cache is off).
     pub misses: u64,
 }
 
@@ -80,10 +84,12 @@ pub struct ModelCache {
 }
 
 impl ModelCache {
+    /// An empty cache with bounds `config`.
     pub fn new(config: CacheConfig) -> Self {
         ModelCache { config, inner: Mutex::new(Inner::default()) }
     }
 
+    /// The bounds it was built with.
     pub fn config(&self) -> CacheConfig {
         self.config
     }
@@ -147,6 +153,7 @@ impl ModelCache {
         inner.bytes = 0;
     }
 
+    /// Current size and counters.
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();
         CacheStats { entries: inner.entries.len(), bytes: inner.bytes, hits: inner.hits, misses: inner.misses }

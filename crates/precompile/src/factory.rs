@@ -40,6 +40,7 @@ impl AiopEvmFactory {
         AiopEvmFactory { inner: EthEvmFactory::default(), precompile }
     }
 
+    /// The precompile every EVM it builds shares.
     pub fn precompile(&self) -> &Arc<AiopPrecompile> {
         &self.precompile
     }

@@ -56,6 +56,9 @@
 //! //     .with_add_ons(EthereumAddOns::default()).launch().await?;
 //! ```
 
+// Consensus code: no floating point on the path from calldata to output and gas.
+#![deny(clippy::float_arithmetic)]
+
 pub mod abi;
 pub mod cache;
 pub mod error;

@@ -3,7 +3,7 @@
 //!
 //! The path from calldata to output and gas is consensus code: no floats, clocks, randomness
 //! or hash-map iteration; every failure is a revert (or an out-of-gas halt), and only a
-//! database error is fatal. Precompile v1 and v2 run the frozen flow of [`crate::legacy`];
+//! database error is fatal. Precompile v1 and v2 run the frozen flow of `legacy.rs`;
 //! v3 on run the flow here (`docs/storage.md`, `docs/gas.md`, `docs/errors.md`).
 
 use std::sync::Arc;
@@ -126,10 +126,12 @@ impl AiopPrecompile {
         Ok(AiopPrecompile { config, cache })
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &AiopConfig {
         &self.config
     }
 
+    /// Its cache of loaded models.
     pub fn cache(&self) -> &ModelCache {
         &self.cache
     }

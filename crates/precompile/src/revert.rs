@@ -27,9 +27,13 @@ pub const INFERENCE_FAILED: u16 = 0x300;
 /// One row of the table: a code, its name, and what its two details hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeInfo {
+    /// The `code` of `AiopError` (for an engine row, the number within its group).
     pub code: u16,
+    /// The code's name in `docs/errors.md`.
     pub name: &'static str,
+    /// What `detail0` holds; `"0"` when it is always zero.
     pub detail0: &'static str,
+    /// What `detail1` holds; `"0"` when it is always zero.
     pub detail1: &'static str,
 }
 

@@ -94,6 +94,7 @@ impl PrecompileSpec {
 pub struct Activation {
     /// The first block that runs `spec`.
     pub block: u64,
+    /// The spec that runs from `block` until the next activation.
     pub spec: PrecompileSpec,
 }
 

@@ -25,14 +25,22 @@ pub const MODEL_CODE_PREFIX: u8 = 0xFE;
 /// Why account code does not hold a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ModelCodeError {
+    /// Empty code: nothing is deployed at the account.
     #[error("the account has no code; deploy the model first (see AiopLib.deployModel)")]
     NoCode,
+    /// Code that is not `0xFE` followed by bytes starting with the magic `AIOP`.
     #[error(
         "the account's code is not an aiop model: it must be 0xFE followed by the model bytes starting with \"AIOP\""
     )]
     NotAModel,
+    /// A model (or data contract code) longer than the engine accepts.
     #[error("the model is {len} bytes; the engine accepts at most {limit}")]
-    TooLarge { len: usize, limit: usize },
+    TooLarge {
+        /// Bytes given.
+        len: usize,
+        /// Most bytes accepted.
+        limit: usize,
+    },
 }
 
 /// The account code that holds `model`: the prefix byte, then the model bytes.
@@ -115,22 +123,56 @@ pub struct Manifest {
 /// Why a manifest account, or a chunk it names, does not give a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
+    /// A layout version byte other than [`MANIFEST_VERSION`].
     #[error("manifest layout version {0} is unknown; this precompile reads version 1")]
     UnknownVersion(u8),
+    /// Code whose length does not match its header and chunk count.
     #[error("the manifest's code is {len} bytes; for its chunk count it must be {expected}")]
-    Length { len: usize, expected: usize },
+    Length {
+        /// Bytes of code, prefix included.
+        len: usize,
+        /// Bytes the header and chunk count call for (with one chunk when the header itself is
+        /// cut short).
+        expected: usize,
+    },
+    /// A chunk count of 0 or more than [`MAX_CHUNKS`].
     #[error("the manifest names {0} chunks; it must name 1 to 256")]
     ChunkCount(usize),
+    /// A declared model length of 0 or more than the engine's limit (bytes).
     #[error("the manifest declares a model of {0} bytes; a model is 1 byte to 4 MiB")]
     ModelLength(u32),
+    /// A chunk account with no code.
     #[error("chunk {index} ({address}) has no code; deploy it before the manifest is used")]
-    ChunkMissing { index: usize, address: Address },
+    ChunkMissing {
+        /// Position of the chunk in the manifest, from 0.
+        index: usize,
+        /// The chunk account.
+        address: Address,
+    },
+    /// A chunk account whose code is not `0xFE "AIOC"` followed by model bytes.
     #[error("chunk {index} ({address}) is not a chunk account: its code must be 0xFE \"AIOC\" followed by model bytes")]
-    NotAChunk { index: usize, address: Address },
+    NotAChunk {
+        /// Position of the chunk in the manifest, from 0.
+        index: usize,
+        /// The chunk account.
+        address: Address,
+    },
+    /// Chunks whose payloads do not add up to the declared model length.
     #[error("the chunks hold {assembled} bytes but the manifest declares {declared}")]
-    AssembledLength { declared: u32, assembled: u64 },
+    AssembledLength {
+        /// Model bytes the manifest declares.
+        declared: u32,
+        /// Model bytes the chunks hold.
+        assembled: u64,
+    },
+    /// Assembled bytes that do not hash to the manifest's model id.
     #[error("the assembled bytes hash to {computed}, not to the manifest's model id {declared}")]
-    IdMismatch { declared: B256, computed: B256 },
+    IdMismatch {
+        /// The manifest's model id.
+        declared: B256,
+        /// keccak256 of the assembled bytes.
+        computed: B256,
+    },
 }
 
 /// Reads account `code` as a model or a manifest.
@@ -148,8 +190,10 @@ pub fn stored_model(code: &[u8]) -> Result<StoredModel<'_>, StoredModelError> {
 /// Why account code holds neither a model nor a well-formed manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StoredModelError {
+    /// Neither a model nor a manifest.
     #[error(transparent)]
     Code(ModelCodeError),
+    /// A manifest that does not parse.
     #[error("malformed manifest: {0}")]
     Manifest(ManifestError),
 }

@@ -20,11 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ToolsError, read};
 
+/// Padding of a `conv2d` layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PaddingSpec {
+    /// Zero padding that keeps the height and width (odd kernels only).
     #[default]
     Same,
+    /// No padding: height and width shrink by `kernel - 1`.
     Valid,
 }
 
@@ -34,28 +37,40 @@ pub enum PaddingSpec {
 pub enum Layer {
     /// `y = x W^T + b`, optionally followed by ReLU.
     Dense {
+        /// Prefix of its tensors in the safetensors file (`<name>.weight`, `<name>.bias`).
         name: String,
+        /// Number of outputs.
         units: usize,
+        /// Followed by ReLU.
         #[serde(default)]
         relu: bool,
     },
     /// Square kernel, stride 1, SAME (odd kernel) or VALID padding, optionally ReLU.
     Conv2d {
+        /// Prefix of its tensors in the safetensors file (`<name>.weight`, `<name>.bias`).
         name: String,
+        /// Number of output channels.
         filters: usize,
+        /// Height and width of the kernel.
         kernel: usize,
+        /// SAME (the default) or VALID.
         #[serde(default)]
         padding: PaddingSpec,
+        /// Followed by ReLU.
         #[serde(default)]
         relu: bool,
     },
     /// `size x size` window, stride `size`, VALID padding.
     MaxPool2d {
+        /// Height and width of the window, and its stride.
         size: usize,
     },
+    /// Average over a `size x size` window, stride `size`, VALID padding.
     AvgPool2d {
+        /// Height and width of the window, and its stride.
         size: usize,
     },
+    /// An image to a vector, in height, width, channel order.
     Flatten,
     /// Softmax over the last axis (beta 1); only as the last layer.
     Softmax,
@@ -64,6 +79,7 @@ pub enum Layer {
 /// A float model's architecture and input conventions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arch {
+    /// The model's name (informational).
     pub name: String,
     /// `[features]` or `[height, width, channels]`.
     pub input_shape: Vec<usize>,
@@ -73,8 +89,10 @@ pub struct Arch {
     /// Fixed input quantization; calibrated from data when absent.
     #[serde(default)]
     pub input_scale: Option<f64>,
+    /// Zero point of the fixed input quantization; it takes effect only with `input_scale`.
     #[serde(default)]
     pub input_zero_point: Option<i32>,
+    /// The layers, input to output.
     pub layers: Vec<Layer>,
 }
 
@@ -85,17 +103,28 @@ fn one() -> f32 {
 /// Shape of an activation between layers (batch excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// A vector of this many features.
     Flat(usize),
-    Image { h: usize, w: usize, c: usize },
+    /// An image.
+    Image {
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+        /// Channels.
+        c: usize,
+    },
 }
 
 impl Shape {
+    /// The dimensions as an engine tensor takes them: `[n]` or `[h, w, c]`.
     pub fn dims(self) -> Vec<u32> {
         match self {
             Shape::Flat(n) => vec![n as u32],
             Shape::Image { h, w, c } => vec![h as u32, w as u32, c as u32],
         }
     }
+    /// Number of elements.
     pub fn elements(self) -> usize {
         match self {
             Shape::Flat(n) => n,
@@ -105,6 +134,8 @@ impl Shape {
 }
 
 impl Arch {
+    /// Reads an architecture description from a JSON file and checks that its layers fit
+    /// together.
     pub fn load(path: &Path) -> Result<Arch> {
         let arch: Arch =
             serde_json::from_slice(&read(path)?).map_err(|e| ToolsError::Arch(format!("{}: {e}", path.display())))?;
@@ -112,6 +143,7 @@ impl Arch {
         Ok(arch)
     }
 
+    /// The input's shape; an error unless `input_shape` has one or three dimensions.
     pub fn input(&self) -> Result<Shape> {
         match self.input_shape[..] {
             [n] => Ok(Shape::Flat(n)),

@@ -97,6 +97,7 @@ pub struct TrainArgs {
     pub seed: u64,
 }
 
+/// Runs `aiop model quantize`: writes the model and prints a one-line summary of it.
 pub fn quantize(args: QuantizeArgs) -> anyhow::Result<()> {
     let arch = Arch::load(&args.arch)?;
     let params = load_weights(&arch, &args.weights)?;
@@ -118,6 +119,8 @@ pub fn quantize(args: QuantizeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `aiop model eval`: prints the report, and fails when int8 accuracy is more than
+/// `--max-drop` points below float.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let bytes = read(&args.model)?;
     let data = Dataset::load_csv(&args.data)?;
@@ -138,6 +141,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `aiop model import-tflite`: writes the model and prints a one-line summary of it.
 pub fn import_tflite(args: ImportTfliteArgs) -> anyhow::Result<()> {
     let data = read(&args.input)?;
     let model = crate::tflite::import(&data, format_version(args.format_version)?)
@@ -155,6 +159,8 @@ pub fn import_tflite(args: ImportTfliteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `aiop model train`: trains, prints the mean loss every ten epochs, and writes the
+/// safetensors.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let arch = Arch::load(&args.arch)?;
     let data = Dataset::load_csv(&args.data)?;

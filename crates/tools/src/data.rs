@@ -8,13 +8,16 @@ use crate::error::{Result, ToolsError, read};
 /// One labelled sample with its raw values (as stored, before any division).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Class index.
     pub label: usize,
+    /// The values, as stored.
     pub values: Vec<f32>,
 }
 
 /// A data set read from CSV.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// The samples, in file order.
     pub samples: Vec<Sample>,
 }
 
@@ -52,10 +55,12 @@ impl Dataset {
         Ok(Dataset { samples })
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.samples.len()
     }
 
+    /// Whether there are no samples (never so for a data set `load_csv` returned).
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }

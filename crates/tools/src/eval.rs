@@ -14,11 +14,14 @@ use crate::qmath::scale_value;
 /// Results of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalReport {
+    /// Samples evaluated.
     pub samples: usize,
+    /// Samples whose int8 top-1 class is their label.
     pub int8_correct: usize,
-    /// Present when a float model was given.
+    /// Samples whose float top-1 class is their label; present when a float model was given.
     pub float_correct: Option<usize>,
-    /// Samples where the int8 and float top-1 classes are the same.
+    /// Samples where the int8 and float top-1 classes are the same; present when a float
+    /// model was given.
     pub agreement: Option<usize>,
 }
 
@@ -27,12 +30,15 @@ fn pct(n: usize, d: usize) -> f64 {
 }
 
 impl EvalReport {
+    /// int8 top-1 accuracy, in percent.
     pub fn int8_accuracy(&self) -> f64 {
         pct(self.int8_correct, self.samples)
     }
+    /// Float top-1 accuracy, in percent.
     pub fn float_accuracy(&self) -> Option<f64> {
         self.float_correct.map(|c| pct(c, self.samples))
     }
+    /// Share of samples where int8 and float agree, in percent.
     pub fn agreement_rate(&self) -> Option<f64> {
         self.agreement.map(|c| pct(c, self.samples))
     }

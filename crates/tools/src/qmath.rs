@@ -165,8 +165,11 @@ pub fn softmax_params_v2(beta: f64, input_scale: f64) -> Option<(Scale, i32)> {
 /// the left shift of 20 applied to the centered inputs first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddParams {
+    /// Rescales the shifted left input: `lhs_scale / (2 * max(lhs_scale, rhs_scale))`.
     pub lhs: Scale,
+    /// Rescales the shifted right input: `rhs_scale / (2 * max(lhs_scale, rhs_scale))`.
     pub rhs: Scale,
+    /// Rescales the sum into the output: `2 * max(lhs_scale, rhs_scale) / (2^20 * output_scale)`.
     pub output: Scale,
 }
 
@@ -219,9 +222,13 @@ pub fn down_scale_to_i16(multiplier: i32) -> i16 {
 /// output_multiplier, output_exponent)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HardSwishParams {
+    /// Q15 multiplier of `hires_input_scale / (3 / 32768)`.
     pub reluish_multiplier: i16,
+    /// Power-of-two exponent of that ratio.
     pub reluish_exponent: i32,
+    /// Q15 multiplier of `hires_input_scale / output_scale`.
     pub output_multiplier: i16,
+    /// Power-of-two exponent of that ratio (never above 0).
     pub output_exponent: i32,
 }
 
@@ -249,6 +256,7 @@ pub fn hard_swish_params(input_scale: f32, output_scale: f32) -> Option<HardSwis
 /// The LeakyRelu scales of format v2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeakyReluScales {
+    /// The identity scale, `input_scale / output_scale`.
     pub identity: Scale,
     /// The magnitude of the alpha multiplier.
     pub alpha: Scale,

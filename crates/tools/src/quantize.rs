@@ -25,7 +25,9 @@ use crate::qmath::{quantize_multiplier, quantize_multiplier_v2, softmax_params, 
 /// Per-tensor affine quantization of an activation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActQuant {
+    /// Real value of one int8 step.
     pub scale: f64,
+    /// The int8 value that stands for real 0.
     pub zero_point: i32,
 }
 
@@ -41,6 +43,7 @@ impl ActQuant {
         ActQuant { scale, zero_point }
     }
 
+    /// The int8 value of `x`, rounded and saturated.
     pub fn quantize(&self, x: f32) -> i8 {
         (f64::from(x) / self.scale + f64::from(self.zero_point)).round().clamp(-128.0, 127.0) as i8
     }
@@ -49,7 +52,9 @@ impl ActQuant {
 /// Observed ranges: the input's and each layer output's `(min, max)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
+    /// The float input's `(min, max)`.
     pub input: (f32, f32),
+    /// Each layer output's `(min, max)`, in layer order.
     pub layers: Vec<(f32, f32)>,
 }
 

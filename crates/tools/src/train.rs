@@ -17,6 +17,7 @@ use crate::error::{Result, ToolsError};
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// The next 64 pseudo-random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -28,6 +29,7 @@ impl Rng {
     pub fn symmetric(&mut self) -> f32 {
         ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
+    /// Shuffles `v` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = (self.next_u64() % (i as u64 + 1)) as usize;
@@ -39,10 +41,15 @@ impl Rng {
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Passes over the data.
     pub epochs: usize,
+    /// Samples per optimizer step.
     pub batch_size: usize,
+    /// AdamW's learning rate.
     pub learning_rate: f64,
+    /// AdamW's weight decay.
     pub weight_decay: f64,
+    /// Seed of the initial weights and the shuffling.
     pub seed: u64,
 }
 

@@ -79,9 +79,13 @@ pub fn average_pool2d(g: &Geometry, input: &[i8], clamp: Clamp, out: &mut [i8]) 
 /// Zero points and scales of a two-input elementwise op.
 #[derive(Debug, Clone, Copy)]
 pub struct Binary {
+    /// Zero point of the first input.
     pub lhs_zero_point: i32,
+    /// Zero point of the second input.
     pub rhs_zero_point: i32,
+    /// Zero point of the output.
     pub output_zero_point: i32,
+    /// Bounds of the int8 output.
     pub clamp: Clamp,
 }
 
@@ -93,9 +97,13 @@ fn saturate_i32(v: i64) -> i32 {
 /// scale to a common one, and the sum rescaled by `output_scale`.
 #[derive(Debug, Clone, Copy)]
 pub struct AddScales {
+    /// Bits each centered input is shifted left before its rescale; at most 23.
     pub left_shift: u8,
+    /// Rescales the shifted, centered first input to the common scale.
     pub lhs_scale: Scale,
+    /// Rescales the shifted, centered second input to the common scale.
     pub rhs_scale: Scale,
+    /// Rescales the sum (or difference) to the output scale.
     pub output_scale: Scale,
 }
 
@@ -327,8 +335,11 @@ pub fn requantize(
 /// (negated when `alpha_negative`) below.
 #[derive(Debug, Clone, Copy)]
 pub struct LeakyReluScales {
+    /// Rescales centered inputs at or above 0.
     pub identity: Scale,
+    /// Rescales centered inputs below 0, by the slope's magnitude.
     pub alpha: Scale,
+    /// Whether the slope below zero is negative (the rescaled value is negated).
     pub alpha_negative: bool,
 }
 
@@ -356,11 +367,17 @@ pub fn leaky_relu(
 /// The HardSwish parameters, as TFLite's `HardSwishParams`.
 #[derive(Debug, Clone, Copy)]
 pub struct HardSwishParams {
+    /// Zero point of the input.
     pub input_zero_point: i32,
+    /// Zero point of the output.
     pub output_zero_point: i32,
+    /// Q15 multiplier (`m / 2^15`) of the `relu6(x + 3) / 6` branch; in `[0, 32767]`.
     pub reluish_multiplier: i16,
+    /// Power-of-two exponent of the reluish branch; in `[-15, 15]`.
     pub reluish_exponent: i8,
+    /// Q15 multiplier (`m / 2^15`) taking the input to the output scale; in `[0, 32767]`.
     pub output_multiplier: i16,
+    /// Power-of-two exponent of the output rescale; in `[-15, 0]`.
     pub output_exponent: i8,
 }
 

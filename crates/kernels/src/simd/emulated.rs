@@ -90,10 +90,11 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
 
     /// # Safety
     /// As [`Isa::dot_chunk`].
-    unsafe fn dot_chunk(acc: Self::V, x: *const i32, w: *const i8) -> Self::V {
-        // SAFETY: `DOT_CHUNK = LANES * GROUP` values at `x` and `w` (the caller's contract).
+    unsafe fn dot_chunk(acc: Self::V, x: *const i8, w: *const i8) -> Self::V {
+        // SAFETY: `DOT_CHUNK = LANES * GROUP` bytes at `x` and `w` (the caller's contract).
         unsafe {
-            let xs: Self::V = core::array::from_fn(|i| if i < Self::DOT_CHUNK { x.add(i).read_unaligned() } else { 0 });
+            let xs: Self::V =
+                core::array::from_fn(|i| if i < Self::DOT_CHUNK { Self::widen(x.add(i).read()) } else { 0 });
             Self::madd(acc, xs, Self::load_weights(w))
         }
     }
@@ -210,7 +211,7 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
         unsafe { super::gemm_body::<Self, DOUBLE>(p, out) }
     }
 
-    fn dot(self, p: &super::Dot<'_, i32>, out: &mut [i8]) {
+    fn dot(self, p: &super::Dot<'_>, out: &mut [i8]) {
         // SAFETY: as in `gemm`.
         unsafe { super::dot_body::<Self>(p, out) }
     }

@@ -53,9 +53,12 @@ unsafe impl Isa for Avx2 {
             _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
         }
 
-        fn dot_chunk(acc: __m256i, x: *const i16, w: *const i8) -> __m256i {
-            // SAFETY: 16 values readable at `x` and at `w` (the caller's contract).
-            let (xv, wv) = unsafe { (_mm256_loadu_si256(x.cast()), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast()))) };
+        /// Both sides sign-extended from 16 raw bytes.
+        fn dot_chunk(acc: __m256i, x: *const i8, w: *const i8) -> __m256i {
+            // SAFETY: 16 bytes readable at `x` and at `w` (the caller's contract).
+            let (xv, wv) = unsafe {
+                (_mm256_cvtepi8_epi16(_mm_loadu_si128(x.cast())), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast())))
+            };
             _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv))
         }
 

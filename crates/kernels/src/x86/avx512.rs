@@ -55,10 +55,11 @@ unsafe impl Isa for Avx512 {
             _mm512_dpbusd_epi32(acc, x, w)
         }
 
-        fn dot_chunk(acc: __m512i, x: *const u8, w: *const i8) -> __m512i {
+        /// The raw activations made unsigned in the lanes: `x ^ 0x80`, as [`Isa::widen`].
+        fn dot_chunk(acc: __m512i, x: *const i8, w: *const i8) -> __m512i {
             // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
             let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
-            _mm512_dpbusd_epi32(acc, x, w)
+            _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, _mm512_set1_epi8(i8::MIN)), w)
         }
 
         fn reduce_add(v: __m512i) -> i32 {
