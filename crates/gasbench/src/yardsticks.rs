@@ -33,17 +33,6 @@ impl StandardCase {
         }
         Ok(out.gas_used)
     }
-
-    /// Returns a closure that runs the precompile once.
-    pub fn runner(&self) -> Result<impl FnMut() + '_, GasBenchError> {
-        let precompile = Precompiles::new(PrecompileSpecId::OSAKA)
-            .get(&u64_to_address(self.address))
-            .ok_or_else(|| GasBenchError::Case { case: self.name.into(), reason: "no such precompile".into() })?;
-        Ok(move || {
-            let out = precompile.execute(&self.input, u64::MAX / 2, 0);
-            std::hint::black_box(out.ok());
-        })
-    }
 }
 
 fn ecrecover_input() -> Vec<u8> {

@@ -65,11 +65,6 @@ impl Dataset {
         self.samples.is_empty()
     }
 
-    /// Values per sample.
-    pub fn width(&self) -> usize {
-        self.samples.first().map_or(0, |s| s.values.len())
-    }
-
     /// The first `limit` samples (all when `None`).
     pub fn take(&self, limit: Option<usize>) -> Dataset {
         let n = limit.unwrap_or(self.len()).min(self.len());

@@ -62,9 +62,6 @@ pub enum ToolsError {
     /// model cannot take).
     #[error("quantization: {0}")]
     Quantize(String),
-    /// JSON could not be parsed or written.
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
 }
 
 /// The tooling's result type.

@@ -42,11 +42,6 @@ impl ActQuant {
         let zero_point = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
         ActQuant { scale, zero_point }
     }
-
-    /// The int8 value of `x`, rounded and saturated.
-    pub fn quantize(&self, x: f32) -> i8 {
-        (f64::from(x) / self.scale + f64::from(self.zero_point)).round().clamp(-128.0, 127.0) as i8
-    }
 }
 
 /// Observed ranges: the input's and each layer output's `(min, max)`.
