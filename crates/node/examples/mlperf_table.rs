@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let hash = node.submit(sign(tx, &account.key)?)?;
             let chain = node.read()?;
-            let (block, index) = chain.transaction(&hash).ok_or("the deploy transaction is not in a block")?;
+            let (block, index) = chain.transaction(&hash)?.ok_or("the deploy transaction is not in a block")?;
             let receipt = &block.receipts[index];
             let before = if index == 0 { 0 } else { block.receipts[index - 1].cumulative_gas_used() };
             deploy_gas += receipt.cumulative_gas_used() - before;
@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let input_len = loaded.input_len();
         let quote = |data: Vec<u8>| -> Result<u64, Box<dyn std::error::Error>> {
             let req = TransactionRequest::default().to(DEFAULT_ADDRESS).input(Bytes::from(data).into());
-            match node.call(&req, None)? {
+            match node.call(&req, None, None, 50_000_000)? {
                 ExecutionResult::Success { output, .. } => {
                     Ok(abi::costCall::abi_decode_returns(output.data())?.to::<u64>())
                 }

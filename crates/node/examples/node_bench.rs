@@ -5,7 +5,7 @@ use aiop_kernels::KernelChoice;
 use aiop_node::{
     chain::{DEV_CHAIN_ID, dev_accounts, model_address},
     node::{Node, NodeConfig, sign},
-    rpc::{RpcCtx, serve},
+    rpc::{RpcCtx, ServerConfig, serve},
 };
 use alloy_consensus::TxEip1559;
 use alloy_primitives::{Bytes, TxKind, U256};
@@ -80,7 +80,10 @@ fn main() -> anyhow::Result<()> {
     let node = Arc::new(Node::open(config)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (_handle, addr) = runtime.block_on(serve(RpcCtx::new(node.clone()), "127.0.0.1:0".parse()?, None))?;
+    let (_handle, addr) = runtime.block_on(serve(
+        RpcCtx::new(node.clone()),
+        &ServerConfig { addr: "127.0.0.1:0".parse()?, ..ServerConfig::default() },
+    ))?;
     let url = format!("http://{addr}");
     let client = aiop_node::client::connect(&url)?;
     let request = |method: &'static str, params: serde_json::Value| {

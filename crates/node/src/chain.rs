@@ -173,9 +173,23 @@ pub fn mlperf_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
 /// explicitly in the dev genesis it writes (a datadir keeps the genesis it started with).
 pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V3;
 
+/// Where viem, ethers and web3.py look for Multicall3 on every chain.
+pub const MULTICALL3: Address = alloy_primitives::address!("cA11bde05977b3631167028862bE2a173976CA11");
+
+/// The runtime code of our contract with Multicall3's ABI (`contracts/src/Multicall3.sol`).
+pub fn multicall3_code() -> Bytes {
+    const ARTIFACT: &str = include_str!("../../../contracts/out/Multicall3.json");
+    // The artifact is committed and checked by the tests, so it always parses.
+    serde_json::from_str::<serde_json::Value>(ARTIFACT)
+        .ok()
+        .and_then(|a| a["deployedBytecode"].as_str().and_then(|hex| alloy_primitives::hex::decode(hex).ok()))
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
 /// The dev genesis: chain id [`DEV_CHAIN_ID`], the ten dev accounts with
 /// [`DEV_BALANCE_ETH`] ether each, the example models, the MLPerf Tiny models, the
-/// deterministic deployment proxy and the system contracts.
+/// deterministic deployment proxy, Multicall3 and the system contracts.
 pub fn dev_genesis() -> Genesis {
     let mut genesis = Genesis::default();
     genesis.config.chain_id = DEV_CHAIN_ID;
@@ -202,6 +216,7 @@ pub fn dev_genesis() -> Genesis {
                 .insert(contract.address, GenesisAccount::default().with_code(Some(contract.code)).with_nonce(Some(1)));
         }
     }
+    alloc.insert(MULTICALL3, GenesisAccount::default().with_code(Some(multicall3_code())).with_nonce(Some(1)));
     genesis.alloc = alloc;
     set_activations(&mut genesis, &Activations::from_genesis(DEV_PRECOMPILE));
     complete_genesis(genesis)

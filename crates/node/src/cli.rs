@@ -6,7 +6,7 @@ use crate::{
     client,
     error::NodeError,
     node::{Node, NodeConfig},
-    rpc::{RpcCtx, serve},
+    rpc::{RpcCtx, RpcLimits, ServerConfig, serve},
 };
 use aiop_kernels::KernelChoice;
 use alloy_primitives::{Address, B256, Bytes};
@@ -36,6 +36,40 @@ pub struct NodeArgs {
     /// Allowed CORS origins for browser clients: `*` or a comma-separated list (default: none).
     #[arg(long = "http.corsdomain", value_name = "ORIGINS")]
     pub http_corsdomain: Option<String>,
+    /// Allowed `Host` header names: `*` or a comma-separated list (an IP address is always allowed).
+    #[arg(long = "http.vhosts", value_name = "HOSTS", default_value = "localhost")]
+    pub http_vhosts: String,
+    /// Accepted for reth compatibility; WebSocket is served on the HTTP port.
+    #[arg(long)]
+    pub ws: bool,
+    /// Allowed `Origin`s of browser WebSocket clients: `*` or a comma-separated list (clients
+    /// that send no Origin are always allowed).
+    #[arg(long = "ws.origins", value_name = "ORIGINS", default_value = "")]
+    pub ws_origins: String,
+    /// Most gas an eth_call, eth_estimateGas or aiop_infer may use.
+    #[arg(long = "rpc.gascap", default_value_t = 50_000_000)]
+    pub rpc_gascap: u64,
+    /// Longest an eth_call may run before the client gets a timeout (e.g. `5s`).
+    #[arg(long = "rpc.evmtimeout", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub rpc_evmtimeout: Duration,
+    /// Most blocks one eth_getLogs may scan.
+    #[arg(long = "rpc.max-blocks-per-filter", default_value_t = 100_000)]
+    pub rpc_max_blocks_per_filter: u64,
+    /// Most logs one eth_getLogs may return.
+    #[arg(long = "rpc.max-logs-per-response", default_value_t = 20_000)]
+    pub rpc_max_logs_per_response: usize,
+    /// Largest request body, in MB.
+    #[arg(long = "rpc.max-request-size", default_value_t = 5)]
+    pub rpc_max_request_size: u32,
+    /// Largest response body, in MB.
+    #[arg(long = "rpc.max-response-size", default_value_t = 25)]
+    pub rpc_max_response_size: u32,
+    /// Most open connections.
+    #[arg(long = "rpc.max-connections", default_value_t = 500)]
+    pub rpc_max_connections: u32,
+    /// Most calls in one JSON-RPC batch.
+    #[arg(long = "rpc.max-batch-size", default_value_t = 1000)]
+    pub rpc_max_batch_size: u32,
     /// Data directory (default: a temporary directory, deleted on exit).
     #[arg(long)]
     pub datadir: Option<PathBuf>,
@@ -182,11 +216,39 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let (handle, local) =
-            serve(RpcCtx::new(node.clone()), (args.http_addr, args.http_port).into(), args.http_corsdomain.as_deref())
-                .await
-                .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
+        let limits = RpcLimits {
+            gas_cap: args.rpc_gascap,
+            evm_timeout: args.rpc_evmtimeout,
+            max_blocks_per_filter: args.rpc_max_blocks_per_filter,
+            max_logs_per_response: args.rpc_max_logs_per_response,
+            ..RpcLimits::default()
+        };
+        let config = ServerConfig {
+            addr: (args.http_addr, args.http_port).into(),
+            cors: args.http_corsdomain.clone(),
+            vhosts: args.http_vhosts.clone(),
+            ws_origins: args.ws_origins.clone(),
+            max_request_bytes: args.rpc_max_request_size.saturating_mul(1024 * 1024),
+            max_response_bytes: args.rpc_max_response_size.saturating_mul(1024 * 1024),
+            max_connections: args.rpc_max_connections,
+            max_batch: args.rpc_max_batch_size,
+            ..ServerConfig::default()
+        };
+        let (handle, local) = serve(RpcCtx::with_limits(node.clone(), limits), &config)
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.http_addr, args.http_port))?;
         print_banner(&node, &datadir, kernels.name(), args.block_time);
+        if args.dev && !args.http_addr.is_loopback() {
+            tracing::warn!(
+                "--dev with --http.addr {}: the ten dev accounts' keys are public and the node signs for them; anyone who can reach this address can spend from them and change the chain with the anvil_ and evm_ helpers",
+                args.http_addr
+            );
+            eprintln!(
+                "WARNING: --dev listens on {} beyond loopback: the dev accounts' keys are public; anyone who can reach it can spend their funds and rewrite the chain",
+                args.http_addr
+            );
+        }
+        println!("WebSocket JSON-RPC listening on ws://{local}");
         println!("HTTP JSON-RPC listening on http://{local}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -284,10 +346,11 @@ pub fn run_chain_verify(args: ChainVerifyArgs) -> anyhow::Result<()> {
     let kernels = args.kernels.resolve().map_err(|e| anyhow!("--kernels: {e}"))?;
     let report = crate::verify::verify(&args.datadir, kernels, !args.quiet)?;
     println!(
-        "verified {} blocks ({} transactions, {} gas) with {} kernels in {:.2} s: state roots, receipts roots, gas used and block hashes match",
+        "verified {} blocks ({} transactions, {} gas, {} blocks with dev-mode state edits) with {} kernels in {:.2} s: state roots, receipts roots, gas used and block hashes match",
         report.blocks,
         report.txs,
         report.gas,
+        report.edited_blocks,
         kernels.name(),
         report.seconds
     );

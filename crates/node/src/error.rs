@@ -73,6 +73,31 @@ pub enum NodeError {
     /// I/O.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The state a query names is not kept.
+    #[error("state at block {number} is not available: {reason}")]
+    StateUnavailable {
+        /// The block asked for.
+        number: u64,
+        /// Why not.
+        reason: String,
+    },
+    /// Reading historical state failed.
+    #[error(transparent)]
+    StateRead(#[from] crate::storage::StateReadError),
+    /// A dev-mode helper was called on a node without `--dev`.
+    #[error("{0} is a dev-mode helper: start the node with --dev")]
+    DevOnly(&'static str),
+    /// A block timestamp that does not follow its parent's.
+    #[error("timestamp {timestamp} is not after the head block's ({parent})")]
+    InvalidTimestamp {
+        /// The timestamp asked for.
+        timestamp: u64,
+        /// The head block's.
+        parent: u64,
+    },
+    /// An `eth_call` state override or request field that cannot be applied.
+    #[error("invalid request: {0}")]
+    BadOverride(String),
 }
 
 /// Why a transaction was refused. The texts follow geth's, which clients match on.
@@ -106,13 +131,38 @@ pub enum TxRejection {
         /// The transaction's nonce.
         got: u64,
     },
-    /// A nonce gap.
-    #[error("nonce too high: next nonce {expected}, tx nonce {got} (gaps are not queued)")]
-    NonceTooHigh {
-        /// The next nonce the sender may use.
-        expected: u64,
-        /// The transaction's nonce.
-        got: u64,
+    /// A transaction with the same sender and nonce is pooled and this one does not pay enough
+    /// more to replace it.
+    #[error(
+        "replacement transaction underpriced: a pooled transaction has nonce {nonce}; a replacement must raise both fee caps by {bump}%"
+    )]
+    ReplacementUnderpriced {
+        /// The nonce both transactions use.
+        nonce: u64,
+        /// The percentage both fees must rise by.
+        bump: u64,
+    },
+    /// The pool holds as many transactions as it may.
+    #[error("txpool is full: {limit} transactions are waiting; wait for blocks or raise the fee to replace one")]
+    PoolFull {
+        /// The pool's capacity.
+        limit: usize,
+    },
+    /// The sender has as many transactions queued behind a nonce gap as it may.
+    #[error("account limit exceeded: {limit} transactions of {sender} wait behind a nonce gap")]
+    QueueFull {
+        /// The sender.
+        sender: Address,
+        /// The per-sender limit.
+        limit: usize,
+    },
+    /// The signed transaction is bigger than a pool accepts.
+    #[error("oversized data: transaction of {size} bytes, at most {limit}")]
+    Oversized {
+        /// The transaction's encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
     },
     /// More gas than a block holds.
     #[error("exceeds block gas limit: tx gas {gas} > block gas limit {limit}")]

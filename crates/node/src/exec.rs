@@ -6,7 +6,7 @@
 use crate::{
     chain::{BEACON_ROOT, DevSpec, SPEC},
     error::{NodeError, Result},
-    state::{Diff, Overlay, WorldState},
+    state::{DevEdit, Diff, Overlay, RecentHashes, WorldState},
 };
 use aiop_kernels::KernelPath;
 use alloy_consensus::{
@@ -17,7 +17,7 @@ use alloy_consensus::{
 use alloy_eips::{eip1559::BaseFeeParams, eip7685::Requests};
 use alloy_evm::{
     EvmEnv, EvmFactory,
-    block::{BlockExecutionError, BlockExecutor},
+    block::{BlockExecutionError, BlockExecutor, BlockValidationError},
     eth::{EthBlockExecutionCtx, EthBlockExecutor, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
@@ -108,8 +108,11 @@ pub fn next_base_fee(parent: &Header) -> u64 {
 pub struct Executed {
     /// The transactions that were included (all of them when `skip_invalid` is false).
     pub included: Vec<Recovered<TxEnvelope>>,
-    /// Transactions left out, with why.
+    /// Transactions left out because they are invalid, with why.
     pub rejected: Vec<(B256, String)>,
+    /// Transactions left out for a later block: they did not fit in the gas left, or an earlier
+    /// transaction of their sender was left out.
+    pub deferred: Vec<B256>,
     /// Receipts of `included`.
     pub receipts: Vec<ReceiptEnvelope>,
     /// Gas used by the block.
@@ -120,18 +123,25 @@ pub struct Executed {
     pub diff: Diff,
 }
 
-/// Executes a block's transactions on `world`. With `skip_invalid`, a transaction the EVM
-/// rejects (bad nonce, no funds, over the gas limit) is left out and reported; without it, it
-/// fails the block.
+/// Executes a block's transactions on `world`, after the dev-mode `edits` recorded for it.
+///
+/// With `skip_invalid` (building a block), a transaction the EVM rejects (bad nonce, no funds)
+/// is left out and reported, and one that does not fit in the gas left is deferred, as are the
+/// later transactions of a sender whose transaction was left out. Without it (replaying a
+/// stored block), any of these fails the block.
 pub fn execute_block(
     factory: &NodeEvmFactory,
     world: &WorldState,
-    hashes: &[B256],
+    hashes: &RecentHashes,
     env: &BlockEnvInput,
     txs: Vec<Recovered<TxEnvelope>>,
+    edits: &[DevEdit],
     skip_invalid: bool,
 ) -> Result<Executed> {
-    let overlay = Overlay::new(world, hashes);
+    let mut overlay = Overlay::new(world, hashes);
+    for edit in edits {
+        overlay.apply_edit(edit);
+    }
     let evm = factory.create_evm(overlay, env.evm_env());
     let ctx = EthBlockExecutionCtx {
         parent_hash: env.parent_hash,
@@ -147,10 +157,28 @@ pub fn execute_block(
     executor.apply_pre_execution_changes().map_err(exec_err)?;
     let mut included = Vec::with_capacity(txs.len());
     let mut rejected = Vec::new();
+    let mut deferred = Vec::new();
+    let mut held_back = std::collections::BTreeSet::new();
     for tx in txs {
+        if held_back.contains(&tx.signer()) {
+            deferred.push(*tx.tx_hash());
+            continue;
+        }
         match executor.execute_transaction(&tx) {
             Ok(_) => included.push(tx),
-            Err(e) if skip_invalid => rejected.push((*tx.tx_hash(), e.to_string())),
+            Err(e) if skip_invalid => {
+                held_back.insert(tx.signer());
+                if matches!(
+                    e,
+                    BlockExecutionError::Validation(
+                        BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas { .. }
+                    )
+                ) {
+                    deferred.push(*tx.tx_hash());
+                } else {
+                    rejected.push((*tx.tx_hash(), e.to_string()));
+                }
+            }
             Err(e) => return Err(exec_err(e)),
         }
     }
@@ -159,6 +187,7 @@ pub fn execute_block(
     Ok(Executed {
         included,
         rejected,
+        deferred,
         receipts: result.receipts,
         gas_used: result.gas_used,
         requests: result.requests,

@@ -257,22 +257,112 @@ pub struct Diff {
     pub codes: BTreeMap<B256, Bytecode>,
 }
 
+/// How many recent block hashes execution keeps: BLOCKHASH reaches back 256 blocks, and
+/// nothing older is ever asked for.
+pub const RECENT_HASHES: usize = 256;
+
+/// The hashes of the last [`RECENT_HASHES`] blocks, for BLOCKHASH. Bounded, so memory does not
+/// grow with the chain.
+#[derive(Debug, Clone, Default)]
+pub struct RecentHashes {
+    first: u64,
+    hashes: std::collections::VecDeque<B256>,
+}
+
+impl RecentHashes {
+    /// The hash of block `number`, if it is one of the recent ones.
+    pub fn get(&self, number: u64) -> Option<B256> {
+        let offset = number.checked_sub(self.first)?;
+        self.hashes.get(usize::try_from(offset).ok()?).copied()
+    }
+
+    /// Appends the hash of the next block.
+    pub fn push(&mut self, hash: B256) {
+        self.hashes.push_back(hash);
+        if self.hashes.len() > RECENT_HASHES {
+            self.hashes.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// The hashes of blocks `0..=head` given the last ones, oldest first (`hashes` ends at `head`).
+    pub fn ending_at(head: u64, hashes: Vec<B256>) -> Self {
+        let mut recent = RecentHashes { first: (head + 1).saturating_sub(hashes.len() as u64), hashes: hashes.into() };
+        while recent.hashes.len() > RECENT_HASHES {
+            recent.hashes.pop_front();
+            recent.first += 1;
+        }
+        recent
+    }
+}
+
+/// A change a dev-mode helper (`anvil_setBalance`, `anvil_setCode`, ...) makes to the state.
+/// It is recorded with the block it precedes and applied before that block's transactions, so
+/// the block's state root includes it and `aiop chain verify` replays it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DevEdit {
+    /// Set an account's balance.
+    Balance(Address, U256),
+    /// Set an account's nonce.
+    Nonce(Address, u64),
+    /// Set an account's code.
+    Code(Address, alloy_primitives::Bytes),
+    /// Set one storage slot.
+    Storage(Address, U256, U256),
+}
+
+impl DevEdit {
+    /// The account the edit changes.
+    pub fn address(&self) -> Address {
+        match self {
+            DevEdit::Balance(a, _) | DevEdit::Nonce(a, _) | DevEdit::Code(a, _) | DevEdit::Storage(a, _, _) => *a,
+        }
+    }
+}
+
 /// The EVM's database: reads fall through the block's diff to the world state; commits land in
 /// the diff.
 #[derive(Debug)]
 pub struct Overlay<'a> {
     /// The state before the block.
     pub base: &'a WorldState,
-    /// Hashes of the blocks so far (index = number), for BLOCKHASH.
-    pub hashes: &'a [B256],
+    /// Hashes of the recent blocks, for BLOCKHASH.
+    pub hashes: &'a RecentHashes,
     /// Changes so far.
     pub diff: Diff,
 }
 
 impl<'a> Overlay<'a> {
     /// An empty overlay on `base`.
-    pub fn new(base: &'a WorldState, hashes: &'a [B256]) -> Self {
+    pub fn new(base: &'a WorldState, hashes: &'a RecentHashes) -> Self {
         Overlay { base, hashes, diff: Diff::default() }
+    }
+
+    /// Applies a dev-mode edit on top of what the overlay holds.
+    pub fn apply_edit(&mut self, edit: &DevEdit) {
+        let address = edit.address();
+        let current = self.basic_ref(address).ok().flatten();
+        let (mut nonce, mut balance, mut code_hash) =
+            current.as_ref().map(|a| (a.nonce, a.balance, a.code_hash)).unwrap_or((0, U256::ZERO, KECCAK256_EMPTY));
+        match edit {
+            DevEdit::Balance(_, value) => balance = *value,
+            DevEdit::Nonce(_, value) => nonce = *value,
+            DevEdit::Code(_, code) => {
+                code_hash = if code.is_empty() { KECCAK256_EMPTY } else { keccak256(code) };
+                if !code.is_empty() {
+                    self.diff.codes.insert(code_hash, Bytecode::new_raw(code.clone()));
+                }
+            }
+            DevEdit::Storage(..) => {}
+        }
+        let entry = self.diff.accounts.entry(address).or_default();
+        if current.is_none() {
+            entry.storage_cleared = true;
+        }
+        if let DevEdit::Storage(_, slot, value) = edit {
+            entry.storage.insert(*slot, *value);
+        }
+        entry.info = Some((nonce, balance, code_hash));
     }
 
     fn code_by_hash_inner(&self, hash: B256) -> Bytecode {
@@ -313,7 +403,7 @@ impl DatabaseRef for Overlay<'_> {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Infallible> {
-        Ok(self.hashes.get(number as usize).copied().unwrap_or_default())
+        Ok(self.hashes.get(number).unwrap_or_default())
     }
 }
 
@@ -370,6 +460,48 @@ impl DatabaseCommit for Overlay<'_> {
             for (slot, value) in account.changed_storage_slots() {
                 entry.storage.insert(*slot, value.present_value);
             }
+        }
+    }
+}
+
+/// The state a call executes against: the head's (in memory) or an older block's (from the
+/// database's history).
+#[derive(Debug)]
+pub enum StateDb<'a> {
+    /// The head's state.
+    Latest(Overlay<'a>),
+    /// An older block's state.
+    At(crate::storage::StateAt<'a>),
+}
+
+impl DatabaseRef for StateDb<'_> {
+    type Error = crate::storage::StateReadError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        match self {
+            StateDb::Latest(o) => Ok(o.basic_ref(address).unwrap_or_else(|e| match e {})),
+            StateDb::At(s) => s.basic_ref(address),
+        }
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        match self {
+            StateDb::Latest(o) => Ok(o.code_by_hash_inner(code_hash)),
+            StateDb::At(s) => s.code_by_hash_ref(code_hash),
+        }
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        match self {
+            StateDb::Latest(o) => Ok(o.storage_ref(address, index).unwrap_or_else(|e| match e {})),
+            StateDb::At(s) => s.storage_ref(address, index),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        match self {
+            StateDb::Latest(o) => Ok(o.hashes.get(number).unwrap_or_default()),
+            StateDb::At(s) => s.block_hash_ref(number),
         }
     }
 }

@@ -60,7 +60,7 @@ fn blocks_persist_and_verify_and_tampering_is_named() {
         let node = open(dir.path());
         node.submit(tx(&node, TxKind::Call(bob), vec![], 1000)).expect("transfer");
         let hash = node.submit(tx(&node, TxKind::Create, storage_contract(), 0)).expect("deploy");
-        let n = node.read().unwrap().transaction(&hash).expect("mined").0.header.number;
+        let n = node.read().unwrap().transaction(&hash).unwrap().expect("mined").0.header.number;
         assert_eq!(n, 2);
         contract = dev_accounts()[0].address.create(1);
         for v in 0..3 {
@@ -73,7 +73,7 @@ fn blocks_persist_and_verify_and_tampering_is_named() {
         let acct = chain.world().account(&contract).expect("deployed");
         assert_eq!(acct.storage[&U256::ZERO], U256::from(3));
         assert_eq!(acct.storage[&U256::from(1)], U256::from(5));
-        assert_eq!(chain.block(3).unwrap().receipts[0].logs().len(), 1);
+        assert_eq!(chain.block(3).unwrap().unwrap().receipts[0].logs().len(), 1);
     }
     // Reopen: same head, same state.
     {
@@ -124,7 +124,7 @@ fn inference_blocks_built_with_fastest_kernels_verify_under_reference() {
                 .submit(tx(&node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), call.abi_encode(), 0))
                 .expect("inference tx");
             let chain = node.read().unwrap();
-            let (block, idx) = chain.transaction(&hash).expect("mined");
+            let (block, idx) = chain.transaction(&hash).unwrap().expect("mined");
             assert!(block.receipts[idx].status(), "inference on model {model} failed");
         }
     }
@@ -152,7 +152,7 @@ fn a_block_the_database_does_not_commit_is_never_served_and_the_node_goes_on() {
         assert_eq!(chain.head().hash, head, "the uncommitted block is not the head");
         assert_eq!(chain.head().header.state_root, root);
         assert_eq!(chain.world().account(&bob).unwrap().balance, balance, "no state from the uncommitted block");
-        assert!(chain.transaction(refused.tx_hash()).is_none());
+        assert!(chain.transaction(refused.tx_hash()).unwrap().is_none());
     }
 
     // The disk recovers: the same transaction goes in, and a restart shows what memory showed.
@@ -206,7 +206,7 @@ fn open_with(dir: &std::path::Path, genesis: alloy_genesis::Genesis, kernels: Ke
 fn call_precompile(node: &Node, data: Vec<u8>) -> (u64, bool, u64) {
     let hash = node.submit(tx(node, TxKind::Call(aiop_precompile::DEFAULT_ADDRESS), data, 0)).expect("tx");
     let chain = node.read().unwrap();
-    let (block, idx) = chain.transaction(&hash).expect("mined");
+    let (block, idx) = chain.transaction(&hash).unwrap().expect("mined");
     (block.header.number, block.receipts[idx].status(), block.header.gas_used)
 }
 

@@ -3,7 +3,7 @@
 //! account or across a manifest gives exactly the bytes, gas and revert data a transaction
 //! would, and the precompile's bounded model cache is the only one.
 
-use super::{RpcCtx, api::AiopApiServer, error, node_error, reverted, types};
+use super::{RpcCtx, api::AiopApiServer, error, reverted, types};
 use aiop_precompile::{DEFAULT_ADDRESS, abi::IAiop};
 use alloy_primitives::{Address, Bytes};
 use alloy_rpc_types_eth::{TransactionInput, TransactionRequest};
@@ -19,7 +19,7 @@ impl RpcCtx {
             input: TransactionInput::new(call.abi_encode().into()),
             ..Default::default()
         };
-        match self.node.call(&request, None).map_err(node_error)? {
+        match self.bounded(move |node, limits| node.call(&request, None, None, limits.gas_cap))? {
             ExecutionResult::Success { output, .. } => C::abi_decode_returns(output.data())
                 .map_err(|e| error(-32603, format!("internal error: the precompile's output does not decode: {e}"))),
             other => Err(reverted(&other)),

@@ -2,11 +2,21 @@
 //! standard names and parameter order. The implementations live beside it ([`super::eth`],
 //! [`super::filters`], [`super::aiop`]).
 
-use super::types::{FilterChanges, ModelInfo};
+use super::types::{FilterChanges, ModelInfo, TxpoolContent, TxpoolInspect, TxpoolStatus};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
-use alloy_rpc_types_eth::{Block, FeeHistory, Filter, Log, Transaction, TransactionReceipt, TransactionRequest};
-use jsonrpsee::{core::RpcResult, proc_macros::rpc};
+use alloy_rpc_types_eth::{
+    AccessListResult, Block, EIP1186AccountProofResponse, FeeHistory, Filter, Log, Transaction, TransactionReceipt,
+    TransactionRequest,
+    pubsub::{Params, SubscriptionKind},
+    state::StateOverride,
+};
+use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace};
+use alloy_serde::JsonStorageKey;
+use jsonrpsee::{
+    core::{RpcResult, SubscriptionResult},
+    proc_macros::rpc,
+};
 
 /// `web3_`: client identity and hashing.
 #[rpc(server, namespace = "web3")]
@@ -90,12 +100,37 @@ pub trait EthApi {
     /// One storage slot.
     #[method(name = "getStorageAt", blocking)]
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256>;
-    /// Runs a call on the latest state without changing it.
+    /// Runs a call on a block's state, with state overrides, without changing anything; its
+    /// gas is capped by `--rpc.gascap` and its time by `--rpc.evmtimeout`.
     #[method(name = "call", blocking)]
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
-    /// The smallest gas limit with which the call succeeds.
+    fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<Bytes>;
+    /// The smallest gas limit with which the call succeeds (access and authorization lists
+    /// included), at most the RPC gas cap.
     #[method(name = "estimateGas", blocking)]
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64>;
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<U64>;
+    /// The access list a call would use, and its gas with that list (revm-inspectors'
+    /// access-list inspector, rerun until the list is stable, as geth does).
+    #[method(name = "createAccessList", blocking)]
+    fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult>;
+    /// An account's Merkle proof and its storage slots' proofs against the state root
+    /// (EIP-1186), at the head.
+    #[method(name = "getProof", blocking)]
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse>;
     /// Base fees and gas used of recent blocks.
     #[method(name = "feeHistory", blocking)]
     fn fee_history(
@@ -131,6 +166,68 @@ pub trait EthApi {
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
 }
 
+/// Signing with the unlocked dev accounts (`--dev`): messages (EIP-191), typed data (EIP-712)
+/// and transactions.
+#[rpc(server, namespace = "eth")]
+pub trait EthSignApi {
+    /// Signs `data` as an EIP-191 personal message (`\x19Ethereum Signed Message:\n` + length).
+    #[method(name = "sign")]
+    fn sign(&self, address: Address, data: Bytes) -> RpcResult<Bytes>;
+    /// Signs EIP-712 typed data (a JSON object, or a string holding one).
+    #[method(name = "signTypedData_v4")]
+    fn sign_typed_data_v4(&self, address: Address, data: serde_json::Value) -> RpcResult<Bytes>;
+    /// Fills in and signs a transaction without sending it; returns its EIP-2718 bytes.
+    #[method(name = "signTransaction", blocking)]
+    fn sign_transaction(&self, request: TransactionRequest) -> RpcResult<Bytes>;
+}
+
+/// `personal_sign`: [`EthSignApi::sign`] with geth's parameter order.
+#[rpc(server, namespace = "personal")]
+pub trait PersonalApi {
+    /// Signs `data` as an EIP-191 personal message; the password is ignored (dev accounts).
+    #[method(name = "sign")]
+    fn sign(&self, data: Bytes, address: Address, password: Option<String>) -> RpcResult<Bytes>;
+}
+
+/// `debug_`: geth-style traces (revm-inspectors): the struct logger, `callTracer`,
+/// `prestateTracer`, `4byteTracer`, `flatCallTracer`, `muxTracer`, `noopTracer`.
+#[rpc(server, namespace = "debug")]
+pub trait DebugApi {
+    /// Replays a mined transaction on the state before it and traces it.
+    #[method(name = "traceTransaction", blocking)]
+    fn trace_transaction(&self, hash: B256, options: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
+    /// Traces a call on a block's state (with state overrides).
+    #[method(name = "traceCall", blocking)]
+    fn trace_call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        options: Option<GethDebugTracingCallOptions>,
+    ) -> RpcResult<GethTrace>;
+}
+
+/// `eth_subscribe`: new heads, logs and pending transactions pushed over WebSocket.
+#[rpc(server, namespace = "eth")]
+pub trait EthPubSubApi {
+    /// Subscribes to `newHeads`, `logs` (with a filter) or `newPendingTransactions`.
+    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
+    async fn subscribe(&self, kind: SubscriptionKind, params: Option<Params>) -> SubscriptionResult;
+}
+
+/// `txpool_`: what waits for a block, as geth reports it.
+#[rpc(server, namespace = "txpool")]
+pub trait TxpoolApi {
+    /// How many transactions are pending (next block) and queued (behind a nonce gap).
+    #[method(name = "status", blocking)]
+    fn status(&self) -> RpcResult<TxpoolStatus>;
+    /// Every pooled transaction, by sender and nonce.
+    #[method(name = "content", blocking)]
+    fn content(&self) -> RpcResult<TxpoolContent>;
+    /// A one-line summary of every pooled transaction, by sender and nonce.
+    #[method(name = "inspect", blocking)]
+    fn inspect(&self) -> RpcResult<TxpoolInspect>;
+}
+
 /// `eth_` polling filters.
 #[rpc(server, namespace = "eth")]
 pub trait EthFilterApi {
@@ -140,8 +237,7 @@ pub trait EthFilterApi {
     /// A filter of new block hashes.
     #[method(name = "newBlockFilter", blocking)]
     fn new_block_filter(&self) -> RpcResult<U64>;
-    /// A filter of pending transactions (always empty: transactions are mined or pooled
-    /// without announcement).
+    /// A filter of the hashes of transactions entering the pool.
     #[method(name = "newPendingTransactionFilter", blocking)]
     fn new_pending_transaction_filter(&self) -> RpcResult<U64>;
     /// Removes a filter.
@@ -155,12 +251,45 @@ pub trait EthFilterApi {
     fn filter_logs(&self, id: U64) -> RpcResult<Vec<Log>>;
 }
 
-/// `evm_`: test helpers.
+/// `evm_`: the test helpers hardhat and anvil share.
 #[rpc(server, namespace = "evm")]
 pub trait DevApi {
-    /// Seals the pooled transactions into a block now.
+    /// Seals the pending transactions into a block now (`timestamp`: the block's).
     #[method(name = "mine", blocking)]
-    fn mine(&self) -> RpcResult<String>;
+    fn mine(&self, timestamp: Option<U64>) -> RpcResult<String>;
+    /// Remembers the head; `evm_revert` returns to it.
+    #[method(name = "snapshot", blocking)]
+    fn snapshot(&self) -> RpcResult<U64>;
+    /// Unwinds the chain to a snapshot (which is then gone, as are later ones).
+    #[method(name = "revert", blocking)]
+    fn revert(&self, id: U64) -> RpcResult<bool>;
+    /// Moves the clock of later blocks forward; returns the total offset in seconds.
+    #[method(name = "increaseTime", blocking)]
+    fn increase_time(&self, seconds: U64) -> RpcResult<U64>;
+    /// Sets the next block's timestamp.
+    #[method(name = "setNextBlockTimestamp", blocking)]
+    fn set_next_block_timestamp(&self, timestamp: U64) -> RpcResult<()>;
+}
+
+/// `anvil_` (and `hardhat_`) state edits for tests. Each seals a block that begins with the
+/// edit, so it is part of the chain: in the state root, and replayed by `aiop chain verify`.
+#[rpc(server, namespace = "anvil")]
+pub trait AnvilApi {
+    /// Sets an account's balance.
+    #[method(name = "setBalance", aliases = ["hardhat_setBalance"], blocking)]
+    fn set_balance(&self, address: Address, balance: U256) -> RpcResult<()>;
+    /// Sets an account's code.
+    #[method(name = "setCode", aliases = ["hardhat_setCode"], blocking)]
+    fn set_code(&self, address: Address, code: Bytes) -> RpcResult<()>;
+    /// Sets an account's nonce.
+    #[method(name = "setNonce", aliases = ["hardhat_setNonce"], blocking)]
+    fn set_nonce(&self, address: Address, nonce: U64) -> RpcResult<()>;
+    /// Sets one storage slot.
+    #[method(name = "setStorageAt", aliases = ["hardhat_setStorageAt"], blocking)]
+    fn set_storage_at(&self, address: Address, slot: U256, value: B256) -> RpcResult<bool>;
+    /// Seals `blocks` blocks (default one).
+    #[method(name = "mine", aliases = ["hardhat_mine"], blocking)]
+    fn mine(&self, blocks: Option<U64>, interval: Option<U64>) -> RpcResult<()>;
 }
 
 /// `aiop_`: the inference precompile, off-chain. Both methods run through the precompile

@@ -16,11 +16,17 @@ use std::{
 /// Most polling filters kept at once (the oldest is dropped beyond).
 pub const MAX_FILTERS: usize = 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum PollFilter {
-    Blocks { next: u64 },
-    Logs { filter: Box<Filter>, next: u64 },
-    PendingTxs,
+    Blocks {
+        next: u64,
+    },
+    Logs {
+        filter: Box<Filter>,
+        next: u64,
+    },
+    /// The node's announcements since the last poll (a lagging filter loses the oldest).
+    PendingTxs(tokio::sync::broadcast::Receiver<crate::node::NodeEvent>),
 }
 
 /// The installed filters, by id.
@@ -65,7 +71,7 @@ impl EthFilterApiServer for RpcCtx {
     }
 
     fn new_pending_transaction_filter(&self) -> RpcResult<U64> {
-        self.filters.add(PollFilter::PendingTxs)
+        self.filters.add(PollFilter::PendingTxs(self.node.subscribe()))
     }
 
     fn uninstall_filter(&self, id: U64) -> RpcResult<bool> {
@@ -79,7 +85,12 @@ impl EthFilterApiServer for RpcCtx {
         let head = chain.head().header.number;
         Ok(match filter {
             PollFilter::Blocks { next } => {
-                let hashes = (*next..=head).filter_map(|n| chain.block(n)).map(|b| b.hash).collect();
+                let hashes = (*next..=head)
+                    .map(|n| chain.reader().hash_of(n).map_err(super::node_error))
+                    .collect::<RpcResult<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 *next = head + 1;
                 FilterChanges::Hashes(hashes)
             }
@@ -88,10 +99,20 @@ impl EthFilterApiServer for RpcCtx {
                 if from > head {
                     FilterChanges::Logs(vec![])
                 } else {
-                    FilterChanges::Logs(logs(&chain, filter, Some((from, head)))?)
+                    FilterChanges::Logs(logs(&chain, filter, Some((from, head)), &self.limits)?)
                 }
             }
-            PollFilter::PendingTxs => FilterChanges::Hashes(vec![]),
+            PollFilter::PendingTxs(events) => {
+                let mut hashes = Vec::new();
+                loop {
+                    match events.try_recv() {
+                        Ok(crate::node::NodeEvent::PendingTransaction(hash)) => hashes.push(hash),
+                        Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+                FilterChanges::Hashes(hashes)
+            }
         })
     }
 
@@ -101,6 +122,6 @@ impl EthFilterApiServer for RpcCtx {
             Some(_) => return Err(invalid_params("not a log filter")),
             None => return Err(not_found()),
         };
-        logs(&*self.chain()?, &filter, None)
+        logs(&self.chain()?, &filter, None, &self.limits)
     }
 }

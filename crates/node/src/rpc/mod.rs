@@ -12,40 +12,127 @@
 
 pub mod aiop;
 pub mod api;
+pub mod debug;
+pub mod dev;
 pub mod eth;
 pub mod filters;
+pub mod pubsub;
+pub mod server;
+pub mod signing;
+pub mod txpool;
 pub mod types;
 
 use crate::{
     error::NodeError,
     node::{Node, describe_failure},
 };
-use api::{AiopApiServer, DevApiServer, EthApiServer, EthFilterApiServer, NetApiServer, Web3ApiServer};
-use jsonrpsee::{
-    RpcModule,
-    server::{Server, ServerHandle},
-    types::ErrorObjectOwned,
+use api::{
+    AiopApiServer, AnvilApiServer, DebugApiServer, DevApiServer, EthApiServer, EthFilterApiServer, EthPubSubApiServer,
+    EthSignApiServer, NetApiServer, PersonalApiServer, TxpoolApiServer, Web3ApiServer,
 };
+use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use revm::context_interface::result::ExecutionResult;
-use std::{net::SocketAddr, sync::Arc};
+use std::{sync::Arc, time::Duration};
 
 /// The tip the node suggests (1 gwei).
 pub const SUGGESTED_TIP: u128 = 1_000_000_000;
-/// Most blocks `eth_getLogs` scans in one call.
-pub const MAX_LOG_RANGE: u64 = 100_000;
 
-/// What every method implementation reads: the node, and the RPC's own state (polling
-/// filters). Cloning shares both.
+/// The limits that keep one client from starving the others; the defaults are geth's and
+/// reth's, and each has a flag (see `aiop node --help`).
+#[derive(Debug, Clone)]
+pub struct RpcLimits {
+    /// Most gas an `eth_call`, `eth_estimateGas` or `aiop_infer` may use (`--rpc.gascap`).
+    pub gas_cap: u64,
+    /// Longest an `eth_call` may run before the client is answered with a timeout
+    /// (`--rpc.evmtimeout`).
+    pub evm_timeout: Duration,
+    /// Most blocks one `eth_getLogs` may scan (`--rpc.max-blocks-per-filter`).
+    pub max_blocks_per_filter: u64,
+    /// Most logs one `eth_getLogs` may return (`--rpc.max-logs-per-response`).
+    pub max_logs_per_response: usize,
+    /// Most addresses, and most alternatives per topic position, in one log filter.
+    pub max_filter_alternatives: usize,
+    /// Most blocks one `eth_feeHistory` may cover.
+    pub max_fee_history_blocks: u64,
+    /// Most reward percentiles one `eth_feeHistory` may ask for.
+    pub max_reward_percentiles: usize,
+    /// Largest signed transaction `eth_sendRawTransaction` accepts, in bytes.
+    pub max_raw_tx_bytes: usize,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        RpcLimits {
+            gas_cap: 50_000_000,
+            evm_timeout: Duration::from_secs(5),
+            max_blocks_per_filter: 100_000,
+            max_logs_per_response: 20_000,
+            max_filter_alternatives: 1_000,
+            max_fee_history_blocks: 1_024,
+            max_reward_percentiles: 100,
+            max_raw_tx_bytes: 128 * 1024,
+        }
+    }
+}
+
+/// Most calls that may still run past their time budget at once; more are refused until they
+/// finish (each is bounded by the gas cap).
+const MAX_OVERDUE_CALLS: usize = 8;
+
+/// What every method implementation reads: the node, the limits, and the RPC's own state
+/// (polling filters). Cloning shares all of it.
 #[derive(Debug, Clone)]
 pub struct RpcCtx {
     node: Arc<Node>,
     filters: Arc<filters::Filters>,
+    limits: Arc<RpcLimits>,
+    overdue: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RpcCtx {
-    /// Serves `node`.
+    /// Serves `node` with the default limits.
     pub fn new(node: Arc<Node>) -> Self {
-        RpcCtx { node, filters: Arc::default() }
+        Self::with_limits(node, RpcLimits::default())
+    }
+
+    /// Serves `node` with `limits`.
+    pub fn with_limits(node: Arc<Node>, limits: RpcLimits) -> Self {
+        RpcCtx { node, filters: Arc::default(), limits: Arc::new(limits), overdue: Arc::default() }
+    }
+
+    /// Runs `work` (an EVM execution) on its own thread and waits at most the time budget. A
+    /// call past its budget is answered with geth's timeout error and finishes in the
+    /// background, bounded by the gas cap; at most [`MAX_OVERDUE_CALLS`] may do so at once.
+    pub(crate) fn bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Node, &RpcLimits) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, ErrorObjectOwned> {
+        use std::sync::atomic::Ordering;
+        if self.overdue.load(Ordering::Relaxed) >= MAX_OVERDUE_CALLS {
+            return Err(error(-32005, "too many calls are still running past --rpc.evmtimeout; retry later"));
+        }
+        let (node, limits, overdue) = (self.node.clone(), self.limits.clone(), self.overdue.clone());
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = timed_out.clone();
+        std::thread::Builder::new()
+            .name("rpc-call".into())
+            .spawn(move || {
+                let out = work(&node, &limits);
+                if flag.load(Ordering::Acquire) {
+                    overdue.fetch_sub(1, Ordering::Relaxed);
+                }
+                let _ = done.send(out);
+            })
+            .map_err(|e| error(-32603, format!("cannot start the call: {e}")))?;
+        match result.recv_timeout(self.limits.evm_timeout) {
+            Ok(out) => out.map_err(node_error),
+            Err(_) => {
+                self.overdue.fetch_add(1, Ordering::Relaxed);
+                timed_out.store(true, Ordering::Release);
+                Err(error(-32000, format!("execution aborted (timeout = {:?})", self.limits.evm_timeout)))
+            }
+        }
     }
 }
 
@@ -64,6 +151,10 @@ pub(crate) fn node_error(e: NodeError) -> ErrorObjectOwned {
     match e {
         NodeError::Rejected(why) => error(-32000, why.to_string()),
         NodeError::Execution(m) => error(-32000, m),
+        e @ (NodeError::StateUnavailable { .. } | NodeError::DevOnly(_) | NodeError::InvalidTimestamp { .. }) => {
+            error(-32000, e.to_string())
+        }
+        e @ NodeError::BadOverride(_) => error(-32602, e.to_string()),
         other => error(-32603, other.to_string()),
     }
 }
@@ -97,12 +188,18 @@ fn revert_reason(output: &[u8]) -> Option<String> {
 /// Every method, merged into one module.
 pub fn module(ctx: RpcCtx) -> RpcModule<()> {
     let mut module = RpcModule::new(());
-    let parts: [jsonrpsee::core::server::Methods; 6] = [
+    let parts: [jsonrpsee::core::server::Methods; 12] = [
         Web3ApiServer::into_rpc(ctx.clone()).into(),
         NetApiServer::into_rpc(ctx.clone()).into(),
         EthApiServer::into_rpc(ctx.clone()).into(),
         EthFilterApiServer::into_rpc(ctx.clone()).into(),
+        EthPubSubApiServer::into_rpc(ctx.clone()).into(),
+        EthSignApiServer::into_rpc(ctx.clone()).into(),
+        PersonalApiServer::into_rpc(ctx.clone()).into(),
+        DebugApiServer::into_rpc(ctx.clone()).into(),
+        TxpoolApiServer::into_rpc(ctx.clone()).into(),
         DevApiServer::into_rpc(ctx.clone()).into(),
+        AnvilApiServer::into_rpc(ctx.clone()).into(),
         AiopApiServer::into_rpc(ctx).into(),
     ];
     for part in parts {
@@ -112,36 +209,4 @@ pub fn module(ctx: RpcCtx) -> RpcModule<()> {
     module
 }
 
-/// The CORS layer for `--http.corsdomain`: `*` for any origin, or a comma-separated list.
-pub fn cors_layer(domains: &str) -> anyhow::Result<tower_http::cors::CorsLayer> {
-    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-    let layer = CorsLayer::new()
-        .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
-        .allow_headers(Any);
-    if domains.trim() == "*" {
-        return Ok(layer.allow_origin(Any));
-    }
-    let origins = domains
-        .split(',')
-        .map(|d| d.trim().parse::<http::HeaderValue>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("--http.corsdomain {domains:?}: {e}"))?;
-    Ok(layer.allow_origin(AllowOrigin::list(origins)))
-}
-
-/// Starts the HTTP server on `addr`, with CORS for `cors` (see [`cors_layer`]) when given.
-pub async fn serve(ctx: RpcCtx, addr: SocketAddr, cors: Option<&str>) -> anyhow::Result<(ServerHandle, SocketAddr)> {
-    let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(64 * 1024 * 1024)
-        .max_response_body_size(256 * 1024 * 1024)
-        .build();
-    let cors = cors.map(cors_layer).transpose()?;
-    let server = Server::builder()
-        .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().option_layer(cors))
-        .build(addr)
-        .await?;
-    let local = server.local_addr()?;
-    let handle = server.start(module(ctx));
-    Ok((handle, local))
-}
+pub use server::{ServerConfig, serve};

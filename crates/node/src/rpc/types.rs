@@ -7,6 +7,24 @@ use alloy_primitives::{B256, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt};
 use serde::Serialize;
 
+pub use alloy_rpc_types_txpool::{TxpoolInspect, TxpoolInspectSummary, TxpoolStatus};
+
+/// What `txpool_content` returns.
+pub type TxpoolContent = alloy_rpc_types_txpool::TxpoolContent<Transaction>;
+
+/// A pooled transaction as the RPC shows it (no block yet).
+pub(crate) fn pooled_tx(tx: alloy_consensus::transaction::Recovered<alloy_consensus::TxEnvelope>) -> Transaction {
+    let effective_gas_price = Some(tx.max_fee_per_gas());
+    Transaction {
+        inner: tx,
+        block_hash: None,
+        block_number: None,
+        transaction_index: None,
+        effective_gas_price,
+        block_timestamp: None,
+    }
+}
+
 /// What `eth_getFilterChanges` returns: block hashes, or logs.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
