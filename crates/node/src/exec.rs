@@ -123,6 +123,20 @@ pub struct Executed {
     pub diff: Diff,
 }
 
+/// The execution context of a block of `tx_count` transactions: its parent, the (constant)
+/// beacon root, no withdrawals. Block building, replay and tracing all use this one.
+pub fn block_context(env: &BlockEnvInput, tx_count: usize) -> EthBlockExecutionCtx<'static> {
+    EthBlockExecutionCtx {
+        parent_hash: env.parent_hash,
+        parent_beacon_block_root: Some(BEACON_ROOT),
+        ommers: &[],
+        withdrawals: Some(std::borrow::Cow::Owned(Vec::new())),
+        extra_data: env.extra_data.clone(),
+        tx_count_hint: Some(tx_count),
+        slot_number: None,
+    }
+}
+
 /// Executes a block's transactions on `world`, after the dev-mode `edits` recorded for it.
 ///
 /// With `skip_invalid` (building a block), a transaction the EVM rejects (bad nonce, no funds)
@@ -143,15 +157,7 @@ pub fn execute_block(
         overlay.apply_edit(edit);
     }
     let evm = factory.create_evm(overlay, env.evm_env());
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: env.parent_hash,
-        parent_beacon_block_root: Some(BEACON_ROOT),
-        ommers: &[],
-        withdrawals: Some(std::borrow::Cow::Owned(Vec::new())),
-        extra_data: env.extra_data.clone(),
-        tx_count_hint: Some(txs.len()),
-        slot_number: None,
-    };
+    let ctx = block_context(env, txs.len());
     let spec = DevSpec;
     let mut executor = EthBlockExecutor::new(evm, ctx, &spec, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes().map_err(exec_err)?;

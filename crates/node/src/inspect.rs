@@ -11,7 +11,7 @@
 //! system calls); panic on any transaction, option or state a client can send.
 
 use crate::{
-    chain::{BEACON_ROOT, DevSpec},
+    chain::DevSpec,
     error::{NodeError, Result, TxRejection},
     exec::{BlockEnvInput, NodeEvmFactory},
     state::WorldState,
@@ -20,7 +20,7 @@ use alloy_consensus::{TxEnvelope, transaction::Recovered};
 use alloy_evm::{
     EvmEnv, EvmFactory, FromRecoveredTx,
     block::{BlockExecutionError, BlockExecutor},
-    eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmContext, receipt_builder::AlloyReceiptBuilder},
+    eth::{EthBlockExecutor, EthEvmContext, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
 use alloy_rlp::EMPTY_STRING_CODE;
@@ -116,15 +116,7 @@ where
     DB::Error: std::error::Error + Send + Sync + 'static,
 {
     let evm = factory.create_evm(db, block.evm_env());
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: block.parent_hash,
-        parent_beacon_block_root: Some(BEACON_ROOT),
-        ommers: &[],
-        withdrawals: Some(std::borrow::Cow::Owned(Vec::new())),
-        extra_data: block.extra_data.clone(),
-        tx_count_hint: Some(before.len()),
-        slot_number: None,
-    };
+    let ctx = crate::exec::block_context(block, before.len());
     let spec = DevSpec;
     let mut executor = EthBlockExecutor::new(evm, ctx, &spec, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes().map_err(replay_error)?;

@@ -255,7 +255,7 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
-/// How the state of an account is read when pooling: its nonce and balance at the head.
+/// The nonce of `address` in `world` (zero for an account that does not exist).
 fn nonce_in(world: &WorldState, address: &Address) -> u64 {
     world.account(address).map(|a| a.nonce).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! The HTTP and WebSocket server (one port, as anvil serves both) with geth's protective
-//! defaults: request and response size limits, a batch limit, a connection limit, timeouts
-//! against slow clients, a Host allowlist (`--http.vhosts`) and a WebSocket Origin allowlist
-//! (`--ws.origins`).
+//! defaults: request and response size limits, a batch limit, a connection limit, first-request,
+//! idle and request timeouts against slow clients, a Host allowlist (`--http.vhosts`) and a
+//! WebSocket Origin allowlist (`--ws.origins`).
 //!
 //! What it must never do: read an unbounded request, or let connections that never finish
 //! a request lock other clients out.
@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub max_connections: u32,
     /// How long a connection may take to send its first request.
     pub first_request_timeout: Duration,
+    /// How long a connection may stay silent (no byte either way) before it is closed, as
+    /// geth's idle timeout; WebSocket connections are pinged well within it.
+    pub idle_timeout: Duration,
     /// How long one HTTP request may take, body included.
     pub request_timeout: Duration,
 }
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             max_batch: 1000,
             max_connections: 500,
             first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -164,14 +168,96 @@ pub fn cors_layer(domains: &str) -> anyhow::Result<tower_http::cors::CorsLayer> 
     Ok(layer.allow_origin(AllowOrigin::list(origins)))
 }
 
-/// Starts the HTTP and WebSocket server.
+/// A connection that fails once nothing has been read or written for its deadline: first the
+/// first-request timeout, then the idle timeout after every byte. So a client that opens
+/// connections and sends nothing (or stops halfway) cannot hold them.
+struct Silence<S> {
+    inner: S,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle: Duration,
+}
+
+impl<S> Silence<S> {
+    fn new(inner: S, first: Duration, idle: Duration) -> Self {
+        Silence { inner, deadline: Box::pin(tokio::time::sleep(first)), idle }
+    }
+
+    fn heard(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    fn timed_out(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn silent() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "the connection was silent for too long")
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Silence<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.heard();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.timed_out(cx) => Poll::Ready(Err(silent())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Silence<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.heard();
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Starts the HTTP and WebSocket server: our own accept loop (jsonrpsee's service per
+/// connection), so that each connection is bounded by [`ServerConfig::max_connections`] and
+/// closed when silent.
 pub async fn serve(ctx: RpcCtx, config: &ServerConfig) -> anyhow::Result<(ServerHandle, SocketAddr)> {
+    let ping = jsonrpsee::server::PingConfig::new()
+        .ping_interval(config.idle_timeout / 4)
+        .inactive_limit(config.idle_timeout / 2);
     let settings = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(config.max_request_bytes)
         .max_response_body_size(config.max_response_bytes)
         .max_connections(config.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
-        .set_first_request_timeout(Some(config.first_request_timeout))
+        .enable_ws_ping(ping)
         .set_id_provider(HexIdProvider::default())
         .build();
     let cors = config.cors.as_deref().map(cors_layer).transpose()?;
@@ -182,9 +268,34 @@ pub async fn serve(ctx: RpcCtx, config: &ServerConfig) -> anyhow::Result<(Server
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .option_layer(cors)
         .and_then(answer_bad_ids);
-    let server = Server::builder().set_config(settings).set_http_middleware(middleware).build(config.addr).await?;
-    let local = server.local_addr()?;
-    let handle = server.start(module(ctx));
+    let services = Server::builder().set_config(settings).set_http_middleware(middleware).to_service_builder();
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let local = listener.local_addr()?;
+    let methods: jsonrpsee::Methods = module(ctx).into();
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_connections as usize));
+    let (first, idle) = (config.first_request_timeout, config.idle_timeout);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stop.clone().shutdown() => break,
+            };
+            let Ok((socket, _)) = accepted else { continue };
+            // Over the limit: close at once rather than queue, so the slots free up.
+            let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+            let _ = socket.set_nodelay(true);
+            let service = services.clone().build(methods.clone(), stop.clone());
+            let stopped = stop.clone().shutdown();
+            tokio::spawn(async move {
+                let io = Silence::new(socket, first, idle);
+                if let Err(e) = jsonrpsee::server::serve_with_graceful_shutdown(io, service, stopped).await {
+                    tracing::debug!("connection closed: {e}");
+                }
+                drop(slot);
+            });
+        }
+    });
     Ok((handle, local))
 }
 
@@ -211,5 +322,31 @@ mod tests {
         assert!(gate.validate(&mut request("localhost", Some("http://app.example"))).is_ok());
         gate.vhosts = Allowlist::parse("*");
         assert!(gate.validate(&mut request("anything.example", None)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_and_a_talking_one_is_not() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (_client, server) = tokio::io::duplex(64);
+        let mut silent = Silence::new(server, Duration::from_millis(100), Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let error = silent.read_u8().await.expect_err("times out");
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut talking = Silence::new(server, Duration::from_millis(100), Duration::from_millis(300));
+        let writer = tokio::spawn(async move {
+            for byte in 0..8u8 {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                client.write_u8(byte).await.unwrap();
+            }
+            client
+        });
+        for byte in 0..8u8 {
+            assert_eq!(talking.read_u8().await.expect("each byte resets the deadline"), byte);
+        }
+        let _client = writer.await.unwrap();
+        assert_eq!(talking.read_u8().await.expect_err("then silence").kind(), std::io::ErrorKind::TimedOut);
     }
 }
