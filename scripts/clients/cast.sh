@@ -42,20 +42,16 @@ STATE=$(mktemp -d)
 export STATE
 trap 'rm -rf "$STATE"' EXIT
 
-KEYS=(0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
-  0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a 0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6
-  0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a 0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
-  0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e 0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356
-  0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97 0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6)
-export KEY=${KEYS[$ACCOUNT]}
+# The dev chain (lib/devnet.json, shared with the other scripts): this account's key, the
+# mnemonic, Multicall3, the precompile and the models, and the values the checks send.
+eval "$(node -e '
+const d = require(process.argv[1]);
+const v = { KEY: d.devKeys[process.argv[2]] ?? "", MNEMONIC: d.mnemonic, MULTICALL3: d.multicall3, PRECOMPILE: d.precompile, DIGITS_MLP: d.digitsMlp,
+  MLPERF_KWS: d.mlperfKws, DIGITS_INPUT: d.digitsInput, RETURN_42: d.returns42, DISTINCT_TIP: d.distinctTip };
+for (const [k, x] of Object.entries(v)) console.log(`export ${k}=${JSON.stringify(String(x))}`);
+' "$here/lib/devnet.json" "$ACCOUNT")"
 ADDR=$("$CAST" wallet address --private-key "$KEY")
 export ADDR
-export MNEMONIC="test test test test test test test test test test test junk"
-export MULTICALL3=0xcA11bde05977b3631167028862bE2a173976CA11
-export PRECOMPILE=0x00000000000000000000000000000000000a1000
-export DIGITS_MLP=0x00000000000000000000000000000000a10d0000
-export MLPERF_KWS=0xCA9B7D850595e6901aaCEF5c84D8Bd8b4d2399be
-export DISTINCT_TIP=1234567891
 export FIXTURE=7777
 export SLOT0=0x0000000000000000000000000000000000000000000000000000000000000000
 BYTECODE=$(node -e 'process.stdout.write(require(process.argv[1]).bytecode)' "$here/ClientProbe.json")
@@ -348,7 +344,7 @@ override_balance() {
 }
 override_code() {
   at=$(fresh)
-  v=$(c call "$at" --override-code "$at:0x602a60005260206000f3")
+  v=$(c call "$at" --override-code "$at:$RETURN_42")
   [ "$(echo "$v" | j 'String(BigInt(x))')" = "42" ] || fail "result $v"
   echo "$v"
 }
@@ -501,7 +497,7 @@ pc_model_info() {
 }
 pc_infer() {
   [ "$TARGET" = aiop ] || skip "aiop only: no inference precompile"
-  out=$(c call "$PRECOMPILE" "infer(address,bytes)(bytes)" "$DIGITS_MLP" "0x$(printf '05%.0s' $(seq 64))") || fail "$out"
+  out=$(c call "$PRECOMPILE" "infer(address,bytes)(bytes)" "$DIGITS_MLP" "$DIGITS_INPUT") || fail "$out"
   [ ${#out} = 22 ] || fail "output $out"
   echo "keccak=$(c keccak "$out") out=$out"
 }

@@ -594,12 +594,7 @@ await h.check("aiop.modelInfo", async () => {
   if (!aiop) throw new Skip("aiop only: aiop_modelInfo");
   const info = await send("aiop_modelInfo", [C.DIGITS_MLP]);
   assert(info.input?.bytes === 64 && info.output?.bytes === 10, C.short(info));
-  return `keccak=${keccak256(toUtf8Bytes(canonical(info)))} id=${info.id}`;
+  return `keccak=${keccak256(toUtf8Bytes(C.canonical(info)))} id=${info.id}`;
 });
-function canonical(v) {
-  if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
-  if (v && typeof v === "object") return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
-  return JSON.stringify(v);
-}
 provider.destroy();
 process.exit(0);

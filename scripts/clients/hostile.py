@@ -14,35 +14,24 @@ Only loopback addresses are attacked (the URLs must name 127.0.0.1, ::1 or local
 loop is bounded in count and in time. Standard library, plus eth-account (pinned through
 web3 in scripts/requirements.txt) to sign transactions and websockets for the WebSocket case.
 """
-import argparse
 import concurrent.futures as cf
+import contextlib
 import json
 import os
-import random
 import re
 import socket
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
 
 from eth_account import Account
 import websockets.sync.client as wsclient
 from websockets.exceptions import InvalidStatus, InvalidHandshake
 
-DEV_KEYS = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from harness import DEV_KEYS, CheckFailed, Harness, arg_parser, short  # noqa: E402
+
 # The hostile test sends from dev accounts 5-9 (the client scripts use 1-4).
 SENDERS = [Account.from_key(k) for k in DEV_KEYS[5:10]]
 # Initcode that deploys JUMPDEST PUSH1 0 JUMP: a loop that ends only when the gas does.
@@ -50,11 +39,7 @@ LOOP_INITCODE = "0x635b6000566000526004601cf3"
 # Initcode that deploys GAS PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN: returns the gas it was given.
 GASLEFT_INITCODE = "0x685a60005260206000f360005260096017f3"
 
-p = argparse.ArgumentParser()
-p.add_argument("--rpc", default=os.environ.get("RPC_URL"))
-p.add_argument("--interval-rpc", default=os.environ.get("INTERVAL_RPC_URL"))
-p.add_argument("--target", default=os.environ.get("TARGET", "aiop"))
-p.add_argument("--only", default=os.environ.get("ONLY", ""))
+p = arg_parser()
 p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
 ARGS = p.parse_args()
 if not ARGS.rpc or not ARGS.interval_rpc:
@@ -70,62 +55,17 @@ def endpoint(url):
 
 HOST, PORT = endpoint(ARGS.rpc)
 IHOST, IPORT = endpoint(ARGS.interval_rpc)
-ONLY = re.compile(ARGS.only) if ARGS.only else None
-FAILED = []
+H = Harness("hostile", ARGS.only, __file__, timeout=60)
+case = H.check
 
 
-class CaseFailed(Exception):
-    pass
+class CaseFailed(CheckFailed):
+    """A failed expectation (its name stands in the case's detail)."""
 
 
 def expect(cond, msg):
     if not cond:
         raise CaseFailed(msg)
-
-
-def short(x, n=400):
-    s = x if isinstance(x, str) else json.dumps(x, default=str)
-    s = re.sub(r"\s+", " ", s)
-    return s if len(s) <= n else s[:n] + "..."
-
-
-def case(name, timeout=60):
-    """Runs the case now in a thread (bounded by `timeout`), prints its JSON line."""
-
-    def deco(fn):
-        if ONLY and not ONLY.search(name):
-            return fn
-        box = {}
-
-        def run():
-            try:
-                box["detail"] = fn()
-            except BaseException as e:  # noqa: BLE001 - every failure is a result
-                box["error"] = e
-
-        t0 = time.time()
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        t.join(timeout)
-        ms = int((time.time() - t0) * 1000)
-        if t.is_alive():
-            r = {"ok": False, "detail": f"timed out after {timeout}s"}
-        elif "error" in box:
-            e = box["error"]
-            text = f"{type(e).__name__}: {e}"
-            if not isinstance(e, CaseFailed):
-                tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.endswith("hostile.py")]
-                if tb:
-                    text += f" (line {tb[-1].lineno})"
-            r = {"ok": False, "detail": short(text)}
-        else:
-            r = {"ok": True, "detail": short(box.get("detail") or "")}
-        if not r["ok"]:
-            FAILED.append(name)
-        print(json.dumps({"client": "hostile", "check": name, **r, "ms": ms}), flush=True)
-        return fn
-
-    return deco
 
 
 # ---- HTTP by hand: every header and every byte under control ----
@@ -368,31 +308,33 @@ def served_meanwhile(n=5, within=3.0):
     return worst
 
 
-@case("slowloris.200halfOpen", timeout=90)
-def _():
+@contextlib.contextmanager
+def hanging(n, head):
+    """`n` connections to the node, each sent `head` (an unfinished request); closed on exit."""
     socks = []
     try:
-        for _ in range(200):
+        for _ in range(n):
             s = socket.create_connection((HOST, PORT), timeout=5)
-            s.sendall(f"POST / HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nContent-Type: appl".encode())
+            s.sendall(head.encode())
             socks.append(s)
-        time.sleep(1)
-        worst = served_meanwhile()
-        expect(worst < 3, f"a request took {worst:.1f}s with 200 idle connections open")
-        return f"200 half-open connections; other clients served in <= {worst:.2f}s"
+        yield socks
     finally:
         for s in socks:
             s.close()
 
 
+@case("slowloris.200halfOpen", timeout=90)
+def _():
+    with hanging(200, f"POST / HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nContent-Type: appl"):
+        time.sleep(1)
+        worst = served_meanwhile()
+        expect(worst < 3, f"a request took {worst:.1f}s with 200 idle connections open")
+        return f"200 half-open connections; other clients served in <= {worst:.2f}s"
+
+
 @case("slowloris.body", timeout=60)
 def _():
-    socks = []
-    try:
-        for _ in range(20):
-            s = socket.create_connection((HOST, PORT), timeout=5)
-            s.sendall(f"POST / HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{".encode())
-            socks.append(s)
+    with hanging(20, f"POST / HTTP/1.1\r\nHost: {HOST}:{PORT}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{") as socks:
         worst = 0.0
         for _ in range(5):  # a byte a second on each, while others are served
             for s in socks:
@@ -405,9 +347,6 @@ def _():
             time.sleep(1)
         expect(worst < 3, f"a request took {worst:.1f}s")
         return f"20 trickling bodies; others served in <= {worst:.2f}s"
-    finally:
-        for s in socks:
-            s.close()
 
 
 # ---- origins and hosts ----
@@ -637,5 +576,4 @@ def _():
     return f"head {n} (answered in {secs:.2f}s), interval head {ni2}"
 
 
-sys.stdout.flush()
-os._exit(1 if FAILED else 0)
+H.exit(fail_on_failure=True)

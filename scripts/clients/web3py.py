@@ -8,7 +8,6 @@ aiop|anvil (TARGET), --account N (ACCOUNT, the dev account this script sends fro
 --only REGEX (ONLY). eth_getProof answers are verified here against the block's state root
 with a Merkle-Patricia proof walker of its own (rlp + keccak), independent of the JS one.
 """
-import argparse
 import asyncio
 import json
 import os
@@ -16,7 +15,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
@@ -29,45 +27,19 @@ from web3.providers.persistent import WebSocketProvider
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MNEMONIC = "test test test test test test test test test test test junk"
-DEV_KEYS = [
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-]
-MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
-PRECOMPILE = "0x00000000000000000000000000000000000A1000"
-DIGITS_MLP = "0x00000000000000000000000000000000a10D0000"
-MLPERF_KWS = "0xCA9B7D850595e6901aaCEF5c84D8Bd8b4d2399be"
-DIGITS_INPUT = bytes([5] * 64)
-RETURN_42 = "0x602a60005260206000f3"
-DISTINCT_TIP = 1_234_567_891
+sys.path.insert(0, os.path.join(HERE, "lib"))
+from harness import DEVNET, DEV_KEYS, MNEMONIC, CheckFailed, Harness, Skip, arg_parser, short  # noqa: E402
+
+MULTICALL3 = DEVNET["multicall3"]
+# web3.py wants checksummed addresses: devnet.json has these two in lower case.
+PRECOMPILE = Web3.to_checksum_address(DEVNET["precompile"])
+DIGITS_MLP = Web3.to_checksum_address(DEVNET["digitsMlp"])
+MLPERF_KWS = DEVNET["mlperfKws"]
+DIGITS_INPUT = bytes.fromhex(DEVNET["digitsInput"][2:])
+RETURN_42 = DEVNET["returns42"]
+DISTINCT_TIP = DEVNET["distinctTip"]
 EMPTY_ROOT = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
-MC3_ABI = [
-    {"type": "function", "name": "aggregate3", "stateMutability": "payable",
-     "inputs": [{"name": "calls", "type": "tuple[]", "components": [
-         {"name": "target", "type": "address"}, {"name": "allowFailure", "type": "bool"}, {"name": "callData", "type": "bytes"}]}],
-     "outputs": [{"name": "returnData", "type": "tuple[]", "components": [
-         {"name": "success", "type": "bool"}, {"name": "returnData", "type": "bytes"}]}]},
-    {"type": "function", "name": "getEthBalance", "stateMutability": "view",
-     "inputs": [{"name": "addr", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "getBlockNumber", "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": "uint256"}]},
-]
-
-
-class Skip(Exception):
-    pass
-
-
-class CheckFailed(Exception):
-    pass
+MC3_ABI = DEVNET["multicall3Abi"]
 
 
 def check_that(cond, msg):
@@ -75,20 +47,10 @@ def check_that(cond, msg):
         raise CheckFailed(msg)
 
 
-def short(x, n=400):
-    s = x if isinstance(x, str) else json.dumps(x, default=lambda v: v.hex() if isinstance(v, (bytes, HexBytes)) else str(v))
-    s = re.sub(r"\s+", " ", s)
-    return s if len(s) <= n else s[:n] + "..."
-
-
 def parse_args():
-    p = argparse.ArgumentParser()
-    p.add_argument("--rpc", default=os.environ.get("RPC_URL"))
+    p = arg_parser()
     p.add_argument("--ws", default=os.environ.get("WS_URL"))
-    p.add_argument("--interval-rpc", default=os.environ.get("INTERVAL_RPC_URL"))
-    p.add_argument("--target", default=os.environ.get("TARGET", "aiop"))
     p.add_argument("--account", type=int, default=int(os.environ.get("ACCOUNT", "3")))
-    p.add_argument("--only", default=os.environ.get("ONLY", ""))
     a = p.parse_args()
     if not a.rpc:
         p.error("no RPC URL (--rpc or RPC_URL)")
@@ -98,52 +60,9 @@ def parse_args():
 
 
 ARGS = parse_args()
-ONLY = re.compile(ARGS.only) if ARGS.only else None
 AIOP = ARGS.target == "aiop"
-
-
-def check(name, timeout=30, setup=False):
-    """Runs the decorated function now, in a thread with a timeout; prints one JSON line.
-    `setup`: run even when --only filters the check out (others need what it makes), silently."""
-
-    def deco(fn):
-        quiet = bool(ONLY and not ONLY.search(name))
-        if quiet and not setup:
-            return fn
-        box = {}
-
-        def run():
-            try:
-                box["detail"] = fn()
-            except BaseException as e:  # noqa: BLE001 - every failure is a result
-                box["error"] = e
-
-        t0 = time.time()
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        t.join(timeout)
-        ms = int((time.time() - t0) * 1000)
-        if t.is_alive():
-            r = {"ok": False, "detail": f"timed out after {timeout}s"}
-        elif "error" in box:
-            e = box["error"]
-            if isinstance(e, Skip):
-                r = {"ok": True, "skip": True, "detail": str(e)}
-            else:
-                text = f"{type(e).__name__}: {e}"
-                if not isinstance(e, CheckFailed):
-                    tb = traceback.extract_tb(e.__traceback__)
-                    here = [f for f in tb if f.filename.endswith("web3py.py")]
-                    if here:
-                        text += f" (line {here[-1].lineno})"
-                r = {"ok": False, "detail": short(text)}
-        else:
-            r = {"ok": True, "detail": short(box.get("detail") or "")}
-        if not quiet:
-            print(json.dumps({"client": "web3py", "check": name, **r, "ms": ms}), flush=True)
-        return fn
-
-    return deco
+H = Harness("web3py", ARGS.only, __file__)
+check = H.check
 
 
 def need(v, what):
@@ -990,5 +909,4 @@ def _():
     return f"keccak=0x{keccak(canon.encode()).hex()} id={info['id']}"
 
 
-sys.stdout.flush()
-os._exit(0)  # daemon threads of timed-out checks must not keep the process alive
+H.exit()

@@ -155,9 +155,12 @@ fn a_block_the_database_does_not_commit_is_never_served_and_the_node_goes_on() {
         assert!(chain.transaction(refused.tx_hash()).unwrap().is_none());
     }
 
-    // The disk recovers: the same transaction goes in, and a restart shows what memory showed.
+    // The transaction the failed block held is still pending, not lost: once the disk
+    // recovers the next block takes it, and a restart shows what memory showed.
+    assert!(node.pending().unwrap().iter().any(|t| t.tx_hash() == refused.tx_hash()));
     node.store_for_tests().fail_commits_for_tests(false);
-    node.submit(refused.clone()).expect("the same transaction, committed this time");
+    node.mine_pending().expect("committed this time");
+    assert!(node.read().unwrap().transaction(refused.tx_hash()).unwrap().is_some());
     let head = node.read().unwrap().head().clone();
     assert_eq!(head.header.number, 2);
     drop(node);

@@ -1,4 +1,4 @@
-// Shared by the JavaScript client scripts (viem.mjs, ethers.mjs): arguments, dev accounts,
+// Shared by the JavaScript client scripts (viem.mjs, ethers.mjs): arguments, dev accounts (devnet.json),
 // the probe contract, the check harness (one JSON line per check, each with its own timeout)
 // and an EIP-1186 proof verifier on @ethereumjs/mpt (independent of the client under test).
 import fs from "node:fs";
@@ -40,81 +40,27 @@ export function parseArgs(argv = process.argv.slice(2)) {
   return o;
 }
 
-export const MNEMONIC = "test test test test test test test test test test test junk";
-// The first ten keys of MNEMONIC (m/44'/60'/0'/0/i): anvil's and hardhat's dev accounts.
-export const DEV_KEYS = [
-  "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-  "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-  "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-  "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-  "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-  "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-  "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-  "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-  "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-  "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-];
-export const DEV_ADDRS = [
-  "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-  "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-  "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-  "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
-  "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
-  "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
-  "0x976EA74026E726554dB657fA54763abd0C3a0aa9",
-  "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
-  "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
-  "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
-];
+// The dev chain (devnet.json, shared with the Python scripts, cast.sh and run): the test
+// mnemonic and its first ten keys (m/44'/60'/0'/0/i, anvil's and hardhat's dev accounts) and
+// addresses, Multicall3, the inference precompile and the pre-deployed models (docs/node.md).
+const DEVNET = JSON.parse(fs.readFileSync(path.join(HERE, "devnet.json"), "utf8"));
+export const MNEMONIC = DEVNET.mnemonic;
+export const DEV_KEYS = DEVNET.devKeys;
+export const DEV_ADDRS = DEVNET.devAddrs;
 
 export const PROBE = JSON.parse(fs.readFileSync(path.join(HERE, "..", "ClientProbe.json"), "utf8"));
-export const MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11";
-export const MULTICALL3_ABI = [
-  {
-    type: "function",
-    name: "aggregate3",
-    stateMutability: "payable",
-    inputs: [
-      {
-        name: "calls",
-        type: "tuple[]",
-        components: [
-          { name: "target", type: "address" },
-          { name: "allowFailure", type: "bool" },
-          { name: "callData", type: "bytes" },
-        ],
-      },
-    ],
-    outputs: [
-      {
-        name: "returnData",
-        type: "tuple[]",
-        components: [
-          { name: "success", type: "bool" },
-          { name: "returnData", type: "bytes" },
-        ],
-      },
-    ],
-  },
-  { type: "function", name: "getBlockNumber", stateMutability: "view", inputs: [], outputs: [{ name: "", type: "uint256" }] },
-  {
-    type: "function",
-    name: "getEthBalance",
-    stateMutability: "view",
-    inputs: [{ name: "addr", type: "address" }],
-    outputs: [{ name: "", type: "uint256" }],
-  },
-];
-// The inference precompile and the pre-deployed models (docs/node.md).
-export const PRECOMPILE = "0x00000000000000000000000000000000000a1000";
-export const DIGITS_MLP = "0x00000000000000000000000000000000a10d0000";
-export const MLPERF_KWS = "0xCA9B7D850595e6901aaCEF5c84D8Bd8b4d2399be";
+export const MULTICALL3 = DEVNET.multicall3;
+export const MULTICALL3_ABI = DEVNET.multicall3Abi;
+export const PRECOMPILE = DEVNET.precompile;
+export const DIGITS_MLP = DEVNET.digitsMlp;
+export const MLPERF_KWS = DEVNET.mlperfKws;
 export const IAIOP_ABI = JSON.parse(fs.readFileSync(path.join(ROOT, "contracts", "out", "IAiop.json"), "utf8")).abi;
-export const DIGITS_INPUT = "0x" + "05".repeat(64);
+// The 64 bytes the infer checks give the digits MLP.
+export const DIGITS_INPUT = DEVNET.digitsInput;
 // Runtime code for the code override: PUSH1 42 PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN.
-export const RETURN_42 = "0x602a60005260206000f3";
+export const RETURN_42 = DEVNET.returns42;
 // A tip no node would pick by itself, so that eth_feeHistory's rewards can be traced to it.
-export const DISTINCT_TIP = 1_234_567_891n;
+export const DISTINCT_TIP = BigInt(DEVNET.distinctTip);
 
 export class Skip extends Error {}
 
@@ -202,6 +148,14 @@ export function short(x, n = 400) {
   if (s === undefined) s = "";
   s = s.replace(/\s+/g, " ");
   return s.length > n ? s.slice(0, n) + "..." : s;
+}
+
+/// JSON with every object's keys sorted: what the aiop_modelInfo checks hash, the same bytes in
+/// every client.
+export function canonical(v) {
+  if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
+  if (v && typeof v === "object") return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
+  return JSON.stringify(v);
 }
 
 export function assert(cond, msg) {
