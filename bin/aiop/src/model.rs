@@ -337,6 +337,13 @@ fn op_params(model: &Model, op: &Op) -> String {
         }
         Op::HardSwish { .. } | Op::LeakyRelu { .. } | Op::Requantize { .. } => String::new(),
         Op::Reshape { .. } | Op::ArgMax { .. } => String::new(),
+        Op::BatchMatMul { transpose_rhs, clamp: c, .. } => {
+            format!("{}{}", if *transpose_rhs { "rhs transposed" } else { "" }, clamp(c)).trim_start().to_owned()
+        }
+        Op::LayerNorm { gamma, epsilon, .. } => format!("gamma {} epsilon {epsilon}", weights(*gamma)),
+        Op::Gelu { erf_clip, erf_one, .. } => format!("erf clip {erf_clip} one {erf_one}"),
+        Op::Gather { table, .. } => format!("table {}", weights(*table)),
+        Op::Transpose { perm, .. } => format!("perm {perm:?}"),
     }
 }
 

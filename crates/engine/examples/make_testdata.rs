@@ -429,7 +429,79 @@ fn cases() -> Vec<Case> {
             description: "format v2: Sub, Pad, Concatenation, Mean, Requantize, LeakyRelu, HardSwish at extreme parameters",
             model: v2_ops(),
         },
+        // Format version 3, appended last for the same reason.
+        Case {
+            name: "v3_attention",
+            description: "format v3: an attention block over 4 tokens of 8: LayerNorm, Q/K/V FullyConnected, \
+                          BatchMatMul (Q K^T), Softmax, BatchMatMul (P V), Transpose to two heads, Gelu, Gather",
+            model: v3_attention(),
+        },
     ]
+}
+
+/// Every op format version 3 adds, in the shape they take in a transformer: a pre-norm
+/// attention block over `[4, 8]` tokens whose context is split into two heads, passed through
+/// Gelu and used as indices into an embedding table.
+fn v3_attention() -> Model {
+    let mut rng = Rng(0x3a77);
+    let mut b = ModelBuilder::new(FormatVersion::V3);
+    let x = b.tensor(act(&[4, 8], -3));
+    let gamma = b.tensor(Tensor::weights(&[8], ratio(1, 127), rng.weights(8)));
+    let beta = b.tensor(Tensor::bias(rng.bias(8, 1 << 16), ratio(1, 4096 * 127)));
+    let normalized = b.tensor(act(&[4, 8], 2));
+    b.op(Op::LayerNorm {
+        input: x,
+        gamma,
+        beta: Some(beta),
+        output: normalized,
+        epsilon: 4096,
+        output_scale: ratio(1, 3000),
+    });
+    let mut project = |b: &mut ModelBuilder, zp: i32| {
+        let w = b.tensor(Tensor::weights(&[8, 8], ratio(1, 127), rng.weights(64)));
+        let bias = b.tensor(Tensor::bias(rng.bias(8, 500), ratio(1, 4096)));
+        let out = b.tensor(act(&[4, 8], zp));
+        b.op(Op::FullyConnected {
+            input: normalized,
+            weights: w,
+            bias: Some(bias),
+            output: out,
+            output_scales: channel_scales(8, 1, 600),
+            clamp: Clamp::NONE,
+        });
+        out
+    };
+    let (q, k, v) = (project(&mut b, 1), project(&mut b, -1), project(&mut b, 0));
+    let scores = b.tensor(act(&[4, 4], -7));
+    b.op(Op::BatchMatMul {
+        lhs: q,
+        rhs: k,
+        output: scores,
+        transpose_rhs: true,
+        output_scale: ratio(1, 90),
+        clamp: Clamp::NONE,
+    });
+    let weights = b.tensor(act(&[4, 4], -128));
+    b.op(Op::Softmax { input: scores, output: weights, beta: ratio(1, 2), diff_min: -4000 });
+    let context = b.tensor(act(&[4, 8], 4));
+    b.op(Op::BatchMatMul {
+        lhs: weights,
+        rhs: v,
+        output: context,
+        transpose_rhs: false,
+        output_scale: ratio(1, 200),
+        clamp: Clamp::NONE,
+    });
+    let split = b.tensor(act(&[4, 2, 4], 4));
+    b.op(Op::Reshape { input: context, output: split });
+    let heads = b.tensor(act(&[2, 4, 4], 4));
+    b.op(Op::Transpose { input: split, output: heads, perm: vec![1, 0, 2] });
+    let activated = b.tensor(act(&[2, 4, 4], -100));
+    b.op(Op::Gelu { input: heads, output: activated, erf_clip: 80, erf_one: 6_500, output_scale: ratio(1, 4000) });
+    let table = b.tensor(Tensor::weights(&[40, 3], ratio(1, 127), rng.weights(120)));
+    let embedded = b.tensor(Tensor::activation(&[2, 4, 4, 3], 0, ratio(1, 127)));
+    b.op(Op::Gather { table, indices: activated, output: embedded });
+    b.finish(x, embedded)
 }
 
 fn inputs(rng: &mut Rng, len: usize) -> Vec<(&'static str, Vec<u8>)> {

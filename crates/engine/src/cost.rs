@@ -32,17 +32,19 @@ pub struct Cost {
 pub enum OpClass {
     /// FullyConnected: a packed matrix product.
     FullyConnected,
-    /// Conv2D: an im2col patch per output position, then a packed matrix product.
+    /// Conv2D: an im2col patch per output position, then a packed matrix product; and
+    /// BatchMatMul (format v3), whose two activations are laid out on every run.
     Conv2D,
     /// DepthwiseConv2D: one kernel window per output position and channel.
     DepthwiseConv2D,
     /// MaxPool2D, AveragePool2D.
     Pool,
-    /// Add, Sub, Mul, Requantize, LeakyRelu, HardSwish: integer work per element.
+    /// Add, Sub, Mul, Requantize, LeakyRelu, HardSwish, Gelu: integer work per element.
     Elementwise,
-    /// Softmax, Logistic, Tanh: fixed-point exponentials and reciprocals.
+    /// Softmax, Logistic, Tanh: fixed-point exponentials and reciprocals; LayerNorm: a square
+    /// root and a reciprocal per row.
     Transcendental,
-    /// Reshape, Concatenation, Pad, ArgMax, Mean: copies and reductions.
+    /// Reshape, Concatenation, Pad, ArgMax, Mean, Gather, Transpose: copies and reductions.
     Data,
 }
 
@@ -90,11 +92,21 @@ impl OpClass {
             | Op::Mul { .. }
             | Op::Requantize { .. }
             | Op::LeakyRelu { .. }
-            | Op::HardSwish { .. } => OpClass::Elementwise,
-            Op::Softmax { .. } | Op::Logistic { .. } | Op::Tanh { .. } => OpClass::Transcendental,
-            Op::Reshape { .. } | Op::Concatenation { .. } | Op::Pad { .. } | Op::ArgMax { .. } | Op::Mean { .. } => {
-                OpClass::Data
+            | Op::HardSwish { .. }
+            | Op::Gelu { .. } => OpClass::Elementwise,
+            Op::Softmax { .. } | Op::Logistic { .. } | Op::Tanh { .. } | Op::LayerNorm { .. } => {
+                OpClass::Transcendental
             }
+            // Both factors are activations, laid out for the kernel on every run, as Conv2D's
+            // patches are: priced per MAC and per element laid out.
+            Op::BatchMatMul { .. } => OpClass::Conv2D,
+            Op::Reshape { .. }
+            | Op::Concatenation { .. }
+            | Op::Pad { .. }
+            | Op::ArgMax { .. }
+            | Op::Mean { .. }
+            | Op::Gather { .. }
+            | Op::Transpose { .. } => OpClass::Data,
         }
     }
 }
@@ -114,10 +126,11 @@ pub struct OpWork {
     /// Multiply-accumulates, plus one per window element read by a pooling op (as [`Cost`]).
     pub macs: u64,
     /// Kernel taps: output positions times kernel (or pooling window) positions, channels not
-    /// counted. What a wide window over few channels costs beyond its MACs. 0 for ops without
-    /// a window.
+    /// counted. What a wide window over few channels costs beyond its MACs. BatchMatMul: two
+    /// per output (a dot product and a requantization, whatever the depth). 0 for other ops.
     pub taps: u64,
-    /// Conv2D only: taps times input channels, the elements of the im2col patches. 0 else.
+    /// Conv2D: taps times input channels, the elements of the im2col patches; BatchMatMul: the
+    /// elements of both factors, laid out each run. 0 else.
     pub patch: u64,
     /// Constant int8 weights the op streams each run (FullyConnected, Conv2D, DepthwiseConv2D).
     pub weights: u64,
@@ -172,6 +185,20 @@ pub(crate) fn op_cost(model: &Model, op: &Op, g: &Geometry) -> Cost {
             let read = inputs.iter().fold(0u64, |sum, &id| sum.saturating_add(elements(id)));
             (0, read.saturating_add(out), 0)
         }
+        Op::BatchMatMul { lhs, rhs, .. } => {
+            (out.saturating_mul(g.depth as u64), elements(*lhs).saturating_add(elements(*rhs)).saturating_add(out), 0)
+        }
+        // A sum, a sum of squares and a scaling per element; per row an integer square root
+        // (counted as two transcendentals) and a reciprocal (one).
+        Op::LayerNorm { input, .. } => (out.saturating_mul(3), in_out(input), (g.rows as u64).saturating_mul(3)),
+        // The polynomial and its requantization: each input counted as three reads.
+        Op::Gelu { .. } => (0, out.saturating_mul(4), 0),
+        Op::Gather { indices, .. } => (0, in_out(indices), 0),
+        // Each element is read through a strided index (two reads), and the odometer's set-up
+        // counts as 64 reads (the search found small transposes under-priced without it).
+        Op::Transpose { input, .. } => {
+            (0, elements(*input).saturating_mul(2).saturating_add(out).saturating_add(64), 0)
+        }
     };
     Cost { macs, elements, transcendentals, ..Cost::default() }
 }
@@ -200,6 +227,8 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
         }
         Op::DepthwiseConv2D { weights, .. } => (window(g), 0, elements_of(model, *weights)),
         Op::MaxPool2D { .. } | Op::AveragePool2D { .. } => (window(g), 0, 0),
+        // Each output is one dot product and one requantization: two taps.
+        Op::BatchMatMul { .. } => (out_elements.saturating_mul(2), in_elements, 0),
         _ => (0, 0, 0),
     };
     OpWork {

@@ -28,7 +28,7 @@ pub enum EngineError {
     #[error("not an aiop model: it does not start with the magic bytes \"AIOP\"")]
     BadMagic,
     /// The header's version byte (the value held) names no version this engine reads (rule C3).
-    #[error("model format version {0} is not supported; this engine reads versions 1 and 2")]
+    #[error("model format version {0} is not supported; this engine reads versions 1, 2 and 3")]
     UnsupportedVersion(u8),
     /// A field the decoder checks by itself holds a value outside its listed ones: a reserved
     /// byte or flag that is not 0, an enumeration byte, a rank, or a zero dimension (rules

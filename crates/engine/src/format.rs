@@ -1,4 +1,4 @@
-//! The canonical model bytes, versions 1 and 2: decode and encode.
+//! The canonical model bytes, versions 1 to 3: decode and encode.
 //!
 //! Every field has a fixed width and exactly one valid value for each meaning (reserved bytes
 //! are zero, enums take only their listed values, nothing may follow the last op), so each
@@ -23,7 +23,8 @@ pub const MAGIC: [u8; 4] = *b"AIOP";
 /// Tensor index that stands for "no bias".
 pub const NO_TENSOR: u16 = 0xFFFF;
 
-/// The op codes: byte 0 of every op record (codes 1-12 in version 1, 1-19 in version 2).
+/// The op codes: byte 0 of every op record (codes 1-12 in version 1, 1-19 in version 2, 1-24
+/// in version 3).
 pub mod opcode {
     /// FullyConnected.
     pub const FULLY_CONNECTED: u8 = 1;
@@ -64,12 +65,24 @@ pub mod opcode {
     pub const HARD_SWISH: u8 = 18;
     /// LeakyRelu (format v2).
     pub const LEAKY_RELU: u8 = 19;
+    // Format v3 and later.
+    /// BatchMatMul (format v3).
+    pub const BATCH_MATMUL: u8 = 20;
+    /// LayerNorm (format v3).
+    pub const LAYER_NORM: u8 = 21;
+    /// Gelu (format v3).
+    pub const GELU: u8 = 22;
+    /// Gather (format v3).
+    pub const GATHER: u8 = 23;
+    /// Transpose (format v3).
+    pub const TRANSPOSE: u8 = 24;
 
     /// The largest op code of a format version.
     pub const fn last(version: super::FormatVersion) -> u8 {
         match version {
             super::FormatVersion::V1 => ARG_MAX,
             super::FormatVersion::V2 => LEAKY_RELU,
+            super::FormatVersion::V3 => TRANSPOSE,
         }
     }
 }
@@ -537,6 +550,50 @@ fn read_op(r: &mut Reader<'_>, version: FormatVersion) -> Result<Op> {
             };
             Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative }
         }
+        BATCH_MATMUL => {
+            let lhs = r.u16("lhs tensor index")?;
+            let rhs = r.u16("rhs tensor index")?;
+            let output = r.u16("output tensor index")?;
+            let flag_at = r.pos;
+            let transpose_rhs = match r.u8("transpose rhs flag")? {
+                0 => false,
+                1 => true,
+                other => return Err(r.non_canonical(flag_at, "transpose rhs flag", other.into(), "0 or 1")),
+            };
+            let output_scale = read_scale(r, "output scale")?;
+            Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp: read_clamp(r)? }
+        }
+        LAYER_NORM => Op::LayerNorm {
+            input: r.u16("input tensor index")?,
+            gamma: r.u16("gamma tensor index")?,
+            beta: read_bias(r)?,
+            output: r.u16("output tensor index")?,
+            epsilon: r.u32("layer norm epsilon")?,
+            output_scale: read_scale(r, "output scale")?,
+        },
+        GELU => Op::Gelu {
+            input: r.u16("input tensor index")?,
+            output: r.u16("output tensor index")?,
+            erf_clip: r.u16("gelu erf clip")?,
+            erf_one: r.i32("gelu erf one")?,
+            output_scale: read_scale(r, "output scale")?,
+        },
+        GATHER => Op::Gather {
+            table: r.u16("table tensor index")?,
+            indices: r.u16("indices tensor index")?,
+            output: r.u16("output tensor index")?,
+        },
+        TRANSPOSE => {
+            let input = r.u16("input tensor index")?;
+            let output = r.u16("output tensor index")?;
+            let rank_at = r.pos;
+            let rank = r.u8("transpose rank")?;
+            if rank == 0 || usize::from(rank) > MAX_RANK {
+                return Err(r.non_canonical(rank_at, "transpose rank", rank.into(), "between 1 and 4"));
+            }
+            let perm = r.bytes(usize::from(rank), "transpose permutation")?.to_vec();
+            Op::Transpose { input, output, perm }
+        }
         code => return Err(EngineError::UnknownOp { offset: at, code }),
     };
     Ok(op)
@@ -689,6 +746,28 @@ fn write_op(out: &mut Vec<u8>, op: &Op) -> Result<()> {
         Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative } => {
             w.u8(LEAKY_RELU).u16(*input).u16(*output).scale(*identity_scale).scale(*alpha_scale);
             w.u8(u8::from(*alpha_negative));
+        }
+        Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp } => {
+            w.u8(BATCH_MATMUL).u16(*lhs).u16(*rhs).u16(*output).u8(u8::from(*transpose_rhs));
+            w.scale(*output_scale).clamp(*clamp);
+        }
+        Op::LayerNorm { input, gamma, beta, output, epsilon, output_scale } => {
+            w.u8(LAYER_NORM).u16(*input).u16(*gamma).bias(*beta).u16(*output).u32(*epsilon).scale(*output_scale);
+        }
+        Op::Gelu { input, output, erf_clip, erf_one, output_scale } => {
+            w.u8(GELU).u16(*input).u16(*output).u16(*erf_clip).i32(*erf_one).scale(*output_scale);
+        }
+        Op::Gather { table, indices, output } => {
+            w.u8(GATHER).u16(*table).u16(*indices).u16(*output);
+        }
+        Op::Transpose { input, output, perm } => {
+            let rank = u8::try_from(perm.len()).ok().filter(|&r| r >= 1 && usize::from(r) <= MAX_RANK).ok_or(
+                EngineError::LimitExceeded { what: "transpose rank", value: perm.len() as u64, limit: MAX_RANK as u64 },
+            )?;
+            w.u8(TRANSPOSE).u16(*input).u16(*output).u8(rank);
+            for &axis in perm {
+                w.u8(axis);
+            }
         }
     }
     Ok(())

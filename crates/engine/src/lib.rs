@@ -2,10 +2,11 @@
 //!
 //! This is the consensus core of aiop. Given the same model bytes and input bytes it returns
 //! the same output bytes and the same cost on every machine, every kernel path and every
-//! build, forever. It decodes and validates the canonical model format (versions 1 and 2,
+//! build, forever. It decodes and validates the canonical model format (versions 1 to 3,
 //! `docs/model-format.md`), counts a run's cost from the model alone, and runs the model with
 //! the version's semantics: TensorFlow Lite int8 with single rounding (v1), TensorFlow Lite
-//! Micro's int8 kernels with double rounding (v2).
+//! Micro's int8 kernels with double rounding (v2), and v2 with integer-only transformer ops
+//! (v3: BatchMatMul, LayerNorm, I-BERT's GELU, Gather, Transpose).
 //!
 //! It must never: use floating point, read a clock or a random source, iterate a hash map,
 //! panic or allocate without a bound on any input (malformed models and inputs are errors),

@@ -28,3 +28,13 @@ pub const MAX_ADD_LEFT_SHIFT: u8 = 23;
 /// Largest magnitude of a HardSwish exponent (format v2): its values are 16-bit fixed point,
 /// so shifting by more than 15 bits has no meaning.
 pub const MAX_HARD_SWISH_EXPONENT: i8 = 15;
+
+/// Most elements in the last axis of a LayerNorm (format v3): keeps `D * c - sum(c)` within
+/// 2^21 and the sum of its squares within `u64`.
+pub const MAX_LAYER_NORM_DEPTH: u32 = 4096;
+/// Largest `|beta|` of a LayerNorm (format v3): `n * gamma + beta` stays inside `i32`.
+pub const MAX_LAYER_NORM_BETA: i64 = 1 << 30;
+/// Largest `erf_clip` of a Gelu (format v3): `erf_clip^2` stays within 2^21.
+pub const MAX_GELU_ERF_CLIP: u16 = 1448;
+/// Largest `erf_one` of a Gelu (format v3): `255 * 3 * 2^21` stays inside `i32`.
+pub const MAX_GELU_ERF_ONE: i32 = 1 << 21;

@@ -18,17 +18,21 @@ pub enum FormatVersion {
     /// Version 2: TensorFlow Lite Micro's int8 kernels, op by op (double rounding), and the
     /// ops Sub, Concatenation, Pad, Mean, Requantize, HardSwish and LeakyRelu.
     V2,
+    /// Version 3: version 2 and the integer-only transformer ops BatchMatMul, LayerNorm, Gelu,
+    /// Gather and Transpose (double rounding, as v2).
+    V3,
 }
 
 impl FormatVersion {
     /// Every version, oldest first.
-    pub const ALL: [FormatVersion; 2] = [FormatVersion::V1, FormatVersion::V2];
+    pub const ALL: [FormatVersion; 3] = [FormatVersion::V1, FormatVersion::V2, FormatVersion::V3];
 
     /// The header byte that names this version.
     pub const fn byte(self) -> u8 {
         match self {
             FormatVersion::V1 => 1,
             FormatVersion::V2 => 2,
+            FormatVersion::V3 => 3,
         }
     }
 
@@ -37,6 +41,7 @@ impl FormatVersion {
         match byte {
             1 => Some(FormatVersion::V1),
             2 => Some(FormatVersion::V2),
+            3 => Some(FormatVersion::V3),
             _ => None,
         }
     }
@@ -45,7 +50,7 @@ impl FormatVersion {
     pub const fn rounding(self) -> Rounding {
         match self {
             FormatVersion::V1 => Rounding::Single,
-            FormatVersion::V2 => Rounding::Double,
+            FormatVersion::V2 | FormatVersion::V3 => Rounding::Double,
         }
     }
 }
@@ -487,6 +492,83 @@ pub enum Op {
         /// Whether the slope below zero is negative (the rescaled value is negated).
         alpha_negative: bool,
     },
+    /// Format v3. A product of two activations, batch by batch:
+    /// `out[b, m, n] = clamp(requant(sum_k (lhs[b, m, k] - zp_lhs) * (rhs'[b, k, n] - zp_rhs),
+    /// output_scale) + zp_out)`, where `rhs'` is `rhs`, or `rhs` with its last two axes
+    /// swapped when `transpose_rhs` (attention scores `Q K^T`). Lhs `[.., M, K]`, rhs
+    /// `[.., K, N]` (or `[.., N, K]`), output `[.., M, N]`, the same leading (batch) axes.
+    BatchMatMul {
+        /// Index of the left activation, `[.., M, K]`.
+        lhs: TensorId,
+        /// Index of the right activation, `[.., K, N]`, or `[.., N, K]` with `transpose_rhs`.
+        rhs: TensorId,
+        /// Index of the output activation, `[.., M, N]`.
+        output: TensorId,
+        /// Whether `rhs` is stored `[.., N, K]` (its last two axes swapped).
+        transpose_rhs: bool,
+        /// Rescales the centered product sum to the output scale.
+        output_scale: Scale,
+        /// Bounds of the int8 output (the fused activation).
+        clamp: Clamp,
+    },
+    /// Format v3. Layer normalization over the last axis (length `D`), with an integer square
+    /// root: per row, `d_i = D * c_i - sum(c)` for the centered inputs `c_i = x_i - zp_in`,
+    /// `r = max(1, isqrt(floor(2^8 * sum(d_i^2) / D) + epsilon))`, `n_i` the normalized value
+    /// in Q12 (`d_i * 2^16 / r`, through a per-row reciprocal, `docs/model-format.md`), and
+    /// `out_i = clamp(requant(n_i * gamma_i + beta_i, output_scale) + zp_out)`.
+    LayerNorm {
+        /// Index of the input activation, `[.., D]`.
+        input: TensorId,
+        /// Index of the int8 constant scale `gamma`, `[D]`.
+        gamma: TensorId,
+        /// Index of the int32 constant shift `beta`, `[D]` (in units of gamma's step / 2^12), or `None`.
+        beta: Option<TensorId>,
+        /// Index of the output activation (same shape as the input).
+        output: TensorId,
+        /// Added under the square root, in units of `(D * input step)^2 / 2^8`:
+        /// `round(2^8 * D^2 * eps / step^2)` for a real epsilon `eps`.
+        epsilon: u32,
+        /// Rescales `n_i * gamma_i + beta_i` to the output scale.
+        output_scale: Scale,
+    },
+    /// Format v3. I-BERT's integer GELU (Kim et al. 2021, "i-GELU"): `erf` by a clipped
+    /// second-order polynomial. For `c = x - zp_in`: `t = (min(|c|, erf_clip) - erf_clip)^2`,
+    /// `l = sign(c) * (erf_one - t)`, `g = c * (l + erf_one)`, and
+    /// `out = clamp(requant(g, output_scale) + zp_out)`.
+    Gelu {
+        /// Index of the input activation.
+        input: TensorId,
+        /// Index of the output activation (same shape as the input).
+        output: TensorId,
+        /// `floor(1.769 / (input step / sqrt 2))`: where the polynomial reaches 1; in `[0, 1448]`.
+        erf_clip: u16,
+        /// `floor(1 / (0.2888 * (input step / sqrt 2)^2))`: the integer that stands for 1 in the
+        /// polynomial's units; in `[1, 2^21]`.
+        erf_one: i32,
+        /// Rescales `g` (real value `g * step * 0.2888 * (step / sqrt 2)^2 / 2`) to the output scale.
+        output_scale: Scale,
+    },
+    /// Format v3. Rows of a constant int8 table picked by an int8 activation (an embedding
+    /// lookup): `out[i, :] = table[clamp(x_i - zp_in, 0, V - 1), :]`. Table `[V, D]`, indices
+    /// any shape, output `indices.shape ++ [D]`; the output has the table's quantization.
+    Gather {
+        /// Index of the int8 constant table, `[V, D]`.
+        table: TensorId,
+        /// Index of the int8 activation holding the row numbers (offset by its zero point).
+        indices: TensorId,
+        /// Index of the output activation, `indices.shape ++ [D]`.
+        output: TensorId,
+    },
+    /// Format v3. The input's axes reordered: output axis `i` is input axis `perm[i]`; the
+    /// quantization does not change.
+    Transpose {
+        /// Index of the input activation, rank `r`.
+        input: TensorId,
+        /// Index of the output activation, of shape `input.shape[perm[i]]`.
+        output: TensorId,
+        /// A permutation of `0..r`.
+        perm: Vec<u8>,
+    },
 }
 
 impl Op {
@@ -512,6 +594,11 @@ impl Op {
             Op::Requantize { .. } => "Requantize",
             Op::HardSwish { .. } => "HardSwish",
             Op::LeakyRelu { .. } => "LeakyRelu",
+            Op::BatchMatMul { .. } => "BatchMatMul",
+            Op::LayerNorm { .. } => "LayerNorm",
+            Op::Gelu { .. } => "Gelu",
+            Op::Gather { .. } => "Gather",
+            Op::Transpose { .. } => "Transpose",
         }
     }
 
@@ -525,6 +612,11 @@ impl Op {
             | Op::Requantize { .. }
             | Op::HardSwish { .. }
             | Op::LeakyRelu { .. } => FormatVersion::V2,
+            Op::BatchMatMul { .. }
+            | Op::LayerNorm { .. }
+            | Op::Gelu { .. }
+            | Op::Gather { .. }
+            | Op::Transpose { .. } => FormatVersion::V3,
             _ => FormatVersion::V1,
         }
     }
@@ -539,7 +631,16 @@ impl Op {
                 v.extend(bias);
                 v
             }
-            Op::Add { lhs, rhs, .. } | Op::Mul { lhs, rhs, .. } | Op::Sub { lhs, rhs, .. } => alloc::vec![lhs, rhs],
+            Op::Add { lhs, rhs, .. }
+            | Op::Mul { lhs, rhs, .. }
+            | Op::Sub { lhs, rhs, .. }
+            | Op::BatchMatMul { lhs, rhs, .. } => alloc::vec![lhs, rhs],
+            Op::LayerNorm { input, gamma, beta, .. } => {
+                let mut v = alloc::vec![input, gamma];
+                v.extend(beta);
+                v
+            }
+            Op::Gather { table, indices, .. } => alloc::vec![table, indices],
             Op::Concatenation { ref inputs, .. } => inputs.clone(),
             Op::MaxPool2D { input, .. }
             | Op::AveragePool2D { input, .. }
@@ -552,7 +653,9 @@ impl Op {
             | Op::Mean { input, .. }
             | Op::Requantize { input, .. }
             | Op::HardSwish { input, .. }
-            | Op::LeakyRelu { input, .. } => alloc::vec![input],
+            | Op::LeakyRelu { input, .. }
+            | Op::Gelu { input, .. }
+            | Op::Transpose { input, .. } => alloc::vec![input],
         }
     }
 
@@ -577,7 +680,12 @@ impl Op {
             | Op::Mean { output, .. }
             | Op::Requantize { output, .. }
             | Op::HardSwish { output, .. }
-            | Op::LeakyRelu { output, .. } => output,
+            | Op::LeakyRelu { output, .. }
+            | Op::BatchMatMul { output, .. }
+            | Op::LayerNorm { output, .. }
+            | Op::Gelu { output, .. }
+            | Op::Gather { output, .. }
+            | Op::Transpose { output, .. } => output,
         }
     }
 }

@@ -6,7 +6,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use aiop_kernels::reference as spec;
-use aiop_kernels::{KernelError, KernelPath, OutputStage, PackedMatrix, depthwise_conv2d, qgemm};
+use aiop_kernels::{
+    ActivationProduct, KernelError, KernelPath, OutputStage, PackedMatrix, batch_matmul, depthwise_conv2d, qgemm,
+};
 
 use crate::error::{EngineError, Result};
 use crate::format::{self, ModelHeader};
@@ -321,6 +323,57 @@ impl LoadedModel {
                     output_exponent: *output_exponent,
                 };
                 reference::hard_swish(&p, value(*input), out);
+            }
+            Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp } => {
+                let stage = OutputStage {
+                    multiplier: &[output_scale.multiplier],
+                    shift: &[output_scale.shift],
+                    output_zero_point: self.zero_point(*output),
+                    clamp_min: clamp.min,
+                    clamp_max: clamp.max,
+                    rounding,
+                };
+                let shape = ActivationProduct {
+                    batch: g.out_len / (g.rows * g.cols).max(1),
+                    m: g.rows,
+                    k: g.depth,
+                    n: g.cols,
+                    transpose_rhs: *transpose_rhs,
+                    lhs_zero_point: self.zero_point(*lhs),
+                    rhs_zero_point: self.zero_point(*rhs),
+                };
+                batch_matmul(self.path, &shape, value(*lhs), value(*rhs), &stage, out)?;
+            }
+            Op::LayerNorm { input, gamma, beta, output, epsilon, output_scale } => {
+                let p = reference::LayerNormParams {
+                    input_zero_point: self.zero_point(*input),
+                    output_zero_point: self.zero_point(*output),
+                    epsilon: *epsilon,
+                    output_scale: *output_scale,
+                };
+                let (gamma, beta) = (constant_i8(model, *gamma), constant_i32(model, *beta));
+                reference::layer_norm(rounding, &p, g.depth, gamma, beta, value(*input), out);
+            }
+            Op::Gelu { input, output, erf_clip, erf_one, output_scale } => {
+                let p = reference::GeluParams {
+                    input_zero_point: self.zero_point(*input),
+                    output_zero_point: self.zero_point(*output),
+                    erf_clip: *erf_clip,
+                    erf_one: *erf_one,
+                    output_scale: *output_scale,
+                };
+                if self.path == KernelPath::Reference {
+                    reference::gelu(rounding, &p, value(*input), out);
+                } else {
+                    fast::gelu(rounding, &p, value(*input), out);
+                }
+            }
+            Op::Gather { table, indices, .. } => {
+                let zp = self.zero_point(*indices);
+                reference::gather(constant_i8(model, *table), g.cols, g.depth, zp, value(*indices), out);
+            }
+            Op::Transpose { input, perm, .. } => {
+                reference::transpose(&model.tensors[usize::from(*input)].shape, perm, value(*input), out);
             }
         }
         Ok(())

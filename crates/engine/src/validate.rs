@@ -700,6 +700,112 @@ fn check_op(ctx: &OpCtx<'_>, op: &Op) -> Result<Geometry> {
             }
             g.out_len = elems(y) as usize;
         }
+        Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp } => {
+            let (a, b, y) =
+                (ctx.activation(*lhs, "lhs")?, ctx.activation(*rhs, "rhs")?, ctx.activation(*output, "output")?);
+            let rank = a.shape.len();
+            if !(2..=MAX_RANK).contains(&rank) || b.shape.len() != rank {
+                return Err(ctx
+                    .err(format!("lhs {:?} and rhs {:?} must have the same rank, 2 to {MAX_RANK}", a.shape, b.shape)));
+            }
+            if a.shape[..rank - 2] != b.shape[..rank - 2] {
+                return Err(ctx.err(format!("batch axes of lhs {:?} and rhs {:?} differ", a.shape, b.shape)));
+            }
+            let (m, k) = (a.shape[rank - 2] as usize, a.shape[rank - 1] as usize);
+            let (rhs_k, n) = if *transpose_rhs {
+                (b.shape[rank - 1] as usize, b.shape[rank - 2] as usize)
+            } else {
+                (b.shape[rank - 2] as usize, b.shape[rank - 1] as usize)
+            };
+            if rhs_k != k {
+                return Err(ctx.err(format!("lhs depth {k} differs from rhs depth {rhs_k}")));
+            }
+            let mut expected: Vec<usize> = a.shape.iter().map(|&d| d as usize).collect();
+            expected[rank - 1] = n;
+            ctx.expect_shape(y, &expected, "output")?;
+            // Both factors are centered activations, each within [-255, 255].
+            if (k as u64).saturating_mul((MAX_CENTERED_ACTIVATION * MAX_CENTERED_ACTIVATION) as u64) > i32::MAX as u64 {
+                return Err(ctx.err(format!(
+                    "depth {k} could overflow the int32 accumulator (depth * 255 * 255 must be at most 2147483647)"
+                )));
+            }
+            ctx.scale(*output_scale, "output scale")?;
+            ctx.clamp(*clamp)?;
+            g.rows = m;
+            g.depth = k;
+            g.cols = n;
+            g.out_len = elems(y) as usize;
+        }
+        Op::LayerNorm { input, gamma, beta, output, output_scale, .. } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            let depth = *x.shape.last().unwrap_or(&1);
+            if depth > MAX_LAYER_NORM_DEPTH {
+                return Err(
+                    ctx.err(format!("last axis has {depth} elements; LayerNorm allows at most {MAX_LAYER_NORM_DEPTH}"))
+                );
+            }
+            let (_, _) = ctx.weights(*gamma, 1)?;
+            ctx.expect_shape(ctx.tensor(*gamma)?, &[depth as usize], "gamma")?;
+            let max_beta = ctx.bias(*beta, depth as usize)?;
+            if max_beta > MAX_LAYER_NORM_BETA {
+                return Err(
+                    ctx.err(format!("beta reaches {max_beta}; LayerNorm allows |beta| up to {MAX_LAYER_NORM_BETA}"))
+                );
+            }
+            ctx.scale(*output_scale, "output scale")?;
+            g.depth = depth as usize;
+            g.rows = (elems(x) / u64::from(depth)) as usize;
+            g.out_len = elems(y) as usize;
+        }
+        Op::Gelu { input, output, erf_clip, erf_one, output_scale } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            ctx.same_shape(x, y, "input and output")?;
+            if *erf_clip > MAX_GELU_ERF_CLIP {
+                return Err(ctx.err(format!("erf clip {erf_clip} is over {MAX_GELU_ERF_CLIP}")));
+            }
+            if !(1..=MAX_GELU_ERF_ONE).contains(erf_one) {
+                return Err(ctx.err(format!("erf one {erf_one} is outside [1, {MAX_GELU_ERF_ONE}]")));
+            }
+            ctx.scale(*output_scale, "output scale")?;
+            g.out_len = elems(y) as usize;
+        }
+        Op::Gather { table, indices, output } => {
+            let (t, _) = ctx.weights(*table, 2)?;
+            let (x, y) = (ctx.activation(*indices, "indices")?, ctx.activation(*output, "output")?);
+            let (rows, depth) = (t.shape[0] as usize, t.shape[1] as usize);
+            if x.shape.len() >= MAX_RANK {
+                return Err(ctx.err(format!(
+                    "indices have rank {}; at most {} (the output adds an axis)",
+                    x.shape.len(),
+                    MAX_RANK - 1
+                )));
+            }
+            let mut expected: Vec<usize> = x.shape.iter().map(|&d| d as usize).collect();
+            expected.push(depth);
+            ctx.expect_shape(y, &expected, "output")?;
+            if t.zero_point != y.zero_point || t.scale != y.scale {
+                return Err(ctx.err("the output must have the table's zero point and scale".into()));
+            }
+            g.rows = elems(x) as usize;
+            g.depth = depth;
+            g.cols = rows;
+            g.out_len = elems(y) as usize;
+        }
+        Op::Transpose { input, output, perm } => {
+            let (x, y) = (ctx.activation(*input, "input")?, ctx.activation(*output, "output")?);
+            let rank = x.shape.len();
+            let mut seen = [false; MAX_RANK];
+            let is_permutation = perm.len() == rank
+                && perm.iter().all(|&p| usize::from(p) < rank && !core::mem::replace(&mut seen[usize::from(p)], true));
+            if !is_permutation {
+                return Err(ctx.err(format!("{perm:?} is not a permutation of the input's {rank} axes")));
+            }
+            let expected: Vec<usize> = perm.iter().map(|&p| x.shape[usize::from(p)] as usize).collect();
+            ctx.expect_shape(y, &expected, "output")?;
+            same_quantization(ctx, x, y)?;
+            g.out_len = elems(y) as usize;
+        }
     }
     Ok(g)
 }

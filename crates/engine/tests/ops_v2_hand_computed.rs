@@ -3,9 +3,10 @@
 //! TensorFlow Lite Micro itself is the oracle in `scripts/check_tflm.sh`; these pin the
 //! formulas of `docs/model-format.md` independently of it.
 
-use aiop_engine::{
-    Clamp, FormatVersion, KernelPath, LoadedModel, Model, ModelBuilder, Op, Scale, Tensor, TensorId, encode,
-};
+mod common;
+
+use aiop_engine::{Clamp, FormatVersion, Model, ModelBuilder, Op, Scale, Tensor, encode};
+use common::{act, run};
 
 /// 0.5 and 1.0 as Scales (multiplier * 2^(shift - 31)).
 const HALF: Scale = Scale::new(1 << 30, 0);
@@ -13,34 +14,8 @@ const ONE: Scale = Scale::new(1 << 30, 1);
 /// 0.25 = 2^30 * 2^(-1 - 31).
 const QUARTER: Scale = Scale::new(1 << 30, -1);
 
-fn run(model: &Model, input: &[i8]) -> Vec<i8> {
-    let bytes = encode(model).expect("valid model");
-    let input: Vec<u8> = input.iter().map(|&v| v as u8).collect();
-    let mut paths = Vec::new();
-    let mut results = KernelPath::available().map(|p| {
-        paths.push(p.name());
-        let out = LoadedModel::load(&bytes, p).unwrap().run(&input).unwrap();
-        out.into_iter().map(|b| b as i8).collect::<Vec<i8>>()
-    });
-    let first = results.next().unwrap();
-    for other in results {
-        assert_eq!(other, first, "kernel paths disagree");
-    }
-    eprintln!("kernel paths run: {paths:?}");
-    first
-}
-
-fn act(b: &mut ModelBuilder, shape: &[u32], zp: i32) -> TensorId {
-    b.tensor(Tensor::activation(shape, zp, Scale::default()))
-}
-
-/// One op from `x` (shape `in_shape`, zero point `zp_in`) to `y`.
 fn unary(in_shape: &[u32], zp_in: i32, out_shape: &[u32], zp_out: i32, op: impl Fn(u16, u16) -> Op) -> Model {
-    let mut b = ModelBuilder::new(FormatVersion::V2);
-    let x = act(&mut b, in_shape, zp_in);
-    let y = act(&mut b, out_shape, zp_out);
-    b.op(op(x, y));
-    b.finish(x, y)
+    common::unary(FormatVersion::V2, in_shape, zp_in, out_shape, zp_out, op)
 }
 
 fn fully_connected(version: FormatVersion, scale: Scale) -> Model {

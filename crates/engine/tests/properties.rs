@@ -110,7 +110,11 @@ fn out_size(padding: Padding, input: u32, filter: u32, stride: u32, dilation: u3
 /// The seed's lowest bit picks the format version; a version 2 model also gets a random tail
 /// of the ops only version 2 has.
 fn random_model(seed: u64) -> Model {
-    let version = if seed & 1 == 0 { FormatVersion::V1 } else { FormatVersion::V2 };
+    let version = match seed % 3 {
+        0 => FormatVersion::V1,
+        1 => FormatVersion::V2,
+        _ => FormatVersion::V3,
+    };
     let mut rng = Rng(seed);
     let mut b = ModelBuilder::new(version);
     let (h, w, c) = (rng.range(1, 9) as u32, rng.range(1, 9) as u32, rng.range(1, 6) as u32);
@@ -262,11 +266,13 @@ fn random_model(seed: u64) -> Model {
         }
     };
     let head_is_int32 = b.clone().finish(0, 0).tensors[usize::from(head)].dtype == aiop_engine::DType::I32;
-    let head = if version == FormatVersion::V2 && !head_is_int32 && rng.range(0, 4) != 0 {
+    let head = if version >= FormatVersion::V2 && !head_is_int32 && rng.range(0, 4) != 0 {
         v2_tail(&mut b, &mut rng, fc_out, n)
     } else {
         head
     };
+    let head_is_int32 = b.clone().finish(0, 0).tensors[usize::from(head)].dtype == aiop_engine::DType::I32;
+    let head = if version == FormatVersion::V3 && !head_is_int32 { v3_tail(&mut b, &mut rng, head) } else { head };
     b.finish(input, head)
 }
 
@@ -332,6 +338,56 @@ fn v2_tail(b: &mut ModelBuilder, rng: &mut Rng, x: u16, n: u32) -> u16 {
         b.op(Op::Concatenation { inputs: vec![row, x_row], output: joined, axis });
         mean_of(b, rng, joined)
     }
+}
+
+/// The version 3 ops over the int8 activation `x` (any shape, `n` elements): `x` as a row and
+/// its transpose multiply to `[n, n]`, then LayerNorm, Gelu and a Gather of a random table.
+fn v3_tail(b: &mut ModelBuilder, rng: &mut Rng, x: u16) -> u16 {
+    let tensor = b.clone().finish(0, 0).tensors[usize::from(x)].clone();
+    let n = tensor.shape.iter().product::<u32>();
+    let act = |b: &mut ModelBuilder, shape: &[u32], zp: i32| b.tensor(Tensor::activation(shape, zp, Scale::default()));
+    let row = b.tensor(Tensor { shape: vec![1, n], ..tensor.clone() });
+    b.op(Op::Reshape { input: x, output: row });
+    let column = b.tensor(Tensor { shape: vec![n, 1], ..tensor });
+    b.op(Op::Transpose { input: row, output: column, perm: vec![1, 0] });
+    let transpose_rhs = rng.range(0, 1) == 1;
+    let square = act(b, &[n, n], rng.zp());
+    // column [n, 1] times row [1, n] (or, transposed, the column read as [n, 1] = [N, K]).
+    let rhs = if transpose_rhs { column } else { row };
+    b.op(Op::BatchMatMul {
+        lhs: column,
+        rhs,
+        output: square,
+        transpose_rhs,
+        output_scale: rng.scale(),
+        clamp: rng.clamp(),
+    });
+    let gamma = b.tensor(Tensor::weights(&[n], Scale::default(), rng.weights(n as usize)));
+    let beta =
+        b.tensor(Tensor::bias((0..n).map(|_| rng.range(-(1 << 30), 1 << 30) as i32).collect(), Scale::default()));
+    let normalized = act(b, &[n, n], rng.zp());
+    b.op(Op::LayerNorm {
+        input: square,
+        gamma,
+        beta: Some(beta),
+        output: normalized,
+        epsilon: rng.range(0, i64::from(u32::MAX)) as u32,
+        output_scale: rng.scale(),
+    });
+    let gelu = act(b, &[n, n], rng.zp());
+    b.op(Op::Gelu {
+        input: normalized,
+        output: gelu,
+        erf_clip: rng.range(0, 1448) as u16,
+        erf_one: rng.range(1, 1 << 21) as i32,
+        output_scale: rng.scale(),
+    });
+    let depth = rng.range(1, 4) as u32;
+    let rows = rng.range(1, 300) as u32;
+    let table = b.tensor(Tensor::weights(&[rows, depth], Scale::default(), rng.weights((rows * depth) as usize)));
+    let gathered = act(b, &[n, n, depth], 0);
+    b.op(Op::Gather { table, indices: gelu, output: gathered });
+    gathered
 }
 
 /// Mean of a rank-2 activation over a random non-empty set of its axes.
@@ -437,6 +493,6 @@ fn random_models_cover_every_op() {
         macs += LoadedModel::load(&encode(&model).unwrap(), KernelPath::Reference).unwrap().cost().macs;
         seen.extend(model.ops.iter().map(|op| op.name()));
     }
-    assert_eq!(seen.len(), 19, "ops covered: {seen:?}");
+    assert_eq!(seen.len(), 24, "ops covered: {seen:?}");
     assert!(macs > 400 * 100, "random models are too small to exercise the kernels: {macs} MACs");
 }

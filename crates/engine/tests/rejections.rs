@@ -36,8 +36,8 @@ fn header_faults() {
     bad[0] = b'X';
     assert_eq!(err(&bad), EngineError::BadMagic);
     let mut bad = good.clone();
-    bad[4] = 3;
-    assert_eq!(err(&bad), EngineError::UnsupportedVersion(3));
+    bad[4] = 4;
+    assert_eq!(err(&bad), EngineError::UnsupportedVersion(4));
     let mut bad = good.clone();
     bad[5] = 1;
     assert!(matches!(err(&bad), EngineError::NonCanonical { what: "header flags", .. }));

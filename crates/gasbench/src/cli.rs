@@ -34,7 +34,7 @@ pub struct GasArgs {
     /// `reference` to price for nodes without SIMD.
     #[arg(long, default_value = "avx2")]
     pub pricing_path: KernelChoice,
-    /// The schedule whose prices are checked: `v1`, `v2` or `v3`.
+    /// The schedule whose prices are checked: `v1` to `v4`.
     #[arg(long, default_value = GasSchedule::V2.version)]
     pub schedule: String,
     /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
@@ -148,6 +148,22 @@ fn run_search(args: &GasArgs, schedule: GasSchedule, pricing_path: KernelPath) -
             })
             .collect::<Result<Vec<_>, _>>()?
     };
+    // Op types of a format the schedule's precompile does not accept cannot be called.
+    let spec = crate::evm::spec_of(schedule);
+    let (ops, skipped): (Vec<OpKind>, Vec<OpKind>) =
+        ops.into_iter().partition(|op| spec.formats.contains(&op.format()));
+    if !skipped.is_empty() {
+        let names: Vec<_> = skipped.iter().map(|op| op.name()).collect();
+        eprintln!(
+            "skipping {} (format {}, which precompile {} does not accept; search them with --schedule v4)",
+            names.join(", "),
+            skipped[0].format(),
+            spec.version
+        );
+    }
+    if ops.is_empty() {
+        return Err(GasBenchError::Config(format!("no op type to search under schedule {}", schedule.version)));
+    }
     let options = SearchOptions {
         pricing_path,
         schedule,

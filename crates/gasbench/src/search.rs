@@ -42,7 +42,8 @@ const MAX_U16: u32 = u16::MAX as u32;
 /// weights and bias takes three tensors.
 const MAX_OPS: u32 = 512;
 
-/// The op types of format v1, the one the precompile accepts.
+/// The op types searched: format v1's, and format v3's transformer ops (searched only under a
+/// schedule whose precompile accepts format v3, [`OpKind::format`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OpKind {
     /// A fully connected layer.
@@ -69,11 +70,21 @@ pub enum OpKind {
     Tanh,
     /// Index of the largest value along the last axis.
     ArgMax,
+    /// Format v3: the product of two activations (here an activation and itself, transposed).
+    BatchMatMul,
+    /// Format v3: layer normalization over the last axis.
+    LayerNorm,
+    /// Format v3: I-BERT's integer GELU, elementwise.
+    Gelu,
+    /// Format v3: rows of a constant table picked by an activation.
+    Gather,
+    /// Format v3: the axes reordered.
+    Transpose,
 }
 
 impl OpKind {
     /// Every op type, in declaration order.
-    pub const ALL: [OpKind; 12] = [
+    pub const ALL: [OpKind; 17] = [
         OpKind::FullyConnected,
         OpKind::Conv2D,
         OpKind::DepthwiseConv2D,
@@ -86,7 +97,22 @@ impl OpKind {
         OpKind::Logistic,
         OpKind::Tanh,
         OpKind::ArgMax,
+        OpKind::BatchMatMul,
+        OpKind::LayerNorm,
+        OpKind::Gelu,
+        OpKind::Gather,
+        OpKind::Transpose,
     ];
+
+    /// The model-format version the op type's cases are built in.
+    pub fn format(self) -> FormatVersion {
+        match self {
+            OpKind::BatchMatMul | OpKind::LayerNorm | OpKind::Gelu | OpKind::Gather | OpKind::Transpose => {
+                FormatVersion::V3
+            }
+            _ => FormatVersion::V1,
+        }
+    }
 
     /// The op type's name, as the engine names the op and `--search-ops` takes it.
     pub fn name(self) -> &'static str {
@@ -103,6 +129,11 @@ impl OpKind {
             OpKind::Logistic => "Logistic",
             OpKind::Tanh => "Tanh",
             OpKind::ArgMax => "ArgMax",
+            OpKind::BatchMatMul => "BatchMatMul",
+            OpKind::LayerNorm => "LayerNorm",
+            OpKind::Gelu => "Gelu",
+            OpKind::Gather => "Gather",
+            OpKind::Transpose => "Transpose",
         }
     }
 
@@ -120,6 +151,11 @@ impl OpKind {
             OpKind::Logistic => "logistic",
             OpKind::Tanh => "tanh",
             OpKind::ArgMax => "argmax",
+            OpKind::BatchMatMul => "batchmatmul",
+            OpKind::LayerNorm => "layernorm",
+            OpKind::Gelu => "gelu",
+            OpKind::Gather => "gather",
+            OpKind::Transpose => "transpose",
         }
     }
 
@@ -138,7 +174,7 @@ impl OpKind {
             OpKind::MaxPool2D | OpKind::AveragePool2D => {
                 &[Ops, Rows, Cols, Depth, KernelH, KernelW, StrideH, StrideW, Valid]
             }
-            OpKind::ArgMax => &[Rows, Cols, Depth],
+            OpKind::ArgMax | OpKind::Gather => &[Rows, Cols, Depth],
             _ => &[Ops, Rows, Cols, Depth],
         }
     }
@@ -172,6 +208,11 @@ enum Field {
 /// - Add, Mul, Reshape, Logistic, Tanh: `ops` ops over `[rows, cols, depth]` (Reshape
 ///   alternates it with its flat form).
 /// - Softmax: `ops` ops over `[rows * cols, depth]`; ArgMax: one op over `[rows, cols, depth]`.
+/// - BatchMatMul: `ops` products of `x [rows, cols, depth]` (batch, M, K) with itself
+///   transposed, `[rows, cols, cols]` after the first; LayerNorm: `ops` ops over
+///   `[rows * cols, depth]`; Gelu, Transpose: `ops` ops over `[rows, cols, depth]`
+///   (Transpose rotates the axes); Gather: one op of `[rows, cols]` indices into a
+///   `[256, depth]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
     /// The op type of every op in the model.
@@ -244,7 +285,7 @@ impl Shape {
         if dims.contains(&0) || s.dilation.contains(&0) {
             return Err("a zero dimension".into());
         }
-        if s.ops > MAX_OPS || s.op == OpKind::ArgMax && s.ops != 1 {
+        if s.ops > MAX_OPS || matches!(s.op, OpKind::ArgMax | OpKind::Gather) && s.ops != 1 {
             return Err(format!("{} ops", s.ops));
         }
         let uses_window = s.op.windowed();
@@ -270,14 +311,96 @@ impl Shape {
                     * u64::from(s.out)
                     * u64::from(s.ops)
             }
+            OpKind::LayerNorm => u64::from(s.depth) * 5 * u64::from(s.ops),
+            OpKind::Gather => 256 * u64::from(s.depth),
             _ => 0,
         };
         if weights > MAX_MODEL_BYTES {
             return Err(format!("{weights} weights"));
         }
         let mut rng = SplitMix64(fnv(&s.name()));
-        let mut b = ModelBuilder::new(FormatVersion::V1);
+        let mut b = ModelBuilder::new(s.op.format());
         let (input, output) = match s.op {
+            OpKind::BatchMatMul => {
+                let input = b.tensor(act(&[s.rows, s.cols, s.depth], 3));
+                let (mut x, mut k) = (input, s.depth);
+                for _ in 0..s.ops {
+                    let out = u64::from(s.rows) * u64::from(s.cols) * u64::from(s.cols);
+                    if out > MAX_ELEMENTS {
+                        return Err("output too large".into());
+                    }
+                    let y = b.tensor(act(&[s.rows, s.cols, s.cols], 3));
+                    b.op(Op::BatchMatMul {
+                        lhs: x,
+                        rhs: x,
+                        output: y,
+                        transpose_rhs: true,
+                        output_scale: Scale::from_ratio(1, 40 * u64::from(k)),
+                        clamp: Clamp::NONE,
+                    });
+                    (x, k) = (y, s.cols);
+                }
+                (input, x)
+            }
+            OpKind::LayerNorm => {
+                let shape = [s.rows * s.cols, s.depth];
+                let input = b.tensor(act(&shape, 0));
+                let mut x = input;
+                for _ in 0..s.ops {
+                    let gamma =
+                        b.tensor(Tensor::weights(&[s.depth], Scale::from_ratio(1, 127), rng.weights(s.depth as usize)));
+                    let beta = b.tensor(Tensor::bias(rng.bias(s.depth as usize), Scale::from_ratio(1, 4096)));
+                    let y = b.tensor(act(&shape, 0));
+                    b.op(Op::LayerNorm {
+                        input: x,
+                        gamma,
+                        beta: Some(beta),
+                        output: y,
+                        epsilon: 256,
+                        output_scale: Scale::from_ratio(1, 4096),
+                    });
+                    x = y;
+                }
+                (input, x)
+            }
+            OpKind::Gelu | OpKind::Transpose => {
+                let mut dims = [s.rows, s.cols, s.depth];
+                let input = b.tensor(act(&dims, 0));
+                let mut x = input;
+                for _ in 0..s.ops {
+                    if s.op == OpKind::Transpose {
+                        dims = [dims[2], dims[0], dims[1]];
+                    }
+                    let y = b.tensor(act(&dims, 0));
+                    b.op(if s.op == OpKind::Gelu {
+                        Op::Gelu {
+                            input: x,
+                            output: y,
+                            erf_clip: 50,
+                            erf_one: 4_000,
+                            output_scale: Scale::from_ratio(1, 8000),
+                        }
+                    } else {
+                        Op::Transpose { input: x, output: y, perm: vec![2, 0, 1] }
+                    });
+                    x = y;
+                }
+                (input, x)
+            }
+            OpKind::Gather => {
+                if u64::from(s.rows) * u64::from(s.cols) * u64::from(s.depth) > MAX_ELEMENTS {
+                    return Err("output too large".into());
+                }
+                let table = b.tensor(Tensor::weights(
+                    &[256, s.depth],
+                    Scale::from_ratio(1, 127),
+                    rng.weights(256 * s.depth as usize),
+                ));
+                let input = b.tensor(act(&[s.rows, s.cols], -128));
+                let y = b.tensor(Tensor::activation(&[s.rows, s.cols, s.depth], 0, Scale::from_ratio(1, 127)));
+                b.op(Op::Gather { table, indices: input, output: y });
+                (input, y)
+            }
             OpKind::FullyConnected => {
                 let rank1 = s.rows == 1;
                 let shape = |n: u32| if rank1 { vec![n] } else { vec![s.rows, n] };
@@ -548,6 +671,41 @@ pub fn seeds(op: OpKind) -> Vec<Shape> {
             s(1, [4096, 1, 1], 1),
             s(64, [1, 1, 4095], 1),
             s(512, [1, 1, 2], 1),
+        ],
+        OpKind::BatchMatMul => vec![
+            s(1, [1, 4, 8], 1),
+            s(1, [1, 1, 33_025], 1),
+            s(1, [4096, 1, 1], 1),
+            s(1, [1, 4096, 1], 1),
+            s(1, [1, 512, 512], 1),
+            s(1, [64, 64, 64], 1),
+            s(512, [1, 1, 1], 1),
+            s(3, [16, 16, 16], 1),
+        ],
+        OpKind::LayerNorm => vec![
+            s(1, [1, 4, 32], 1),
+            s(1, [4096, 1, 1], 1),
+            s(1, [1 << 16, 1, 1], 1),
+            s(1, [1, 1, 4096], 1),
+            s(512, [1, 1, 1], 1),
+            s(300, [1, 1, 64], 1),
+            s(1, [4096, 1, 4096], 1),
+        ],
+        OpKind::Gather => vec![
+            s(1, [1, 4, 8], 1),
+            s(1, [1, 1, 1], 1),
+            s(1, [65_536, 1, 1], 1),
+            s(1, [1, 1, 65_536], 1),
+            s(1, [4096, 256, 16], 1),
+            s(1, [1 << 22, 1, 1], 1),
+        ],
+        OpKind::Transpose => vec![
+            s(1, [2, 3, 4], 1),
+            s(1, [4096, 4096, 1], 1),
+            s(1, [1, 4096, 4096], 1),
+            s(1, [256, 256, 256], 1),
+            s(512, [1, 1, 1], 1),
+            s(3, [1024, 64, 32], 1),
         ],
         OpKind::ArgMax => vec![
             s(1, [1, 1, 1], 1),
@@ -892,7 +1050,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_op_type_has_seeds_and_its_cheapest_seed_is_a_valid_v1_model() {
+    fn every_op_type_has_seeds_and_its_cheapest_seed_is_a_valid_model_of_its_format() {
         for op in OpKind::ALL {
             let grid = seeds(op);
             assert!(grid.len() >= 5, "{op:?}");
@@ -901,7 +1059,7 @@ mod tests {
             }
             let case = grid[0].case("test").unwrap_or_else(|e| panic!("{op:?}: {e}"));
             let header = aiop_engine::check(&case.model).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-            assert_eq!(header.version, 1);
+            assert_eq!(header.version, op.format().byte());
             let model = aiop_engine::decode(&case.model).expect("decodes");
             assert!(model.ops.iter().all(|o| o.name() == op.name()), "{}", case.name);
         }

@@ -14,6 +14,7 @@
 //! Precondition shared by all matrix kernels (the engine checks it when a model is loaded):
 //! weights are in `[-127, 127]`, and `K * 127 * 255 + |bias|` fits in `i32`, so that every
 //! partial sum in any order fits in `i32` and the order of summation cannot change a result.
+//! The product of two activations ([`batch_matmul`]) needs `K * 255 * 255` to fit instead.
 // Consensus code: every node must compute the same bytes, so no float may creep in.
 #![deny(clippy::float_arithmetic)]
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -21,6 +22,7 @@
 extern crate alloc;
 
 mod depthwise;
+mod matmul;
 mod path;
 mod requant;
 mod simd;
@@ -31,6 +33,7 @@ mod x86;
 pub mod reference;
 
 pub use depthwise::depthwise_conv2d;
+pub use matmul::{ActivationProduct, batch_matmul};
 pub use path::{KernelChoice, KernelPath};
 pub use requant::{
     OutputStage, Rounding, requantize, requantize_double, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,

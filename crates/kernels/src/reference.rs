@@ -147,3 +147,25 @@ fn depthwise(
         }
     }
 }
+
+/// The product of two int8 activations, batch by batch:
+/// `out[b][m][n] = stage(sum_k (lhs[b][m][k] - zp_lhs) * (rhs'[b][k][n] - zp_rhs), 0)` with
+/// `rhs'[b][k][n]` read from `rhs[b][n][k]` when `shape.transpose_rhs`, else `rhs[b][k][n]`.
+/// The caller checks the lengths ([`crate::batch_matmul`]).
+pub fn batch_matmul(shape: &crate::ActivationProduct, lhs: &[i8], rhs: &[i8], stage: &OutputStage<'_>, out: &mut [i8]) {
+    let crate::ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point } = *shape;
+    for b in 0..batch {
+        for row in 0..m {
+            for col in 0..n {
+                let mut acc = 0i32;
+                for d in 0..k {
+                    let x = i32::from(lhs[(b * m + row) * k + d]).wrapping_sub(lhs_zero_point);
+                    let y_at = if transpose_rhs { (b * n + col) * k + d } else { (b * k + d) * n + col };
+                    let y = i32::from(rhs[y_at]).wrapping_sub(rhs_zero_point);
+                    acc = acc.wrapping_add(x.wrapping_mul(y));
+                }
+                out[(b * m + row) * n + col] = stage.apply(acc, 0);
+            }
+        }
+    }
+}

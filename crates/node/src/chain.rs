@@ -81,8 +81,9 @@ pub fn dev_accounts() -> Vec<DevAccount> {
 pub const MODEL_BASE: Address = address!("0x00000000000000000000000000000000a10d0000");
 
 /// The example models of `testdata/models` compiled into the binary, in address order: the
-/// trained digit classifiers first, then random-weight and engine test models.
-pub const EXAMPLE_MODELS: [(&str, &[u8]); 9] = [
+/// trained digit classifiers first, then random-weight and engine test models, then the format
+/// v3 (transformer) models.
+pub const EXAMPLE_MODELS: [(&str, &[u8]); 10] = [
     ("digits_mlp", include_bytes!("../../../testdata/models/digits_mlp.aiop")),
     ("digits_cnn", include_bytes!("../../../testdata/models/digits_cnn.aiop")),
     ("digits_mlp_random", include_bytes!("../../../testdata/models/digits_mlp_random.aiop")),
@@ -92,6 +93,7 @@ pub const EXAMPLE_MODELS: [(&str, &[u8]); 9] = [
     ("maxpool_same", include_bytes!("../../../testdata/models/maxpool_same.aiop")),
     ("op_zoo", include_bytes!("../../../testdata/models/op_zoo.aiop")),
     ("softmax_wide", include_bytes!("../../../testdata/models/softmax_wide.aiop")),
+    ("v3_attention", include_bytes!("../../../testdata/models/v3_attention.aiop")),
 ];
 
 /// Address of example model `index`.
@@ -161,17 +163,31 @@ pub const MLPERF_MODELS: [(&str, &[u8]); 6] = [
     ("mlperf_str_ww", include_bytes!("../../../testdata/models/mlperf_str_ww.aiop")),
 ];
 
-/// The plans of [`MLPERF_MODELS`] under salt 0: where each model and its chunks live.
-pub fn mlperf_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
-    MLPERF_MODELS
+/// The transformer models of `testdata/models` (format v3, precompile v4), held like
+/// [`MLPERF_MODELS`]: where `aiop model deploy FILE` (salt 0) puts them.
+pub const TRANSFORMER_MODELS: [(&str, &[u8]); 1] =
+    [("digits_vit", include_bytes!("../../../testdata/models/digits_vit.aiop"))];
+
+fn plans(models: &[(&'static str, &'static [u8])]) -> Vec<(&'static str, crate::deploy::DeployPlan)> {
+    models
         .iter()
         .filter_map(|(name, bytes)| crate::deploy::plan(bytes, B256::ZERO).ok().map(|plan| (*name, plan)))
         .collect()
 }
 
+/// The plans of [`MLPERF_MODELS`] under salt 0: where each model and its chunks live.
+pub fn mlperf_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
+    plans(&MLPERF_MODELS)
+}
+
+/// The plans of [`TRANSFORMER_MODELS`] under salt 0.
+pub fn transformer_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
+    plans(&TRANSFORMER_MODELS)
+}
+
 /// The precompile a dev chain runs from genesis: the newest this node knows, named
 /// explicitly in the dev genesis it writes (a datadir keeps the genesis it started with).
-pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V3;
+pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V4;
 
 /// Where viem, ethers and web3.py look for Multicall3 on every chain.
 pub const MULTICALL3: Address = alloy_primitives::address!("cA11bde05977b3631167028862bE2a173976CA11");
@@ -207,10 +223,10 @@ pub fn dev_genesis() -> Genesis {
             .insert(model_address(i), GenesisAccount::default().with_code(Some(model_code(bytes))).with_nonce(Some(1)));
     }
     // The deterministic deployment proxy `aiop model deploy` creates data contracts through,
-    // and the MLPerf Tiny models where that command puts them.
+    // and the MLPerf Tiny and transformer models where that command puts them.
     let deployer_code = Bytes::from_static(&crate::deploy::DEPLOYER_CODE);
     alloc.insert(crate::deploy::DEPLOYER, GenesisAccount::default().with_code(Some(deployer_code)).with_nonce(Some(1)));
-    for (_, plan) in mlperf_plans() {
+    for (_, plan) in mlperf_plans().into_iter().chain(transformer_plans()) {
         for contract in plan.contracts {
             alloc
                 .insert(contract.address, GenesisAccount::default().with_code(Some(contract.code)).with_nonce(Some(1)));

@@ -330,6 +330,11 @@ fn print_banner(node: &Node, datadir: &std::path::Path, kernels: &str, block_tim
                 println!("{}  {name}", model_address(i));
             }
         }
+        for (name, plan) in crate::chain::transformer_plans() {
+            if chain.world().account(&plan.address()).is_some() {
+                println!("{}  {name} (format v3, {} accounts)", plan.address(), plan.contracts.len());
+            }
+        }
     }
     println!();
 }

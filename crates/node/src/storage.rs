@@ -63,6 +63,11 @@ pub struct StoredBlock {
     pub receipts: Vec<ReceiptEnvelope>,
 }
 
+/// Bytes of database pages kept in memory. redb's default (1 GiB) lets a node's resident memory
+/// grow with its chain until that much is cached; the node reads the head state from memory
+/// and history rarely, so a small cache costs little speed.
+pub const DB_CACHE_BYTES: usize = 32 << 20;
+
 /// The database.
 #[derive(Debug)]
 pub struct Store {
@@ -163,7 +168,7 @@ impl Store {
     /// Opens (or creates) the database under `datadir`, upgrading an older layout.
     pub fn open(datadir: &Path) -> Result<Store> {
         std::fs::create_dir_all(datadir)?;
-        let db = Database::create(datadir.join("aiop.redb"))?;
+        let db = redb::Builder::new().set_cache_size(DB_CACHE_BYTES).create(datadir.join("aiop.redb"))?;
         let store = Store { db, fail_commits: Default::default() };
         if store.genesis_json()?.is_some() && store.meta_u64("schema")?.is_none() {
             store.upgrade_from_v1()?;

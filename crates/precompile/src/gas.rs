@@ -220,10 +220,17 @@ impl GasSchedule {
         loaded: Some(&V3_LOADED),
     };
 
+    /// v3's prices under a new name, for precompile v4 (model-format v3): the format's new ops
+    /// are priced by their op classes ([`aiop_engine::OpClass::of`]: BatchMatMul as Conv2D,
+    /// LayerNorm as Transcendental, Gelu as Elementwise, Gather and Transpose as Data) with
+    /// the work counts the engine gives them. A separate name because the price of a model a
+    /// chain could not run before is part of the upgrade that lets it run.
+    pub const V4: GasSchedule = GasSchedule { version: "v4", ..GasSchedule::V3 };
+
     /// Every schedule, oldest first. A chain names the one it runs; published vectors exist
     /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2, `precompile-v3`
-    /// for precompile v3, which prices with v3).
-    pub const ALL: [GasSchedule; 3] = [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3];
+    /// for precompile v3, which prices with v3, `precompile-v4` for precompile v4).
+    pub const ALL: [GasSchedule; 4] = [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3, GasSchedule::V4];
 
     /// The schedule named `version` (`"v1"`, `"v2"`, `"v3"`).
     pub fn by_version(version: &str) -> Option<GasSchedule> {
@@ -461,7 +468,8 @@ mod tests {
         assert!(GasSchedule::V1.priced_by_header() && GasSchedule::V2.priced_by_header());
         assert!(!GasSchedule::V3.priced_by_header());
         assert_eq!(GasSchedule::by_version("v3"), Some(GasSchedule::V3));
-        assert_eq!(GasSchedule::ALL.len(), 3);
+        assert_eq!(GasSchedule::by_version("v4").map(|s| s.loaded), Some(GasSchedule::V3.loaded));
+        assert_eq!(GasSchedule::ALL.len(), 4);
     }
 
     /// digits_mlp (testdata/models): FC 64->32 on one row, FC 32->10, Softmax over 10.

@@ -25,7 +25,7 @@ pub enum RevertScheme {
 /// One version of the precompile's behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PrecompileSpec {
-    /// The name a genesis uses (`"v1"`, `"v2"`, `"v3"`); the same as its gas schedule's.
+    /// The name a genesis uses (`"v1"` to `"v4"`); the same as its gas schedule's.
     pub version: &'static str,
     /// Model-format versions a call may use; any other is refused.
     pub formats: &'static [FormatVersion],
@@ -66,8 +66,19 @@ impl PrecompileSpec {
         schedule: GasSchedule::V3,
     };
 
+    /// v3 and model-format v3 (the integer-only transformer ops: BatchMatMul, LayerNorm, Gelu,
+    /// Gather, Transpose), priced by gas schedule v4: v3's prices, which cover the new ops by
+    /// their op classes. Nothing a v3 chain computes changes.
+    pub const V4: PrecompileSpec = PrecompileSpec {
+        version: "v4",
+        formats: &[FormatVersion::V1, FormatVersion::V2, FormatVersion::V3],
+        schedule: GasSchedule::V4,
+        ..PrecompileSpec::V3
+    };
+
     /// Every spec, oldest first.
-    pub const ALL: [PrecompileSpec; 3] = [PrecompileSpec::V1, PrecompileSpec::V2, PrecompileSpec::V3];
+    pub const ALL: [PrecompileSpec; 4] =
+        [PrecompileSpec::V1, PrecompileSpec::V2, PrecompileSpec::V3, PrecompileSpec::V4];
 
     /// The spec named `version`.
     pub fn by_version(version: &str) -> Option<PrecompileSpec> {
@@ -190,6 +201,7 @@ mod tests {
             assert_eq!(spec.version, spec.schedule.version);
         }
         assert!(PrecompileSpec::V3.accepts_format(2) && !PrecompileSpec::V2.accepts_format(2));
-        assert!(PrecompileSpec::ALL.iter().all(|s| s.accepts_format(1) && !s.accepts_format(3)));
+        assert!(PrecompileSpec::V4.accepts_format(3) && !PrecompileSpec::V3.accepts_format(3));
+        assert!(PrecompileSpec::ALL.iter().all(|s| s.accepts_format(1) && !s.accepts_format(4)));
     }
 }

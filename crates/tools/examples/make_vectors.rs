@@ -1,4 +1,4 @@
-//! Writes golden vectors for the trained digits models (`testdata/models/digits_{mlp,cnn}.aiop`)
+//! Writes golden vectors for the trained digits models (`testdata/models/digits_{mlp,cnn,vit}.aiop`)
 //! into `testdata/vectors/engine/`, in the same shape as the engine's own vectors.
 //!
 //! Inputs: the three constant extremes (`min`, `max`, `zero`) and the first test-split image of
@@ -40,6 +40,10 @@ fn main() -> anyhow::Result<()> {
         (
             "digits_cnn",
             "8x8 digits CNN conv3x3x8-maxpool-conv3x3x16-maxpool-FC10, trained (testdata/float/digits_cnn.*), int8 by aiop-tools quantize",
+        ),
+        (
+            "digits_vit",
+            "8x8 digits vision transformer (4 patches of 4x4, width 32, 2 heads, 2 blocks), format v3, trained (testdata/float/digits_vit.*), int8 by aiop-tools quantize --format-version 3",
         ),
     ];
     let mut count = 0;

@@ -11,6 +11,8 @@
 //! `<name>.weight` (dense `[units, inputs]`, conv2d `[filters, channels, k, k]` as in PyTorch)
 //! and `<name>.bias`. A `flatten` layer flattens in height, width, channel order (the
 //! engine's layout), not PyTorch's channel-first order.
+//!
+//! A vision transformer has a `vit` object instead of `layers` ([`crate::vit`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +21,7 @@ use candle_core::{D, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ToolsError, read};
+use crate::vit::{Probe, Vit};
 
 /// Padding of a `conv2d` layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -92,8 +95,12 @@ pub struct Arch {
     /// Zero point of the fixed input quantization; it takes effect only with `input_scale`.
     #[serde(default)]
     pub input_zero_point: Option<i32>,
-    /// The layers, input to output.
+    /// The layers, input to output (empty for a vision transformer).
+    #[serde(default)]
     pub layers: Vec<Layer>,
+    /// A vision transformer instead of `layers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vit: Option<Vit>,
 }
 
 fn one() -> f32 {
@@ -139,7 +146,15 @@ impl Arch {
     pub fn load(path: &Path) -> Result<Arch> {
         let arch: Arch =
             serde_json::from_slice(&read(path)?).map_err(|e| ToolsError::Arch(format!("{}: {e}", path.display())))?;
-        arch.shapes()?;
+        match &arch.vit {
+            Some(_) if !arch.layers.is_empty() => {
+                return Err(ToolsError::Arch(format!("{}: a vit architecture has no layers", path.display())));
+            }
+            Some(vit) => vit.check(&arch)?,
+            None => {
+                arch.shapes()?;
+            }
+        }
         Ok(arch)
     }
 
@@ -198,6 +213,9 @@ impl Arch {
 
     /// Parameter names and shapes (PyTorch layout), in layer order.
     pub fn parameters(&self) -> Result<Vec<(String, Vec<usize>)>> {
+        if let Some(vit) = &self.vit {
+            return vit.parameters(self);
+        }
         let shapes = self.shapes()?;
         let mut params = Vec::new();
         let mut input = self.input()?;
@@ -236,9 +254,13 @@ impl Arch {
         })
     }
 
-    /// Runs the float model, returning every layer's output (`[B, F]` or `[B, C, H, W]`).
+    /// Runs the float model, returning every layer's output (`[B, F]` or `[B, C, H, W]`; a
+    /// vision transformer: its logits alone).
     /// With `logits_only`, a final softmax is skipped (for training with cross-entropy).
     pub fn trace(&self, params: &HashMap<String, Tensor>, x: &Tensor, logits_only: bool) -> Result<Vec<Tensor>> {
+        if let Some(vit) = &self.vit {
+            return Ok(vec![vit.forward(self, params, x, &mut Probe::default())?]);
+        }
         let get =
             |name: &str| params.get(name).ok_or_else(|| ToolsError::Weights(format!("tensor {name:?} is missing")));
         let mut outs: Vec<Tensor> = Vec::new();

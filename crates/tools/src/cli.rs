@@ -29,9 +29,9 @@ pub struct QuantizeArgs {
     /// Where to write the aiop model.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Model-format version to write: 2 (TensorFlow Lite Micro semantics, double rounding) or
-    /// 1 (single rounding).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    /// Model-format version to write: 2 (TensorFlow Lite Micro semantics, double rounding),
+    /// 1 (single rounding), or 3 (version 2 and the transformer ops; a `vit` architecture needs it).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub format_version: u8,
 }
 
@@ -74,7 +74,7 @@ pub struct ImportTfliteArgs {
 
 /// The model-format version a `--format-version` value names.
 pub fn format_version(value: u8) -> anyhow::Result<FormatVersion> {
-    FormatVersion::from_byte(value).ok_or_else(|| anyhow::anyhow!("format version {value}: aiop has versions 1 and 2"))
+    FormatVersion::from_byte(value).ok_or_else(|| anyhow::anyhow!("format version {value}: aiop has versions 1 to 3"))
 }
 
 /// `aiop model train`: trains a float model (candle-nn) and saves safetensors.
@@ -95,6 +95,23 @@ pub struct TrainArgs {
     /// Seed of the initial weights and the shuffling: the same seed gives the same weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// AdamW's learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub learning_rate: f64,
+    /// AdamW's weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// Decay the learning rate to zero along a half cosine.
+    #[arg(long)]
+    pub cosine: bool,
+    /// Move each training image by up to this many pixels (augmentation; 0: none).
+    #[arg(long, default_value_t = 0)]
+    pub shift: usize,
+    /// A vision transformer only: after the float epochs, this many epochs of
+    /// quantization-aware fine-tuning (int8 tensors simulated with ranges calibrated on the
+    /// training data, at a tenth of the learning rate).
+    #[arg(long, default_value_t = 0)]
+    pub qat_epochs: usize,
 }
 
 /// Runs `aiop model quantize`: writes the model and prints a one-line summary of it.
@@ -102,8 +119,14 @@ pub fn quantize(args: QuantizeArgs) -> anyhow::Result<()> {
     let arch = Arch::load(&args.arch)?;
     let params = load_weights(&arch, &args.weights)?;
     let calib = Dataset::load_csv(&args.calib)?.take(args.calib_limit);
-    let cal = crate::quantize::calibrate(&arch, &params, &calib, true)?;
-    let model = crate::quantize::quantize(&arch, &params, &cal, format_version(args.format_version)?)?;
+    let version = format_version(args.format_version)?;
+    let model = if arch.vit.is_some() {
+        let ranges = crate::vit::calibrate(&arch, &params, &calib, None, true)?;
+        crate::vit::quantize(&arch, &params, &ranges, version)?
+    } else {
+        let cal = crate::quantize::calibrate(&arch, &params, &calib, true)?;
+        crate::quantize::quantize(&arch, &params, &cal, version)?
+    };
     let bytes = aiop_engine::encode(&model).context("the quantized model failed engine validation")?;
     write(&args.output, &bytes)?;
     let header = aiop_engine::check(&bytes)?;
@@ -164,8 +187,24 @@ pub fn import_tflite(args: ImportTfliteArgs) -> anyhow::Result<()> {
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let arch = Arch::load(&args.arch)?;
     let data = Dataset::load_csv(&args.data)?;
-    let config = crate::train::TrainConfig { epochs: args.epochs, seed: args.seed, ..Default::default() };
-    let params = crate::train::train(&arch, &data, &config, |line| println!("{line}"))?;
+    let config = crate::train::TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        learning_rate: args.learning_rate,
+        weight_decay: args.weight_decay,
+        cosine: args.cosine,
+        shift: args.shift,
+        ..Default::default()
+    };
+    let mut params = crate::train::train(&arch, &data, &config, |line| println!("{line}"))?;
+    if args.qat_epochs > 0 {
+        anyhow::ensure!(arch.vit.is_some(), "--qat-epochs needs a vit architecture");
+        let ranges = crate::vit::calibrate(&arch, &params, &data, None, false)?;
+        let qat =
+            crate::train::TrainConfig { epochs: args.qat_epochs, learning_rate: args.learning_rate / 10.0, ..config };
+        println!("quantization-aware fine-tuning");
+        params = crate::vit::fine_tune(&arch, &params, &data, &qat, &ranges, |line| println!("{line}"))?;
+    }
     crate::train::save(&params, &args.output)?;
     println!("{}: saved", args.output.display());
     Ok(())

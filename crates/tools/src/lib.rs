@@ -3,7 +3,7 @@
 //! What it is for:
 //! - data sets ([`data`]): the 8x8 digits split checked in under `testdata/digits/`;
 //! - training ([`train`]) of small float models with candle-nn, saved as safetensors plus an
-//!   architecture description ([`arch`]);
+//!   architecture description ([`arch`]), among them a small vision transformer ([`vit`]);
 //! - post-training quantization ([`quantize`]): per-channel symmetric int8 weights, per-tensor
 //!   asymmetric int8 activations calibrated on data, int32 biases, and the Q31 requantization
 //!   multipliers derived with TensorFlow Lite's `QuantizeMultiplier` ([`qmath`]);
@@ -27,5 +27,6 @@ pub mod qmath;
 pub mod quantize;
 pub mod tflite;
 pub mod train;
+pub mod vit;
 
 pub use error::{Result, ToolsError};

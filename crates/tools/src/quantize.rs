@@ -55,6 +55,7 @@ pub struct Calibration {
 
 /// Runs the float model over `data` in batches, recording every activation's range.
 pub fn calibrate(arch: &Arch, params: &HashMap<String, Tensor>, data: &Dataset, progress: bool) -> Result<Calibration> {
+    not_vit(arch)?;
     let mut cal = Calibration { input: (f32::MAX, f32::MIN), layers: vec![(f32::MAX, f32::MIN); arch.layers.len()] };
     let bar = if progress { ProgressBar::new(data.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -80,8 +81,16 @@ pub fn calibrate(arch: &Arch, params: &HashMap<String, Tensor>, data: &Dataset, 
     Ok(cal)
 }
 
+/// Layer models only: a vision transformer has its own calibration and quantizer.
+fn not_vit(arch: &Arch) -> Result<()> {
+    match arch.vit {
+        Some(_) => Err(ToolsError::Arch(format!("{} is a vit architecture: use aiop_tools::vit", arch.name))),
+        None => Ok(()),
+    }
+}
+
 /// A tensor's (informational) scale.
-fn scale_of(real: f64, what: &str) -> Result<Scale> {
+pub(crate) fn scale_of(real: f64, what: &str) -> Result<Scale> {
     quantize_multiplier(real)
         .ok_or_else(|| ToolsError::Quantize(format!("{what}: scale {real} is not a positive number")))
 }
@@ -90,7 +99,7 @@ fn scale_of(real: f64, what: &str) -> Result<Scale> {
 fn requant_of(version: FormatVersion, real: f64, what: &str) -> Result<Scale> {
     match version {
         FormatVersion::V1 => scale_of(real, what),
-        FormatVersion::V2 => quantize_multiplier_v2(real).ok_or_else(|| {
+        FormatVersion::V2 | FormatVersion::V3 => quantize_multiplier_v2(real).ok_or_else(|| {
             ToolsError::Quantize(format!("{what}: scale ratio {real} is negative, not finite, or at least 2^30"))
         }),
     }
@@ -102,7 +111,7 @@ fn floats(params: &HashMap<String, Tensor>, name: &str) -> Result<Vec<f32>> {
 }
 
 /// Per-channel symmetric quantization of `channels` rows of weights.
-fn quantize_weights(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f64>) {
+pub(crate) fn quantize_weights(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f64>) {
     let per = w.len() / channels;
     let mut q = Vec::with_capacity(w.len());
     let mut scales = Vec::with_capacity(channels);
@@ -129,6 +138,7 @@ pub fn quantize(
     cal: &Calibration,
     version: FormatVersion,
 ) -> Result<Model> {
+    not_vit(arch)?;
     let shapes = arch.shapes()?;
     let mut b = ModelBuilder::new(version);
     let input_quant = match (arch.input_scale, arch.input_zero_point) {
@@ -252,7 +262,7 @@ pub fn quantize(
             Layer::Softmax => {
                 let params = match version {
                     FormatVersion::V1 => softmax_params(1.0, cur.quant.scale),
-                    FormatVersion::V2 => softmax_params_v2(1.0, cur.quant.scale),
+                    FormatVersion::V2 | FormatVersion::V3 => softmax_params_v2(1.0, cur.quant.scale),
                 };
                 let (beta, diff_min) = params.ok_or_else(|| {
                     ToolsError::Quantize(format!(

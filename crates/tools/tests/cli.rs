@@ -25,6 +25,11 @@ fn train_is_reproducible_and_its_weights_quantize() {
             output: output.clone(),
             epochs: 2,
             seed: 7,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+            cosine: false,
+            shift: 0,
+            qat_epochs: 0,
         })
         .expect("train");
         output
@@ -124,4 +129,37 @@ fn format_version_flag() {
     let parsed = Cli::try_parse_from(["aiop", "in.tflite", "-o", "out.aiop", "--format-version", "1"]).expect("parse");
     assert_eq!(parsed.args.format_version, 1);
     assert!(Cli::try_parse_from(["aiop", "in.tflite", "-o", "out.aiop", "--format-version", "3"]).is_err());
+}
+
+/// A vision transformer trains (with quantization-aware fine-tuning), quantizes only as
+/// format v3, and its model is valid.
+#[test]
+fn vit_trains_and_quantizes_as_v3() {
+    let weights = scratch("vit.safetensors");
+    train(TrainArgs {
+        arch: testdata("float/digits_vit.json"),
+        data: testdata("digits/train.csv"),
+        output: weights.clone(),
+        epochs: 1,
+        seed: 3,
+        learning_rate: 1e-3,
+        weight_decay: 0.1,
+        cosine: true,
+        shift: 1,
+        qat_epochs: 1,
+    })
+    .expect("train");
+    let args = |format_version: u8| QuantizeArgs {
+        weights: weights.clone(),
+        arch: testdata("float/digits_vit.json"),
+        calib: testdata("digits/train.csv"),
+        calib_limit: Some(100),
+        output: scratch("vit.aiop"),
+        format_version,
+    };
+    let err = quantize(args(2)).expect_err("v2 has no transformer ops");
+    assert!(format!("{err:#}").contains("needs format v3"), "{err:#}");
+    quantize(args(3)).expect("quantize");
+    let header = aiop_engine::check(&std::fs::read(scratch("vit.aiop")).expect("written")).expect("valid model");
+    assert_eq!(header.version, 3);
 }

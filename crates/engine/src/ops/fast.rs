@@ -306,6 +306,22 @@ fn average_pool2d_sliding(g: &Geometry, input: &[i8], clamp: crate::model::Clamp
     }
 }
 
+/// Elements below which [`gelu`] evaluates each value directly: building the 256-entry table
+/// costs 256 evaluations.
+const GELU_TABLE_FROM: usize = 1024;
+
+/// Gelu through a table of all 256 int8 inputs, built from
+/// [`super::reference::gelu_value`]: the same bytes as [`super::reference::gelu`].
+pub fn gelu(rounding: aiop_kernels::Rounding, p: &super::reference::GeluParams, input: &[i8], out: &mut [i8]) {
+    if input.len() < GELU_TABLE_FROM {
+        return super::reference::gelu(rounding, p, input, out);
+    }
+    let table: [i8; 256] = core::array::from_fn(|i| super::reference::gelu_value(rounding, p, i as u8 as i8));
+    for (&x, o) in input.iter().zip(out.iter_mut()) {
+        *o = table[usize::from(x as u8)];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

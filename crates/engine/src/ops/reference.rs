@@ -430,3 +430,148 @@ pub fn hard_swish(p: &HardSwishParams, input: &[i8], out: &mut [i8]) {
         *o = value.clamp(-128, 127) as i8;
     }
 }
+
+/// `floor(sqrt(v))`, exactly, by the digit-by-digit method (no floating point).
+pub fn isqrt(v: u64) -> u64 {
+    let (mut rest, mut root) = (v, 0u64);
+    // The highest power of four at or below `v`.
+    let mut bit = if v == 0 { 0 } else { 1u64 << ((63 - v.leading_zeros()) & !1) };
+    while bit != 0 {
+        if rest >= root + bit {
+            rest -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    root
+}
+
+/// Fractional bits of a LayerNorm's normalized value (`n_i`).
+pub const LAYER_NORM_FRACTION_BITS: u32 = 12;
+
+/// Parameters of a LayerNorm (format v3) besides its tensors' values.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerNormParams {
+    /// Zero point of the input.
+    pub input_zero_point: i32,
+    /// Zero point of the output.
+    pub output_zero_point: i32,
+    /// Added to the variance before the square root.
+    pub epsilon: u32,
+    /// Rescales `n * gamma + beta` to the output.
+    pub output_scale: Scale,
+}
+
+/// LayerNorm over rows of `depth` elements (`docs/model-format.md`, "LayerNorm"): per row,
+/// `d_i = depth * c_i - sum(c)` for `c_i = x_i - zp_in`,
+/// `r = max(1, isqrt(floor(2^8 * sum(d^2) / depth) + epsilon))` (16 times the row's standard
+/// deviation in units of `depth` input steps, so the square root keeps four more bits),
+/// `recip = floor(2^48 / r)`, `n_i = sign(d_i) * ((|d_i| * recip + 2^31) >> 32)` (the
+/// normalized value in Q12, rounded half away from zero), and
+/// `out_i = clamp(requant(sat32(n_i * gamma_i + beta_i)) + zp_out)`.
+pub fn layer_norm(
+    rounding: Rounding,
+    p: &LayerNormParams,
+    depth: usize,
+    gamma: &[i8],
+    beta: Option<&[i32]>,
+    input: &[i8],
+    out: &mut [i8],
+) {
+    let d_len = depth as i64;
+    for (x, y) in input.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
+        let sum: i64 = x.iter().map(|&v| i64::from(v) - i64::from(p.input_zero_point)).sum();
+        let deviation = |v: i8| d_len * (i64::from(v) - i64::from(p.input_zero_point)) - sum;
+        // |d| <= 510 * 4096 < 2^21, so the sum of squares is below 2^54 and 2^8 times it fits.
+        let squares: u64 = x.iter().map(|&v| deviation(v).unsigned_abs().pow(2)).sum();
+        let root = isqrt((squares << 8) / depth as u64 + u64::from(p.epsilon)).max(1);
+        let recip = u128::from((1u64 << 48) / root);
+        for (i, (&v, o)) in x.iter().zip(y.iter_mut()).enumerate() {
+            let d = deviation(v);
+            let magnitude = ((u128::from(d.unsigned_abs()) * recip + (1 << 31)) >> 32) as i64;
+            let normalized = if d < 0 { -magnitude } else { magnitude };
+            let acc = normalized * i64::from(gamma[i]) + beta.map_or(0, |b| i64::from(b[i]));
+            let acc = acc.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            let scaled = i64::from(requant(rounding, acc, p.output_scale)) + i64::from(p.output_zero_point);
+            *o = scaled.clamp(-128, 127) as i8;
+        }
+    }
+}
+
+/// Parameters of a Gelu (format v3).
+#[derive(Debug, Clone, Copy)]
+pub struct GeluParams {
+    /// Zero point of the input.
+    pub input_zero_point: i32,
+    /// Zero point of the output.
+    pub output_zero_point: i32,
+    /// Where the erf polynomial reaches its maximum, in input steps scaled by sqrt 2.
+    pub erf_clip: u16,
+    /// The integer standing for 1 in the polynomial's units.
+    pub erf_one: i32,
+    /// Rescales `g` to the output.
+    pub output_scale: Scale,
+}
+
+/// I-BERT's integer GELU of one int8 value: `t = (min(|c|, clip) - clip)^2`,
+/// `l = sign(c) * (one - t)`, `g = c * (l + one)`, `clamp(requant(g) + zp_out)`.
+pub fn gelu_value(rounding: Rounding, p: &GeluParams, x: i8) -> i8 {
+    let c = i64::from(x) - i64::from(p.input_zero_point);
+    let clip = i64::from(p.erf_clip);
+    let t = (c.abs().min(clip) - clip).pow(2);
+    let l = c.signum() * (i64::from(p.erf_one) - t);
+    // Validation bounds |c| <= 255, one <= 2^21 and clip^2 <= 2^21: |g| < 2^31.
+    let g = (c * (l + i64::from(p.erf_one))) as i32;
+    let scaled = i64::from(requant(rounding, g, p.output_scale)) + i64::from(p.output_zero_point);
+    scaled.clamp(-128, 127) as i8
+}
+
+/// Gelu, element by element.
+pub fn gelu(rounding: Rounding, p: &GeluParams, input: &[i8], out: &mut [i8]) {
+    for (&x, o) in input.iter().zip(out.iter_mut()) {
+        *o = gelu_value(rounding, p, x);
+    }
+}
+
+/// Gather: row `clamp(x - zp, 0, rows - 1)` of the `rows x depth` table for each index `x`.
+pub fn gather(table: &[i8], rows: usize, depth: usize, zero_point: i32, indices: &[i8], out: &mut [i8]) {
+    let last = rows.saturating_sub(1) as i64;
+    for (&x, o) in indices.iter().zip(out.chunks_exact_mut(depth)) {
+        let row = (i64::from(x) - i64::from(zero_point)).clamp(0, last) as usize;
+        o.copy_from_slice(&table[row * depth..(row + 1) * depth]);
+    }
+}
+
+/// Transpose: output axis `i` is input axis `perm[i]`; the output is written in order while
+/// an odometer walks the input.
+pub fn transpose(in_shape: &[u32], perm: &[u8], input: &[i8], out: &mut [i8]) {
+    let rank = in_shape.len();
+    let mut in_strides = [0usize; crate::limits::MAX_RANK];
+    let mut stride = 1;
+    for axis in (0..rank).rev() {
+        in_strides[axis] = stride;
+        stride *= in_shape[axis] as usize;
+    }
+    let (mut out_shape, mut steps) = ([0usize; crate::limits::MAX_RANK], [0usize; crate::limits::MAX_RANK]);
+    for (axis, &p) in perm.iter().enumerate() {
+        out_shape[axis] = in_shape[usize::from(p)] as usize;
+        steps[axis] = in_strides[usize::from(p)];
+    }
+    let mut index = [0usize; crate::limits::MAX_RANK];
+    let mut at = 0usize;
+    for o in out.iter_mut() {
+        *o = input[at];
+        // Advance the odometer over the output's axes, last fastest.
+        for axis in (0..rank).rev() {
+            index[axis] += 1;
+            at += steps[axis];
+            if index[axis] < out_shape[axis] {
+                break;
+            }
+            at -= steps[axis] * out_shape[axis];
+            index[axis] = 0;
+        }
+    }
+}

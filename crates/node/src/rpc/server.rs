@@ -170,19 +170,33 @@ pub fn cors_layer(domains: &str) -> anyhow::Result<tower_http::cors::CorsLayer> 
 
 /// A connection that fails once nothing has been read or written for its deadline: first the
 /// first-request timeout, then the idle timeout after every byte. So a client that opens
-/// connections and sends nothing (or stops halfway) cannot hold them.
+/// connections and sends nothing (or stops halfway) cannot hold them. Reads alone never extend
+/// a request past its window (the first-request timeout for the first, `window` from its first
+/// byte for later ones) until the node writes: a client trickling a request's headers a byte at
+/// a time cannot hold a connection either.
 struct Silence<S> {
     inner: S,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     idle: Duration,
+    window: Duration,
+    /// When the request being read must be complete; `None` between requests.
+    request_due: Option<tokio::time::Instant>,
 }
 
 impl<S> Silence<S> {
-    fn new(inner: S, first: Duration, idle: Duration) -> Self {
-        Silence { inner, deadline: Box::pin(tokio::time::sleep(first)), idle }
+    fn new(inner: S, first: Duration, idle: Duration, window: Duration) -> Self {
+        let due = tokio::time::Instant::now() + first;
+        Silence { inner, deadline: Box::pin(tokio::time::sleep_until(due)), idle, window, request_due: Some(due) }
     }
 
     fn heard(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due = *self.request_due.get_or_insert(now + self.window);
+        self.deadline.as_mut().reset((now + self.idle).min(due));
+    }
+
+    fn answered(&mut self) {
+        self.request_due = None;
         let next = tokio::time::Instant::now() + self.idle;
         self.deadline.as_mut().reset(next);
     }
@@ -225,7 +239,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Silence<S> {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.heard();
+            self.answered();
         }
         written
     }
@@ -274,7 +288,10 @@ pub async fn serve(ctx: RpcCtx, config: &ServerConfig) -> anyhow::Result<(Server
     let methods: jsonrpsee::Methods = module(ctx).into();
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_connections as usize));
+    // A request may take this long from its first byte to its last before the node answers:
+    // the request timeout plus the first-request timeout's allowance for reading it.
     let (first, idle) = (config.first_request_timeout, config.idle_timeout);
+    let window = config.request_timeout + config.first_request_timeout;
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -288,7 +305,7 @@ pub async fn serve(ctx: RpcCtx, config: &ServerConfig) -> anyhow::Result<(Server
             let service = services.clone().build(methods.clone(), stop.clone());
             let stopped = stop.clone().shutdown();
             tokio::spawn(async move {
-                let io = Silence::new(socket, first, idle);
+                let io = Silence::new(socket, first, idle, window);
                 if let Err(e) = jsonrpsee::server::serve_with_graceful_shutdown(io, service, stopped).await {
                     tracing::debug!("connection closed: {e}");
                 }
@@ -327,26 +344,58 @@ mod tests {
     #[tokio::test]
     async fn a_silent_connection_is_closed_and_a_talking_one_is_not() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let ms = Duration::from_millis;
         let (_client, server) = tokio::io::duplex(64);
-        let mut silent = Silence::new(server, Duration::from_millis(100), Duration::from_millis(300));
+        let mut silent = Silence::new(server, ms(100), ms(300), ms(1000));
         let started = std::time::Instant::now();
         let error = silent.read_u8().await.expect_err("times out");
         assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
-        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(started.elapsed() >= ms(100));
 
+        // Bytes 60 ms apart, each answered: every answer starts a new request window.
         let (mut client, server) = tokio::io::duplex(64);
-        let mut talking = Silence::new(server, Duration::from_millis(100), Duration::from_millis(300));
+        let mut talking = Silence::new(server, ms(100), ms(300), ms(1000));
         let writer = tokio::spawn(async move {
             for byte in 0..8u8 {
-                tokio::time::sleep(Duration::from_millis(60)).await;
+                tokio::time::sleep(ms(60)).await;
                 client.write_u8(byte).await.unwrap();
+                client.read_u8().await.unwrap();
             }
             client
         });
         for byte in 0..8u8 {
-            assert_eq!(talking.read_u8().await.expect("each byte resets the deadline"), byte);
+            assert_eq!(talking.read_u8().await.expect("each answered byte resets the deadline"), byte);
+            talking.write_u8(byte).await.unwrap();
         }
         let _client = writer.await.unwrap();
         assert_eq!(talking.read_u8().await.expect_err("then silence").kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_request_trickled_a_byte_at_a_time_is_cut_off_at_its_window() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let ms = Duration::from_millis;
+        let (mut client, server) = tokio::io::duplex(64);
+        // First request: 200 ms from the connection's start, however often bytes arrive.
+        let mut trickled = Silence::new(server, ms(200), ms(300), ms(1000));
+        let writer = tokio::spawn(async move {
+            for byte in 0..20u8 {
+                tokio::time::sleep(ms(40)).await;
+                if client.write_u8(byte).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let started = std::time::Instant::now();
+        let mut read = 0;
+        let error = loop {
+            match trickled.read_u8().await {
+                Ok(_) => read += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(read < 8 && started.elapsed() < ms(400), "{read} bytes in {:?}", started.elapsed());
+        writer.abort();
     }
 }

@@ -43,7 +43,7 @@ pub const SUPPORTED_V2: &str = "FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, MAX
 pub fn supported(version: FormatVersion) -> &'static str {
     match version {
         FormatVersion::V1 => SUPPORTED_V1,
-        FormatVersion::V2 => SUPPORTED_V2,
+        FormatVersion::V2 | FormatVersion::V3 => SUPPORTED_V2,
     }
 }
 
@@ -603,7 +603,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                     let real = f64::from(aq.scale) * f64::from(bq.scale) / f64::from(yq.scale);
                     let output_scale = match self.version {
                         FormatVersion::V1 => scale(real)?,
-                        FormatVersion::V2 => self.requant_v2(index, op, real)?,
+                        FormatVersion::V2 | FormatVersion::V3 => self.requant_v2(index, op, real)?,
                     };
                     self.b.op(Op::Mul { lhs, rhs, output, output_scale, clamp });
                 }
@@ -621,16 +621,17 @@ impl<'t, 'a> Importer<'t, 'a> {
                 let (beta, diff_min) = match self.version {
                     FormatVersion::V1 => softmax_params(f64::from(beta), f64::from(xq.scale))
                         .ok_or_else(|| self.err(index, op, "beta * input scale is too small for 5 integer bits"))?,
-                    FormatVersion::V2 => softmax_params_v2(f64::from(beta), f64::from(xq.scale)).ok_or_else(|| {
-                        self.err(
-                            index,
-                            op,
-                            format!(
-                                "beta * input scale = {}: TFLM needs it above 2^-26, and aiop's scales below 16",
-                                f64::from(beta) * f64::from(xq.scale)
-                            ),
-                        )
-                    })?,
+                    FormatVersion::V2 | FormatVersion::V3 => softmax_params_v2(f64::from(beta), f64::from(xq.scale))
+                        .ok_or_else(|| {
+                            self.err(
+                                index,
+                                op,
+                                format!(
+                                    "beta * input scale = {}: TFLM needs it above 2^-26, and aiop's scales below 16",
+                                    f64::from(beta) * f64::from(xq.scale)
+                                ),
+                            )
+                        })?,
                 };
                 let (x, y) = (self.activation(x_idx, "input")?, self.activation(y_idx, "output")?);
                 self.b.op(Op::Softmax { input: x, output: y, beta, diff_min });
@@ -722,7 +723,7 @@ impl<'t, 'a> Importer<'t, 'a> {
                 let real = f64::from(x.scale) * ws / f64::from(y.scale);
                 let scale = match self.version {
                     FormatVersion::V1 => quantize_multiplier(real),
-                    FormatVersion::V2 => quantize_multiplier_v2(real),
+                    FormatVersion::V2 | FormatVersion::V3 => quantize_multiplier_v2(real),
                 };
                 scale.ok_or_else(|| self.err(index, op, format!("channel {c} has scale ratio {real}")))
             })

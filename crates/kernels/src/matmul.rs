@@ -1,0 +1,245 @@
+//! The product of two activations (attention scores and values): [`batch_matmul`].
+//!
+//! Neither factor is known at load, so nothing is packed ahead: each batch's right factor is
+//! laid out once as centered `i16` columns and each left row as a centered `i16` row, and
+//! every output is one `i16` dot product with `i32` sums (`vpmaddwd` where the compiler is
+//! allowed AVX2 or AVX-512). The sums wrap like the reference's; under the engine's bound
+//! (`K * 255 * 255` fits `i32`) they cannot, so any order gives the reference's bytes.
+
+use alloc::vec;
+
+use crate::{KernelError, KernelPath, OutputStage, check_len, reference};
+
+/// The shape and zero points of a [`batch_matmul`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivationProduct {
+    /// Number of independent products.
+    pub batch: usize,
+    /// Rows of the left factor and of the output.
+    pub m: usize,
+    /// The reduction depth.
+    pub k: usize,
+    /// Columns of the right factor and of the output.
+    pub n: usize,
+    /// Whether the right factor is stored `[batch][n][k]` rather than `[batch][k][n]`.
+    pub transpose_rhs: bool,
+    /// Subtracted from every left value.
+    pub lhs_zero_point: i32,
+    /// Subtracted from every right value.
+    pub rhs_zero_point: i32,
+}
+
+/// `out[b][m][n] = stage(sum_k (lhs[b][m][k] - zp_lhs) * (rhs'[b][k][n] - zp_rhs), 0)`, with a
+/// one-channel `stage`; the bytes of [`reference::batch_matmul`] on every path.
+pub fn batch_matmul(
+    path: KernelPath,
+    shape: &ActivationProduct,
+    lhs: &[i8],
+    rhs: &[i8],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let overflow = KernelError::SizeOverflow { kernel: "batch_matmul" };
+    let size = |a: usize, b: usize| shape.batch.checked_mul(a)?.checked_mul(b);
+    check_len("batch_matmul", "lhs", size(shape.m, shape.k).ok_or(overflow.clone())?, lhs.len())?;
+    check_len("batch_matmul", "rhs", size(shape.k, shape.n).ok_or(overflow.clone())?, rhs.len())?;
+    check_len("batch_matmul", "out", size(shape.m, shape.n).ok_or(overflow)?, out.len())?;
+    stage.check("batch_matmul", 1)?;
+    if !path.is_available() {
+        return Err(KernelError::PathUnavailable(path.name()));
+    }
+    match path {
+        KernelPath::Reference => reference::batch_matmul(shape, lhs, rhs, stage, out),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the path is available, so the CPU has AVX2.
+        KernelPath::Avx2 => unsafe { batch_matmul_avx2(shape, lhs, rhs, stage, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the path is available, so the CPU has AVX-512 (F and BW among its features).
+        KernelPath::Avx512 => unsafe { batch_matmul_avx512(shape, lhs, rhs, stage, out) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(KernelError::PathUnavailable(path.name())),
+    }
+    Ok(())
+}
+
+/// # Safety
+/// The CPU must have AVX2 (the lengths are checked by [`batch_matmul`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn batch_matmul_avx2(
+    shape: &ActivationProduct,
+    lhs: &[i8],
+    rhs: &[i8],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    laid_out(shape, lhs, rhs, stage, out)
+}
+
+/// # Safety
+/// The CPU must have AVX-512 F and BW (the lengths are checked by [`batch_matmul`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn batch_matmul_avx512(
+    shape: &ActivationProduct,
+    lhs: &[i8],
+    rhs: &[i8],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    laid_out(shape, lhs, rhs, stage, out)
+}
+
+/// The laid-out product; inlined into each ISA's function so the compiler vectorizes the dot
+/// product with that ISA's instructions.
+#[inline(always)]
+fn laid_out(shape: &ActivationProduct, lhs: &[i8], rhs: &[i8], stage: &OutputStage<'_>, out: &mut [i8]) {
+    let ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point } = *shape;
+    let center = |v: i8, zp: i32| (i32::from(v) - zp) as i16;
+    let mut columns = vec![0i16; n * k];
+    let mut row = vec![0i16; k];
+    for b in 0..batch {
+        let right = &rhs[b * k * n..(b + 1) * k * n];
+        if transpose_rhs {
+            for (dst, &v) in columns.iter_mut().zip(right) {
+                *dst = center(v, rhs_zero_point);
+            }
+        } else {
+            for (d, values) in right.chunks_exact(n.max(1)).enumerate().take(k) {
+                for (col, &v) in values.iter().enumerate() {
+                    columns[col * k + d] = center(v, rhs_zero_point);
+                }
+            }
+        }
+        for r in 0..m {
+            let left = &lhs[(b * m + r) * k..(b * m + r + 1) * k];
+            for (dst, &v) in row.iter_mut().zip(left) {
+                *dst = center(v, lhs_zero_point);
+            }
+            let out_row = &mut out[(b * m + r) * n..(b * m + r + 1) * n];
+            for (dst, column) in out_row.iter_mut().zip(columns.chunks_exact(k.max(1))) {
+                let acc = row.iter().zip(column).fold(0i32, |s, (&x, &y)| s.wrapping_add(i32::from(x) * i32::from(y)));
+                *dst = stage.apply(acc, 0);
+            }
+            if k == 0 {
+                out_row.iter_mut().for_each(|d| *d = stage.apply(0, 0));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::Rounding;
+
+    /// A deterministic byte stream (xorshift) for the property tests.
+    fn bytes(seed: u64, len: usize) -> Vec<i8> {
+        let mut s = seed | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s as i8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hand_computed_product_and_transpose() {
+        // [[1, 2], [3, 4]] (zp 1: centered [[0, 1], [2, 3]]) times [[5, 6], [7, 8]] (zp -1:
+        // centered [[6, 7], [8, 9]]) = [[8, 9], [36, 41]]; multiplier 2^30 (0.5), shift 0.
+        let stage = OutputStage {
+            multiplier: &[1 << 30],
+            shift: &[0],
+            output_zero_point: 0,
+            clamp_min: -128,
+            clamp_max: 127,
+            rounding: Rounding::Double,
+        };
+        let lhs = [1, 2, 3, 4];
+        let shape = ActivationProduct {
+            batch: 1,
+            m: 2,
+            k: 2,
+            n: 2,
+            transpose_rhs: false,
+            lhs_zero_point: 1,
+            rhs_zero_point: -1,
+        };
+        let transposed = ActivationProduct { transpose_rhs: true, ..shape };
+        for path in KernelPath::available() {
+            let mut out = [0i8; 4];
+            batch_matmul(path, &shape, &lhs, &[5, 6, 7, 8], &stage, &mut out).unwrap();
+            assert_eq!(out, [4, 5, 18, 21], "{path}");
+            batch_matmul(path, &transposed, &lhs, &[5, 7, 6, 8], &stage, &mut out).unwrap();
+            assert_eq!(out, [4, 5, 18, 21], "{path}");
+        }
+    }
+
+    #[test]
+    fn every_path_matches_the_reference() {
+        let ran: Vec<_> = KernelPath::available().map(|p| p.name()).collect();
+        std::println!("batch_matmul paths run: {ran:?}");
+        let shapes =
+            [(1, 1, 1, 1), (2, 3, 5, 7), (4, 16, 8, 16), (1, 9, 33, 17), (3, 2, 64, 1), (1, 1, 300, 3), (2, 5, 0, 3)];
+        for (case, &(batch, m, k, n)) in shapes.iter().enumerate() {
+            for transpose_rhs in [false, true] {
+                let shape = ActivationProduct {
+                    batch,
+                    m,
+                    k,
+                    n,
+                    transpose_rhs,
+                    lhs_zero_point: -128 + case as i32 * 37,
+                    rhs_zero_point: 127 - case as i32 * 41,
+                };
+                let lhs = bytes(case as u64 * 2 + 1, batch * m * k);
+                let rhs = bytes(case as u64 * 2 + 2, batch * k * n);
+                let stage = OutputStage {
+                    multiplier: &[1_518_500_250],
+                    shift: &[-9],
+                    output_zero_point: 3,
+                    clamp_min: -120,
+                    clamp_max: 120,
+                    rounding: Rounding::Double,
+                };
+                let mut expected = vec![0i8; batch * m * n];
+                reference::batch_matmul(&shape, &lhs, &rhs, &stage, &mut expected);
+                for path in KernelPath::available() {
+                    let mut out = vec![0i8; batch * m * n];
+                    batch_matmul(path, &shape, &lhs, &rhs, &stage, &mut out).unwrap();
+                    assert_eq!(out, expected, "{path} {shape:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_are_errors() {
+        let stage = OutputStage {
+            multiplier: &[1 << 30],
+            shift: &[0],
+            output_zero_point: 0,
+            clamp_min: -128,
+            clamp_max: 127,
+            rounding: Rounding::Double,
+        };
+        let shape = ActivationProduct {
+            batch: 1,
+            m: 2,
+            k: 2,
+            n: 2,
+            transpose_rhs: false,
+            lhs_zero_point: 0,
+            rhs_zero_point: 0,
+        };
+        let mut out = [0i8; 4];
+        assert!(batch_matmul(KernelPath::Reference, &shape, &[0; 3], &[0; 4], &stage, &mut out).is_err());
+        let huge = ActivationProduct { batch: usize::MAX, ..shape };
+        assert!(batch_matmul(KernelPath::Reference, &huge, &[0; 4], &[0; 4], &stage, &mut out).is_err());
+    }
+}
