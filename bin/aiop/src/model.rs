@@ -68,6 +68,11 @@ pub(crate) struct RunArgs {
     /// `--inputs`, `outputs` is the list of outputs.
     #[arg(long)]
     pub json: bool,
+    /// Time the model: after the first run, run the same input N more times and report the
+    /// wall time per run (median and fastest, in nanoseconds; on stderr, or as `timing` with
+    /// `--json`). The model stays loaded, so this is the time of `run` alone, on one thread.
+    #[arg(long, value_name = "N", conflicts_with = "inputs", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub repeat: Option<u32>,
 }
 
 pub(crate) fn run(command: ModelCommand) -> Result<()> {
@@ -98,18 +103,68 @@ fn run_model(args: &RunArgs) -> Result<()> {
     }
     let input = parse_bytes_arg(args.input.as_deref().unwrap_or_default())?;
     let output = model.run(&input)?;
+    let timing = args.repeat.map(|runs| time_runs(&model, &input, runs)).transpose()?;
     if args.json {
-        let report = json!({
+        let mut report = json!({
             "model_id": hex0x(&aiop_engine::model_id(&bytes)),
             "kernels": model.path().name(),
             "output": hex0x(&output),
             "cost": cost_json(model.cost()),
         });
+        if let Some(timing) = &timing {
+            report["timing"] = timing.to_json();
+        }
         crate::output::emit(&serde_json::to_string_pretty(&report)?)?;
     } else {
         crate::output::emit(&hex0x(&output))?;
+        if let Some(timing) = &timing {
+            eprintln!(
+                "{} runs on {}: median {} ns, fastest {} ns",
+                timing.samples.len(),
+                model.path().name(),
+                timing.median_ns(),
+                timing.fastest_ns()
+            );
+        }
     }
     Ok(())
+}
+
+/// Wall times of repeated runs of one input, in nanoseconds, in the order they ran.
+struct RunTiming {
+    samples: Vec<u64>,
+}
+
+impl RunTiming {
+    fn sorted(&self) -> Vec<u64> {
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        sorted
+    }
+
+    fn median_ns(&self) -> u64 {
+        let sorted = self.sorted();
+        sorted[sorted.len() / 2]
+    }
+
+    fn fastest_ns(&self) -> u64 {
+        self.samples.iter().copied().min().unwrap_or_default()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({ "runs": self.samples.len(), "median_ns": self.median_ns(), "fastest_ns": self.fastest_ns(), "samples_ns": self.samples })
+    }
+}
+
+/// `runs` more runs of `input` (the first run, already done, warmed the caches).
+fn time_runs(model: &LoadedModel, input: &[u8], runs: u32) -> Result<RunTiming> {
+    let mut samples = Vec::with_capacity(runs as usize);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        std::hint::black_box(model.run(std::hint::black_box(input))?);
+        samples.push(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    Ok(RunTiming { samples })
 }
 
 /// `aiop model run FILE --inputs LIST`: one model load, one output line per input line.

@@ -202,6 +202,16 @@ impl LoadedModel {
         self.model.version.rounding()
     }
 
+    /// An elementwise op: the reference on the reference path, else through a table the
+    /// reference fills ([`fast::unary_through_table`]).
+    fn elementwise(&self, input: &[i8], out: &mut [i8], reference: impl Fn(&[i8], &mut [i8])) {
+        if self.path == KernelPath::Reference {
+            reference(input, out);
+        } else {
+            fast::unary_through_table(input, out, reference);
+        }
+    }
+
     fn zero_point(&self, id: TensorId) -> i32 {
         self.model.tensors[usize::from(id)].zero_point
     }
@@ -257,7 +267,11 @@ impl LoadedModel {
                     output_scale: *output_scale,
                 };
                 let subtract = matches!(op, Op::Sub { .. });
-                reference::add(rounding, subtract, &p, scales, value(*lhs), value(*rhs), out);
+                if self.path == KernelPath::Reference {
+                    reference::add(rounding, subtract, &p, scales, value(*lhs), value(*rhs), out);
+                } else {
+                    fast::add(self.path, rounding, subtract, &p, scales, value(*lhs), value(*rhs), out)?;
+                }
             }
             Op::Mul { lhs, rhs, output, output_scale, clamp } => {
                 let p = self.binary(*lhs, *rhs, *output, *clamp);
@@ -269,11 +283,15 @@ impl LoadedModel {
             }
             Op::Logistic { input, input_scale, input_range_radius, .. } => {
                 let zp = self.zero_point(*input);
-                reference::logistic(rounding, zp, *input_scale, *input_range_radius, value(*input), out);
+                self.elementwise(value(*input), out, |x, o| {
+                    reference::logistic(rounding, zp, *input_scale, *input_range_radius, x, o)
+                });
             }
             Op::Tanh { input, input_scale, input_range_radius, .. } => {
                 let zp = self.zero_point(*input);
-                reference::tanh(rounding, zp, *input_scale, *input_range_radius, value(*input), out);
+                self.elementwise(value(*input), out, |x, o| {
+                    reference::tanh(rounding, zp, *input_scale, *input_range_radius, x, o)
+                });
             }
             Op::ArgMax { .. } => {}
             Op::Concatenation { inputs, axis, .. } => {
@@ -295,7 +313,9 @@ impl LoadedModel {
             }
             Op::Requantize { input, output, scale } => {
                 let (zp_in, zp_out) = (self.zero_point(*input), self.zero_point(*output));
-                reference::requantize(rounding, *scale, zp_in, zp_out, value(*input), out);
+                self.elementwise(value(*input), out, |x, o| {
+                    reference::requantize(rounding, *scale, zp_in, zp_out, x, o)
+                });
             }
             Op::LeakyRelu { input, output, identity_scale, alpha_scale, alpha_negative } => {
                 let (zp_in, zp_out) = (self.zero_point(*input), self.zero_point(*output));
@@ -304,7 +324,9 @@ impl LoadedModel {
                     alpha: *alpha_scale,
                     alpha_negative: *alpha_negative,
                 };
-                reference::leaky_relu(rounding, scales, zp_in, zp_out, value(*input), out);
+                self.elementwise(value(*input), out, |x, o| {
+                    reference::leaky_relu(rounding, scales, zp_in, zp_out, x, o)
+                });
             }
             Op::HardSwish {
                 input,
@@ -322,7 +344,7 @@ impl LoadedModel {
                     output_multiplier: *output_multiplier,
                     output_exponent: *output_exponent,
                 };
-                reference::hard_swish(&p, value(*input), out);
+                self.elementwise(value(*input), out, |x, o| reference::hard_swish(&p, x, o));
             }
             Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp } => {
                 let stage = OutputStage {

@@ -80,11 +80,25 @@ pub enum OpKind {
     Gather,
     /// Format v3: the axes reordered.
     Transpose,
+    /// Format v2: elementwise subtraction.
+    Sub,
+    /// Format v2: an int8 tensor rescaled to another scale, elementwise.
+    Requantize,
+    /// Format v2: TFLite's fixed-point hard swish, elementwise.
+    HardSwish,
+    /// Format v2: a leaky rectifier, elementwise.
+    LeakyRelu,
+    /// Format v2: constant padding around the input.
+    Pad,
+    /// Format v2: copies of one activation joined along an axis.
+    Concatenation,
+    /// Format v2: the mean over some axes.
+    Mean,
 }
 
 impl OpKind {
     /// Every op type, in declaration order.
-    pub const ALL: [OpKind; 17] = [
+    pub const ALL: [OpKind; 24] = [
         OpKind::FullyConnected,
         OpKind::Conv2D,
         OpKind::DepthwiseConv2D,
@@ -102,6 +116,13 @@ impl OpKind {
         OpKind::Gelu,
         OpKind::Gather,
         OpKind::Transpose,
+        OpKind::Sub,
+        OpKind::Requantize,
+        OpKind::HardSwish,
+        OpKind::LeakyRelu,
+        OpKind::Pad,
+        OpKind::Concatenation,
+        OpKind::Mean,
     ];
 
     /// The model-format version the op type's cases are built in.
@@ -110,6 +131,13 @@ impl OpKind {
             OpKind::BatchMatMul | OpKind::LayerNorm | OpKind::Gelu | OpKind::Gather | OpKind::Transpose => {
                 FormatVersion::V3
             }
+            OpKind::Sub
+            | OpKind::Requantize
+            | OpKind::HardSwish
+            | OpKind::LeakyRelu
+            | OpKind::Pad
+            | OpKind::Concatenation
+            | OpKind::Mean => FormatVersion::V2,
             _ => FormatVersion::V1,
         }
     }
@@ -134,6 +162,13 @@ impl OpKind {
             OpKind::Gelu => "Gelu",
             OpKind::Gather => "Gather",
             OpKind::Transpose => "Transpose",
+            OpKind::Sub => "Sub",
+            OpKind::Requantize => "Requantize",
+            OpKind::HardSwish => "HardSwish",
+            OpKind::LeakyRelu => "LeakyRelu",
+            OpKind::Pad => "Pad",
+            OpKind::Concatenation => "Concatenation",
+            OpKind::Mean => "Mean",
         }
     }
 
@@ -156,6 +191,13 @@ impl OpKind {
             OpKind::Gelu => "gelu",
             OpKind::Gather => "gather",
             OpKind::Transpose => "transpose",
+            OpKind::Sub => "sub",
+            OpKind::Requantize => "requantize",
+            OpKind::HardSwish => "hardswish",
+            OpKind::LeakyRelu => "leakyrelu",
+            OpKind::Pad => "pad",
+            OpKind::Concatenation => "concat",
+            OpKind::Mean => "mean",
         }
     }
 
@@ -175,6 +217,9 @@ impl OpKind {
                 &[Ops, Rows, Cols, Depth, KernelH, KernelW, StrideH, StrideW, Valid]
             }
             OpKind::ArgMax | OpKind::Gather => &[Rows, Cols, Depth],
+            OpKind::Pad => &[Ops, Rows, Cols, Depth, KernelH, KernelW],
+            OpKind::Concatenation => &[Ops, Rows, Cols, Depth, Out, Valid],
+            OpKind::Mean => &[Ops, Rows, Cols, Depth, Valid],
             _ => &[Ops, Rows, Cols, Depth],
         }
     }
@@ -213,6 +258,11 @@ enum Field {
 ///   `[rows * cols, depth]`; Gelu, Transpose: `ops` ops over `[rows, cols, depth]`
 ///   (Transpose rotates the axes); Gather: one op of `[rows, cols]` indices into a
 ///   `[256, depth]` table.
+/// - Sub, Requantize, HardSwish, LeakyRelu (format v2): `ops` ops over `[rows, cols, depth]`;
+///   Pad: `ops` pads, each adding `kernel[0] - 1` rows before and after and `kernel[1] - 1`
+///   channels before and after; Concatenation: `ops` ops, each joining `out` copies of its
+///   input along the channels (along the rows if `valid`); Mean: `ops` means over the channels
+///   (over rows and columns if `valid`), the reduced axes kept as 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
     /// The op type of every op in the model.
@@ -254,8 +304,15 @@ impl Shape {
     /// A name that says the whole shape (and so names its case).
     pub fn name(&self) -> String {
         let mut name = format!("searched-{}-{}x{}x{}", self.op.slug(), self.rows, self.cols, self.depth);
-        if matches!(self.op, OpKind::FullyConnected | OpKind::Conv2D | OpKind::DepthwiseConv2D) {
+        if matches!(self.op, OpKind::FullyConnected | OpKind::Conv2D | OpKind::DepthwiseConv2D | OpKind::Concatenation)
+        {
             name.push_str(&format!("-o{}", self.out));
+        }
+        if self.op == OpKind::Pad {
+            name.push_str(&format!("-p{}x{}", self.kernel[0].saturating_sub(1), self.kernel[1].saturating_sub(1)));
+        }
+        if matches!(self.op, OpKind::Concatenation | OpKind::Mean) && self.valid {
+            name.push_str("-outer");
         }
         if self.op.windowed() {
             name.push_str(&format!("-k{}x{}-s{}x{}", self.kernel[0], self.kernel[1], self.stride[0], self.stride[1]));
@@ -533,7 +590,66 @@ impl Shape {
                 b.op(Op::ArgMax { input, output: y });
                 (input, y)
             }
-            OpKind::Add | OpKind::Mul | OpKind::Reshape | OpKind::Logistic | OpKind::Tanh => {
+            OpKind::Pad => {
+                let [pad_rows, pad_channels] = s.kernel.map(|k| k - 1);
+                let grown =
+                    |d: u32, pad: u32| pad.checked_mul(2).and_then(|p| d.checked_add(p)).ok_or("padding too large");
+                let mut dims = [s.rows, s.cols, s.depth];
+                let input = b.tensor(act(&dims, 0));
+                let mut x = input;
+                for _ in 0..s.ops {
+                    dims = [grown(dims[0], pad_rows)?, dims[1], grown(dims[2], pad_channels)?];
+                    if dims.iter().map(|&d| u64::from(d)).product::<u64>() > MAX_ELEMENTS {
+                        return Err("output too large".into());
+                    }
+                    let y = b.tensor(act(&dims, 0));
+                    let paddings = vec![(pad_rows, pad_rows), (0, 0), (pad_channels, pad_channels)];
+                    b.op(Op::Pad { input: x, output: y, paddings, value: 0 });
+                    x = y;
+                }
+                (input, x)
+            }
+            OpKind::Concatenation => {
+                if s.out > 255 {
+                    return Err(format!("{} inputs", s.out));
+                }
+                let axis = if s.valid { 0 } else { 2 };
+                let mut dims = [s.rows, s.cols, s.depth];
+                let input = b.tensor(act(&dims, 0));
+                let mut x = input;
+                for _ in 0..s.ops {
+                    dims[axis] = dims[axis].checked_mul(s.out).ok_or("output too large")?;
+                    if dims.iter().map(|&d| u64::from(d)).product::<u64>() > MAX_ELEMENTS {
+                        return Err("output too large".into());
+                    }
+                    let y = b.tensor(act(&dims, 0));
+                    b.op(Op::Concatenation { inputs: vec![x; s.out as usize], output: y, axis: axis as u8 });
+                    x = y;
+                }
+                (input, x)
+            }
+            OpKind::Mean => {
+                let (axes, reduced) = if s.valid { (0b011, [1, 1, s.depth]) } else { (0b100, [s.rows, s.cols, 1]) };
+                let mut dims = [s.rows, s.cols, s.depth];
+                let input = b.tensor(act(&dims, 3));
+                let mut x = input;
+                for _ in 0..s.ops {
+                    let count = if s.valid { u64::from(dims[0]) * u64::from(dims[1]) } else { u64::from(dims[2]) };
+                    let y = b.tensor(act(&reduced, 0));
+                    b.op(Op::Mean { input: x, output: y, axes, scale: Scale::from_ratio(1, count) });
+                    (x, dims) = (y, reduced);
+                }
+                (input, x)
+            }
+            OpKind::Add
+            | OpKind::Mul
+            | OpKind::Reshape
+            | OpKind::Logistic
+            | OpKind::Tanh
+            | OpKind::Sub
+            | OpKind::Requantize
+            | OpKind::HardSwish
+            | OpKind::LeakyRelu => {
                 let image = [s.rows, s.cols, s.depth];
                 let flat = [s.rows * s.cols * s.depth];
                 let input = b.tensor(act(&image, 0));
@@ -557,17 +673,42 @@ impl Shape {
 fn elementwise(b: &mut ModelBuilder, kind: OpKind, x: TensorId, shape: &[u32]) -> TensorId {
     let half = Scale::from_ratio(1, 2);
     match kind {
-        OpKind::Add => {
+        OpKind::Add | OpKind::Sub => {
             let y = b.tensor(act(shape, 0));
-            b.op(Op::Add {
-                lhs: x,
-                rhs: x,
+            let (lhs, rhs, output, left_shift, lhs_scale, rhs_scale) = (x, x, y, 20, half, half);
+            let (output_scale, clamp) = (Scale::from_ratio(1, 1 << 20), Clamp::NONE);
+            b.op(if kind == OpKind::Add {
+                Op::Add { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+            } else {
+                Op::Sub { lhs, rhs, output, left_shift, lhs_scale, rhs_scale, output_scale, clamp }
+            });
+            y
+        }
+        OpKind::Requantize => {
+            let y = b.tensor(act(shape, 1));
+            b.op(Op::Requantize { input: x, output: y, scale: Scale::from_ratio(3, 4) });
+            y
+        }
+        OpKind::HardSwish => {
+            let y = b.tensor(act(shape, 0));
+            b.op(Op::HardSwish {
+                input: x,
                 output: y,
-                left_shift: 20,
-                lhs_scale: half,
-                rhs_scale: half,
-                output_scale: Scale::from_ratio(1, 1 << 20),
-                clamp: Clamp::NONE,
+                reluish_multiplier: 21_845,
+                reluish_exponent: 3,
+                output_multiplier: 16_384,
+                output_exponent: -1,
+            });
+            y
+        }
+        OpKind::LeakyRelu => {
+            let y = b.tensor(act(shape, 0));
+            b.op(Op::LeakyRelu {
+                input: x,
+                output: y,
+                identity_scale: Scale::from_ratio(1, 1),
+                alpha_scale: Scale::from_ratio(1, 5),
+                alpha_negative: false,
             });
             y
         }
@@ -632,6 +773,9 @@ pub fn seeds(op: OpKind) -> Vec<Shape> {
             s(1, [7, 1, 33], 17),
             s(300, [1, 1, 1], 1),
             s(64, [1, 1, 16], 16),
+            s(1, [512, 1, 2048], 512),
+            s(2, [64, 1, 8192], 256),
+            s(1, [24, 1, MAX_DEPTH], 2),
         ],
         OpKind::Conv2D => vec![
             w(1, [8, 8, 3], 5, [3, 3], [1, 1], [1, 1], false),
@@ -706,6 +850,35 @@ pub fn seeds(op: OpKind) -> Vec<Shape> {
             s(1, [256, 256, 256], 1),
             s(512, [1, 1, 1], 1),
             s(3, [1024, 64, 32], 1),
+        ],
+        OpKind::Pad => vec![
+            w(1, [1, 1, 1], 1, [2, 2], [1, 1], [1, 1], false),
+            w(512, [1, 1, 1], 1, [1, 1], [1, 1], [1, 1], false),
+            w(1, [1, 1, 1], 1, [1, 1 << 20], [1, 1], [1, 1], false),
+            w(1, [1, 1, 1], 1, [1 << 20, 1], [1, 1], [1, 1], false),
+            w(1, [1, 4096, 1], 1, [256, 2], [1, 1], [1, 1], false),
+            w(8, [64, 64, 8], 1, [2, 2], [1, 1], [1, 1], false),
+            w(64, [1, 2, 1], 1, [2, 1], [1, 1], [1, 1], false),
+        ],
+        OpKind::Concatenation => vec![
+            s(1, [1, 1, 1], 2),
+            s(512, [1, 1, 1], 1),
+            s(1, [1, 1, 1], 255),
+            s(2, [1, 1, 1], 255),
+            s(1, [1, 1, 16_384], 255),
+            w(1, [16_384, 1, 1], 255, [1, 1], [1, 1], [1, 1], true),
+            w(1, [1, 4096, 1], 255, [1, 1], [1, 1], [1, 1], false),
+            s(300, [1, 1, 8], 1),
+        ],
+        OpKind::Mean => vec![
+            s(1, [1, 1, 1], 1),
+            s(1, [1, 1, 1 << 22], 1),
+            w(1, [2048, 2048, 1], 1, [1, 1], [1, 1], [1, 1], true),
+            w(1, [1, 1, 1 << 22], 1, [1, 1], [1, 1], [1, 1], true),
+            s(1, [1 << 21, 1, 2], 1),
+            s(512, [1, 1, 1], 1),
+            s(512, [1, 1, 4096], 1),
+            w(1, [1 << 21, 1, 2], 1, [1, 1], [1, 1], [1, 1], true),
         ],
         OpKind::ArgMax => vec![
             s(1, [1, 1, 1], 1),

@@ -193,6 +193,36 @@ pub fn qgemm(
     }
 }
 
+/// One output stage for every element, vectorized where the path allows: `out[i] =
+/// stage.apply(acc[i], 0)` (the elementwise ops' single scale).
+pub fn requantize_uniform(
+    path: KernelPath,
+    acc: &[i32],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    if !path.is_available() {
+        return Err(KernelError::PathUnavailable(path.name()));
+    }
+    check_len("requantize_uniform", "out", acc.len(), out.len())?;
+    stage.check("requantize_uniform", 1)?;
+    let unavailable = KernelError::PathUnavailable(path.name());
+    match path {
+        KernelPath::Reference => {
+            for (&v, d) in acc.iter().zip(out.iter_mut()) {
+                *d = stage.apply(v, 0);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => simd::requantize_uniform(x86::Avx2::detect().ok_or(unavailable)?, acc, stage, out),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => simd::requantize_uniform(x86::Avx512::detect().ok_or(unavailable)?, acc, stage, out),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(unavailable),
+    }
+    Ok(())
+}
+
 /// The output stage alone, vectorized where the path allows: `out[i] = stage.apply(acc[i],
 /// i % channels)` for an `m x channels` block of accumulators. Exposed so the vector
 /// requantization can be tested against [`requantize`] directly.

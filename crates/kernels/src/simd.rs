@@ -500,6 +500,8 @@ pub(crate) struct Dot<'a> {
 pub(crate) struct Requantize<'a> {
     acc: &'a [i32],
     np: usize,
+    /// Every element uses the first `LANES` constants of `sv` (all equal) rather than its own.
+    uniform: bool,
     sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
 }
@@ -848,13 +850,31 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
     let sv = StageVectors::new(n, np, None, None, 0, stage);
-    let p = Requantize { acc, np, sv: &sv, stage };
+    let p = Requantize { acc, np, sv: &sv, stage, uniform: false };
     match stage.rounding {
         Rounding::Single => isa.requantize::<false>(&p, out),
         Rounding::Double => isa.requantize::<true>(&p, out),
     }
     for c in np..n {
         out[c] = stage.apply(acc[c], c);
+    }
+}
+
+/// Applies channel 0 of `stage` to every accumulator of `acc`, writing `out`: the constants
+/// widened once, for one vector. Lengths were checked by the caller (`stage` has a channel).
+pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
+    let n = acc.len().min(out.len());
+    let np = (n / I::LANES) * I::LANES;
+    let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
+    let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
+    let sv = StageVectors::new(I::LANES, I::LANES, None, None, 0, &one_vector);
+    let p = Requantize { acc, np, sv: &sv, stage, uniform: true };
+    match stage.rounding {
+        Rounding::Single => isa.requantize::<false>(&p, out),
+        Rounding::Double => isa.requantize::<true>(&p, out),
+    }
+    for c in np..n {
+        out[c] = stage.apply(acc[c], 0);
     }
 }
 
@@ -866,8 +886,10 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
 #[inline(always)]
 pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, out: &mut [i8]) {
     for c in (0..p.np).step_by(I::LANES) {
-        // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries.
-        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(p.acc.as_ptr().add(c)), p.sv, c, p.stage) };
+        let constants = if p.uniform { 0 } else { c };
+        // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries (`LANES` if
+        // uniform, read at 0).
+        let bytes = unsafe { requant::<I, DOUBLE>(I::load_i32(p.acc.as_ptr().add(c)), p.sv, constants, p.stage) };
         // SAFETY: the features are the caller's.
         unsafe { store::<I>(bytes, &mut out[c..c + I::LANES]) };
     }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use aiop_kernels::{
     KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm, reference,
-    requantize_block, requantize_double,
+    requantize_block, requantize_double, requantize_uniform,
 };
 use proptest::prelude::*;
 
@@ -332,6 +332,22 @@ proptest! {
     fn requantize_matches_scalar(case in requant_case()) {
         let (acc, ch, st) = case;
         check_requant("requantize_matches_scalar", &acc, ch, &st)?;
+    }
+
+    /// One stage for every element (lengths around the vector widths and their tails).
+    #[test]
+    fn requantize_uniform_matches_scalar(case in requant_case()) {
+        let (acc, _, s) = case;
+        let one = Stage { multiplier: s.multiplier[..1].to_vec(), shift: s.shift[..1].to_vec(), ..s };
+        for rounding in ROUNDINGS {
+            let st = one.view(rounding);
+            let want: Vec<i8> = acc.iter().map(|&a| st.apply(a, 0)).collect();
+            for path in paths("requantize_uniform_matches_scalar") {
+                let mut got = vec![0i8; acc.len()];
+                requantize_uniform(path, &acc, &st, &mut got).expect("requantize_uniform");
+                prop_assert_eq!(&got, &want, "path {} {:?}", path, rounding);
+            }
+        }
     }
 }
 

@@ -322,6 +322,74 @@ pub fn gelu(rounding: aiop_kernels::Rounding, p: &super::reference::GeluParams, 
     }
 }
 
+/// Elements below which an elementwise op is evaluated directly rather than through a
+/// table: a table of every int8 value costs 256 evaluations.
+const TABLE_FROM: usize = 256;
+
+/// An elementwise int8 op (the output element a function of the input element alone, as
+/// every unary op of `super::reference` is) through a table of all 256 inputs, which
+/// `reference` itself fills: the same bytes as `reference(input, out)`.
+pub fn unary_through_table(input: &[i8], out: &mut [i8], reference: impl Fn(&[i8], &mut [i8])) {
+    if input.len() < TABLE_FROM {
+        return reference(input, out);
+    }
+    let every_value: [i8; 256] = core::array::from_fn(|i| i as u8 as i8);
+    let mut table = [0i8; 256];
+    reference(&every_value, &mut table);
+    for (&x, o) in input.iter().zip(out.iter_mut()) {
+        *o = table[usize::from(x as u8)];
+    }
+}
+
+/// Elements of Add requantized per call of the vector output stage.
+const ADD_BLOCK: usize = 1024;
+
+/// Add (Sub with `subtract`) with each input's term ([`super::reference::add_term`]) read
+/// from a table of all 256 values, the terms combined as the reference combines them
+/// (saturated to `i32`), and the output rescale, zero point and clamp run by the kernels'
+/// vector output stage (`aiop_kernels::requantize_uniform`, which its tests hold equal to
+/// `OutputStage::apply`, the reference's own rescale): the same bytes as
+/// [`super::reference::add`].
+#[allow(clippy::too_many_arguments)]
+pub fn add(
+    path: aiop_kernels::KernelPath,
+    rounding: aiop_kernels::Rounding,
+    subtract: bool,
+    p: &super::reference::Binary,
+    scales: super::reference::AddScales,
+    lhs: &[i8],
+    rhs: &[i8],
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    use super::reference::add_term;
+    if out.len() < TABLE_FROM {
+        super::reference::add(rounding, subtract, p, scales, lhs, rhs, out);
+        return Ok(());
+    }
+    let term = |zero_point, scale| -> [i64; 256] {
+        core::array::from_fn(|i| add_term(rounding, i as u8 as i8, zero_point, scales.left_shift, scale))
+    };
+    let (lhs_terms, rhs_terms) = (term(p.lhs_zero_point, scales.lhs_scale), term(p.rhs_zero_point, scales.rhs_scale));
+    let stage = OutputStage {
+        multiplier: &[scales.output_scale.multiplier],
+        shift: &[scales.output_scale.shift],
+        output_zero_point: p.output_zero_point,
+        clamp_min: p.clamp.min,
+        clamp_max: p.clamp.max,
+        rounding,
+    };
+    let mut combined = [0i32; ADD_BLOCK];
+    for ((o, a), b) in out.chunks_mut(ADD_BLOCK).zip(lhs.chunks(ADD_BLOCK)).zip(rhs.chunks(ADD_BLOCK)) {
+        let len = o.len();
+        for ((c, &a), &b) in combined.iter_mut().zip(a).zip(b) {
+            let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
+            *c = (if subtract { a - b } else { a + b }).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        }
+        aiop_kernels::requantize_uniform(path, &combined[..len], &stage, o)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +538,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    type ElementwiseOp<'a> = dyn Fn(&[i8], &mut [i8]) + 'a;
+
+    fn scale(rng: &mut Rng) -> crate::model::Scale {
+        crate::model::Scale::new((rng.next() >> 33) as i32, -(rng.below(40) as i8) + 8)
+    }
+
+    /// Every elementwise op through its table, at lengths around the table's threshold and
+    /// with random zero points and scales, equals the op's reference, under both roundings.
+    #[test]
+    fn elementwise_tables_equal_the_reference() {
+        use aiop_kernels::Rounding;
+        let mut rng = Rng(0x0dd5_eed5_0f7a_b1e5);
+        for case in 0..400 {
+            let len = [1, TABLE_FROM - 1, TABLE_FROM, TABLE_FROM + 1, 3000][case % 5];
+            let input = rng.bytes(len, case % 7 == 0);
+            let rounding = [Rounding::Single, Rounding::Double][case % 2];
+            let (zp_in, zp_out) = (rng.below(256) as i32 - 128, rng.below(256) as i32 - 128);
+            let (s1, s2) = (scale(&mut rng), scale(&mut rng));
+            let radius = 1 + rng.below(200) as i32;
+            let hard_swish = reference::HardSwishParams {
+                input_zero_point: zp_in,
+                output_zero_point: zp_out,
+                reluish_multiplier: rng.below(32768) as i16,
+                reluish_exponent: rng.below(31) as i8 - 15,
+                output_multiplier: rng.below(32768) as i16,
+                output_exponent: -(rng.below(16) as i8),
+            };
+            let leaky = reference::LeakyReluScales { identity: s1, alpha: s2, alpha_negative: case % 3 == 0 };
+            let ops: [(&str, &ElementwiseOp); 5] = [
+                ("requantize", &|x, o| reference::requantize(rounding, s1, zp_in, zp_out, x, o)),
+                ("leaky_relu", &|x, o| reference::leaky_relu(rounding, leaky, zp_in, zp_out, x, o)),
+                ("hard_swish", &|x, o| reference::hard_swish(&hard_swish, x, o)),
+                ("logistic", &|x, o| reference::logistic(rounding, zp_in, s1, radius, x, o)),
+                ("tanh", &|x, o| reference::tanh(rounding, zp_in, s1, radius, x, o)),
+            ];
+            for (name, op) in ops {
+                let mut want = vec![0i8; len];
+                op(&input, &mut want);
+                let mut got = vec![0i8; len];
+                unary_through_table(&input, &mut got, op);
+                assert_eq!(got, want, "{name}, case {case}, {len} elements");
+            }
+        }
+    }
+
+    /// Add and Sub through the term tables and the vector output stage equal the reference
+    /// on every path, at lengths around the threshold and the block size.
+    #[test]
+    fn add_through_tables_equals_the_reference() {
+        use aiop_kernels::Rounding;
+        let mut rng = Rng(0xadd0_0000_5ab0_0001);
+        let mut ran = Vec::new();
+        for path in KernelPath::available() {
+            ran.push(path.name());
+            for case in 0..300 {
+                let len = [TABLE_FROM - 1, TABLE_FROM, ADD_BLOCK + 17, 3 * ADD_BLOCK][case % 4];
+                let (lhs, rhs) = (rng.bytes(len, case % 5 == 0), rng.bytes(len, case % 5 == 1));
+                let rounding = [Rounding::Single, Rounding::Double][case % 2];
+                let lo = rng.below(200) as i32 - 128;
+                let p = reference::Binary {
+                    lhs_zero_point: rng.below(256) as i32 - 128,
+                    rhs_zero_point: rng.below(256) as i32 - 128,
+                    output_zero_point: rng.below(256) as i32 - 128,
+                    clamp: crate::model::Clamp {
+                        min: lo as i8,
+                        max: (lo + rng.below((128 - lo) as usize) as i32) as i8,
+                    },
+                };
+                let scales = reference::AddScales {
+                    left_shift: rng.below(24) as u8,
+                    lhs_scale: scale(&mut rng),
+                    rhs_scale: scale(&mut rng),
+                    output_scale: scale(&mut rng),
+                };
+                let subtract = case % 3 == 0;
+                let mut want = vec![0i8; len];
+                reference::add(rounding, subtract, &p, scales, &lhs, &rhs, &mut want);
+                let mut got = vec![0i8; len];
+                add(path, rounding, subtract, &p, scales, &lhs, &rhs, &mut got).expect("lengths match");
+                assert_eq!(got, want, "path {}, case {case}", path.name());
+            }
+        }
+        std::eprintln!("add_through_tables_equals_the_reference: kernel paths run on this CPU: {ran:?}");
     }
 }

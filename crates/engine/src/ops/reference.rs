@@ -110,17 +110,25 @@ pub struct AddScales {
 /// Add (or, with `subtract`, Sub): both inputs centered, shifted left by `left_shift`,
 /// rescaled to a common scale, combined (saturated to `i32`), and rescaled to the output.
 pub fn add(rounding: Rounding, subtract: bool, p: &Binary, scales: AddScales, lhs: &[i8], rhs: &[i8], out: &mut [i8]) {
-    let AddScales { left_shift, lhs_scale, rhs_scale, output_scale } = scales;
     for ((o, &a), &b) in out.iter_mut().zip(lhs).zip(rhs) {
-        // |x - zp| <= 255 and left_shift <= 23, so the shifted values fit in i32.
-        let a = (i32::from(a) - p.lhs_zero_point) << left_shift;
-        let b = (i32::from(b) - p.rhs_zero_point) << left_shift;
-        let a = i64::from(requant(rounding, a, lhs_scale));
-        let b = i64::from(requant(rounding, b, rhs_scale));
-        let combined = saturate_i32(if subtract { a - b } else { a + b });
-        let scaled = requant(rounding, combined, output_scale);
-        *o = clamp_to(i64::from(scaled) + i64::from(p.output_zero_point), p.clamp);
+        let a = add_term(rounding, a, p.lhs_zero_point, scales.left_shift, scales.lhs_scale);
+        let b = add_term(rounding, b, p.rhs_zero_point, scales.left_shift, scales.rhs_scale);
+        *o = add_combine(rounding, subtract, p, scales.output_scale, a, b);
     }
+}
+
+/// One input of Add at the common scale: centered, shifted left, rescaled. A function of the
+/// one int8 value, so the fast path may tabulate it.
+pub(crate) fn add_term(rounding: Rounding, x: i8, zero_point: i32, left_shift: u8, scale: Scale) -> i64 {
+    // |x - zp| <= 255 and left_shift <= 23, so the shifted value fits in i32.
+    i64::from(requant(rounding, (i32::from(x) - zero_point) << left_shift, scale))
+}
+
+/// Add's output from its two terms ([`add_term`]): combined, saturated to `i32`, rescaled.
+fn add_combine(rounding: Rounding, subtract: bool, p: &Binary, output_scale: Scale, a: i64, b: i64) -> i8 {
+    let combined = saturate_i32(if subtract { a - b } else { a + b });
+    let scaled = requant(rounding, combined, output_scale);
+    clamp_to(i64::from(scaled) + i64::from(p.output_zero_point), p.clamp)
 }
 
 /// Mul: the product of the centered inputs, rescaled to the output.
