@@ -344,7 +344,11 @@ impl LoadedModel {
                     output_multiplier: *output_multiplier,
                     output_exponent: *output_exponent,
                 };
-                self.elementwise(value(*input), out, |x, o| reference::hard_swish(&p, x, o));
+                if self.path == KernelPath::Reference {
+                    reference::hard_swish(&p, value(*input), out);
+                } else {
+                    fast::hard_swish(&p, value(*input), out);
+                }
             }
             Op::BatchMatMul { lhs, rhs, output, transpose_rhs, output_scale, clamp } => {
                 let stage = OutputStage {
