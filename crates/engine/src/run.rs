@@ -98,8 +98,26 @@ impl LoadedModel {
         let mut packed = Vec::with_capacity(model.ops.len());
         for (op, g) in model.ops.iter().zip(&validated.geometry) {
             let matrix = match op {
-                Op::FullyConnected { weights, .. } | Op::Conv2D { weights, .. } if path != KernelPath::Reference => {
-                    Some(PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?)
+                Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
+                | Op::Conv2D { input, weights, bias, output, output_scales, clamp, .. }
+                    if path != KernelPath::Reference =>
+                {
+                    let mut matrix = PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?;
+                    // Every run calls this product with the same stage: its widened constants
+                    // are built here once (the kernel checks they match before using them).
+                    let multiplier: Vec<i32> = output_scales.iter().map(|s| s.multiplier).collect();
+                    let shift: Vec<i8> = output_scales.iter().map(|s| s.shift).collect();
+                    let stage = OutputStage {
+                        multiplier: &multiplier,
+                        shift: &shift,
+                        output_zero_point: model.tensors[usize::from(*output)].zero_point,
+                        clamp_min: clamp.min,
+                        clamp_max: clamp.max,
+                        rounding: model.version.rounding(),
+                    };
+                    let input_zero_point = model.tensors[usize::from(*input)].zero_point;
+                    matrix.prepare_stage(input_zero_point, constant_i32(&model, *bias), &stage)?;
+                    Some(matrix)
                 }
                 _ => None,
             };

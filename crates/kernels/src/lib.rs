@@ -88,6 +88,32 @@ pub struct PackedMatrix {
     /// The weights in the order the path's kernel reads them (empty for the reference):
     /// see `simd::pack`.
     packed: Vec<i8>,
+    /// The output stage's widened constants for one stage, built once by
+    /// [`PackedMatrix::prepare_stage`]; [`qgemm`] uses them only when its own arguments are
+    /// the ones they were built from, so they can make a call faster, never different.
+    prepared: Option<PreparedStage>,
+}
+
+/// The arguments a stage was prepared for, and what was built from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PreparedStage {
+    lhs_zero_point: i32,
+    bias: Option<Vec<i32>>,
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+    rounding: Rounding,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    vectors: simd::StageVectors,
+}
+
+impl PreparedStage {
+    fn matches(&self, lhs_zero_point: i32, bias: Option<&[i32]>, stage: &OutputStage<'_>) -> bool {
+        self.lhs_zero_point == lhs_zero_point
+            && self.bias.as_deref() == bias
+            && self.multiplier == stage.multiplier
+            && self.shift == stage.shift
+            && self.rounding == stage.rounding
+    }
 }
 
 impl PackedMatrix {
@@ -114,7 +140,43 @@ impl PackedMatrix {
             _ => return Err(KernelError::PathUnavailable(path.name())),
         };
         let packed = packed.ok_or(KernelError::SizeOverflow { kernel: "pack" })?;
-        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed })
+        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed, prepared: None })
+    }
+
+    /// Builds, once, what every [`qgemm`] call with these arguments would build again: the
+    /// output stage's per-channel constants, widened for the path's vectors. A model's layer
+    /// calls its product with the same zero point, bias and stage on every run. Nothing is
+    /// kept for the reference path or the dot layout, which build nothing per call.
+    pub fn prepare_stage(
+        &mut self,
+        lhs_zero_point: i32,
+        bias: Option<&[i32]>,
+        stage: &OutputStage<'_>,
+    ) -> Result<(), KernelError> {
+        if let Some(bias) = bias {
+            check_len("prepare_stage", "bias", self.n, bias.len())?;
+        }
+        stage.check("prepare_stage", self.n)?;
+        let vectors = match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => {
+                simd::prepare_stage::<x86::Avx2>(self.n, self.k, &self.row_sums, lhs_zero_point, bias, stage)
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => {
+                simd::prepare_stage::<x86::Avx512>(self.n, self.k, &self.row_sums, lhs_zero_point, bias, stage)
+            }
+            _ => None,
+        };
+        self.prepared = vectors.map(|vectors| PreparedStage {
+            lhs_zero_point,
+            bias: bias.map(<[i32]>::to_vec),
+            multiplier: stage.multiplier.to_vec(),
+            shift: stage.shift.to_vec(),
+            rounding: stage.rounding,
+            vectors,
+        });
+        Ok(())
     }
 
     /// The path the weights were packed for (the one [`qgemm`] runs).
@@ -173,6 +235,8 @@ pub fn qgemm(
     }
     let unavailable = KernelError::PathUnavailable(packed.path.name());
     let (w, sums) = (&packed.packed, &packed.row_sums);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    let prepared = packed.prepared.as_ref().filter(|p| p.matches(lhs_zero_point, bias, stage)).map(|p| &p.vectors);
     match packed.path {
         KernelPath::Reference => {
             reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
@@ -181,12 +245,12 @@ pub fn qgemm(
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
             let isa = x86::Avx2::detect().ok_or(unavailable)?;
-            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)
+            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, prepared, out)
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             let isa = x86::Avx512::detect().ok_or(unavailable)?;
-            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, out)
+            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, prepared, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),

@@ -344,7 +344,7 @@ pub(crate) use entry_points;
 /// `shr = 31 + right`, `round = 2^30 + [right > 0] * 2^(30 + right)`,
 /// `neg = [right > 0] * 2^31`. `|a * M| < 2^62` and `round <= 2^61 + 2^30`, so the sum
 /// never overflows, and every `Double` result already lies in `i32`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StageVectors {
     /// `bias[c] - (lhs_offset) * row_sums[c]` (wrapping): the constant added to each raw dot
     /// product. `lhs_offset` is the zero point plus [`Isa::LHS_OFFSET`].
@@ -400,6 +400,23 @@ impl StageVectors {
         }
         StageVectors { fix, mult, shr, round, left, neg }
     }
+}
+
+/// The stage vectors [`qgemm`] builds for a panel-layout product on `I` (`None` for the dot
+/// layout, which needs none), built ahead of the calls that will use them.
+pub(crate) fn prepare_stage<I: Isa>(
+    n: usize,
+    k: usize,
+    row_sums: &[i32],
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+) -> Option<StageVectors> {
+    if use_dot(n, k) {
+        return None;
+    }
+    let np = round_up(n, I::LANES)?;
+    Some(StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(I::LHS_OFFSET), stage))
 }
 
 /// Rounds `len` up to a multiple of `to` (a power of two), or `None` on overflow.
@@ -536,6 +553,7 @@ pub(crate) fn qgemm<I: Isa>(
     lhs_zero_point: i32,
     bias: Option<&[i32]>,
     stage: &OutputStage<'_>,
+    prepared: Option<&StageVectors>,
     out: &mut [i8],
 ) -> Result<(), KernelError> {
     let overflow = KernelError::SizeOverflow { kernel: "qgemm" };
@@ -562,8 +580,15 @@ pub(crate) fn qgemm<I: Isa>(
         }
     }
     let np = round_up(n, I::LANES).ok_or(overflow)?;
-    let sv = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
-    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv: &sv, stage };
+    let built;
+    let sv = match prepared {
+        Some(sv) => sv,
+        None => {
+            built = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
+            &built
+        }
+    };
+    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage };
     match stage.rounding {
         Rounding::Single => isa.gemm::<false>(&p, out),
         Rounding::Double => isa.gemm::<true>(&p, out),

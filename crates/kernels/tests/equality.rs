@@ -125,9 +125,17 @@ fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
         reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
         for path in paths(test) {
             let packed = PackedMatrix::pack(path, &c.w, c.n, c.k).expect("pack");
-            let mut got = vec![0i8; c.m * c.n];
-            qgemm(&packed, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
-            prop_assert_eq!(&got, &want, "path {} {:?} m={} n={} k={}", path, rounding, c.m, c.n, c.k);
+            // As packed; with this call's stage prepared; with a stage prepared for another
+            // zero point, which the call must not use.
+            let mut prepared = packed.clone();
+            prepared.prepare_stage(c.zp, c.bias.as_deref(), &st).expect("prepare_stage");
+            let mut stale = packed.clone();
+            stale.prepare_stage(c.zp.wrapping_add(1), c.bias.as_deref(), &st).expect("prepare_stage");
+            for (how, matrix) in [("packed", &packed), ("prepared", &prepared), ("stale", &stale)] {
+                let mut got = vec![0i8; c.m * c.n];
+                qgemm(matrix, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
+                prop_assert_eq!(&got, &want, "path {} {:?} {} m={} n={} k={}", path, rounding, how, c.m, c.n, c.k);
+            }
         }
     }
     Ok(())

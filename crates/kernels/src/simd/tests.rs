@@ -97,10 +97,16 @@ fn check_gemm<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
         let st = c.stage.view(rounding);
         let mut want = vec![0i8; c.m * c.n];
         reference::qgemm(&c.w, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
-        let mut got = vec![0x55i8; c.m * c.n];
-        super::qgemm(isa, &packed, &row_sums, c.n, c.k, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got)
-            .expect("qgemm");
-        prop_assert_eq!(&got, &want, "{} {:?} m={} n={} k={}", I::NAME, rounding, c.m, c.n, c.k);
+        // Once building the stage vectors in the call, once with them prepared beforehand.
+        let prepared = super::prepare_stage::<I>(c.n, c.k, &row_sums, c.zp, c.bias.as_deref(), &st);
+        for prepared in [None, prepared.as_ref()] {
+            let mut got = vec![0x55i8; c.m * c.n];
+            let bias = c.bias.as_deref();
+            super::qgemm(isa, &packed, &row_sums, c.n, c.k, &c.x, c.m, c.zp, bias, &st, prepared, &mut got)
+                .expect("qgemm");
+            let how = if prepared.is_some() { "prepared" } else { "built per call" };
+            prop_assert_eq!(&got, &want, "{} {:?} {} m={} n={} k={}", I::NAME, rounding, how, c.m, c.n, c.k);
+        }
     }
     Ok(())
 }
