@@ -87,6 +87,14 @@ fn constant_i32(model: &Model, id: Option<TensorId>) -> Option<&[i32]> {
     }
 }
 
+/// Output channels from which a layer's stage constants are built at load
+/// ([`PackedMatrix::prepare_stage`]) rather than on every call. Preparing costs a few
+/// allocations per op: for a model of many one-channel layers that made loading 1.2x slower
+/// per gas than ecrecover (the part charged before loading pays per byte, and such an op is a
+/// few dozen bytes), while a layer of 32 channels has at least a few hundred bytes of scales,
+/// bias and weights to pay for it.
+const PREPARE_STAGE_FROM_CHANNELS: usize = 32;
+
 impl LoadedModel {
     /// Decodes, validates and packs `bytes` for `path`. A path this CPU cannot run is an
     /// error, never a silent fallback.
@@ -103,6 +111,10 @@ impl LoadedModel {
                     if path != KernelPath::Reference =>
                 {
                     let mut matrix = PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?;
+                    if g.cols < PREPARE_STAGE_FROM_CHANNELS {
+                        packed.push(Some(matrix));
+                        continue;
+                    }
                     // Every run calls this product with the same stage: its widened constants
                     // are built here once (the kernel checks they match before using them).
                     let multiplier: Vec<i32> = output_scales.iter().map(|s| s.multiplier).collect();
