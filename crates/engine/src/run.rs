@@ -94,6 +94,11 @@ fn constant_i32(model: &Model, id: Option<TensorId>) -> Option<&[i32]> {
 /// few dozen bytes), while a layer of 32 channels has at least a few hundred bytes of scales,
 /// bias and weights to pay for it.
 const PREPARE_STAGE_FROM_CHANNELS: usize = 32;
+/// Depth from which a layer's stage is prepared at load: preparing costs about 6 ns per
+/// channel, which a layer of depth 1 (about 10 bytes a channel, `searched-fc-1x1x1-o65536`)
+/// pays for with only a few times that in load price, while a layer of depth 32 has over
+/// 40 bytes a channel.
+const PREPARE_STAGE_FROM_DEPTH: usize = 32;
 
 impl LoadedModel {
     /// Decodes, validates and packs `bytes` for `path`. A path this CPU cannot run is an
@@ -111,7 +116,7 @@ impl LoadedModel {
                     if path != KernelPath::Reference =>
                 {
                     let mut matrix = PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?;
-                    if g.cols < PREPARE_STAGE_FROM_CHANNELS {
+                    if g.cols < PREPARE_STAGE_FROM_CHANNELS || g.depth < PREPARE_STAGE_FROM_DEPTH {
                         packed.push(Some(matrix));
                         continue;
                     }
