@@ -335,6 +335,11 @@ pub fn gelu(rounding: aiop_kernels::Rounding, p: &super::reference::GeluParams, 
         return super::reference::gelu(rounding, p, input, out);
     }
     let table: [i8; 256] = core::array::from_fn(|i| super::reference::gelu_value(rounding, p, i as u8 as i8));
+    look_up(&table, input, out);
+}
+
+/// Each element of `input` mapped through `table` (indexed by the element's bits).
+fn look_up(table: &[i8; 256], input: &[i8], out: &mut [i8]) {
     for (&x, o) in input.iter().zip(out.iter_mut()) {
         *o = table[usize::from(x as u8)];
     }
@@ -354,9 +359,7 @@ pub fn unary_through_table(input: &[i8], out: &mut [i8], reference: impl Fn(&[i8
     let every_value: [i8; 256] = core::array::from_fn(|i| i as u8 as i8);
     let mut table = [0i8; 256];
     reference(&every_value, &mut table);
-    for (&x, o) in input.iter().zip(out.iter_mut()) {
-        *o = table[usize::from(x as u8)];
-    }
+    look_up(&table, input, out);
 }
 
 /// HardSwish with every element evaluated by [`HardSwishFixedPoint`], directly below 256
@@ -366,16 +369,14 @@ pub fn unary_through_table(input: &[i8], out: &mut [i8], reference: impl Fn(&[i8
 /// two ops' prices: the search found both above ecrecover's line.)
 pub fn hard_swish(p: &super::reference::HardSwishParams, input: &[i8], out: &mut [i8]) {
     let fixed_point = HardSwishFixedPoint::new(p);
-    if input.len() < 256 {
+    if input.len() < TABLE_FROM {
         for (&x, o) in input.iter().zip(out.iter_mut()) {
             *o = fixed_point.value(x);
         }
         return;
     }
     let table: [i8; 256] = core::array::from_fn(|i| fixed_point.value(i as u8 as i8));
-    for (&x, o) in input.iter().zip(out.iter_mut()) {
-        *o = table[usize::from(x as u8)];
-    }
+    look_up(&table, input, out);
 }
 
 /// HardSwish's parameters, ready for [`HardSwishFixedPoint::value`]: the reference's 16-bit
@@ -489,7 +490,7 @@ pub fn add(
         let len = o.len();
         for ((c, &a), &b) in combined.iter_mut().zip(a).zip(b) {
             let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
-            *c = (if subtract { a - b } else { a + b }).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            *c = super::reference::saturate_i32(if subtract { a - b } else { a + b });
         }
         aiop_kernels::requantize_uniform(path, &combined[..len], &stage, o)?;
     }

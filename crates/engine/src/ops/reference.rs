@@ -89,7 +89,7 @@ pub struct Binary {
     pub clamp: Clamp,
 }
 
-fn saturate_i32(v: i64) -> i32 {
+pub(crate) fn saturate_i32(v: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
