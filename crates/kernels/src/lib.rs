@@ -79,8 +79,10 @@ pub struct PackedMatrix {
     path: KernelPath,
     n: usize,
     k: usize,
-    /// Row-major `n x k` copy of the weights for the reference path; the x86 paths use their
-    /// own layout (see `packed`).
+    /// Row-major `n x k` copy of the weights for the reference path and for the products
+    /// shallow enough for the scalar kernel on every path (depth below
+    /// [`SCALAR_BELOW_MK`]); empty otherwise: the x86 paths use their own layout (see
+    /// `packed`), and a second copy of a deep layer's weights was a tenth of its load.
     rows: Vec<i8>,
     /// Sum of each row's weights: the zero-point correction `sum_k w[n][k] * zp` is
     /// `zp * row_sums[n]`, computed once here rather than on every call.
@@ -140,7 +142,8 @@ impl PackedMatrix {
             _ => return Err(KernelError::PathUnavailable(path.name())),
         };
         let packed = packed.ok_or(KernelError::SizeOverflow { kernel: "pack" })?;
-        Ok(Self { path, n, k, rows: weights.to_vec(), row_sums, packed, prepared: None })
+        let rows = if path == KernelPath::Reference || k < SCALAR_BELOW_MK { weights.to_vec() } else { Vec::new() };
+        Ok(Self { path, n, k, rows, row_sums, packed, prepared: None })
     }
 
     /// Builds, once, what every [`qgemm`] call with these arguments would build again: the
@@ -191,10 +194,6 @@ impl PackedMatrix {
     pub fn depth(&self) -> usize {
         self.k
     }
-    /// The weights, row-major `n x k`, as given to [`PackedMatrix::pack`].
-    pub fn weights(&self) -> &[i8] {
-        &self.rows
-    }
     /// The wrapping `i32` sum of each row's weights, one per row.
     pub fn row_sums(&self) -> &[i32] {
         &self.row_sums
@@ -229,6 +228,7 @@ pub fn qgemm(
     // A product this shallow (a few MACs per output) costs less in scalar code than the
     // per-call setup of the vector output stage (which is linear in `n`): same bytes, so
     // any path may take it.
+    // `m >= 1` here means `k < SCALAR_BELOW_MK`, so `rows` was kept (see there).
     if m.saturating_mul(k) < SCALAR_BELOW_MK {
         reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
         return Ok(());

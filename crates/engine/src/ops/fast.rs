@@ -61,11 +61,18 @@ pub fn conv2d(
     let mut scratch = vec![0i8; block_rows * k];
     let fill = input_zero_point.clamp(-128, 127) as i8;
     let mut first = 0;
+    // The output pixel of the next im2col row, advanced without a division per pixel.
+    let out_w = g.window.out_w.max(1);
+    let (mut oy, mut ox) = (0, 0);
     while first < g.rows {
         let rows = block_rows.min(g.rows - first);
         let lhs = &mut scratch[..rows * k];
-        for (r, row) in lhs.chunks_exact_mut(k).enumerate() {
-            im2col_row(g, input, first + r, fill, row);
+        for row in lhs.chunks_exact_mut(k) {
+            im2col_row(g, input, oy, ox, fill, row);
+            ox += 1;
+            if ox == out_w {
+                (oy, ox) = (oy + 1, 0);
+            }
         }
         let out_block = &mut out[first * g.cols..(first + rows) * g.cols];
         qgemm(packed, lhs, rows, input_zero_point, bias, stage, out_block)?;
@@ -74,24 +81,34 @@ pub fn conv2d(
     Ok(())
 }
 
-/// Writes the `KH * KW * Cin` input values under output pixel `pixel`, in weight order. With
-/// dilation 1 the in-image taps of a kernel row are one contiguous run of the input row, copied
-/// at once (a wide kernel over few channels would otherwise cost one tiny copy per tap).
-fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]) {
+/// Writes the `KH * KW * Cin` input values under output pixel `(oy, ox)`, in weight order.
+/// With dilation 1 the in-image taps of a kernel row are one contiguous run of the input row,
+/// copied at once (a wide kernel over few channels would otherwise cost one tiny copy per tap).
+fn im2col_row(g: &Geometry, input: &[i8], oy: usize, ox: usize, fill: i8, row: &mut [i8]) {
     let w = &g.window;
-    let (oy, ox) = (pixel / w.out_w, pixel % w.out_w);
     let (c, kw) = (w.in_c, w.kernel_w);
-    // The in-image taps `lo..hi` of this pixel's columns; validated sizes cannot overflow, so
-    // `None` (which would mean every tap is outside) does not occur.
-    let Range { start: lo, end: hi } = w.taps_x(ox).unwrap_or(0..0);
+    // The in-image taps `lo..hi` of this pixel's columns: all of them away from the edges
+    // (checked without the divisions of `taps_x`); validated sizes cannot overflow, so `None`
+    // (which would mean every tap is outside) does not occur.
+    let base = ox.saturating_mul(w.stride_w);
+    let last = base.saturating_add(kw.saturating_sub(1).saturating_mul(w.dilation_w));
+    let Range { start: lo, end: hi } = if base >= w.pad_left && last < w.in_w.saturating_add(w.pad_left) {
+        0..kw
+    } else {
+        w.taps_x(ox).unwrap_or(0..0)
+    };
     for ky in 0..w.kernel_h {
         let taps = &mut row[ky * kw * c..(ky + 1) * kw * c];
         let Some(iy) = w.tap_y(oy, ky) else {
             taps.fill(fill);
             continue;
         };
-        taps[..lo * c].fill(fill);
-        taps[hi * c..].fill(fill);
+        if lo > 0 {
+            taps[..lo * c].fill(fill);
+        }
+        if hi < kw {
+            taps[hi * c..].fill(fill);
+        }
         if hi == lo {
             continue;
         }
@@ -103,7 +120,7 @@ fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]
         let ix0 = ox * w.stride_w + lo * d - w.pad_left;
         if d == 1 {
             let start = row_start + ix0 * c;
-            taps[lo * c..hi * c].copy_from_slice(&input[start..start + (hi - lo) * c]);
+            copy_short(&mut taps[lo * c..hi * c], &input[start..start + (hi - lo) * c]);
         } else {
             // The input pixels from tap `lo`'s to tap `hi - 1`'s, `d` pixels apart.
             let src = &input[row_start + ix0 * c..row_start + (ix0 + (hi - lo - 1) * d + 1) * c];
@@ -122,6 +139,30 @@ fn im2col_row(g: &Geometry, input: &[i8], pixel: usize, fill: i8, row: &mut [i8]
                     }
                 }
             }
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)`, without a call to `memcpy` for the short runs of a small
+/// kernel over few channels (a 5x5 kernel over 3 channels copies 15 bytes per kernel row):
+/// up to 32 bytes as two fixed-size copies that overlap in the middle.
+#[inline(always)]
+fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len();
+    if n != src.len() || n > 32 {
+        dst.copy_from_slice(src);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
         }
     }
 }
