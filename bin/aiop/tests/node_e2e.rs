@@ -644,17 +644,18 @@ fn node_holds_every_mlperf_tiny_model_where_deploy_puts_it_and_cast_infer_matche
         assert_ne!(fresh, address, "{name}");
         let again = cast(&node, &["call", PRECOMPILE, "infer(address,bytes)(bytes)", &fresh, &input]);
         assert_eq!(again, via_cast, "{name} deployed by aiop model deploy");
-        // cost() is the price `aiop model inspect` quotes for precompile v3, cold.
+        // cost() is the price `aiop model inspect` quotes, cold, for the dev chain's precompile.
         let quoted = cast(&node, &["call", PRECOMPILE, "cost(address,uint256)(uint256)", &address, &len.to_string()]);
         let inspect = json(&ok(aiop(&["model", "inspect", file, "--json"]), "aiop model inspect"));
-        let v3 = inspect["infer_gas"].as_array().unwrap().iter().find(|p| p["precompile"] == "v3").unwrap().clone();
-        assert_eq!(quoted.split_whitespace().next().unwrap(), v3["cold"].to_string(), "{name}");
+        let dev = aiop_node::chain::DEV_PRECOMPILE.version;
+        let quote = inspect["infer_gas"].as_array().unwrap().iter().find(|p| p["precompile"] == dev).unwrap().clone();
+        assert_eq!(quoted.split_whitespace().next().unwrap(), quote["cold"].to_string(), "{name}");
         // The node's own methods go through the precompile, so manifests work there too.
         let offchain = rpc(&node, "aiop_infer", serde_json::json!([address, input]));
         assert_eq!(offchain["result"].as_str(), Some(via_cast.as_str()), "{name}: {offchain}");
         let info = rpc(&node, "aiop_modelInfo", serde_json::json!([address]));
         assert_eq!(info["result"]["modelBytes"], bytes.len(), "{name}: {info}");
-        assert_eq!(info["result"]["inferGas"].to_string(), v3["cold"].to_string(), "{name}: {info}");
+        assert_eq!(info["result"]["inferGas"].to_string(), quote["cold"].to_string(), "{name}: {info}");
         assert_eq!(info["result"]["input"]["bytes"], len, "{name}: {info}");
         eprintln!("{name}: at {address}, infer costs {quoted} gas cold");
         if name == "mlperf_kws" {

@@ -34,7 +34,7 @@ pub struct GasArgs {
     /// `reference` to price for nodes without SIMD.
     #[arg(long, default_value = "avx2")]
     pub pricing_path: KernelChoice,
-    /// The schedule whose prices are checked: `v1` to `v4`.
+    /// The schedule whose prices are checked: `v1` to `v5`.
     #[arg(long, default_value = GasSchedule::V2.version)]
     pub schedule: String,
     /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
@@ -129,8 +129,12 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
     let plot = out.join("gas-report.svg");
     std::fs::write(&markdown, report.markdown()).map_err(|e| io_error(&markdown, e))?;
     report.plot(&plot).map_err(|reason| GasBenchError::Io { path: plot.display().to_string(), reason })?;
+    let samples = out.join("gas-fit-samples.json");
+    let json = serde_json::to_string_pretty(&report.measurement.samples)
+        .map_err(|e| GasBenchError::Io { path: samples.display().to_string(), reason: e.to_string() })?;
+    std::fs::write(&samples, json).map_err(|e| io_error(&samples, e))?;
     print_summary(&report.measurement);
-    Ok(vec![markdown, plot])
+    Ok(vec![markdown, plot, samples])
 }
 
 /// `aiop bench gas --search`.
@@ -326,5 +330,7 @@ fn print_summary(m: &Measurement) {
         if let Some((row, ratio)) = m.worst_load(fitted) {
             println!("fitted: loading alone, worst {} at {ratio:.2}x", row.name);
         }
+        println!("fitted: on the line after loading: {}", m.binding.join(", "));
+        println!("fitted: on the line before loading: {}", m.load_binding.join(", "));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Each case has work counts `x` (the terms of a schedule: for v3 the base, the model bytes,
 //! the input and output bytes, then every count of every op class, [`loaded_term_names`]; for
-//! v3's part charged before loading the base, the model bytes and the first 48 KiB of them,
-//! [`LOAD_TERMS`]) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same run) the case deserves
+//! the part charged before loading the base, the model bytes and the declared op and tensor
+//! counts, [`LOAD_TERMS`]) and a measured time `t`. At ecrecover's rate `r` (ns per gas, same run) the case deserves
 //! `y = t / r` gas. The fit asks for `margin` of headroom on top, for the noise between one run
 //! and the next, and solves the linear program
 //!
@@ -89,16 +89,18 @@ pub fn loaded_terms(model_len: u64, io_bytes: u64, work: &[OpWork]) -> Vec<f64> 
 }
 
 /// Names of the terms of the part charged before loading, in [`load_terms`] order.
-pub const LOAD_TERMS: [&str; 3] = ["base (before loading)", "per model byte", "per model byte of the first 48 KiB"];
+pub const LOAD_TERMS: [&str; 4] = ["base (before loading)", "per model byte", "per declared op", "per declared tensor"];
 
-/// The terms of what [`aiop_precompile::GasSchedule::load_gas`] charges for (schedule v3):
-/// the base, the model bytes, and the bytes of the first 48 KiB (which may be records).
-pub fn load_terms(model_len: u64) -> Vec<f64> {
-    vec![1.0, model_len as f64, model_len.min(aiop_precompile::gas::LOAD_HEAD_BYTES) as f64]
+/// The terms of what [`aiop_precompile::GasSchedule::load_gas`] charges for as schedule v5
+/// prices it: the base, the model bytes, and the op and tensor counts the header declares
+/// (which bound the records the decoder reads). Schedules v3 and v4 priced the first 48 KiB
+/// of bytes instead of the counts; the fit no longer offers that term.
+pub fn load_terms(model_len: u64, header: &aiop_engine::ModelHeader) -> Vec<f64> {
+    vec![1.0, model_len as f64, f64::from(header.op_count), f64::from(header.tensor_count)]
 }
 
 /// One case to fit: its terms, the gas it deserves, and how much its closeness counts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// The case's work counts, one per term of the layout being fitted.
     pub terms: Vec<f64>,
@@ -340,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn loaded_terms_sum_each_class_s_counts_and_load_terms_cap_the_head() {
+    fn loaded_terms_sum_each_class_s_counts_and_load_terms_read_the_declared_counts() {
         let op = |class, macs| OpWork {
             class,
             in_elements: 2,
@@ -361,8 +363,19 @@ mod tests {
         let pool = LOADED_CLASS_TERMS + OpClass::Pool.index() * OpWork::COUNTS;
         assert_eq!(&t[pool..pool + 4], &[1.0, 2.0, 3.0, 7.0]);
         assert_eq!(t.iter().sum::<f64>(), 1.0 + 1000.0 + 20.0 + 33.0 + 18.0);
-        assert_eq!(load_terms(10), vec![1.0, 10.0, 10.0]);
-        assert_eq!(load_terms(1 << 20), vec![1.0, (1u64 << 20) as f64, 49_152.0]);
+        let cost = aiop_engine::Cost { ops: 4, macs: 0, elements: 0, transcendentals: 0, arena_bytes: 0 };
+        let (input_tensor, output_tensor, input_len, output_len) = (0, 8, 1, 1);
+        let header = aiop_engine::ModelHeader {
+            version: 2,
+            tensor_count: 9,
+            op_count: 4,
+            input_tensor,
+            output_tensor,
+            cost,
+            input_len,
+            output_len,
+        };
+        assert_eq!(load_terms(1 << 20, &header), vec![1.0, (1u64 << 20) as f64, 4.0, 9.0]);
     }
 
     #[test]

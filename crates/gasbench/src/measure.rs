@@ -122,7 +122,7 @@ impl Work {
         }
         match &self.loaded {
             Some(loaded) => schedule.infer_gas_loaded(loaded, self.input_len, 0),
-            None => schedule.load_gas(self.model_len),
+            None => schedule.load_gas(&self.header, self.model_len),
         }
     }
 
@@ -209,7 +209,7 @@ impl Row {
     /// ns per gas of the load-only timing against `schedule`'s `load_gas`.
     pub fn load_ns_per_gas(&self, schedule: &GasSchedule) -> Option<f64> {
         let (load, work) = (self.load?, self.work.as_ref()?);
-        Some(load.median_ns / schedule.load_gas(work.model_len).max(1) as f64)
+        Some(load.median_ns / schedule.load_gas(&work.header, work.model_len).max(1) as f64)
     }
 
     /// ns per gas of `timing` under `schedule`.
@@ -238,6 +238,13 @@ pub struct Measurement {
     /// The fit of the part charged before loading (`load_gas`): loading alone, and the calls
     /// refused at load, covered.
     pub load_fit: Option<Fit>,
+    /// The cases the fit of the price after loading prices at exactly `1 + margin` times what
+    /// they deserve: the ones that set its constants.
+    pub binding: Vec<String>,
+    /// The same for the fit of the part charged before loading.
+    pub load_binding: Vec<String>,
+    /// What both fits read, by case name: written beside the report, to refit without timing.
+    pub samples: FitSamples,
     /// The fit rounded up into a schedule (milligas), with the current schedule's query price.
     pub fitted_schedule: Option<GasSchedule>,
     /// A quick run (the quick cases, a short budget): a smoke test, not a calibration.
@@ -291,6 +298,7 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
     }
     m.runs = runs;
     let (mut samples, mut load_samples) = (Vec::new(), Vec::new());
+    let (mut names, mut load_names) = (Vec::new(), Vec::new());
     for r in &m.rows {
         let Some(work) = &r.work else { continue };
         let weight = match r.group {
@@ -301,19 +309,36 @@ pub fn measure(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<
         // A call too fast to see after its transaction still deserves its base price.
         let deserved_gas = (r.pricing.median_ns / m.line_ns_per_gas).max(1.0);
         match work.loaded_terms() {
-            Some(terms) => samples.push(Sample { terms, deserved_gas, weight }),
+            Some(terms) => {
+                samples.push(Sample { terms, deserved_gas, weight });
+                names.push(r.name.clone());
+            }
             // Refused at load: the part charged before loading pays for it all.
-            None => load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight: 1.0 }),
+            None => {
+                load_samples.push(Sample {
+                    terms: load_terms(work.model_len, &work.header),
+                    deserved_gas,
+                    weight: 1.0,
+                });
+                load_names.push(r.name.clone());
+            }
         }
         // Loading alone must be paid by the part charged before loading; the typical models'
         // loads weigh as the models do.
         if let Some(load) = r.load {
             let deserved_gas = (load.median_ns / m.line_ns_per_gas).max(1.0);
-            load_samples.push(Sample { terms: load_terms(work.model_len), deserved_gas, weight });
+            load_samples.push(Sample { terms: load_terms(work.model_len, &work.header), deserved_gas, weight });
+            load_names.push(format!("{} (loading alone)", r.name));
         }
     }
     m.fit = fit(&samples, options.margin);
     m.load_fit = fit(&load_samples, options.margin);
+    m.binding = binding_cases(m.fit.as_ref(), &samples, &names);
+    m.load_binding = binding_cases(m.load_fit.as_ref(), &load_samples, &load_names);
+    m.samples = FitSamples {
+        after_loading: names.into_iter().zip(samples).collect(),
+        before_loading: load_names.into_iter().zip(load_samples).collect(),
+    };
     m.fitted_schedule = match (&m.fit, &m.load_fit) {
         (Some(f), Some(l)) => Some(schedule_from_fit(f, l, &options.schedule)),
         _ => None,
@@ -452,6 +477,9 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
         rows,
         fit: None,
         load_fit: None,
+        binding: Vec::new(),
+        load_binding: Vec::new(),
+        samples: FitSamples::default(),
         fitted_schedule: None,
         quick: options.quick,
         runs: 1,
@@ -595,6 +623,26 @@ fn transaction_time(call: &EvmCall, budget: Budget) -> Result<Timing, GasBenchEr
     Ok(time(budget, || without_callee.run()))
 }
 
+/// The samples of both fits, each with its case's name (`gas-fit-samples.json`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct FitSamples {
+    /// The price after loading: every successful cold call.
+    pub after_loading: Vec<(String, Sample)>,
+    /// The part charged before loading: loading alone, and the calls refused at load.
+    pub before_loading: Vec<(String, Sample)>,
+}
+
+/// The names of the samples `fit` prices within a millionth of its headroom line.
+fn binding_cases(fit: Option<&Fit>, samples: &[Sample], names: &[String]) -> Vec<String> {
+    let Some(fit) = fit else { return Vec::new() };
+    samples
+        .iter()
+        .zip(names)
+        .filter(|(s, _)| fit.gas(&s.terms) <= (1.0 + fit.margin) * s.deserved_gas * (1.0 + 1e-6))
+        .map(|(_, name)| name.clone())
+        .collect()
+}
+
 /// The fitted constants (`fit` in the layout of [`crate::fit::loaded_terms`], `load_fit` in
 /// that of [`crate::fit::load_terms`]) as a schedule that prices the loaded model: gas per
 /// unit in milligas, each rounded up, the bases rounded up to whole gas. The query price is `current`'s (it is not fitted). The price table
@@ -620,7 +668,9 @@ pub fn schedule_from_fit(fit: &Fit, load_fit: &Fit, current: &GasSchedule) -> Ga
     data.per_out_element = data.per_out_element.max(elementwise.per_out_element);
     let l = &load_fit.constants;
     let loaded: &'static LoadedPrices = Box::leak(Box::new(LoadedPrices {
-        per_head_byte: milligas(l[2]),
+        per_head_byte: 0,
+        per_declared_op: milligas(l[2]),
+        per_declared_tensor: milligas(l[3]),
         base: c[0].max(0.0).ceil() as u64,
         per_model_byte: milligas(c[1]),
         per_io_byte: milligas(c[2]),

@@ -177,7 +177,7 @@ impl Report {
                 row.work
                     .as_ref()
                     .filter(|_| row.load.is_some())
-                    .map_or(String::new(), |w| schedule.load_gas(w.model_len).to_string()),
+                    .map_or(String::new(), |w| schedule.load_gas(&w.header, w.model_len).to_string()),
                 row.load_ns_per_gas(schedule).map_or(String::new(), |npg| format!("{:.2}", npg / line)),
                 fitted.filter(|_| row.work.is_some()).map_or(String::new(), |f| row.priced_gas(f).to_string()),
                 fitted.filter(|_| row.work.is_some()).map_or(String::new(), |f| ratio_cell(
@@ -207,6 +207,13 @@ impl Report {
                 fit.spread.0,
                 fit.spread.1,
                 fit.r_squared
+            );
+            let _ = writeln!(
+                md,
+                "Cases on the line (priced at exactly the headroom, so they set the constants): after loading {}; \
+                 before loading {}.\n",
+                m.binding.join(", "),
+                m.load_binding.join(", ")
             );
             let _ = writeln!(md, "Terms no case uses, and terms the program leaves at zero, are omitted.\n");
             let _ = writeln!(md, "| term | fitted gas per unit | rounded into a schedule (milligas; base in gas) |");
@@ -377,13 +384,13 @@ fn calldata_gas(input_len: u64, delivery: crate::cases::Delivery, model_len: u64
 /// [`crate::fit::loaded_term_names`] (base in gas, the others in milligas).
 fn stored_constants(schedule: &GasSchedule) -> (Vec<u64>, Vec<u64>) {
     let Some(prices) = schedule.loaded else {
-        return (vec![schedule.base, schedule.per_byte_milligas, 0], vec![0; crate::fit::LOADED_TERMS]);
+        return (vec![schedule.base, schedule.per_byte_milligas, 0, 0], vec![0; crate::fit::LOADED_TERMS]);
     };
     let mut out = vec![prices.base, prices.per_model_byte, prices.per_io_byte];
     for class in &prices.classes {
         out.extend(class.as_array());
     }
-    (vec![schedule.base, schedule.per_byte_milligas, prices.per_head_byte], out)
+    (vec![schedule.base, schedule.per_byte_milligas, prices.per_declared_op, prices.per_declared_tensor], out)
 }
 
 /// A `GasSchedule` literal for the constants of `schedule` (with its price table for a
@@ -404,9 +411,14 @@ pub fn schedule_literal(schedule: &GasSchedule) -> String {
     );
     if let Some(prices) = schedule.loaded {
         text.push_str(&format!(
-            "\n\nconst LOADED: LoadedPrices = LoadedPrices {{\n    per_head_byte: {},\n    base: {},\n    \
-             per_model_byte: {},\n    per_io_byte: {},\n    classes: [\n",
-            prices.per_head_byte, prices.base, prices.per_model_byte, prices.per_io_byte
+            "\n\nconst LOADED: LoadedPrices = LoadedPrices {{\n    per_head_byte: {},\n    per_declared_op: {},\n    \
+             per_declared_tensor: {},\n    base: {},\n    per_model_byte: {},\n    per_io_byte: {},\n    classes: [\n",
+            prices.per_head_byte,
+            prices.per_declared_op,
+            prices.per_declared_tensor,
+            prices.base,
+            prices.per_model_byte,
+            prices.per_io_byte
         ));
         for (class, p) in aiop_engine::OpClass::ALL.iter().zip(&prices.classes) {
             text.push_str(&format!(

@@ -108,7 +108,7 @@ fn bench_gas_search_prices_candidates_with_schedule_v3_from_the_loaded_model() {
         let loaded = aiop_engine::LoadedModel::load(&rebuilt.model, KernelPath::Reference).expect("loads");
         let v3 = aiop_precompile::GasSchedule::V3;
         assert_eq!(case.gas, v3.infer_gas_loaded(&loaded, rebuilt.input.len() as u64, 0), "{}", case.name);
-        assert!(case.gas >= v3.load_gas(case.model_bytes), "{}", case.name);
+        assert!(case.gas >= v3.load_gas(loaded.header(), case.model_bytes), "{}", case.name);
     }
 }
 

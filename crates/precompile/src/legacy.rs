@@ -127,8 +127,8 @@ impl AiopPrecompile {
         call: modelInfoCall,
     ) -> Outcome {
         let account = Self::load_model_account(input, call.model)?;
-        let (model, _header) = self.legacy_header_of(spec, &account, call.model)?;
-        let gas = spec.schedule.model_info_gas(len_u64(model.len()), account.access_gas);
+        let (model, header) = self.legacy_header_of(spec, &account, call.model)?;
+        let gas = spec.schedule.model_info_gas(&header, len_u64(model.len()), account.access_gas);
         if gas > input.gas {
             return Err(Failure::OutOfGas);
         }

@@ -353,7 +353,7 @@ impl AiopPrecompile {
         let header = self.accepted(spec, &resolved, refusal_gas)?;
         check_input_len(&header, data.len(), refusal_gas)?;
         let storage_gas = resolved.storage_gas;
-        let load_gas = storage_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let load_gas = storage_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
         let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
         let gas = schedule.infer_gas_loaded(&loaded, len_u64(data.len()), storage_gas);
         if gas > input.gas {
@@ -375,7 +375,7 @@ impl AiopPrecompile {
         };
         let header = self.accepted(spec, &resolved, schedule.query_base)?;
         check_input_len(&header, call.input.len(), schedule.query_base)?;
-        let load_gas = schedule.load_gas(resolved.model_len);
+        let load_gas = schedule.load_gas(&header, resolved.model_len);
         // Not cached: a key would mean hashing the model, which costs more than loading it.
         let loaded = self.load_resolved(resolved, load_gas, gas_limit)?;
         let gas = schedule.infer_gas_loaded(&loaded, len_u64(call.input.len()), 0);
@@ -405,7 +405,7 @@ impl AiopPrecompile {
         }
         let count = batch_count(count).map_err(refuse)?;
         let cold_storage_gas = resolved.cold_storage_gas;
-        let query_gas = refusal_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let query_gas = refusal_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
         let loaded = self.load_resolved(resolved, query_gas, input.gas)?;
         let price = schedule.batch_gas(&loaded, u64::from(header.input_len), count, cold_storage_gas);
         Ok((query_gas, costCall::abi_encode_returns(&U256::from(price)).into()))
@@ -415,8 +415,8 @@ impl AiopPrecompile {
         let schedule = &spec.schedule;
         let resolved = self.resolve(spec, input, call.model)?;
         let refusal_gas = schedule.query_base.saturating_add(resolved.storage_gas);
-        self.accepted(spec, &resolved, refusal_gas)?;
-        let gas = refusal_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let header = self.accepted(spec, &resolved, refusal_gas)?;
+        let gas = refusal_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
         let id = match (&resolved.id, &resolved.source) {
             (Some(id), _) => *id,
             (None, Source::Bytes(bytes)) => keccak256(bytes),
@@ -437,7 +437,7 @@ impl AiopPrecompile {
             check_input_len(&header, one.len(), refusal_gas)?;
         }
         let storage_gas = resolved.storage_gas;
-        let load_gas = storage_gas.saturating_add(schedule.load_gas(resolved.model_len));
+        let load_gas = storage_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
         let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
         let gas = schedule.batch_gas(&loaded, u64::from(header.input_len), count, storage_gas);
         if gas > input.gas {

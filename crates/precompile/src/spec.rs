@@ -25,7 +25,7 @@ pub enum RevertScheme {
 /// One version of the precompile's behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PrecompileSpec {
-    /// The name a genesis uses (`"v1"` to `"v4"`); the same as its gas schedule's.
+    /// The name a genesis uses (`"v1"` to `"v5"`); the same as its gas schedule's.
     pub version: &'static str,
     /// Model-format versions a call may use; any other is refused.
     pub formats: &'static [FormatVersion],
@@ -76,9 +76,14 @@ impl PrecompileSpec {
         ..PrecompileSpec::V3
     };
 
+    /// v4 repriced by gas schedule v5 (a FullyConnected MAC price and a higher Conv2D op
+    /// price, for two shapes measured above ecrecover's line under v4). Outputs, formats,
+    /// storage, functions and revert data are v4's; only gas changes.
+    pub const V5: PrecompileSpec = PrecompileSpec { version: "v5", schedule: GasSchedule::V5, ..PrecompileSpec::V4 };
+
     /// Every spec, oldest first.
-    pub const ALL: [PrecompileSpec; 4] =
-        [PrecompileSpec::V1, PrecompileSpec::V2, PrecompileSpec::V3, PrecompileSpec::V4];
+    pub const ALL: [PrecompileSpec; 5] =
+        [PrecompileSpec::V1, PrecompileSpec::V2, PrecompileSpec::V3, PrecompileSpec::V4, PrecompileSpec::V5];
 
     /// The spec named `version`.
     pub fn by_version(version: &str) -> Option<PrecompileSpec> {
@@ -202,6 +207,10 @@ mod tests {
         }
         assert!(PrecompileSpec::V3.accepts_format(2) && !PrecompileSpec::V2.accepts_format(2));
         assert!(PrecompileSpec::V4.accepts_format(3) && !PrecompileSpec::V3.accepts_format(3));
+        assert_eq!(
+            PrecompileSpec { version: "v4", schedule: GasSchedule::V4, ..PrecompileSpec::V5 },
+            PrecompileSpec::V4
+        );
         assert!(PrecompileSpec::ALL.iter().all(|s| s.accepts_format(1) && !s.accepts_format(4)));
     }
 }

@@ -252,7 +252,7 @@ fn model_info_describes_the_model() {
         assert_eq!(info.inputShape, loaded.input().shape);
         assert_eq!(info.inputLength, U256::from(loaded.input_len()));
         assert_eq!(info.macs, U256::from(loaded.cost().macs));
-        assert_eq!(m.gas, LEGACY.schedule.model_info_gas(bytes.len() as u64, 2600), "{name}");
+        assert_eq!(m.gas, LEGACY.schedule.model_info_gas(loaded.header(), bytes.len() as u64, 2600), "{name}");
     }
 }
 
