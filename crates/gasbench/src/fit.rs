@@ -91,10 +91,10 @@ pub fn loaded_terms(model_len: u64, io_bytes: u64, work: &[OpWork]) -> Vec<f64> 
 /// Names of the terms of the part charged before loading, in [`load_terms`] order.
 pub const LOAD_TERMS: [&str; 4] = ["base (before loading)", "per model byte", "per declared op", "per declared tensor"];
 
-/// The terms of what [`aiop_precompile::GasSchedule::load_gas`] charges for as schedule v5
-/// prices it: the base, the model bytes, and the op and tensor counts the header declares
-/// (which bound the records the decoder reads). Schedules v3 and v4 priced the first 48 KiB
-/// of bytes instead of the counts; the fit no longer offers that term.
+/// The terms the fit offers for [`aiop_precompile::GasSchedule::load_gas`]: the base, the
+/// model bytes, and the op and tensor counts the header declares (which bound the records
+/// the decoder reads). Schedules v3 to v5 price the first 48 KiB of bytes instead of the
+/// counts; the fit no longer offers that term.
 pub fn load_terms(model_len: u64, header: &aiop_engine::ModelHeader) -> Vec<f64> {
     vec![1.0, model_len as f64, f64::from(header.op_count), f64::from(header.tensor_count)]
 }

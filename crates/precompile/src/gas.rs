@@ -134,15 +134,16 @@ pub const LOAD_HEAD_BYTES: u64 = 48 << 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LoadedPrices {
     /// Milligas per model byte, for the first [`LOAD_HEAD_BYTES`] bytes, charged before
-    /// loading on top of `per_byte_milligas` (v3, v4; 0 from v5 on, which prices the records
-    /// by the declared counts instead).
+    /// loading on top of `per_byte_milligas` (v3 to v5: the price of a model's records before
+    /// the declared counts below are priced).
     pub per_head_byte: u64,
-    /// Milligas per op the model's header declares, charged before loading (v5 on). The
-    /// decoder reads exactly `op_count` op records and refuses the model at the first one
-    /// missing, so the declared count bounds the per-op work of loading.
+    /// Milligas per op the model's header declares, charged before loading (0 in v3 to v5;
+    /// the fit offers it, `docs/gas.md` "Schedule v5"). The decoder reads exactly `op_count`
+    /// op records and refuses the model at the first one missing, so the declared count
+    /// bounds the per-op work of loading.
     pub per_declared_op: u64,
-    /// Milligas per tensor the model's header declares, charged before loading (v5 on);
-    /// bounded like the ops, by `tensor_count`.
+    /// Milligas per tensor the model's header declares, charged before loading (0 in v3 to
+    /// v5); bounded like the ops, by `tensor_count`.
     pub per_declared_tensor: u64,
     /// Gas of the priced-after-loading part before its variable terms.
     pub base: u64,
@@ -317,8 +318,8 @@ impl GasSchedule {
     ///              + per_declared_op · op_count + per_declared_tensor · tensor_count) / 1000)
     /// ```
     ///
-    /// (v3 and v4 price the head bytes and no declared count; v5 the declared counts and no
-    /// head bytes).
+    /// (v3 to v5 price the head bytes and no declared count; a schedule fitted by today's
+    /// `aiop bench gas` prices the declared counts and no head bytes).
     pub fn load_gas(&self, header: &ModelHeader, model_len: u64) -> u64 {
         let mut read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
         if let Some(prices) = self.loaded {
@@ -419,6 +420,7 @@ const V3_LOADED: LoadedPrices = LoadedPrices {
 /// Conv2D price per op (see [`GasSchedule::V5`]).
 const V5_LOADED: LoadedPrices = LoadedPrices {
     classes: {
+        // Indexed by `OpClass::index`: 0 FullyConnected, 1 Conv2D (checked by a test).
         let mut classes = V3_LOADED.classes;
         classes[0].per_mac = V5_FULLY_CONNECTED_PER_MAC;
         classes[1].per_op = V5_CONV2D_PER_OP;
@@ -630,6 +632,30 @@ mod tests {
             GasSchedule { base: u64::MAX, per_byte_milligas: u64::MAX, loaded: Some(Box::leak(Box::new(huge))), ..s };
         assert_eq!(s.load_gas(loaded.header(), u64::MAX), u64::MAX);
         assert_eq!(s.infer_gas_loaded(&loaded, u64::MAX, 0), u64::MAX);
+    }
+
+    #[test]
+    fn the_declared_counts_are_priced_before_loading_when_a_schedule_prices_them() {
+        const DECLARED: LoadedPrices =
+            LoadedPrices { per_head_byte: 0, per_declared_op: 7_000, per_declared_tensor: 3_500, ..TEST_PRICES };
+        let s = GasSchedule {
+            version: "test",
+            base: 10,
+            per_byte_milligas: 100,
+            loaded: Some(&DECLARED),
+            ..GasSchedule::V3
+        };
+        let header = *digits_mlp().header();
+        let (ops, tensors) = (u64::from(header.op_count), u64::from(header.tensor_count));
+        assert!(ops > 0 && tensors > 0);
+        // 10 + ceil((100 * 2990 + 7000 * ops + 3500 * tensors) / 1000), whatever the length.
+        assert_eq!(s.load_gas(&header, 2990), 10 + (299_000 + 7_000 * ops + 3_500 * tensors).div_ceil(1000));
+        let more = ModelHeader { op_count: header.op_count + 2, tensor_count: header.tensor_count + 1, ..header };
+        assert_eq!(s.load_gas(&more, 2990) - s.load_gas(&header, 2990), 14 + 4);
+        // The schedules published so far do not price them.
+        for v in [GasSchedule::V3, GasSchedule::V4, GasSchedule::V5] {
+            assert_eq!(v.load_gas(&more, 2990), v.load_gas(&header, 2990), "{}", v.version);
+        }
     }
 
     #[test]
