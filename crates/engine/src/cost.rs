@@ -136,18 +136,42 @@ pub struct OpWork {
     pub weights: u64,
     /// Fixed-point exponential / reciprocal evaluations (as [`Cost`]).
     pub transcendentals: u64,
+    /// Output channels of a FullyConnected, Conv2D or DepthwiseConv2D op: each has a scale and
+    /// a bias to decode and validate and, on a cold call, stage constants to prepare, whatever
+    /// the shape (the search found a 65536-channel Conv2D that no per-element price covers
+    /// without over-charging ordinary layers). 0 for other ops.
+    pub channels: u64,
 }
 
 impl OpWork {
     /// Number of per-op counts, the length of [`OpWork::counts`].
-    pub const COUNTS: usize = 8;
+    pub const COUNTS: usize = 9;
     /// Names of the counts, in [`OpWork::counts`] order (the first is the op itself, 1).
-    pub const COUNT_NAMES: [&'static str; OpWork::COUNTS] =
-        ["op", "input element", "output element", "MAC", "tap", "patch element", "weight", "transcendental"];
+    pub const COUNT_NAMES: [&'static str; OpWork::COUNTS] = [
+        "op",
+        "input element",
+        "output element",
+        "MAC",
+        "tap",
+        "patch element",
+        "weight",
+        "transcendental",
+        "output channel",
+    ];
 
     /// The op itself (1) and its counts, in [`OpWork::COUNT_NAMES`] order.
     pub fn counts(&self) -> [u64; OpWork::COUNTS] {
-        [1, self.in_elements, self.out_elements, self.macs, self.taps, self.patch, self.weights, self.transcendentals]
+        [
+            1,
+            self.in_elements,
+            self.out_elements,
+            self.macs,
+            self.taps,
+            self.patch,
+            self.weights,
+            self.transcendentals,
+            self.channels,
+        ]
     }
 }
 
@@ -231,6 +255,10 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
         Op::BatchMatMul { .. } => (out_elements.saturating_mul(2), in_elements, 0),
         _ => (0, 0, 0),
     };
+    let channels = match op {
+        Op::FullyConnected { .. } | Op::Conv2D { .. } | Op::DepthwiseConv2D { .. } => g.cols as u64,
+        _ => 0,
+    };
     OpWork {
         class,
         in_elements,
@@ -240,6 +268,7 @@ pub(crate) fn op_work(model: &Model, op: &Op, g: &Geometry, cost: &Cost) -> OpWo
         patch,
         weights,
         transcendentals: cost.transcendentals,
+        channels,
     }
 }
 
@@ -296,13 +325,15 @@ mod tests {
         assert_eq!(conv.class, OpClass::Conv2D);
         // 60 positions x 5 taps = 300 taps; x 2 channels = 600 patch elements; x 3 = 1800 MACs.
         assert_eq!((conv.taps, conv.patch, conv.macs, conv.weights), (300, 600, 1800, 30));
-        assert_eq!((conv.in_elements, conv.out_elements), (128, 180));
+        assert_eq!((conv.in_elements, conv.out_elements, conv.channels), (128, 180, 3));
         assert_eq!(depthwise.class, OpClass::DepthwiseConv2D);
         // 54 positions x 7 taps = 378 taps; x 6 output channels = 2268 MACs.
         assert_eq!((depthwise.taps, depthwise.patch, depthwise.macs, depthwise.weights), (378, 0, 2268, 42));
+        assert_eq!(depthwise.channels, 6);
         assert_eq!(max.class, OpClass::Pool);
         // 26 positions x 4 window positions = 104 taps; x 6 channels = 624 window reads.
         assert_eq!((max.taps, max.macs, max.weights, max.in_elements, max.out_elements), (104, 624, 0, 324, 156));
+        assert_eq!(max.channels, 0);
         for (w, c) in v.op_work.iter().zip(&v.op_costs) {
             assert_eq!(w.macs, c.macs);
             assert_eq!(w.in_elements + w.out_elements, c.elements);

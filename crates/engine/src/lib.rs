@@ -38,7 +38,7 @@ pub use model::{
     Clamp, ConvWindow, DType, FormatVersion, Model, Op, Padding, PoolWindow, Rounding, Scale, Tensor, TensorData,
     TensorId,
 };
-pub use run::{LoadedModel, TensorInfo};
+pub use run::{LoadedModel, TensorInfo, ValidModel};
 
 /// keccak256 of the model bytes: the id of a model.
 pub fn model_id(model_bytes: &[u8]) -> [u8; 32] {

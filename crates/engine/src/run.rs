@@ -29,21 +29,41 @@ pub struct TensorInfo {
     pub scale: Scale,
 }
 
-/// A model ready to run. Cheap to share between threads (`Send + Sync`).
+/// A model decoded and validated, its header checked and its work counted, but not yet packed
+/// for a kernel path: everything a price needs, for the work of decoding alone. The precompile
+/// prices a call from this before it packs the weights ([`ValidModel::pack`]), so the price
+/// charged before loading pays for decoding and validation only, and packing is paid by the
+/// price of the model's own work.
 #[derive(Debug)]
-pub struct LoadedModel {
+pub struct ValidModel {
     header: ModelHeader,
     model_len: usize,
     model: Model,
     geometry: Vec<Geometry>,
     op_costs: Vec<crate::Cost>,
     op_work: Vec<crate::OpWork>,
+    input: TensorInfo,
+    output: TensorInfo,
+}
+
+/// A model ready to run: a [`ValidModel`] (which it dereferences to, for its header, work
+/// counts and tensors) with its weights packed for one kernel path. Cheap to share between
+/// threads (`Send + Sync`).
+#[derive(Debug)]
+pub struct LoadedModel {
+    valid: ValidModel,
     /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
     /// the reference path, which reads the weights as stored).
     packed: Vec<Option<PackedMatrix>>,
     path: KernelPath,
-    input: TensorInfo,
-    output: TensorInfo,
+}
+
+impl core::ops::Deref for LoadedModel {
+    type Target = ValidModel;
+
+    fn deref(&self) -> &ValidModel {
+        &self.valid
+    }
 }
 
 /// Decodes and validates model bytes, and checks the header's declared cost and lengths
@@ -100,22 +120,40 @@ const PREPARE_STAGE_FROM_CHANNELS: usize = 32;
 /// 40 bytes a channel.
 const PREPARE_STAGE_FROM_DEPTH: usize = 32;
 
-impl LoadedModel {
-    /// Decodes, validates and packs `bytes` for `path`. A path this CPU cannot run is an
-    /// error, never a silent fallback.
-    pub fn load(bytes: &[u8], path: KernelPath) -> Result<LoadedModel> {
+impl ValidModel {
+    /// Decodes and validates `bytes` and checks the header's declared cost and lengths against
+    /// the ops. The bytes are a valid model exactly when this succeeds. Its work is bounded by
+    /// the model's length and its declared op and tensor counts.
+    pub fn decode(bytes: &[u8]) -> Result<ValidModel> {
+        let (header, model, validated) = decode_and_validate(bytes)?;
+        Ok(ValidModel {
+            header,
+            model_len: bytes.len(),
+            input: info(&model, model.input),
+            output: info(&model, model.output),
+            geometry: validated.geometry,
+            op_costs: validated.op_costs,
+            op_work: validated.op_work,
+            model,
+        })
+    }
+
+    /// Packs the weights of the model's matrix ops for `path` (and prepares the stage
+    /// constants of its larger layers): the model, ready to run. A path this CPU cannot run is
+    /// an error, never a silent fallback; nothing else about a valid model fails here.
+    pub fn pack(self, path: KernelPath) -> Result<LoadedModel> {
         if !path.is_available() {
             return Err(KernelError::PathUnavailable(path.name()).into());
         }
-        let (header, model, validated) = decode_and_validate(bytes)?;
+        let model = &self.model;
         let mut packed = Vec::with_capacity(model.ops.len());
-        for (op, g) in model.ops.iter().zip(&validated.geometry) {
+        for (op, g) in model.ops.iter().zip(&self.geometry) {
             let matrix = match op {
                 Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
                 | Op::Conv2D { input, weights, bias, output, output_scales, clamp, .. }
                     if path != KernelPath::Reference =>
                 {
-                    let mut matrix = PackedMatrix::pack(path, constant_i8(&model, *weights), g.cols, g.depth)?;
+                    let mut matrix = PackedMatrix::pack(path, constant_i8(model, *weights), g.cols, g.depth)?;
                     if g.cols < PREPARE_STAGE_FROM_CHANNELS || g.depth < PREPARE_STAGE_FROM_DEPTH {
                         packed.push(Some(matrix));
                         continue;
@@ -133,25 +171,14 @@ impl LoadedModel {
                         rounding: model.version.rounding(),
                     };
                     let input_zero_point = model.tensors[usize::from(*input)].zero_point;
-                    matrix.prepare_stage(input_zero_point, constant_i32(&model, *bias), &stage)?;
+                    matrix.prepare_stage(input_zero_point, constant_i32(model, *bias), &stage)?;
                     Some(matrix)
                 }
                 _ => None,
             };
             packed.push(matrix);
         }
-        Ok(LoadedModel {
-            header,
-            model_len: bytes.len(),
-            input: info(&model, model.input),
-            output: info(&model, model.output),
-            geometry: validated.geometry,
-            op_costs: validated.op_costs,
-            op_work: validated.op_work,
-            model,
-            packed,
-            path,
-        })
+        Ok(LoadedModel { valid: self, packed, path })
     }
 
     /// The model's header, its cost checked against the ops.
@@ -162,7 +189,7 @@ impl LoadedModel {
     pub fn cost(&self) -> &crate::Cost {
         &self.header.cost
     }
-    /// Each op's share of [`LoadedModel::cost`], in execution order.
+    /// Each op's share of [`ValidModel::cost`], in execution order.
     pub fn op_costs(&self) -> &[crate::Cost] {
         &self.op_costs
     }
@@ -179,10 +206,6 @@ impl LoadedModel {
     pub fn model_len(&self) -> usize {
         self.model_len
     }
-    /// The kernel path the weights were packed for and runs use.
-    pub fn path(&self) -> KernelPath {
-        self.path
-    }
     /// The input tensor's type, shape and quantization.
     pub fn input(&self) -> &TensorInfo {
         &self.input
@@ -198,6 +221,27 @@ impl LoadedModel {
     /// Bytes a run returns: one per int8 element, four (big-endian) per int32 element.
     pub fn output_len(&self) -> usize {
         self.header.output_len as usize
+    }
+
+    /// The requantization rule of the model's format version.
+    pub fn rounding(&self) -> aiop_kernels::Rounding {
+        self.model.version.rounding()
+    }
+}
+
+impl LoadedModel {
+    /// Decodes, validates and packs `bytes` for `path` ([`ValidModel::decode`], then
+    /// [`ValidModel::pack`]). A path this CPU cannot run is an error, never a silent fallback.
+    pub fn load(bytes: &[u8], path: KernelPath) -> Result<LoadedModel> {
+        if !path.is_available() {
+            return Err(KernelError::PathUnavailable(path.name()).into());
+        }
+        ValidModel::decode(bytes)?.pack(path)
+    }
+
+    /// The kernel path the weights were packed for and runs use.
+    pub fn path(&self) -> KernelPath {
+        self.path
     }
 
     /// Runs the model on `input` (the int8 input tensor's bytes, row-major).
@@ -230,11 +274,6 @@ impl LoadedModel {
             DType::I8 => values[usize::from(model.output)].iter().map(|&v| v as u8).collect(),
             DType::I32 => indices.iter().flat_map(|v| v.to_be_bytes()).collect(),
         })
-    }
-
-    /// The requantization rule of the model's format version.
-    pub fn rounding(&self) -> aiop_kernels::Rounding {
-        self.model.version.rounding()
     }
 
     /// An elementwise op: the reference on the reference path, else through a table the

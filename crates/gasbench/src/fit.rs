@@ -352,6 +352,7 @@ mod tests {
             patch: 0,
             weights: 5,
             transcendentals: 0,
+            channels: 4,
         };
         let work = [op(OpClass::FullyConnected, 10), op(OpClass::Pool, 7), op(OpClass::FullyConnected, 1)];
         let t = loaded_terms(1000, 20, &work);
@@ -359,10 +360,10 @@ mod tests {
         assert_eq!(loaded_term_names().len(), LOADED_TERMS);
         assert_eq!(&t[..3], &[1.0, 1000.0, 20.0]);
         let fc = LOADED_CLASS_TERMS;
-        assert_eq!(&t[fc..fc + OpWork::COUNTS], &[2.0, 4.0, 6.0, 11.0, 0.0, 0.0, 10.0, 0.0]);
+        assert_eq!(&t[fc..fc + OpWork::COUNTS], &[2.0, 4.0, 6.0, 11.0, 0.0, 0.0, 10.0, 0.0, 8.0]);
         let pool = LOADED_CLASS_TERMS + OpClass::Pool.index() * OpWork::COUNTS;
         assert_eq!(&t[pool..pool + 4], &[1.0, 2.0, 3.0, 7.0]);
-        assert_eq!(t.iter().sum::<f64>(), 1.0 + 1000.0 + 20.0 + 33.0 + 18.0);
+        assert_eq!(t.iter().sum::<f64>(), 1.0 + 1000.0 + 20.0 + 33.0 + 18.0 + 12.0);
         let cost = aiop_engine::Cost { ops: 4, macs: 0, elements: 0, transcendentals: 0, arena_bytes: 0 };
         let (input_tensor, output_tensor, input_len, output_len) = (0, 8, 1, 1);
         let header = aiop_engine::ModelHeader {

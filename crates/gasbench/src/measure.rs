@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aiop_engine::{KernelPath, LoadedModel, ModelHeader};
+use aiop_engine::{KernelPath, LoadedModel, ModelHeader, ValidModel};
 use aiop_precompile::gas::{ClassPrices, LoadedPrices};
 use aiop_precompile::{COLD_ACCOUNT_ACCESS_GAS, GasSchedule};
 
@@ -43,7 +43,8 @@ const SHIPPED_WEIGHT: f64 = 4.0;
 /// Weight of an MLPerf Tiny model in the fit: the real models, which schedule v3 is meant to
 /// price near their cost.
 const MLPERF_WEIGHT: f64 = 16.0;
-/// Budget of the load-only timing of each case (`LoadedModel::load` alone, what
+/// Budget of the load-only timing of each case (`ValidModel::decode` alone: decoding and
+/// validation, the work the precompile does before it checks the price after loading, what
 /// `GasSchedule::load_gas` pays for).
 const LOAD_BUDGET: Budget =
     Budget { warm_up: std::time::Duration::from_millis(50), measure: std::time::Duration::from_millis(400) };
@@ -169,8 +170,8 @@ pub struct Row {
     /// path); `None` for the standard precompiles, and in a pricing-only run priced for
     /// another path.
     pub reference: Option<Timing>,
-    /// `LoadedModel::load` alone on the pricing path, outside the EVM: what
-    /// `GasSchedule::load_gas` must pay for. `None` for the standard precompiles and for a
+    /// `ValidModel::decode` alone (decoding and validation; packing waits for the price after
+    /// loading), outside the EVM: what `GasSchedule::load_gas` must pay for. `None` for the standard precompiles and for a
     /// model refused at load (its cold call is load alone).
     pub load: Option<Timing>,
 }
@@ -443,11 +444,11 @@ fn measure_once(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result
             timings.push(time(options.budget, || call.run()).less(transaction));
         }
         let timing_of = |path, cache| paths.iter().position(|p| *p == (path, cache)).map(|i| timings[i]);
-        progress(Progress::Timing { case: &case.name, what: "load alone" });
-        let load = work.loaded.is_some().then(|| {
-            let path = options.pricing_path;
-            time(LOAD_BUDGET, || drop(std::hint::black_box(LoadedModel::load(&case.model, path))))
-        });
+        progress(Progress::Timing { case: &case.name, what: "decoding alone" });
+        let load = work
+            .loaded
+            .is_some()
+            .then(|| time(LOAD_BUDGET, || drop(std::hint::black_box(ValidModel::decode(&case.model)))));
         rows.push(Row {
             name: case.name.clone(),
             about: case.about.to_owned(),

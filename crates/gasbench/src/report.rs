@@ -115,7 +115,7 @@ impl Report {
         if let Some((row, ratio)) = m.worst_load(schedule) {
             let _ = writeln!(
                 md,
-                "- Loading alone (`LoadedModel::load`: decode, validate, pack) against the gas charged before loading \
+                "- Loading alone (`ValidModel::decode`: decode and validate, the work done before the price after loading is checked; packing is priced after loading) against the gas charged before loading \
                  (`load_gas`): worst **{}** at **{ratio:.2}x** ecrecover's ns/gas.",
                 row.name
             );
@@ -145,7 +145,7 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "| case | kind | gas charged | gas priced | ns transaction (subtracted) | ns cold ({p}) | ns/gas | Mgas/s | x ecrecover | ns warm ({p}) | ns cold ({f}) | x ecrecover ({f}) | ns cold (reference) | x ecrecover (reference) | ns load alone ({p}) | load gas | x ecrecover (load) | gas priced (fitted) | x ecrecover (fitted) |",
+            "| case | kind | gas charged | gas priced | ns transaction (subtracted) | ns cold ({p}) | ns/gas | Mgas/s | x ecrecover | ns warm ({p}) | ns cold ({f}) | x ecrecover ({f}) | ns cold (reference) | x ecrecover (reference) | ns decoding alone | load gas | x ecrecover (load) | gas priced (fitted) | x ecrecover (fitted) |",
             p = m.pricing_path,
             f = m.fastest_path
         );

@@ -75,6 +75,8 @@ pub struct ClassPrices {
     pub per_weight: u64,
     /// Milligas per fixed-point exponential / reciprocal.
     pub per_transcendental: u64,
+    /// Milligas per output channel of a matrix op (its scale, bias and stage constants).
+    pub per_channel: u64,
 }
 
 impl ClassPrices {
@@ -88,6 +90,7 @@ impl ClassPrices {
         per_patch: 0,
         per_weight: 0,
         per_transcendental: 0,
+        per_channel: 0,
     };
 
     /// The prices in [`OpWork::counts`] order.
@@ -101,6 +104,7 @@ impl ClassPrices {
             self.per_patch,
             self.per_weight,
             self.per_transcendental,
+            self.per_channel,
         ]
     }
 
@@ -115,6 +119,7 @@ impl ClassPrices {
             per_patch: p[5],
             per_weight: p[6],
             per_transcendental: p[7],
+            per_channel: p[8],
         }
     }
 }
@@ -354,7 +359,7 @@ impl GasSchedule {
     /// with the counts of [`aiop_engine::LoadedModel::work`]: the price of the model's own
     /// work, never below what was charged before loading. The variable part is summed in
     /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
-    pub fn infer_gas_loaded(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, access_gas: u64) -> u64 {
+    pub fn infer_gas_loaded(&self, loaded: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
         match self.loaded {
             None => self.infer_gas(loaded.header(), model_len, input_len, access_gas),
@@ -372,7 +377,7 @@ impl GasSchedule {
 impl GasSchedule {
     /// Gas of `inferBatch`: reads costing `storage_gas`, the model's load once, and its run on
     /// each of `count` inputs of `input_len` bytes. One input costs what `infer` costs.
-    pub fn batch_gas(&self, loaded: &aiop_engine::LoadedModel, input_len: u64, count: u64, storage_gas: u64) -> u64 {
+    pub fn batch_gas(&self, loaded: &aiop_engine::ValidModel, input_len: u64, count: u64, storage_gas: u64) -> u64 {
         let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
         let load = self.load_gas(loaded.header(), model_len);
         let run = self.infer_gas_loaded(loaded, input_len, 0).saturating_sub(load);
@@ -399,20 +404,20 @@ const V3_LOADED: LoadedPrices = LoadedPrices {
     per_io_byte: 278,
     classes: [
         // FullyConnected: per op, per output element, per weight.
-        ClassPrices::from_array([80_356, 0, 2_466, 0, 0, 0, 129, 0]),
+        ClassPrices::from_array([80_356, 0, 2_466, 0, 0, 0, 129, 0, 0]),
         // Conv2D: per op, per MAC, per kernel tap (set after the fit: a dilated kernel over
         // two channels gathers its taps one short copy each), per im2col patch element.
-        ClassPrices::from_array([116_511, 0, 0, 3, 1_100, 105, 0, 0]),
+        ClassPrices::from_array([116_511, 0, 0, 3, 1_100, 105, 0, 0, 0]),
         // DepthwiseConv2D: per tap, per weight.
-        ClassPrices::from_array([0, 0, 0, 0, 507, 0, 3_313, 0]),
+        ClassPrices::from_array([0, 0, 0, 0, 507, 0, 3_313, 0, 0]),
         // Pool: per op, per output element, per tap.
-        ClassPrices::from_array([16_135, 0, 8_753, 0, 116, 0, 0, 0]),
+        ClassPrices::from_array([16_135, 0, 8_753, 0, 116, 0, 0, 0, 0]),
         // Elementwise: per op, per input element.
-        ClassPrices::from_array([30_081, 381, 0, 0, 0, 0, 0, 0]),
+        ClassPrices::from_array([30_081, 381, 0, 0, 0, 0, 0, 0, 0]),
         // Transcendental: per op, per input element, per transcendental.
-        ClassPrices::from_array([26_791, 2_139, 0, 0, 0, 0, 0, 1_584]),
+        ClassPrices::from_array([26_791, 2_139, 0, 0, 0, 0, 0, 1_584, 0]),
         // Data: per op, per input element (at least Elementwise's), per output element.
-        ClassPrices::from_array([22_865, 381, 50, 0, 0, 0, 0, 0]),
+        ClassPrices::from_array([22_865, 381, 50, 0, 0, 0, 0, 0, 0]),
     ],
 };
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use aiop_engine::{DType, KernelError, KernelPath, LoadedModel, ModelHeader};
+use aiop_engine::{DType, KernelError, KernelPath, LoadedModel, ModelHeader, ValidModel};
 use alloy_evm::precompiles::PrecompileInput;
 use alloy_primitives::{Address, B256, Bytes, U256, address, keccak256};
 use alloy_sol_types::{SolCall, SolInterface};
@@ -331,18 +331,35 @@ impl AiopPrecompile {
         Ok(header)
     }
 
-    /// The loaded model, charging `gas` (the storage reads and the load price, checked against
-    /// the call's gas first) if it does not load.
-    fn load_resolved(&self, resolved: Resolved, gas: u64, gas_limit: u64) -> Result<Arc<LoadedModel>, Failure> {
+    /// The model decoded and validated (or already loaded, from the cache), charging `gas` (the
+    /// storage reads and the price before loading, checked against the call's gas first) if
+    /// it does not decode. Nothing is packed yet: packing is paid by the price of the model's
+    /// work, checked before [`AiopPrecompile::packed`].
+    fn decode_resolved(&self, resolved: Resolved, gas: u64, gas_limit: u64) -> Result<Staged, Failure> {
         if gas > gas_limit {
             return Err(Failure::OutOfGas);
         }
         match resolved.source {
-            Source::Cached(loaded) => Ok(loaded),
-            Source::Bytes(bytes) => match resolved.key {
-                Some(key) => self.loaded(key, &bytes, gas),
-                None => self.load(&bytes, gas),
+            Source::Cached(loaded) => Ok(Staged::Loaded(loaded)),
+            Source::Bytes(bytes) => match ValidModel::decode(&bytes) {
+                Ok(valid) => Ok(Staged::Decoded { valid: Box::new(valid), key: resolved.key }),
+                Err(e) => Err(Failure::Refused { gas, error: AiopError::InvalidModel(e) }),
             },
+        }
+    }
+
+    /// The model ready to run: packed for the node's kernel path now (and cached, when it has
+    /// a key) unless it came from the cache. Its full price, `gas`, is already checked.
+    fn packed(&self, staged: Staged, gas: u64) -> Result<Arc<LoadedModel>, Failure> {
+        match staged {
+            Staged::Loaded(loaded) => Ok(loaded),
+            Staged::Decoded { valid, key } => {
+                let loaded = Arc::new((*valid).pack(self.config.kernel_path).map_err(|e| self.load_failure(e, gas))?);
+                if let Some(key) = key {
+                    self.cache.insert(key, Arc::clone(&loaded));
+                }
+                Ok(loaded)
+            }
         }
     }
 
@@ -354,11 +371,12 @@ impl AiopPrecompile {
         check_input_len(&header, data.len(), refusal_gas)?;
         let storage_gas = resolved.storage_gas;
         let load_gas = storage_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
-        let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
-        let gas = schedule.infer_gas_loaded(&loaded, len_u64(data.len()), storage_gas);
+        let staged = self.decode_resolved(resolved, load_gas, input.gas)?;
+        let gas = schedule.infer_gas_loaded(staged.valid(), len_u64(data.len()), storage_gas);
         if gas > input.gas {
             return Err(Failure::OutOfGas);
         }
+        let loaded = self.packed(staged, gas)?;
         run(&loaded, data, gas, |output| inferCall::abi_encode_returns(&output))
     }
 
@@ -377,11 +395,12 @@ impl AiopPrecompile {
         check_input_len(&header, call.input.len(), schedule.query_base)?;
         let load_gas = schedule.load_gas(&header, resolved.model_len);
         // Not cached: a key would mean hashing the model, which costs more than loading it.
-        let loaded = self.load_resolved(resolved, load_gas, gas_limit)?;
-        let gas = schedule.infer_gas_loaded(&loaded, len_u64(call.input.len()), 0);
+        let staged = self.decode_resolved(resolved, load_gas, gas_limit)?;
+        let gas = schedule.infer_gas_loaded(staged.valid(), len_u64(call.input.len()), 0);
         if gas > gas_limit {
             return Err(Failure::OutOfGas);
         }
+        let loaded = self.packed(staged, gas)?;
         run(&loaded, &call.input, gas, |output| inferInlineCall::abi_encode_returns(&output))
     }
 
@@ -406,8 +425,9 @@ impl AiopPrecompile {
         let count = batch_count(count).map_err(refuse)?;
         let cold_storage_gas = resolved.cold_storage_gas;
         let query_gas = refusal_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
-        let loaded = self.load_resolved(resolved, query_gas, input.gas)?;
-        let price = schedule.batch_gas(&loaded, u64::from(header.input_len), count, cold_storage_gas);
+        // A query prices the model without packing it: it pays for decoding alone.
+        let staged = self.decode_resolved(resolved, query_gas, input.gas)?;
+        let price = schedule.batch_gas(staged.valid(), u64::from(header.input_len), count, cold_storage_gas);
         Ok((query_gas, costCall::abi_encode_returns(&U256::from(price)).into()))
     }
 
@@ -422,8 +442,8 @@ impl AiopPrecompile {
             (None, Source::Bytes(bytes)) => keccak256(bytes),
             (None, Source::Cached(_)) => B256::ZERO,
         };
-        let loaded = self.load_resolved(resolved, gas, input.gas)?;
-        Ok((gas, modelInfoCall::abi_encode_returns(&model_info(&loaded, id)).into()))
+        let staged = self.decode_resolved(resolved, gas, input.gas)?;
+        Ok((gas, modelInfoCall::abi_encode_returns(&model_info(staged.valid(), id)).into()))
     }
 
     fn infer_batch(&self, spec: &PrecompileSpec, input: &mut PrecompileInput<'_>, call: inferBatchCall) -> Outcome {
@@ -438,11 +458,12 @@ impl AiopPrecompile {
         }
         let storage_gas = resolved.storage_gas;
         let load_gas = storage_gas.saturating_add(schedule.load_gas(&header, resolved.model_len));
-        let loaded = self.load_resolved(resolved, load_gas, input.gas)?;
-        let gas = schedule.batch_gas(&loaded, u64::from(header.input_len), count, storage_gas);
+        let staged = self.decode_resolved(resolved, load_gas, input.gas)?;
+        let gas = schedule.batch_gas(staged.valid(), u64::from(header.input_len), count, storage_gas);
         if gas > input.gas {
             return Err(Failure::OutOfGas);
         }
+        let loaded = self.packed(staged, gas)?;
         let mut outputs = Vec::with_capacity(call.inputs.len());
         for one in &call.inputs {
             let output = loaded.run(one).map_err(|e| Failure::Refused { gas, error: AiopError::Inference(e) })?;
@@ -465,14 +486,36 @@ impl AiopPrecompile {
     /// Loads `model` for the configured kernel path. A model that does not load is refused
     /// charging `gas`, the full price already checked.
     pub(crate) fn load(&self, model: &[u8], gas: u64) -> Result<Arc<LoadedModel>, Failure> {
-        let loaded = LoadedModel::load(model, self.config.kernel_path).map_err(|e| match e {
+        let loaded = LoadedModel::load(model, self.config.kernel_path).map_err(|e| self.load_failure(e, gas))?;
+        Ok(Arc::new(loaded))
+    }
+
+    /// A model that did not load, refused charging `gas`; a kernel path the node cannot run
+    /// is the node's fault, not the model's.
+    fn load_failure(&self, error: aiop_engine::EngineError, gas: u64) -> Failure {
+        match error {
             // The node's CPU, not the model: checked when the precompile was built.
             aiop_engine::EngineError::Kernel(KernelError::PathUnavailable(path)) => {
                 Failure::Fatal(format!("aiop: kernel path {path} is unavailable on this node"))
             }
-            e => Failure::Refused { gas, error: AiopError::InvalidModel(e) },
-        })?;
-        Ok(Arc::new(loaded))
+            error => Failure::Refused { gas, error: AiopError::InvalidModel(error) },
+        }
+    }
+}
+
+/// A model between its two prices: from the cache, ready to run, or decoded and validated
+/// (priced from this), its weights not yet packed.
+enum Staged {
+    Loaded(Arc<LoadedModel>),
+    Decoded { valid: Box<ValidModel>, key: Option<CacheKey> },
+}
+
+impl Staged {
+    fn valid(&self) -> &ValidModel {
+        match self {
+            Staged::Loaded(loaded) => loaded,
+            Staged::Decoded { valid, .. } => valid,
+        }
     }
 }
 
@@ -539,7 +582,7 @@ fn dtype_code(dtype: DType) -> u8 {
 
 /// The `modelInfo` answer for a loaded model whose bytes hash to `id` (keccak256: the
 /// model's identity; the engine does not hash, so loading stays linear in cheap work).
-pub fn model_info(loaded: &LoadedModel, id: B256) -> ModelInfo {
+pub fn model_info(loaded: &ValidModel, id: B256) -> ModelInfo {
     let (input, output, header) = (loaded.input(), loaded.output(), loaded.header());
     ModelInfo {
         id,
