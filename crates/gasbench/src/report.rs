@@ -115,7 +115,8 @@ impl Report {
         if let Some((row, ratio)) = m.worst_load(schedule) {
             let _ = writeln!(
                 md,
-                "- Loading alone (`ValidModel::decode`: decode and validate, the work done before the price after loading is checked; packing is priced after loading) against the gas charged before loading \
+                "- Loading alone (`ValidModel::decode`: decode and validate; packing waits for the full price) \
+                 against the gas charged before loading \
                  (`load_gas`): worst **{}** at **{ratio:.2}x** ecrecover's ns/gas.",
                 row.name
             );

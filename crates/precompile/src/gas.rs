@@ -216,7 +216,7 @@ impl GasSchedule {
     /// [`GasSchedule::load_gas`] (`base` and `per_byte_milligas` per model byte: decoding,
     /// validating and packing any model of that length) before the model is loaded, then the
     /// run, priced per op class from the work counts the engine computes at load
-    /// ([`aiop_engine::LoadedModel::work`]): ops, input and output elements, MACs, kernel taps,
+    /// ([`aiop_engine::ValidModel::work`]): ops, input and output elements, MACs, kernel taps,
     /// im2col patch elements, weights streamed, transcendentals, and the input and output
     /// bytes. Fitted by `aiop bench gas --runs 2` (30% headroom) on the shipped, synthetic,
     /// searched and MLPerf Tiny cases; `docs/gas.md` says how.
@@ -356,19 +356,19 @@ impl GasSchedule {
     ///                                  + Σ over ops Σ over counts price[class of op][count] · count) / 1000))
     /// ```
     ///
-    /// with the counts of [`aiop_engine::LoadedModel::work`]: the price of the model's own
+    /// with the counts of [`aiop_engine::ValidModel::work`]: the price of the model's own
     /// work, never below what was charged before loading. The variable part is summed in
     /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
-    pub fn infer_gas_loaded(&self, loaded: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
-        let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
+    pub fn infer_gas_loaded(&self, model: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
+        let model_len = u64::try_from(model.model_len()).unwrap_or(u64::MAX);
         match self.loaded {
-            None => self.infer_gas(loaded.header(), model_len, input_len, access_gas),
+            None => self.infer_gas(model.header(), model_len, input_len, access_gas),
             Some(prices) => {
-                let output_len = u64::from(loaded.header().output_len);
-                let work = prices.run_milligas(loaded.work(), model_len, input_len.saturating_add(output_len));
+                let output_len = u64::from(model.header().output_len);
+                let work = prices.run_milligas(model.work(), model_len, input_len.saturating_add(output_len));
                 let work = u64::try_from(work.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
                 let priced = prices.base.saturating_add(work);
-                priced.max(self.load_gas(loaded.header(), model_len)).saturating_add(access_gas)
+                priced.max(self.load_gas(model.header(), model_len)).saturating_add(access_gas)
             }
         }
     }
@@ -377,10 +377,10 @@ impl GasSchedule {
 impl GasSchedule {
     /// Gas of `inferBatch`: reads costing `storage_gas`, the model's load once, and its run on
     /// each of `count` inputs of `input_len` bytes. One input costs what `infer` costs.
-    pub fn batch_gas(&self, loaded: &aiop_engine::ValidModel, input_len: u64, count: u64, storage_gas: u64) -> u64 {
-        let model_len = u64::try_from(loaded.model_len()).unwrap_or(u64::MAX);
-        let load = self.load_gas(loaded.header(), model_len);
-        let run = self.infer_gas_loaded(loaded, input_len, 0).saturating_sub(load);
+    pub fn batch_gas(&self, model: &aiop_engine::ValidModel, input_len: u64, count: u64, storage_gas: u64) -> u64 {
+        let model_len = u64::try_from(model.model_len()).unwrap_or(u64::MAX);
+        let load = self.load_gas(model.header(), model_len);
+        let run = self.infer_gas_loaded(model, input_len, 0).saturating_sub(load);
         storage_gas.saturating_add(load).saturating_add(run.saturating_mul(count))
     }
 }

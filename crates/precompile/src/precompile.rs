@@ -343,7 +343,7 @@ impl AiopPrecompile {
             Source::Cached(loaded) => Ok(Staged::Loaded(loaded)),
             Source::Bytes(bytes) => match ValidModel::decode(&bytes) {
                 Ok(valid) => Ok(Staged::Decoded { valid: Box::new(valid), key: resolved.key }),
-                Err(e) => Err(Failure::Refused { gas, error: AiopError::InvalidModel(e) }),
+                Err(e) => Err(self.load_failure(e, gas)),
             },
         }
     }
@@ -580,10 +580,10 @@ fn dtype_code(dtype: DType) -> u8 {
     }
 }
 
-/// The `modelInfo` answer for a loaded model whose bytes hash to `id` (keccak256: the
+/// The `modelInfo` answer for a decoded model whose bytes hash to `id` (keccak256: the
 /// model's identity; the engine does not hash, so loading stays linear in cheap work).
-pub fn model_info(loaded: &ValidModel, id: B256) -> ModelInfo {
-    let (input, output, header) = (loaded.input(), loaded.output(), loaded.header());
+pub fn model_info(model: &ValidModel, id: B256) -> ModelInfo {
+    let (input, output, header) = (model.input(), model.output(), model.header());
     ModelInfo {
         id,
         inputType: dtype_code(input.dtype),
@@ -598,7 +598,7 @@ pub fn model_info(loaded: &ValidModel, id: B256) -> ModelInfo {
         outputScaleShift: output.scale.shift,
         inputLength: U256::from(header.input_len),
         outputLength: U256::from(header.output_len),
-        modelLength: U256::from(len_u64(loaded.model_len())),
+        modelLength: U256::from(len_u64(model.model_len())),
         ops: U256::from(header.op_count),
         macs: U256::from(header.cost.macs),
         elements: U256::from(header.cost.elements),
