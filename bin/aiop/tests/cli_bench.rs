@@ -50,3 +50,20 @@ fn bench_gas_refuses_what_it_cannot_do_with_a_message() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("no models folder at `no/such/dir`"), "{stderr}");
 }
+
+#[test]
+fn bench_gas_refit_reproduces_a_schedule_from_a_run_s_saved_samples() {
+    let samples = "docs/gas-calibration-v6/3-gas-fit-samples.json";
+    let run = aiop(&["bench", "gas", "--refit", samples, "--margin", "0.3", "--schedule", "v6-candidate"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("GasSchedule {") && stdout.contains("units_per_gas: 1000000"), "{stdout}");
+    let mlperf = stdout.lines().skip_while(|l| !l.starts_with("MLPerf Tiny models:")).skip(1);
+    assert_eq!(mlperf.take_while(|l| l.contains("x  mlperf_")).count(), 6, "{stdout}");
+    assert!(stdout.contains("before loading, slowest:"), "{stdout}");
+
+    let run = aiop(&["bench", "gas", "--refit", "Cargo.toml"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("not the gas-fit-samples.json of an `aiop bench gas` run"), "{stderr}");
+}

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use std::time::Duration;
 
-use crate::measure::{Options, Progress, measure};
+use crate::measure::{FitSamples, Options, Progress, measure, refit};
 use crate::report::{Report, schedule_literal};
 use crate::search::{OpKind, SearchOptions, SearchProgress, SearchedFile, markdown as search_markdown, search};
 use crate::timing::Budget;
@@ -34,12 +34,16 @@ pub struct GasArgs {
     /// `reference` to price for nodes without SIMD.
     #[arg(long, default_value = "avx2")]
     pub pricing_path: KernelChoice,
-    /// The schedule whose prices are checked: `v1` to `v5`.
+    /// The schedule whose prices are checked: `v1` to `v5`, or a candidate (`v6-candidate`).
     #[arg(long, default_value = GasSchedule::V2.version)]
     pub schedule: String,
     /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
     #[arg(long, default_value_t = 0.25)]
     pub margin: f64,
+    /// Weight of an MLPerf Tiny model in the fit, against 4 for the other shipped models and 1
+    /// for synthetic and searched cases (with --refit, replaces the weight the samples carry).
+    #[arg(long, default_value_t = crate::measure::MLPERF_WEIGHT, value_name = "W")]
+    pub mlperf_weight: f64,
     /// Whole runs to make (each about five minutes; the quick run seconds). Every case keeps
     /// its worst run, relative to that run's ecrecover: on a shared machine, run at least two.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
@@ -70,6 +74,11 @@ pub struct GasArgs {
     /// every later `aiop bench gas` run (after a rebuild: the file is built in).
     #[arg(long, requires = "search")]
     pub write_cases: bool,
+    /// Fit the samples a run saved (its `gas-fit-samples.json`) again with --margin, without
+    /// timing anything, and print the schedule and every case's ratio under it: how a
+    /// published schedule is reproduced from its calibration run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["search", "quick"])]
+    pub refit: Option<PathBuf>,
     /// Where --write-cases writes.
     #[arg(long, value_name = "FILE", default_value = "testdata/gas/searched-cases.json")]
     pub cases_file: PathBuf,
@@ -77,13 +86,18 @@ pub struct GasArgs {
 
 /// Runs `aiop bench gas` and returns what it wrote.
 pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
-    let schedule = GasSchedule::by_version(&args.schedule).ok_or_else(|| {
-        let known: Vec<_> = GasSchedule::ALL.iter().map(|s| s.version).collect();
-        GasBenchError::Config(format!("unknown gas schedule `{}`: use one of {}", args.schedule, known.join(", ")))
-    })?;
+    let schedule = GasSchedule::by_version(&args.schedule)
+        .or_else(|| GasSchedule::CANDIDATES.into_iter().find(|s| s.version == args.schedule))
+        .ok_or_else(|| {
+            let known: Vec<_> = GasSchedule::ALL.iter().chain(&GasSchedule::CANDIDATES).map(|s| s.version).collect();
+            GasBenchError::Config(format!("unknown gas schedule `{}`: use one of {}", args.schedule, known.join(", ")))
+        })?;
     let pricing_path = args.pricing_path.resolve().map_err(|e| GasBenchError::Config(e.to_string()))?;
     if args.search {
         return run_search(&args, schedule, pricing_path);
+    }
+    if let Some(file) = &args.refit {
+        return run_refit(file, &args, &schedule);
     }
     if !args.models.is_dir() {
         return Err(GasBenchError::Config(format!(
@@ -91,9 +105,7 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
             args.models.display()
         )));
     }
-    if !(0.0..=10.0).contains(&args.margin) {
-        return Err(GasBenchError::Config(format!("--margin {} is not between 0 and 10", args.margin)));
-    }
+    check_weights(&args)?;
     let out = args
         .out
         .clone()
@@ -107,6 +119,7 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
         budget: if args.quick { Budget::QUICK } else { Budget::FULL },
         runs: usize::from(args.runs),
         pricing_only: args.pricing_only,
+        mlperf_weight: args.mlperf_weight,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -135,6 +148,32 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
     std::fs::write(&samples, json).map_err(|e| io_error(&samples, e))?;
     print_summary(&report.measurement);
     Ok(vec![markdown, plot, samples])
+}
+
+/// `aiop bench gas --refit FILE`: writes nothing, prints the fit.
+fn run_refit(file: &Path, args: &GasArgs, schedule: &GasSchedule) -> Result<Vec<PathBuf>, GasBenchError> {
+    let margin = args.margin;
+    check_weights(args)?;
+    let text = std::fs::read_to_string(file).map_err(|e| io_error(file, e))?;
+    let samples: FitSamples = serde_json::from_str(&text).map_err(|e| GasBenchError::Io {
+        path: file.display().to_string(),
+        reason: format!("not the gas-fit-samples.json of an `aiop bench gas` run: {e}"),
+    })?;
+    let refit = refit(&samples, margin, args.mlperf_weight, schedule)
+        .ok_or_else(|| GasBenchError::Config(format!("`{}` holds no samples both fits accept", file.display())))?;
+    println!("fitted (margin {:.0}%) from {}:\n{}", margin * 100.0, file.display(), schedule_literal(&refit.schedule));
+    println!("slowest per gas under it (x ecrecover's ns/gas):");
+    for (name, ratio) in refit.ratios.iter().take(10) {
+        println!("  {ratio:>6.2}x  {name}");
+    }
+    println!("MLPerf Tiny models:");
+    for (name, ratio) in refit.ratios.iter().filter(|(name, _)| name.starts_with(crate::cases::MLPERF_PREFIX)) {
+        println!("  {ratio:>6.2}x  {name}");
+    }
+    if let Some((name, ratio)) = refit.load_ratios.first() {
+        println!("before loading, slowest: {ratio:.2}x  {name}");
+    }
+    Ok(Vec::new())
 }
 
 /// `aiop bench gas --search`.
@@ -251,6 +290,17 @@ fn run_search(args: &GasArgs, schedule: GasSchedule, pricing_path: KernelPath) -
     Ok(written)
 }
 
+/// The fit's headroom and the MLPerf weight are numbers it can use.
+fn check_weights(args: &GasArgs) -> Result<(), GasBenchError> {
+    if !(0.0..=10.0).contains(&args.margin) {
+        return Err(GasBenchError::Config(format!("--margin {} is not between 0 and 10", args.margin)));
+    }
+    if !(args.mlperf_weight.is_finite() && args.mlperf_weight >= 0.0) {
+        return Err(GasBenchError::Config(format!("--mlperf-weight {} is not a weight (>= 0)", args.mlperf_weight)));
+    }
+    Ok(())
+}
+
 fn io_error(path: &Path, e: std::io::Error) -> GasBenchError {
     GasBenchError::Io { path: path.display().to_string(), reason: e.to_string() }
 }
@@ -274,6 +324,9 @@ fn command_line(args: &GasArgs) -> String {
     }
     if args.pricing_only {
         command.push_str(" --pricing-only");
+    }
+    if args.mlperf_weight != crate::measure::MLPERF_WEIGHT {
+        command.push_str(&format!(" --mlperf-weight {}", args.mlperf_weight));
     }
     command
 }

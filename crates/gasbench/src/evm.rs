@@ -71,7 +71,9 @@ impl std::fmt::Debug for EvmCall {
 /// The precompile spec that prices by `schedule`: the published spec of that name (formats,
 /// storage, reverts) with `schedule` in it, so a candidate schedule is timed as it would run.
 pub fn spec_of(schedule: GasSchedule) -> PrecompileSpec {
-    let spec = PrecompileSpec::by_version(schedule.version).unwrap_or(PrecompileSpec::V3);
+    // A candidate schedule is measured on the newest precompile's formats and functions.
+    let newest = PrecompileSpec::ALL[PrecompileSpec::ALL.len() - 1];
+    let spec = PrecompileSpec::by_version(schedule.version).unwrap_or(newest);
     PrecompileSpec { schedule, ..spec }
 }
 

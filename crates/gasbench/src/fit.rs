@@ -111,7 +111,7 @@ pub struct Sample {
 }
 
 /// The result of a fit: gas per unit of each term (fractions of gas are allowed here; a
-/// schedule stores them in milligas, rounded up).
+/// schedule stores them in milligas or microgas, rounded up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
     /// Gas per unit of each term, in the order of the samples' terms.

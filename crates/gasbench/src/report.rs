@@ -200,11 +200,13 @@ impl Report {
                 md,
                 "Two linear programs over the cold pricing-path times. The price after loading: every successful call of \
                  ours gets at least {:.2}x the gas it deserves at ecrecover's rate ({:.0}% headroom for run-to-run noise), \
-                 at the least weighted mean price (MLPerf Tiny models weigh 16, shipped models 4, synthetic 1). The part \
-                 charged before loading: every case's loading alone, and every call refused at load, gets the same \
-                 headroom. Fitted over deserved gas (after loading): {:.2}x to {:.2}x; R-squared (log space) {:.3}.\n",
+                 at the least weighted mean price (MLPerf Tiny models weigh {}, shipped models 4, synthetic 1). The \
+                 part charged before loading: every case's loading alone, and every call refused at load, gets the \
+                 same headroom. Fitted over deserved gas (after loading): {:.2}x to {:.2}x; R-squared (log space) \
+                 {:.3}.\n",
                 1.0 + fit.margin,
                 fit.margin * 100.0,
+                m.mlperf_weight,
                 fit.spread.0,
                 fit.spread.1,
                 fit.r_squared
@@ -217,7 +219,10 @@ impl Report {
                 m.load_binding.join(", ")
             );
             let _ = writeln!(md, "Terms no case uses, and terms the program leaves at zero, are omitted.\n");
-            let _ = writeln!(md, "| term | fitted gas per unit | rounded into a schedule (milligas; base in gas) |");
+            let _ = writeln!(
+                md,
+                "| term | fitted gas per unit | rounded into a schedule (milligas before loading, microgas after; bases in gas) |"
+            );
             let _ = writeln!(md, "|---|---:|---:|");
             let (load_stored, stored) = stored_constants(fitted);
             if let Some(load_fit) = &m.load_fit {
@@ -382,8 +387,9 @@ fn calldata_gas(input_len: u64, delivery: crate::cases::Delivery, model_len: u64
 }
 
 /// The constants of `schedule` in the loaded-model term order of
-/// [`crate::fit::loaded_term_names`] (base in gas, the others in milligas).
-fn stored_constants(schedule: &GasSchedule) -> (Vec<u64>, Vec<u64>) {
+/// [`crate::fit::loaded_term_names`] (bases in gas, the others in the schedule's units:
+/// milligas before loading, [`aiop_precompile::LoadedPrices::units_per_gas`] after).
+pub(crate) fn stored_constants(schedule: &GasSchedule) -> (Vec<u64>, Vec<u64>) {
     let Some(prices) = schedule.loaded else {
         return (vec![schedule.base, schedule.per_byte_milligas, 0, 0], vec![0; crate::fit::LOADED_TERMS]);
     };
@@ -413,10 +419,12 @@ pub fn schedule_literal(schedule: &GasSchedule) -> String {
     if let Some(prices) = schedule.loaded {
         text.push_str(&format!(
             "\n\nconst LOADED: LoadedPrices = LoadedPrices {{\n    per_head_byte: {},\n    per_declared_op: {},\n    \
-             per_declared_tensor: {},\n    base: {},\n    per_model_byte: {},\n    per_io_byte: {},\n    classes: [\n",
+             per_declared_tensor: {},\n    units_per_gas: {},\n    base: {},\n    per_model_byte: {},\n    \
+             per_io_byte: {},\n    classes: [\n",
             prices.per_head_byte,
             prices.per_declared_op,
             prices.per_declared_tensor,
+            prices.units_per_gas,
             prices.base,
             prices.per_model_byte,
             prices.per_io_byte

@@ -17,6 +17,10 @@ pub const WARM_ACCOUNT_ACCESS_GAS: u64 = 100;
 /// and rounded up once.
 pub const MILLIGAS_PER_GAS: u64 = 1000;
 
+/// Microgas per gas: the price unit after loading from schedule v6 on
+/// ([`LoadedPrices::units_per_gas`]), fine enough for a Conv2D MAC that costs 0.0003 gas.
+pub const MICROGAS_PER_GAS: u64 = 1_000_000;
+
 /// The constants of the gas formula:
 ///
 /// ```text
@@ -55,27 +59,28 @@ pub struct GasSchedule {
     pub loaded: Option<&'static LoadedPrices>,
 }
 
-/// Milligas per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
-/// [`OpClass`].
+/// Price per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
+/// [`OpClass`], in the unit of its schedule's [`LoadedPrices::units_per_gas`] (milligas in v3
+/// to v5, microgas from v6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClassPrices {
-    /// Milligas per op of the class.
+    /// Price per op of the class.
     pub per_op: u64,
-    /// Milligas per activation element the op reads.
+    /// Price per activation element the op reads.
     pub per_in_element: u64,
-    /// Milligas per output element.
+    /// Price per output element.
     pub per_out_element: u64,
-    /// Milligas per multiply-accumulate (pooling: per window element read).
+    /// Price per multiply-accumulate (pooling: per window element read).
     pub per_mac: u64,
-    /// Milligas per kernel tap (output position times window position, channels not counted).
+    /// Price per kernel tap (output position times window position, channels not counted).
     pub per_tap: u64,
-    /// Milligas per im2col patch element (Conv2D: taps times input channels).
+    /// Price per im2col patch element (Conv2D: taps times input channels).
     pub per_patch: u64,
-    /// Milligas per constant weight streamed.
+    /// Price per constant weight streamed.
     pub per_weight: u64,
-    /// Milligas per fixed-point exponential / reciprocal.
+    /// Price per fixed-point exponential / reciprocal.
     pub per_transcendental: u64,
-    /// Milligas per output channel of a matrix op (its scale, bias and stage constants).
+    /// Price per output channel of a matrix op (its scale, bias and stage constants).
     pub per_channel: u64,
 }
 
@@ -150,22 +155,27 @@ pub struct LoadedPrices {
     /// Milligas per tensor the model's header declares, charged before loading (0 in v3 to
     /// v5); bounded like the ops, by `tensor_count`.
     pub per_declared_tensor: u64,
+    /// Price units per gas of every term after loading: `per_model_byte`, `per_io_byte` and
+    /// the class prices ([`MILLIGAS_PER_GAS`] in v3 to v5, [`MICROGAS_PER_GAS`] from v6). The
+    /// terms before loading above are always in milligas.
+    pub units_per_gas: u64,
     /// Gas of the priced-after-loading part before its variable terms.
     pub base: u64,
-    /// Milligas per model byte in the priced-after-loading part (decoding, validating and
+    /// Price per model byte in the priced-after-loading part (decoding, validating and
     /// packing at the rate of the model's own bytes, now that they are known to be valid).
     pub per_model_byte: u64,
-    /// Milligas per byte of input and of output copied.
+    /// Price per byte of input and of output copied.
     pub per_io_byte: u64,
     /// Prices per op class, indexed by [`OpClass::index`].
     pub classes: [ClassPrices; OpClass::COUNT],
 }
 
 impl LoadedPrices {
-    /// Milligas of the run of a model with per-op work `work` and `io_bytes` bytes of input
-    /// and output, unrounded, saturating (each product is below 2^64 * 2^64, and the sum of
-    /// at most 512 ops' eight products and the I/O term saturates rather than wraps).
-    pub fn run_milligas(&self, work: &[OpWork], model_len: u64, io_bytes: u64) -> u128 {
+    /// The run of a model with per-op work `work` and `io_bytes` bytes of input and output,
+    /// in price units ([`LoadedPrices::units_per_gas`]), unrounded, saturating (each product
+    /// is below 2^64 * 2^64, and the sum of at most 512 ops' nine products and the byte terms
+    /// saturates rather than wraps).
+    pub fn run_units(&self, work: &[OpWork], model_len: u64, io_bytes: u64) -> u128 {
         let io = u128::from(self.per_io_byte).saturating_mul(u128::from(io_bytes));
         let bytes = u128::from(self.per_model_byte).saturating_mul(u128::from(model_len));
         work.iter().fold(io.saturating_add(bytes), |sum, op| {
@@ -250,6 +260,29 @@ impl GasSchedule {
     /// only rise, so no case is cheaper than under v4.
     pub const V5: GasSchedule = GasSchedule { version: "v5", loaded: Some(&V5_LOADED), ..GasSchedule::V4 };
 
+    /// A candidate for schedule v6, **not a published schedule**: no precompile spec uses it,
+    /// no genesis can name it ([`GasSchedule::by_version`] does not know it) and its constants
+    /// may still change. It is the fit of the v6 calibration's check run (run 3,
+    /// `docs/gas-calibration-v6/`): the price before loading pays for decoding and validating
+    /// alone, by bytes and by the header's declared op and tensor counts; the price after
+    /// loading is in microgas ([`MICROGAS_PER_GAS`]) and prices output channels. It needs a
+    /// search and a check run of its own before it becomes v6. `aiop bench gas --schedule
+    /// v6-candidate` measures it.
+    pub const V6_CANDIDATE: GasSchedule = GasSchedule {
+        version: "v6-candidate",
+        base: 206,
+        query_base: 200,
+        per_op_milligas: 0,
+        per_mac_milligas: 0,
+        per_element_milligas: 0,
+        per_transcendental_milligas: 0,
+        per_byte_milligas: 72,
+        loaded: Some(&V6_CANDIDATE_LOADED),
+    };
+
+    /// Schedules under calibration, which tooling may measure and no chain may run.
+    pub const CANDIDATES: [GasSchedule; 1] = [GasSchedule::V6_CANDIDATE];
+
     /// Every schedule, oldest first. A chain names the one it runs; published vectors exist
     /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2, `precompile-v3`
     /// for precompile v3, which prices with v3, `precompile-v4` for precompile v4,
@@ -257,7 +290,7 @@ impl GasSchedule {
     pub const ALL: [GasSchedule; 5] =
         [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3, GasSchedule::V4, GasSchedule::V5];
 
-    /// The schedule named `version` (`"v1"` to `"v5"`).
+    /// The published schedule named `version` (`"v1"` to `"v5"`); never a candidate.
     pub fn by_version(version: &str) -> Option<GasSchedule> {
         GasSchedule::ALL.into_iter().find(|s| s.version == version)
     }
@@ -353,20 +386,24 @@ impl GasSchedule {
     /// access + max(load_gas(model bytes),
     ///              loaded.base + ceil((per_model_byte · model bytes
     ///                                  + per_io_byte · (input bytes + output bytes)
-    ///                                  + Σ over ops Σ over counts price[class of op][count] · count) / 1000))
+    ///                                  + Σ over ops Σ over counts price[class of op][count] · count)
+    ///                                 / units_per_gas))
     /// ```
     ///
     /// with the counts of [`aiop_engine::ValidModel::work`]: the price of the model's own
-    /// work, never below what was charged before loading. The variable part is summed in
-    /// milligas and rounded up once, and every sum saturates at `u64::MAX`.
+    /// work, never below what was charged before loading. The variable part is summed in the
+    /// table's unit (milligas in v3 to v5, microgas from v6) and rounded up once, and every sum
+    /// saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, model: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(model.model_len()).unwrap_or(u64::MAX);
         match self.loaded {
             None => self.infer_gas(model.header(), model_len, input_len, access_gas),
             Some(prices) => {
                 let output_len = u64::from(model.header().output_len);
-                let work = prices.run_milligas(model.work(), model_len, input_len.saturating_add(output_len));
-                let work = u64::try_from(work.div_ceil(u128::from(MILLIGAS_PER_GAS))).unwrap_or(u64::MAX);
+                let work = prices.run_units(model.work(), model_len, input_len.saturating_add(output_len));
+                // No published table has a zero unit; read as 1 it overcharges instead of dividing by 0.
+                let units = u128::from(prices.units_per_gas.max(1));
+                let work = u64::try_from(work.div_ceil(units)).unwrap_or(u64::MAX);
                 let priced = prices.base.saturating_add(work);
                 priced.max(self.load_gas(model.header(), model_len)).saturating_add(access_gas)
             }
@@ -399,6 +436,7 @@ const V3_LOADED: LoadedPrices = LoadedPrices {
     per_head_byte: 629,
     per_declared_op: 0,
     per_declared_tensor: 0,
+    units_per_gas: MILLIGAS_PER_GAS,
     base: 193,
     per_model_byte: 0,
     per_io_byte: 278,
@@ -439,6 +477,36 @@ const V5_FULLY_CONNECTED_PER_MAC: u64 = 2;
 /// Milligas per Conv2D op under v5: v3's 116 511 plus the 130.5 gas per op that
 /// `searched-conv-5x16x1-o3-k2x1-s1x1-d1x2-same-x78` lacked for 1.3x, rounded up.
 const V5_CONV2D_PER_OP: u64 = 247_511;
+
+/// The candidate's prices: before loading in milligas per declared op and tensor, after
+/// loading in microgas (`base` in gas), as `aiop bench gas --refit
+/// docs/gas-calibration-v6/3-gas-fit-samples.json --margin 0.3` fits and rounds them up (the
+/// gas bench's tests check that the two agree).
+pub const V6_CANDIDATE_LOADED: LoadedPrices = LoadedPrices {
+    per_head_byte: 0,
+    per_declared_op: 12_998,
+    per_declared_tensor: 12_414,
+    units_per_gas: MICROGAS_PER_GAS,
+    base: 159,
+    per_model_byte: 162,
+    per_io_byte: 973_417,
+    classes: [
+        // FullyConnected: per op, per output element, per MAC, per weight, per channel.
+        ClassPrices::from_array([77_794_359, 0, 1_000_397, 883, 0, 0, 28_357, 0, 5_233_819]),
+        // Conv2D: per op, per MAC, per kernel tap, per channel.
+        ClassPrices::from_array([233_442_348, 0, 0, 2_626, 568_927, 0, 0, 0, 2_534_981]),
+        // DepthwiseConv2D: per op, per tap, per weight, per channel.
+        ClassPrices::from_array([55_400_587, 0, 0, 0, 767_849, 0, 61_816, 0, 3_211_033]),
+        // Pool: per op, per output element, per tap.
+        ClassPrices::from_array([23_986_909, 0, 10_091_182, 0, 101_316, 0, 0, 0, 0]),
+        // Elementwise: per op, per input element.
+        ClassPrices::from_array([164_993_598, 262_666, 0, 0, 0, 0, 0, 0, 0]),
+        // Transcendental: per op, per MAC (LayerNorm's sums), per transcendental.
+        ClassPrices::from_array([30_167_575, 0, 0, 424_481, 0, 0, 0, 3_705_504, 0]),
+        // Data: per op, per input element (at least Elementwise's), per output element.
+        ClassPrices::from_array([38_953_080, 615_246, 20_161, 0, 0, 0, 0, 0, 0]),
+    ],
+};
 
 /// Gas per 32-byte word of account code read for a model stored across accounts (a manifest
 /// and its chunks): EXTCODECOPY's copy price.
@@ -556,6 +624,7 @@ mod tests {
         per_head_byte: 1_000,
         per_declared_op: 0,
         per_declared_tensor: 0,
+        units_per_gas: MILLIGAS_PER_GAS,
         base: 50,
         per_model_byte: 100,
         per_io_byte: 500,
@@ -628,6 +697,7 @@ mod tests {
             per_head_byte: u64::MAX,
             per_declared_op: u64::MAX,
             per_declared_tensor: u64::MAX,
+            units_per_gas: 1,
             base: u64::MAX,
             per_model_byte: u64::MAX,
             per_io_byte: u64::MAX,
@@ -682,6 +752,59 @@ mod tests {
         let (p4, p5) =
             (GasSchedule::V4.infer_gas_loaded(&loaded, 64, 0), GasSchedule::V5.infer_gas_loaded(&loaded, 64, 0));
         assert!(p5 >= p4 && p5 >= GasSchedule::V5.load_gas(loaded.header(), len));
+    }
+
+    #[test]
+    fn a_microgas_table_prices_as_the_milligas_table_a_thousand_times_coarser() {
+        // No head-byte price, so the run (1182 gas, see `v3_style_price_by_hand`) sets the price.
+        const CHEAP: LoadedPrices = LoadedPrices { per_head_byte: 0, ..TEST_PRICES };
+        let loaded = digits_mlp();
+        let milli =
+            GasSchedule { version: "test", per_byte_milligas: 10, base: 1, loaded: Some(&CHEAP), ..GasSchedule::V3 };
+        assert_eq!(milli.infer_gas_loaded(&loaded, 64, 0), 1182);
+        let mut micro_prices = CHEAP;
+        micro_prices.units_per_gas = MICROGAS_PER_GAS;
+        micro_prices.per_model_byte *= 1000;
+        micro_prices.per_io_byte *= 1000;
+        for class in &mut micro_prices.classes {
+            *class = ClassPrices::from_array(class.as_array().map(|p| p * 1000));
+        }
+        let micro = GasSchedule { loaded: Some(Box::leak(Box::new(micro_prices))), ..milli };
+        assert_eq!(micro.infer_gas_loaded(&loaded, 64, 2600), milli.infer_gas_loaded(&loaded, 64, 2600));
+        // The run is 1131.730 gas before rounding. 114 microgas more per FC MAC (2368 MACs) add
+        // 0.269952 gas and stay within 1132; 115 add 0.27232 and cross it: a resolution no
+        // milligas table has.
+        let fc = OpClass::FullyConnected.index();
+        for (extra, gas) in [(114, 1182), (115, 1183)] {
+            let mut finer = micro_prices;
+            finer.classes[fc].per_mac += extra;
+            let finer = GasSchedule { loaded: Some(Box::leak(Box::new(finer))), ..milli };
+            assert_eq!(finer.infer_gas_loaded(&loaded, 64, 0), gas, "{extra} microgas more per MAC");
+        }
+    }
+
+    #[test]
+    fn the_v6_candidate_prices_in_microgas_and_no_chain_can_name_it() {
+        let candidate = GasSchedule::V6_CANDIDATE;
+        assert_eq!(GasSchedule::by_version(candidate.version), None);
+        assert!(GasSchedule::ALL.iter().all(|s| s.version != candidate.version));
+        let prices = candidate.loaded.expect("the candidate prices the loaded model");
+        assert_eq!(prices.units_per_gas, MICROGAS_PER_GAS);
+        assert_eq!(prices.per_head_byte, 0);
+        for old in [GasSchedule::V3, GasSchedule::V4, GasSchedule::V5] {
+            assert_eq!(old.loaded.map(|p| p.units_per_gas), Some(MILLIGAS_PER_GAS), "{}", old.version);
+        }
+        // The Data class is never cheaper per element than Elementwise (the fit's rule).
+        let (data, elementwise) = (prices.classes[OpClass::Data.index()], prices.classes[OpClass::Elementwise.index()]);
+        assert!(data.per_in_element >= elementwise.per_in_element);
+        assert!(data.per_out_element >= elementwise.per_out_element);
+        let loaded = digits_mlp();
+        let len = loaded.model_len() as u64;
+        let header = loaded.header();
+        let expected_load = 206
+            + (72 * len + 12_998 * u64::from(header.op_count) + 12_414 * u64::from(header.tensor_count)).div_ceil(1000);
+        assert_eq!(candidate.load_gas(header, len), expected_load);
+        assert!(candidate.infer_gas_loaded(&loaded, 64, 0) >= expected_load);
     }
 
     #[test]
