@@ -17,7 +17,7 @@ pub const WARM_ACCOUNT_ACCESS_GAS: u64 = 100;
 /// and rounded up once.
 pub const MILLIGAS_PER_GAS: u64 = 1000;
 
-/// Microgas per gas: the price unit after loading from schedule v6 on
+/// Microgas per gas: the price unit after loading in the v6 candidate
 /// ([`LoadedPrices::units_per_gas`]), fine enough for a Conv2D MAC that costs 0.0003 gas.
 pub const MICROGAS_PER_GAS: u64 = 1_000_000;
 
@@ -61,7 +61,7 @@ pub struct GasSchedule {
 
 /// Price per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
 /// [`OpClass`], in the unit of its schedule's [`LoadedPrices::units_per_gas`] (milligas in v3
-/// to v5, microgas from v6).
+/// to v5, microgas in the v6 candidate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClassPrices {
     /// Price per op of the class.
@@ -156,8 +156,8 @@ pub struct LoadedPrices {
     /// v5); bounded like the ops, by `tensor_count`.
     pub per_declared_tensor: u64,
     /// Price units per gas of every term after loading: `per_model_byte`, `per_io_byte` and
-    /// the class prices ([`MILLIGAS_PER_GAS`] in v3 to v5, [`MICROGAS_PER_GAS`] from v6). The
-    /// terms before loading above are always in milligas.
+    /// the class prices ([`MILLIGAS_PER_GAS`] in v3 to v5, [`MICROGAS_PER_GAS`] in the v6
+    /// candidate). The terms before loading above are always in milligas.
     pub units_per_gas: u64,
     /// Gas of the priced-after-loading part before its variable terms.
     pub base: u64,
@@ -392,8 +392,8 @@ impl GasSchedule {
     ///
     /// with the counts of [`aiop_engine::ValidModel::work`]: the price of the model's own
     /// work, never below what was charged before loading. The variable part is summed in the
-    /// table's unit (milligas in v3 to v5, microgas from v6) and rounded up once, and every sum
-    /// saturates at `u64::MAX`.
+    /// table's unit (milligas in v3 to v5, microgas in the v6 candidate) and rounded up once,
+    /// and every sum saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, model: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(model.model_len()).unwrap_or(u64::MAX);
         match self.loaded {
