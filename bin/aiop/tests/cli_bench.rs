@@ -52,11 +52,17 @@ fn bench_gas_refuses_what_it_cannot_do_with_a_message() {
 }
 
 #[test]
-fn bench_gas_refit_reproduces_a_schedule_from_a_run_s_saved_samples() {
-    let samples = "docs/gas-calibration-v6/3-gas-fit-samples.json";
-    let run = aiop(&["bench", "gas", "--refit", samples, "--margin", "0.3", "--schedule", "v6-candidate"]);
+fn bench_gas_refit_reproduces_a_schedule_from_runs_saved_samples() {
+    let runs = ["3", "4", "5"].map(|run| format!("docs/gas-calibration-v6/{run}-gas-fit-samples.json"));
+    let mut args = vec!["bench", "gas", "--refit"];
+    args.extend(runs.iter().map(String::as_str));
+    args.extend(["--margin", "0.3", "--schedule", "v6"]);
+    let run = aiop(&args);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("each case at its slowest run"), "{stdout}");
+    // The schedule v6 publishes, printed as a literal to paste.
+    assert!(stdout.contains("base: 429,") && stdout.contains("per_io_byte: 863181,"), "{stdout}");
     assert!(stdout.contains("GasSchedule {") && stdout.contains("units_per_gas: 1000000"), "{stdout}");
     let mlperf = stdout.lines().skip_while(|l| !l.starts_with("MLPerf Tiny models:")).skip(1);
     assert_eq!(mlperf.take_while(|l| l.contains("x  mlperf_")).count(), 6, "{stdout}");

@@ -34,7 +34,7 @@ pub struct GasArgs {
     /// `reference` to price for nodes without SIMD.
     #[arg(long, default_value = "avx2")]
     pub pricing_path: KernelChoice,
-    /// The schedule whose prices are checked: `v1` to `v5`, or a candidate (`v6-candidate`).
+    /// The schedule whose prices are checked: `v1` to `v6`, or a candidate under calibration.
     #[arg(long, default_value = GasSchedule::V2.version)]
     pub schedule: String,
     /// Headroom the fitted constants leave above ecrecover's line, for run-to-run noise.
@@ -76,9 +76,10 @@ pub struct GasArgs {
     pub write_cases: bool,
     /// Fit the samples a run saved (its `gas-fit-samples.json`) again with --margin, without
     /// timing anything, and print the schedule and every case's ratio under it: how a
-    /// published schedule is reproduced from its calibration run.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["search", "quick"])]
-    pub refit: Option<PathBuf>,
+    /// published schedule is reproduced from its calibration runs. Given several files, each
+    /// case is fitted at its slowest run.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["search", "quick"])]
+    pub refit: Vec<PathBuf>,
     /// Where --write-cases writes.
     #[arg(long, value_name = "FILE", default_value = "testdata/gas/searched-cases.json")]
     pub cases_file: PathBuf,
@@ -96,8 +97,8 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
     if args.search {
         return run_search(&args, schedule, pricing_path);
     }
-    if let Some(file) = &args.refit {
-        return run_refit(file, &args, &schedule);
+    if !args.refit.is_empty() {
+        return run_refit(&args.refit, &args, &schedule);
     }
     if !args.models.is_dir() {
         return Err(GasBenchError::Config(format!(
@@ -150,18 +151,26 @@ pub fn run_gas(args: GasArgs) -> Result<Vec<PathBuf>, GasBenchError> {
     Ok(vec![markdown, plot, samples])
 }
 
-/// `aiop bench gas --refit FILE`: writes nothing, prints the fit.
-fn run_refit(file: &Path, args: &GasArgs, schedule: &GasSchedule) -> Result<Vec<PathBuf>, GasBenchError> {
+/// `aiop bench gas --refit FILE...`: writes nothing, prints the fit.
+fn run_refit(files: &[PathBuf], args: &GasArgs, schedule: &GasSchedule) -> Result<Vec<PathBuf>, GasBenchError> {
     let margin = args.margin;
     check_weights(args)?;
-    let text = std::fs::read_to_string(file).map_err(|e| io_error(file, e))?;
-    let samples: FitSamples = serde_json::from_str(&text).map_err(|e| GasBenchError::Io {
-        path: file.display().to_string(),
-        reason: format!("not the gas-fit-samples.json of an `aiop bench gas` run: {e}"),
-    })?;
-    let refit = refit(&samples, margin, args.mlperf_weight, schedule)
-        .ok_or_else(|| GasBenchError::Config(format!("`{}` holds no samples both fits accept", file.display())))?;
-    println!("fitted (margin {:.0}%) from {}:\n{}", margin * 100.0, file.display(), schedule_literal(&refit.schedule));
+    let runs = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).map_err(|e| io_error(file, e))?;
+            serde_json::from_str::<FitSamples>(&text).map_err(|e| GasBenchError::Io {
+                path: file.display().to_string(),
+                reason: format!("not the gas-fit-samples.json of an `aiop bench gas` run: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    let names = names.join(", ");
+    let refit = refit(&FitSamples::slowest_of(&runs), margin, args.mlperf_weight, schedule)
+        .ok_or_else(|| GasBenchError::Config(format!("{names}: no samples both fits accept")))?;
+    let each = if files.len() > 1 { ", each case at its slowest run" } else { "" };
+    println!("fitted (margin {:.0}%) from {names}{each}:\n{}", margin * 100.0, schedule_literal(&refit.schedule));
     println!("slowest per gas under it (x ecrecover's ns/gas):");
     for (name, ratio) in refit.ratios.iter().take(10) {
         println!("  {ratio:>6.2}x  {name}");

@@ -649,6 +649,30 @@ pub struct FitSamples {
     pub before_loading: Vec<(String, Sample)>,
 }
 
+impl FitSamples {
+    /// The samples of several runs as one: each case at its slowest run (the most gas it
+    /// deserved in any of them), in the order the cases first appear. A fit of this is safe
+    /// for every run it was made of, which one run's fit is not when runs differ by more than
+    /// the margin.
+    pub fn slowest_of(runs: &[FitSamples]) -> FitSamples {
+        fn merge<'a>(lists: impl Iterator<Item = &'a Vec<(String, Sample)>>) -> Vec<(String, Sample)> {
+            let mut merged: Vec<(String, Sample)> = Vec::new();
+            for (name, sample) in lists.flatten() {
+                match merged.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, kept)) if kept.deserved_gas < sample.deserved_gas => *kept = sample.clone(),
+                    Some(_) => {}
+                    None => merged.push((name.clone(), sample.clone())),
+                }
+            }
+            merged
+        }
+        FitSamples {
+            after_loading: merge(runs.iter().map(|r| &r.after_loading)),
+            before_loading: merge(runs.iter().map(|r| &r.before_loading)),
+        }
+    }
+}
+
 /// The names of the samples `fit` prices within a millionth of its headroom line.
 fn binding_cases(fit: Option<&Fit>, samples: &[Sample], names: &[String]) -> Vec<String> {
     let Some(fit) = fit else { return Vec::new() };
@@ -711,8 +735,9 @@ pub fn schedule_from_fit(fit: &Fit, load_fit: &Fit, current: &GasSchedule) -> Ga
     }
 }
 
-/// A fit of a run's saved samples (`gas-fit-samples.json`), made again without timing:
-/// `aiop bench gas --refit FILE`.
+/// A fit of saved samples (`gas-fit-samples.json`, or several runs' as
+/// [`FitSamples::slowest_of`] merges them), made again without timing:
+/// `aiop bench gas --refit FILE...`.
 #[derive(Debug, Clone)]
 pub struct Refit {
     /// The fitted constants rounded into a schedule, as [`schedule_from_fit`] makes it.
@@ -849,16 +874,19 @@ mod tests {
     }
 
     #[test]
-    fn refitting_the_v6_check_run_gives_the_v6_candidate() {
+    fn refitting_the_runs_v6_was_fitted_on_gives_v6() {
         const RUN_3: &str = include_str!("../../../docs/gas-calibration-v6/3-gas-fit-samples.json");
-        let samples: FitSamples = serde_json::from_str(RUN_3).expect("the committed samples parse");
-        let candidate = GasSchedule::V6_CANDIDATE;
-        let refit = refit(&samples, 0.3, MLPERF_WEIGHT, &candidate).expect("the samples fit");
-        assert_eq!(
-            (refit.schedule.base, refit.schedule.per_byte_milligas),
-            (candidate.base, candidate.per_byte_milligas)
-        );
-        assert_eq!(refit.schedule.loaded, Some(&aiop_precompile::gas::V6_CANDIDATE_LOADED));
+        const RUN_4: &str = include_str!("../../../docs/gas-calibration-v6/4-gas-fit-samples.json");
+        const RUN_5: &str = include_str!("../../../docs/gas-calibration-v6/5-gas-fit-samples.json");
+        let runs: Vec<FitSamples> = [RUN_3, RUN_4, RUN_5]
+            .iter()
+            .map(|run| serde_json::from_str(run).expect("the committed samples parse"))
+            .collect();
+        let samples = FitSamples::slowest_of(&runs);
+        let v6 = GasSchedule::V6;
+        let refit = refit(&samples, 0.3, MLPERF_WEIGHT, &v6).expect("the samples fit");
+        assert_eq!((refit.schedule.base, refit.schedule.per_byte_milligas), (v6.base, v6.per_byte_milligas));
+        assert_eq!(refit.schedule.loaded, Some(&aiop_precompile::gas::V6_LOADED));
         // Every case of the run at the fit's headroom or under it, the MLPerf Tiny models within
         // 2x of their cost (a ratio of at least 0.5).
         assert!(refit.ratios.iter().all(|(_, r)| *r <= 1.0 / 1.3 + 1e-3), "{:?}", &refit.ratios[..3]);
@@ -866,5 +894,21 @@ mod tests {
             refit.ratios.iter().filter(|(n, _)| n.starts_with(MLPERF_PREFIX)).map(|(_, r)| *r).collect();
         assert_eq!(mlperf.len(), 6);
         assert!(mlperf.iter().all(|&r| r >= 0.5), "{mlperf:?}");
+    }
+
+    #[test]
+    fn several_runs_merge_at_each_case_s_slowest() {
+        let sample = |gas: f64| Sample { terms: vec![1.0, gas], deserved_gas: gas, weight: 1.0 };
+        let run = |cases: &[(&str, f64)]| FitSamples {
+            after_loading: cases.iter().map(|&(n, g)| (n.to_string(), sample(g))).collect(),
+            before_loading: vec![("load".to_string(), sample(cases[0].1))],
+        };
+        let merged =
+            FitSamples::slowest_of(&[run(&[("a", 5.0), ("b", 9.0)]), run(&[("b", 7.0), ("c", 1.0), ("a", 6.0)])]);
+        let gas: Vec<(&str, f64)> = merged.after_loading.iter().map(|(n, s)| (n.as_str(), s.deserved_gas)).collect();
+        assert_eq!(gas, [("a", 6.0), ("b", 9.0), ("c", 1.0)]);
+        assert_eq!(merged.after_loading[0].1.terms, [1.0, 6.0], "the slow run's sample is kept whole");
+        assert_eq!(merged.before_loading.len(), 1);
+        assert_eq!(merged.before_loading[0].1.deserved_gas, 7.0);
     }
 }

@@ -187,7 +187,7 @@ pub fn transformer_plans() -> Vec<(&'static str, crate::deploy::DeployPlan)> {
 
 /// The precompile a dev chain runs from genesis: the newest this node knows, named
 /// explicitly in the dev genesis it writes (a datadir keeps the genesis it started with).
-pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V5;
+pub const DEV_PRECOMPILE: PrecompileSpec = PrecompileSpec::V6;
 
 /// Where viem, ethers and web3.py look for Multicall3 on every chain.
 pub const MULTICALL3: Address = alloy_primitives::address!("cA11bde05977b3631167028862bE2a173976CA11");

@@ -17,7 +17,7 @@ pub const WARM_ACCOUNT_ACCESS_GAS: u64 = 100;
 /// and rounded up once.
 pub const MILLIGAS_PER_GAS: u64 = 1000;
 
-/// Microgas per gas: the price unit after loading in the v6 candidate
+/// Microgas per gas: the price unit after loading from schedule v6 on
 /// ([`LoadedPrices::units_per_gas`]), fine enough for a Conv2D MAC that costs 0.0003 gas.
 pub const MICROGAS_PER_GAS: u64 = 1_000_000;
 
@@ -61,7 +61,7 @@ pub struct GasSchedule {
 
 /// Price per unit of each [`OpWork`] count (see [`OpWork::COUNT_NAMES`]) for the ops of one
 /// [`OpClass`], in the unit of its schedule's [`LoadedPrices::units_per_gas`] (milligas in v3
-/// to v5, microgas in the v6 candidate).
+/// to v5, microgas from v6 on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClassPrices {
     /// Price per op of the class.
@@ -156,8 +156,8 @@ pub struct LoadedPrices {
     /// v5); bounded like the ops, by `tensor_count`.
     pub per_declared_tensor: u64,
     /// Price units per gas of every term after loading: `per_model_byte`, `per_io_byte` and
-    /// the class prices ([`MILLIGAS_PER_GAS`] in v3 to v5, [`MICROGAS_PER_GAS`] in the v6
-    /// candidate). The terms before loading above are always in milligas.
+    /// the class prices ([`MILLIGAS_PER_GAS`] in v3 to v5, [`MICROGAS_PER_GAS`] from v6
+    /// on). The terms before loading above are always in milligas.
     pub units_per_gas: u64,
     /// Gas of the priced-after-loading part before its variable terms.
     pub base: u64,
@@ -260,37 +260,37 @@ impl GasSchedule {
     /// only rise, so no case is cheaper than under v4.
     pub const V5: GasSchedule = GasSchedule { version: "v5", loaded: Some(&V5_LOADED), ..GasSchedule::V4 };
 
-    /// A candidate for schedule v6, **not a published schedule**: no precompile spec uses it,
-    /// no genesis can name it ([`GasSchedule::by_version`] does not know it) and its constants
-    /// may still change. It is the fit of the v6 calibration's check run (run 3,
-    /// `docs/gas-calibration-v6/`): the price before loading pays for decoding and validating
-    /// alone, by bytes and by the header's declared op and tensor counts; the price after
-    /// loading is in microgas ([`MICROGAS_PER_GAS`]) and prices output channels. It needs a
-    /// search and a check run of its own before it becomes v6. `aiop bench gas --schedule
-    /// v6-candidate` measures it.
-    pub const V6_CANDIDATE: GasSchedule = GasSchedule {
-        version: "v6-candidate",
-        base: 206,
+    /// The schedule of precompile v6 (`docs/gas.md`, "Schedule v6"), fitted on the v6
+    /// calibration's runs 3 to 5 (`docs/gas-calibration-v6/`), each case at its slowest run,
+    /// with every searched shape as a case, and checked by run 6. Two changes of rule besides the prices:
+    /// the price before loading pays for decoding and validating alone (the precompile packs
+    /// only after the full price is checked), by bytes and by the header's declared op and
+    /// tensor counts, with no head-byte price; the price after loading is in microgas
+    /// ([`MICROGAS_PER_GAS`]) and prices output channels.
+    pub const V6: GasSchedule = GasSchedule {
+        version: "v6",
+        base: V6_BASE,
         query_base: 200,
         per_op_milligas: 0,
         per_mac_milligas: 0,
         per_element_milligas: 0,
         per_transcendental_milligas: 0,
-        per_byte_milligas: 72,
-        loaded: Some(&V6_CANDIDATE_LOADED),
+        per_byte_milligas: V6_LOAD_BYTE_MILLIGAS,
+        loaded: Some(&V6_LOADED),
     };
 
-    /// Schedules under calibration, which tooling may measure and no chain may run.
-    pub const CANDIDATES: [GasSchedule; 1] = [GasSchedule::V6_CANDIDATE];
+    /// Schedules under calibration, which tooling may measure (`aiop bench gas --schedule`)
+    /// and no chain may run: none since v6 was published.
+    pub const CANDIDATES: [GasSchedule; 0] = [];
 
     /// Every schedule, oldest first. A chain names the one it runs; published vectors exist
     /// for each (`testdata/vectors/precompile` for v1, `precompile-v2` for v2, `precompile-v3`
-    /// for precompile v3, which prices with v3, `precompile-v4` for precompile v4,
-    /// `precompile-v5` for precompile v5).
-    pub const ALL: [GasSchedule; 5] =
-        [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3, GasSchedule::V4, GasSchedule::V5];
+    /// for precompile v3, which prices with v3, `precompile-v4` to `precompile-v6` for
+    /// precompile v4 to v6).
+    pub const ALL: [GasSchedule; 6] =
+        [GasSchedule::V1, GasSchedule::V2, GasSchedule::V3, GasSchedule::V4, GasSchedule::V5, GasSchedule::V6];
 
-    /// The published schedule named `version` (`"v1"` to `"v5"`); never a candidate.
+    /// The published schedule named `version` (`"v1"` to `"v6"`); never a candidate.
     pub fn by_version(version: &str) -> Option<GasSchedule> {
         GasSchedule::ALL.into_iter().find(|s| s.version == version)
     }
@@ -356,8 +356,8 @@ impl GasSchedule {
     ///              + per_declared_op · op_count + per_declared_tensor · tensor_count) / 1000)
     /// ```
     ///
-    /// (v3 to v5 price the head bytes and no declared count; a schedule fitted by today's
-    /// `aiop bench gas` prices the declared counts and no head bytes).
+    /// (v3 to v5 price the head bytes and no declared count; v6 prices the declared counts and
+    /// no head bytes).
     pub fn load_gas(&self, header: &ModelHeader, model_len: u64) -> u64 {
         let mut read = u128::from(self.per_byte_milligas).saturating_mul(u128::from(model_len));
         if let Some(prices) = self.loaded {
@@ -392,7 +392,7 @@ impl GasSchedule {
     ///
     /// with the counts of [`aiop_engine::ValidModel::work`]: the price of the model's own
     /// work, never below what was charged before loading. The variable part is summed in the
-    /// table's unit (milligas in v3 to v5, microgas in the v6 candidate) and rounded up once,
+    /// table's unit (milligas in v3 to v5, microgas from v6 on) and rounded up once,
     /// and every sum saturates at `u64::MAX`.
     pub fn infer_gas_loaded(&self, model: &aiop_engine::ValidModel, input_len: u64, access_gas: u64) -> u64 {
         let model_len = u64::try_from(model.model_len()).unwrap_or(u64::MAX);
@@ -478,33 +478,39 @@ const V5_FULLY_CONNECTED_PER_MAC: u64 = 2;
 /// `searched-conv-5x16x1-o3-k2x1-s1x1-d1x2-same-x78` lacked for 1.3x, rounded up.
 const V5_CONV2D_PER_OP: u64 = 247_511;
 
-/// The candidate's prices: before loading in milligas per declared op and tensor, after
-/// loading in microgas (`base` in gas), as `aiop bench gas --refit
-/// docs/gas-calibration-v6/3-gas-fit-samples.json --margin 0.3` fits and rounds them up (the
-/// gas bench's tests check that the two agree).
-pub const V6_CANDIDATE_LOADED: LoadedPrices = LoadedPrices {
+/// Gas of every call under v6 before loading (see [`GasSchedule::V6`]).
+const V6_BASE: u64 = 429;
+/// Milligas per model byte decoded and validated under v6.
+const V6_LOAD_BYTE_MILLIGAS: u64 = 75;
+
+/// v6's prices: before loading in milligas per declared op and tensor, after loading in
+/// microgas (`base` in gas), as `aiop bench gas --refit` fits them with `--margin 0.3` from
+/// `docs/gas-calibration-v6/{3,4,5}-gas-fit-samples.json`, each case at the slowest of the
+/// three runs, and rounds them up (the gas bench's tests check that the two agree).
+pub const V6_LOADED: LoadedPrices = LoadedPrices {
     per_head_byte: 0,
-    per_declared_op: 12_998,
-    per_declared_tensor: 12_414,
+    per_declared_op: 11_748,
+    per_declared_tensor: 12_657,
     units_per_gas: MICROGAS_PER_GAS,
-    base: 159,
-    per_model_byte: 162,
-    per_io_byte: 973_417,
+    base: 420,
+    per_model_byte: 0,
+    per_io_byte: 863_181,
     classes: [
         // FullyConnected: per op, per output element, per MAC, per weight, per channel.
-        ClassPrices::from_array([77_794_359, 0, 1_000_397, 883, 0, 0, 28_357, 0, 5_233_819]),
+        ClassPrices::from_array([82_471_042, 0, 1_547_449, 887, 0, 0, 82_703, 0, 1_811_866]),
         // Conv2D: per op, per MAC, per kernel tap, per channel.
-        ClassPrices::from_array([233_442_348, 0, 0, 2_626, 568_927, 0, 0, 0, 2_534_981]),
-        // DepthwiseConv2D: per op, per tap, per weight, per channel.
-        ClassPrices::from_array([55_400_587, 0, 0, 0, 767_849, 0, 61_816, 0, 3_211_033]),
-        // Pool: per op, per output element, per tap.
-        ClassPrices::from_array([23_986_909, 0, 10_091_182, 0, 101_316, 0, 0, 0, 0]),
+        ClassPrices::from_array([261_541_537, 0, 0, 2_098, 1_475_861, 0, 0, 0, 5_566_844]),
+        // DepthwiseConv2D: per op, per tap, per channel.
+        ClassPrices::from_array([812_625_693, 0, 0, 0, 580_776, 0, 0, 0, 3_646_094]),
+        // Pool: per op, per output element, per MAC (a window element read).
+        ClassPrices::from_array([34_874_160, 0, 2_395_490, 164_010, 0, 0, 0, 0, 0]),
         // Elementwise: per op, per input element.
-        ClassPrices::from_array([164_993_598, 262_666, 0, 0, 0, 0, 0, 0, 0]),
-        // Transcendental: per op, per MAC (LayerNorm's sums), per transcendental.
-        ClassPrices::from_array([30_167_575, 0, 0, 424_481, 0, 0, 0, 3_705_504, 0]),
+        ClassPrices::from_array([152_076_583, 308_662, 0, 0, 0, 0, 0, 0, 0]),
+        // Transcendental: per op, per input element, per MAC (LayerNorm's sums), per
+        // transcendental.
+        ClassPrices::from_array([27_838_547, 265_279, 0, 542_800, 0, 0, 0, 4_124_018, 0]),
         // Data: per op, per input element (at least Elementwise's), per output element.
-        ClassPrices::from_array([38_953_080, 615_246, 20_161, 0, 0, 0, 0, 0, 0]),
+        ClassPrices::from_array([37_665_454, 308_662, 687_520, 0, 0, 0, 0, 0, 0]),
     ],
 };
 
@@ -599,7 +605,7 @@ mod tests {
         assert_eq!(GasSchedule::by_version("v3"), Some(GasSchedule::V3));
         assert_eq!(GasSchedule::by_version("v4").map(|s| s.loaded), Some(GasSchedule::V3.loaded));
         assert!(!GasSchedule::V5.priced_by_header() && GasSchedule::V5.loaded != GasSchedule::V3.loaded);
-        assert_eq!(GasSchedule::ALL.len(), 5);
+        assert_eq!(GasSchedule::ALL.len(), 6);
     }
 
     /// digits_mlp (testdata/models): FC 64->32 on one row, FC 32->10, Softmax over 10.
@@ -727,7 +733,7 @@ mod tests {
         assert_eq!(s.load_gas(&header, 2990), 10 + (299_000 + 7_000 * ops + 3_500 * tensors).div_ceil(1000));
         let more = ModelHeader { op_count: header.op_count + 2, tensor_count: header.tensor_count + 1, ..header };
         assert_eq!(s.load_gas(&more, 2990) - s.load_gas(&header, 2990), 14 + 4);
-        // The schedules published so far do not price them.
+        // v3 to v5 do not price them (v6 does).
         for v in [GasSchedule::V3, GasSchedule::V4, GasSchedule::V5] {
             assert_eq!(v.load_gas(&more, 2990), v.load_gas(&header, 2990), "{}", v.version);
         }
@@ -784,11 +790,11 @@ mod tests {
     }
 
     #[test]
-    fn the_v6_candidate_prices_in_microgas_and_no_chain_can_name_it() {
-        let candidate = GasSchedule::V6_CANDIDATE;
-        assert_eq!(GasSchedule::by_version(candidate.version), None);
-        assert!(GasSchedule::ALL.iter().all(|s| s.version != candidate.version));
-        let prices = candidate.loaded.expect("the candidate prices the loaded model");
+    fn v6_prices_in_microgas_and_by_declared_counts_before_loading() {
+        let v6 = GasSchedule::V6;
+        assert_eq!(GasSchedule::by_version("v6"), Some(v6));
+        assert!(GasSchedule::CANDIDATES.iter().all(|c| GasSchedule::by_version(c.version).is_none()));
+        let prices = v6.loaded.expect("v6 prices the loaded model");
         assert_eq!(prices.units_per_gas, MICROGAS_PER_GAS);
         assert_eq!(prices.per_head_byte, 0);
         for old in [GasSchedule::V3, GasSchedule::V4, GasSchedule::V5] {
@@ -801,10 +807,15 @@ mod tests {
         let loaded = digits_mlp();
         let len = loaded.model_len() as u64;
         let header = loaded.header();
-        let expected_load = 206
-            + (72 * len + 12_998 * u64::from(header.op_count) + 12_414 * u64::from(header.tensor_count)).div_ceil(1000);
-        assert_eq!(candidate.load_gas(header, len), expected_load);
-        assert!(candidate.infer_gas_loaded(&loaded, 64, 0) >= expected_load);
+        let expected_load = V6_BASE
+            + (V6_LOAD_BYTE_MILLIGAS * len
+                + prices.per_declared_op * u64::from(header.op_count)
+                + prices.per_declared_tensor * u64::from(header.tensor_count))
+            .div_ceil(MILLIGAS_PER_GAS);
+        assert_eq!(v6.load_gas(header, len), expected_load);
+        assert!(v6.infer_gas_loaded(&loaded, 64, 0) >= expected_load);
+        let more = ModelHeader { op_count: header.op_count + 2, ..*header };
+        assert!(v6.load_gas(&more, len) > v6.load_gas(header, len), "v6 prices the declared ops");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `modelInfo` and `inferInline`, and one call per reachable revert code. Each file names the
 //! state it needs: the model file and how it is stored (one account, or chunks and a manifest
 //! laid out as `docs/storage.md` says), plus any extra account code in hex. The test files
-//! `vectors_v3.rs`, `vectors_v4.rs` and `vectors_v5.rs` run it for their spec.
+//! `vectors_v3.rs` to `vectors_v6.rs` run it for their spec.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
