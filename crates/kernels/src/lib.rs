@@ -198,6 +198,19 @@ impl PackedMatrix {
     pub fn row_sums(&self) -> &[i32] {
         &self.row_sums
     }
+
+    /// Whether [`qgemm_gathered`] reads runs of `segment_len` activations in place for this
+    /// matrix (otherwise it copies the rows out first, which is no faster than the caller
+    /// doing so).
+    pub fn gathers_in_place(&self, segment_len: usize) -> bool {
+        match self.path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => simd::gathers::<x86::Avx2>(self.n, self.k, segment_len),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => simd::gathers::<x86::Avx512>(self.n, self.k, segment_len),
+            _ => false,
+        }
+    }
 }
 
 /// `m * k` below which [`qgemm`] runs the scalar kernel on every path (see there).
@@ -255,6 +268,92 @@ pub fn qgemm(
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),
     }
+}
+
+/// Largest block of rows [`qgemm_gathered`] copies out when its path cannot read the runs in
+/// place, in bytes (at least one row).
+const GATHER_COPY_BYTES: usize = 64 * 1024;
+
+/// [`qgemm`] on a left-hand side that is not laid out as a matrix: row `r` is the `segments`
+/// runs `source[offsets[r * segments + s]..][..segment_len]`, in order, where `source` is
+/// `image` followed by `extra` and `k == segments * segment_len`. A convolution's rows are
+/// its kernel rows in the input image (and, for pixels at the padded border, rows built in
+/// `extra`), so no im2col copy of the whole left-hand side is made; the bytes are
+/// [`qgemm`]'s on the same rows, on every path (where a path cannot read the runs in place, it
+/// copies blocks of rows out and runs [`qgemm`]).
+#[allow(clippy::too_many_arguments)]
+pub fn qgemm_gathered(
+    packed: &PackedMatrix,
+    (image, extra): (&[i8], &[i8]),
+    offsets: &[usize],
+    segment_len: usize,
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    const K: &str = "qgemm_gathered";
+    let (n, k) = (packed.n, packed.k);
+    let overflow = KernelError::SizeOverflow { kernel: K };
+    let segments = k.checked_div(segment_len).unwrap_or(0);
+    check_len(K, "segment_len * segments", k, segments.saturating_mul(segment_len))?;
+    check_len(K, "offsets", m.checked_mul(segments).ok_or(overflow.clone())?, offsets.len())?;
+    check_len(K, "out", m.checked_mul(n).ok_or(overflow.clone())?, out.len())?;
+    let total = image.len().checked_add(extra.len()).ok_or(overflow)?;
+    if let Some(&bad) = offsets.iter().find(|&&o| o.checked_add(segment_len).is_none_or(|end| end > total)) {
+        return Err(KernelError::Length {
+            kernel: K,
+            buffer: "offsets (a run past the source)",
+            expected: total,
+            actual: bad,
+        });
+    }
+    if let Some(bias) = bias {
+        check_len(K, "bias", n, bias.len())?;
+    }
+    stage.check(K, n)?;
+    #[cfg(target_arch = "x86_64")]
+    if m.saturating_mul(k) >= SCALAR_BELOW_MK && m > 0 && n > 0 {
+        let (w, sums) = (&packed.packed, &packed.row_sums);
+        let prepared = packed.prepared.as_ref().filter(|p| p.matches(lhs_zero_point, bias, stage)).map(|p| &p.vectors);
+        let unavailable = KernelError::PathUnavailable(packed.path.name());
+        match packed.path {
+            KernelPath::Avx2 if simd::gathers::<x86::Avx2>(n, k, segment_len) => {
+                let isa = x86::Avx2::detect().ok_or(unavailable)?;
+                #[rustfmt::skip]
+                return simd::qgemm_gathered(isa, w, sums, n, k, (image, extra), offsets, segment_len, m,
+                    lhs_zero_point, bias, stage, prepared, out);
+            }
+            KernelPath::Avx512 if simd::gathers::<x86::Avx512>(n, k, segment_len) => {
+                let isa = x86::Avx512::detect().ok_or(unavailable)?;
+                #[rustfmt::skip]
+                return simd::qgemm_gathered(isa, w, sums, n, k, (image, extra), offsets, segment_len, m,
+                    lhs_zero_point, bias, stage, prepared, out);
+            }
+            _ => {}
+        }
+    }
+    // Copy blocks of rows out (every run was checked to lie inside the source) and multiply.
+    let source_byte = |j: usize| if j < image.len() { image[j] } else { extra[j - image.len()] };
+    let block_rows = (GATHER_COPY_BYTES / k.max(1)).clamp(1, m.max(1));
+    let mut lhs = alloc::vec![0i8; block_rows * k];
+    let mut first = 0;
+    while first < m {
+        let rows = block_rows.min(m - first);
+        let runs = lhs[..rows * k].chunks_exact_mut(segment_len.max(1));
+        for (run, &at) in runs.zip(&offsets[first * segments..]) {
+            match (image.get(at..at + segment_len), at.checked_sub(image.len())) {
+                (Some(src), _) => run.copy_from_slice(src),
+                (None, Some(e)) => run.copy_from_slice(&extra[e..e + segment_len]),
+                // A run that straddles the end of the image into `extra`.
+                (None, None) => run.iter_mut().enumerate().for_each(|(i, d)| *d = source_byte(at + i)),
+            }
+        }
+        qgemm(packed, &lhs[..rows * k], rows, lhs_zero_point, bias, stage, &mut out[first * n..(first + rows) * n])?;
+        first += rows;
+    }
+    Ok(())
 }
 
 /// One output stage for every element, vectorized where the path allows: `out[i] =

@@ -493,6 +493,24 @@ pub(crate) struct Gemm<'a, X> {
     kp: usize,
     sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
+    /// Where the rows are in `xs`. `None`: row `r` is `xs[r * kp..(r + 1) * kp]`. `Some`: row
+    /// `r` is the `segments` runs `xs[offsets[r * segments + s]..][..segment_len]` in order
+    /// (`segments * segment_len == kp`, `segment_len` a multiple of `GROUP`, every run inside
+    /// `xs`: checked by [`qgemm_gathered`]).
+    gather: Option<&'a [usize]>,
+    segments: usize,
+    segment_len: usize,
+}
+
+impl<X> Gemm<'_, X> {
+    /// The index in `xs` of segment `s` of row `r`.
+    #[inline(always)]
+    fn segment_start(&self, r: usize, s: usize) -> usize {
+        match self.gather {
+            None => r * self.kp,
+            Some(offsets) => offsets[r * self.segments + s],
+        }
+    }
 }
 
 /// A dot-layout product, checked by [`qgemm`]: `packed` holds `n` rows of `kp` bytes (zero
@@ -588,7 +606,71 @@ pub(crate) fn qgemm<I: Isa>(
             &built
         }
     };
-    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage };
+    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage, gather: None, segments: 1, segment_len: kp };
+    match stage.rounding {
+        Rounding::Single => isa.gemm::<false>(&p, out),
+        Rounding::Double => isa.gemm::<true>(&p, out),
+    }
+    Ok(())
+}
+
+/// Whether [`qgemm_gathered`] can read runs of `segment_len` activations in place for an
+/// `n x k` matrix on `I` (otherwise the caller copies the rows out and calls [`qgemm`]): the
+/// panel layout, whole groups per run, and runs long enough that finding them costs less than
+/// copying them.
+pub(crate) fn gathers<I: Isa>(n: usize, k: usize, segment_len: usize) -> bool {
+    !use_dot(n, k) && segment_len >= 16 && segment_len.is_multiple_of(I::GROUP)
+}
+
+/// `qgemm` on weights packed by [`pack`] for `I`, each row of activations gathered from runs
+/// of `source` (the image, then `extra`) at `offsets` instead of copied out first: `image` and
+/// `extra` are widened once, whatever the number of rows that read them. The caller checked
+/// the lengths of `bias`, `out` and the stage and that [`gathers`] holds; the offsets and the
+/// packed length are checked here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qgemm_gathered<I: Isa>(
+    isa: I,
+    packed: &[i8],
+    row_sums: &[i32],
+    n: usize,
+    k: usize,
+    (image, extra): (&[i8], &[i8]),
+    offsets: &[usize],
+    segment_len: usize,
+    m: usize,
+    lhs_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    prepared: Option<&StageVectors>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    let overflow = KernelError::SizeOverflow { kernel: "qgemm_gathered" };
+    let (size, kp) = packed_dims::<I>(n, k).ok_or(overflow.clone())?;
+    check_len("qgemm_gathered", "packed", size, packed.len())?;
+    check_len("qgemm_gathered", "row_sums", n, row_sums.len())?;
+    if m == 0 || n == 0 || segment_len == 0 || !segment_len.is_multiple_of(I::GROUP) || kp != k {
+        return Err(KernelError::Length { kernel: "qgemm_gathered", buffer: "segment", expected: kp, actual: k });
+    }
+    let segments = k / segment_len;
+    check_len("qgemm_gathered", "segments", k, segments.saturating_mul(segment_len))?;
+    check_len("qgemm_gathered", "offsets", m.checked_mul(segments).ok_or(overflow.clone())?, offsets.len())?;
+    let total = image.len().checked_add(extra.len()).ok_or(overflow.clone())?;
+    if let Some(&bad) = offsets.iter().find(|&&o| o.checked_add(segment_len).is_none_or(|end| end > total)) {
+        return Err(KernelError::Length { kernel: "qgemm_gathered", buffer: "offset", expected: total, actual: bad });
+    }
+    let mut xs = Vec::with_capacity(total);
+    xs.extend(image.iter().chain(extra).map(|&x| I::widen(x)));
+    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
+    let np = round_up(n, I::LANES).ok_or(overflow)?;
+    let built;
+    let sv = match prepared {
+        Some(sv) => sv,
+        None => {
+            built = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
+            &built
+        }
+    };
+    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage, gather: Some(offsets), segments, segment_len };
     match stage.rounding {
         Rounding::Single => isa.gemm::<false>(&p, out),
         Rounding::Double => isa.gemm::<true>(&p, out),
@@ -653,16 +735,25 @@ unsafe fn tile<I: Isa, const R: usize, const Y: usize, const DOUBLE: bool>(
     // SAFETY: the features are the caller's.
     let mut acc = [[unsafe { I::splat(0) }; Y]; R];
     let (wp, xp) = (panel.as_ptr(), p.xs.as_ptr());
-    for g in 0..p.kp / I::GROUP {
-        // SAFETY: the panel is `Y * LANES` columns by `kp`; group `g < kp / GROUP` spans
-        // bytes `g * Y * step..(g + 1) * Y * step`, inside it.
-        let w: [I::V; Y] = core::array::from_fn(|y| unsafe { I::load_weights(wp.add((g * Y + y) * step)) });
-        for (i, acc_row) in acc.iter_mut().enumerate() {
-            // SAFETY: row `r0 + i < m` of `xs` has `kp` values and `(g + 1) * GROUP <= kp`.
-            let x = unsafe { I::broadcast_group(xp.add((r0 + i) * p.kp + g * I::GROUP)) };
-            for (a, &wy) in acc_row.iter_mut().zip(&w) {
-                // SAFETY: the features are the caller's.
-                *a = unsafe { I::madd(*a, x, wy) };
+    let groups = p.segment_len / I::GROUP;
+    for s in 0..p.segments {
+        // SAFETY: segment `s` of each row `r0 + i < m` is `segment_len` values inside `xs`
+        // (`Gemm`'s contract).
+        let rows: [*const I::X; R] = core::array::from_fn(|i| unsafe { xp.add(p.segment_start(r0 + i, s)) });
+        // SAFETY: segments of whole groups cover `kp` in order, so segment `s` starts at
+        // group `s * groups` of the panel.
+        let wseg = unsafe { wp.add(s * groups * Y * step) };
+        for g in 0..groups {
+            // SAFETY: the panel is `Y * LANES` columns by `kp`; group `s * groups + g < kp /
+            // GROUP` spans `Y * step` bytes inside it.
+            let w: [I::V; Y] = core::array::from_fn(|y| unsafe { I::load_weights(wseg.add((g * Y + y) * step)) });
+            for (acc_row, &row) in acc.iter_mut().zip(&rows) {
+                // SAFETY: `(g + 1) * GROUP <= segment_len` values of the segment are readable.
+                let x = unsafe { I::broadcast_group(row.add(g * I::GROUP)) };
+                for (a, &wy) in acc_row.iter_mut().zip(&w) {
+                    // SAFETY: the features are the caller's.
+                    *a = unsafe { I::madd(*a, x, wy) };
+                }
             }
         }
     }
@@ -694,27 +785,32 @@ unsafe fn row<I: Isa, const Y: usize, const DOUBLE: bool>(
     // SAFETY: the features are the caller's.
     let mut acc = [[unsafe { I::splat(0) }; Y]; U];
     let (wp, xp) = (panel.as_ptr(), p.xs.as_ptr());
-    let groups = p.kp / I::GROUP;
-    let mut g = 0;
-    let madd_group = |acc_u: &mut [I::V; Y], g: usize| {
-        // SAFETY: row `r0 < m` of `xs` has `kp` values, group `g < kp / GROUP` of the
-        // `Y * LANES`-column panel is inside it, and the features are the caller's.
-        unsafe {
-            let x = I::broadcast_group(xp.add(r0 * p.kp + g * I::GROUP));
-            for (y, a) in acc_u.iter_mut().enumerate() {
-                *a = I::madd(*a, x, I::load_weights(wp.add((g * Y + y) * step)));
+    let groups = p.segment_len / I::GROUP;
+    for s in 0..p.segments {
+        // SAFETY: segment `s` of row `r0 < m` is `segment_len` values inside `xs`, and it
+        // meets the panel's groups from `s * groups` on (`Gemm`'s contract).
+        let (row, wseg) = unsafe { (xp.add(p.segment_start(r0, s)), wp.add(s * groups * Y * step)) };
+        let madd_group = |acc_u: &mut [I::V; Y], g: usize| {
+            // SAFETY: group `g < groups` of the segment and of the panel's part for it are
+            // readable, and the features are the caller's.
+            unsafe {
+                let x = I::broadcast_group(row.add(g * I::GROUP));
+                for (y, a) in acc_u.iter_mut().enumerate() {
+                    *a = I::madd(*a, x, I::load_weights(wseg.add((g * Y + y) * step)));
+                }
             }
+        };
+        let mut g = 0;
+        while g + U <= groups {
+            for (u, acc_u) in acc.iter_mut().enumerate() {
+                madd_group(acc_u, g + u);
+            }
+            g += U;
         }
-    };
-    while g + U <= groups {
-        for (u, acc_u) in acc.iter_mut().enumerate() {
-            madd_group(acc_u, g + u);
+        while g < groups {
+            madd_group(&mut acc[0], g);
+            g += 1;
         }
-        g += U;
-    }
-    while g < groups {
-        madd_group(&mut acc[0], g);
-        g += 1;
     }
     // Indexing four accumulator sets by column is clearer than zipping four iterators.
     #[allow(clippy::needless_range_loop)]

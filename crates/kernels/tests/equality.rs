@@ -1,6 +1,7 @@
 //! Every available kernel path against the scalar reference, bit for bit: `qgemm` (matrix-
-//! vector and GEMM), depthwise convolution and the output stage, over random shapes, zero
-//! points, multipliers, the full shift range, bias and clamps, plus edge values.
+//! vector and GEMM), `qgemm_gathered` (rows read in place from runs of a source), depthwise
+//! convolution and the output stage, over random shapes, zero points, multipliers, the full
+//! shift range, bias and clamps, plus edge values.
 //!
 //! Every case runs with both requantization rules ([`Rounding::Single`] and
 //! [`Rounding::Double`]); each test prints (to stderr, shown with `--nocapture`) the kernel
@@ -14,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use aiop_kernels::{
-    KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm, reference,
-    requantize_block, requantize_double, requantize_uniform,
+    KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm, qgemm_gathered,
+    reference, requantize_block, requantize_double, requantize_uniform,
 };
 use proptest::prelude::*;
 
@@ -135,6 +136,71 @@ fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
                 let mut got = vec![0i8; c.m * c.n];
                 qgemm(matrix, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
                 prop_assert_eq!(&got, &want, "path {} {:?} {} m={} n={} k={}", path, rounding, how, c.m, c.n, c.k);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A product whose rows are runs of a source (the image, then `extra`), as a convolution
+/// reads its kernel rows in place.
+#[derive(Debug, Clone)]
+struct Gathered {
+    gemm: Gemm,
+    image: Vec<i8>,
+    extra: Vec<i8>,
+    offsets: Vec<usize>,
+    segment_len: usize,
+}
+
+/// Run lengths around the paths' group sizes and the in-place threshold (16), one to four
+/// runs per row, runs anywhere in the source (straddling the image's end too), rows around
+/// the 4-row tile and columns across panels.
+fn gathered_case() -> impl Strategy<Value = Gathered> {
+    let len = prop_oneof![1usize..=20, Just(16), Just(24), Just(32), Just(48), Just(64), Just(96)];
+    (1usize..=11, 1usize..=80, 1usize..=4, len, 0usize..=300, 0usize..=120).prop_flat_map(
+        |(m, n, segments, segment_len, image_len, extra_len)| {
+            let k = segments * segment_len;
+            let total = (image_len + extra_len).max(segment_len);
+            let image_len = total - extra_len.min(total);
+            let offsets = prop::collection::vec(0..=total - segment_len, m * segments);
+            (gemm_case_in(m..=m, n..=n, k..=k), activations(image_len), activations(total - image_len), offsets)
+                .prop_map(move |(gemm, image, extra, offsets)| Gathered { gemm, image, extra, offsets, segment_len })
+        },
+    )
+}
+
+fn check_gathered(test: &'static str, c: &Gathered) -> Result<(), TestCaseError> {
+    let g = &c.gemm;
+    let source: Vec<i8> = c.image.iter().chain(&c.extra).copied().collect();
+    let lhs: Vec<i8> = c.offsets.iter().flat_map(|&o| source[o..o + c.segment_len].iter().copied()).collect();
+    for rounding in ROUNDINGS {
+        let st = g.stage.view(rounding);
+        let mut want = vec![0i8; g.m * g.n];
+        reference::qgemm(&g.w, g.n, g.k, &lhs, g.m, g.zp, g.bias.as_deref(), &st, &mut want);
+        for path in paths(test) {
+            let mut packed = PackedMatrix::pack(path, &g.w, g.n, g.k).expect("pack");
+            for how in ["packed", "prepared"] {
+                if how == "prepared" {
+                    packed.prepare_stage(g.zp, g.bias.as_deref(), &st).expect("prepare_stage");
+                }
+                let mut got = vec![0i8; g.m * g.n];
+                let source = (c.image.as_slice(), c.extra.as_slice());
+                qgemm_gathered(&packed, source, &c.offsets, c.segment_len, g.m, g.zp, g.bias.as_deref(), &st, &mut got)
+                    .expect("qgemm_gathered");
+                let (m, n, k, len) = (g.m, g.n, g.k, c.segment_len);
+                prop_assert_eq!(
+                    &got,
+                    &want,
+                    "path {} {:?} {} m={} n={} k={} run={}",
+                    path,
+                    rounding,
+                    how,
+                    m,
+                    n,
+                    k,
+                    len
+                );
             }
         }
     }
@@ -309,6 +375,12 @@ proptest! {
     #[test]
     fn qgemm_gemm_matches_reference(c in gemm_case(11, 70, 70)) {
         check_gemm("qgemm_gemm_matches_reference", &c)?;
+    }
+
+    /// Rows gathered from runs of a source (a convolution's kernel rows read in place).
+    #[test]
+    fn qgemm_gathered_matches_reference(c in gathered_case()) {
+        check_gathered("qgemm_gathered_matches_reference", &c)?;
     }
 
     /// Narrow, deep matrices (the AVX-512 dot layout: at most 8 columns, depth >= 128).
@@ -523,6 +595,15 @@ fn bad_lengths_are_errors() {
         assert!(qgemm(&p, &[0; 4], 2, 0, Some(&[0; 2]), &st, &mut out).is_err());
         assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out[..5]).is_err());
         assert!(qgemm(&p, &[0; 4], 2, 0, None, &st, &mut out).is_ok());
+        // Gathered rows: a run past the source, a wrong offset count, a run length that does
+        // not divide the depth, and a run that ends exactly at the source's end.
+        let src: (&[i8], &[i8]) = (&[1; 3], &[2; 2]);
+        assert!(qgemm_gathered(&p, src, &[4, 0], 2, 2, 0, None, &st, &mut out).is_err());
+        assert!(qgemm_gathered(&p, src, &[usize::MAX, 0], 2, 2, 0, None, &st, &mut out).is_err());
+        assert!(qgemm_gathered(&p, src, &[0], 2, 2, 0, None, &st, &mut out).is_err());
+        assert!(qgemm_gathered(&p, src, &[0, 1, 2, 3], 1, 2, 0, None, &st, &mut out).is_ok());
+        assert!(qgemm_gathered(&p, src, &[0, 0], 3, 2, 0, None, &st, &mut out).is_err());
+        assert!(qgemm_gathered(&p, src, &[0, 3], 2, 2, 0, None, &st, &mut out).is_ok());
         let g = WindowGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
         assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
         assert!(requantize_block(path, &[0; 5], 3, &st, &mut [0; 5]).is_err());
@@ -540,6 +621,12 @@ proptest! {
     #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
     fn soak_qgemm(c in gemm_case(9, 70, 300)) {
         check_gemm("soak_qgemm", &c)?;
+    }
+
+    #[test]
+    #[ignore = "soak: millions of cases; run with --release -- --ignored soak"]
+    fn soak_qgemm_gathered(c in gathered_case()) {
+        check_gathered("soak_qgemm_gathered", &c)?;
     }
 
     #[test]

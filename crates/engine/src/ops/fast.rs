@@ -1,14 +1,16 @@
 //! The fast path: matrix ops through `aiop-kernels`' packed, SIMD kernels.
 //!
-//! Conv2D becomes a matrix product by im2col, done in blocks of output pixels so its scratch
-//! memory stays small and bounded whatever the model. Padded taps are filled with the input
-//! zero point, which contributes exactly zero to every accumulator, as in the reference.
+//! Conv2D becomes a matrix product: where its kernel rows are long enough, the kernel reads
+//! them in place in the input ([`aiop_kernels::qgemm_gathered`]) and only the pixels at the
+//! padded border get a row built; otherwise by im2col, in blocks of output pixels so its
+//! scratch memory stays small and bounded whatever the model. Padded taps are filled with the
+//! input zero point, which contributes exactly zero to every accumulator, as in the reference.
 
 use alloc::vec;
 
 use core::ops::Range;
 
-use aiop_kernels::{KernelError, OutputStage, PackedMatrix, qgemm};
+use aiop_kernels::{KernelError, OutputStage, PackedMatrix, WindowGeometry, qgemm};
 
 use crate::validate::Geometry;
 
@@ -48,6 +50,9 @@ pub fn conv2d(
         // A 1x1 convolution is already a matrix product of the [H*W, Cin] image.
         return qgemm(packed, input, g.rows, input_zero_point, bias, stage, out);
     }
+    if let Some(done) = conv2d_in_place(g, packed, input, input_zero_point, bias, stage, out) {
+        return done;
+    }
     let k = g.depth;
     let k_bytes = k.max(1);
     let target = if packed.path() == aiop_kernels::KernelPath::Avx512 {
@@ -81,12 +86,107 @@ pub fn conv2d(
     Ok(())
 }
 
+/// Most row offsets [`conv2d_in_place`] builds (`out_h * out_w * kernel_h`), and most bytes
+/// of border rows it copies: beyond either the blocked im2col keeps memory small.
+const IN_PLACE_MAX_OFFSETS: usize = 1 << 18;
+const IN_PLACE_MAX_BORDER_BYTES: usize = 1 << 20;
+
+/// Conv2D without the im2col copy where the kernel can read it in place: each output pixel's
+/// row of the product is its `kernel_h` kernel rows, each `kernel_w * Cin` contiguous input
+/// bytes (dilation 1 across), read where they are; only pixels whose window reaches into the
+/// padding get a row built (by [`im2col_row`]). `None` where this does not apply or would not
+/// be faster: kernel rows too short to read in place, more input to widen than the im2col
+/// would copy (a large stride), or more offsets or border rows than the bounds above.
+fn conv2d_in_place(
+    g: &Geometry,
+    packed: &PackedMatrix,
+    input: &[i8],
+    input_zero_point: i32,
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Option<Result<(), KernelError>> {
+    let w = &g.window;
+    let run = w.kernel_w.checked_mul(w.in_c)?;
+    let offsets_len = g.rows.checked_mul(w.kernel_h)?;
+    if w.dilation_w != 1
+        || !packed.gathers_in_place(run)
+        || offsets_len > IN_PLACE_MAX_OFFSETS
+        || input.len() > g.rows.saturating_mul(g.depth)
+    {
+        return None;
+    }
+    let border_pixels = (0..w.out_h)
+        .map(|oy| {
+            if inside(oy, w.stride_h, w.pad_top, w.kernel_h, w.dilation_h, w.in_h) {
+                (0..w.out_w).filter(|&ox| !inside(ox, w.stride_w, w.pad_left, w.kernel_w, 1, w.in_w)).count()
+            } else {
+                w.out_w
+            }
+        })
+        .sum::<usize>();
+    if border_pixels.saturating_mul(g.depth) > IN_PLACE_MAX_BORDER_BYTES {
+        return None;
+    }
+    let fill = input_zero_point.clamp(-128, 127) as i8;
+    let mut border = vec![0i8; border_pixels * g.depth];
+    let mut offsets = vec![0usize; offsets_len];
+    let (mut next_border, row_bytes) = (0, w.in_w * w.in_c);
+    let mut pixel_offsets = offsets.chunks_exact_mut(w.kernel_h.max(1));
+    for oy in 0..w.out_h {
+        let rows_inside = inside(oy, w.stride_h, w.pad_top, w.kernel_h, w.dilation_h, w.in_h);
+        for ox in 0..w.out_w {
+            let Some(at) = pixel_offsets.next() else { break };
+            if rows_inside && inside(ox, w.stride_w, w.pad_left, w.kernel_w, 1, w.in_w) {
+                // Inside the image, so these are the taps' own coordinates (no underflow).
+                let (iy0, ix0) = (oy * w.stride_h - w.pad_top, ox * w.stride_w - w.pad_left);
+                for (ky, o) in at.iter_mut().enumerate() {
+                    *o = (iy0 + ky * w.dilation_h) * row_bytes + ix0 * w.in_c;
+                }
+            } else {
+                let row = &mut border[next_border * g.depth..(next_border + 1) * g.depth];
+                im2col_row(g, input, oy, ox, fill, row);
+                for (ky, o) in at.iter_mut().enumerate() {
+                    *o = input.len() + next_border * g.depth + ky * run;
+                }
+                next_border += 1;
+            }
+        }
+    }
+    let source = (input, border.as_slice());
+    Some(aiop_kernels::qgemm_gathered(packed, source, &offsets, run, g.rows, input_zero_point, bias, stage, out))
+}
+
+/// Whether the window along one axis, from output coordinate `o`, lies inside the image: its
+/// first and last taps are.
+fn inside(o: usize, stride: usize, pad: usize, taps: usize, dilation: usize, size: usize) -> bool {
+    let first = o.saturating_mul(stride);
+    let last = first.saturating_add(taps.saturating_sub(1).saturating_mul(dilation));
+    first >= pad && last < size.saturating_add(pad)
+}
+
+/// Whether every tap of output pixel `(oy, ox)`'s window lies inside the image.
+fn window_inside(w: &WindowGeometry, oy: usize, ox: usize) -> bool {
+    inside(oy, w.stride_h, w.pad_top, w.kernel_h, w.dilation_h, w.in_h)
+        && inside(ox, w.stride_w, w.pad_left, w.kernel_w, w.dilation_w, w.in_w)
+}
+
 /// Writes the `KH * KW * Cin` input values under output pixel `(oy, ox)`, in weight order.
 /// With dilation 1 the in-image taps of a kernel row are one contiguous run of the input row,
 /// copied at once (a wide kernel over few channels would otherwise cost one tiny copy per tap).
 fn im2col_row(g: &Geometry, input: &[i8], oy: usize, ox: usize, fill: i8, row: &mut [i8]) {
     let w = &g.window;
     let (c, kw) = (w.in_c, w.kernel_w);
+    if w.dilation_w == 1 && window_inside(w, oy, ox) {
+        // Away from every edge: each kernel row is one run of the input, no tap arithmetic.
+        let (run, row_bytes) = (kw * c, w.in_w * c);
+        let (iy0, ix0) = (oy * w.stride_h - w.pad_top, ox * w.stride_w - w.pad_left);
+        for (ky, taps) in row.chunks_exact_mut(run.max(1)).take(w.kernel_h).enumerate() {
+            let start = (iy0 + ky * w.dilation_h) * row_bytes + ix0 * c;
+            copy_short(taps, &input[start..start + run]);
+        }
+        return;
+    }
     // The in-image taps `lo..hi` of this pixel's columns: all of them away from the edges
     // (checked without the divisions of `taps_x`); validated sizes cannot overflow, so `None`
     // (which would mean every tap is outside) does not occur.

@@ -111,6 +111,48 @@ fn check_gemm<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The product with its rows gathered in place ([`super::qgemm_gathered`]): row `r` reads
+/// the rows of `x` in reverse order, cut into the fewest runs of at least 16 whole groups
+/// (one to four), with the first row's bytes moved to `extra`; shapes the driver would copy
+/// out instead are skipped.
+fn check_gathered<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
+    let Some(segments) = (1..=4).find(|&s| c.k.is_multiple_of(s) && super::gathers::<I>(c.n, c.k, c.k / s)) else {
+        return Ok(());
+    };
+    let len = c.k / segments;
+    let packed = pack::<I>(&c.w, c.n, c.k).expect("pack");
+    let row_sums: Vec<i32> =
+        (0..c.n).map(|j| c.w[j * c.k..(j + 1) * c.k].iter().map(|&v| i32::from(v)).sum()).collect();
+    let reversed: Vec<i8> = c.x.chunks_exact(c.k).rev().flatten().copied().collect();
+    // Row 0 of `x` (read by the last output row) is `extra`; the image is the rest.
+    let (first, rest) = c.x.split_at(c.k);
+    let source: Vec<i8> = rest.iter().chain(first).copied().collect();
+    let row_at = |r: usize| if r == 0 { source.len() - c.k } else { (r - 1) * c.k };
+    let offsets: Vec<usize> = (0..c.m).rev().flat_map(|r| (0..segments).map(move |s| row_at(r) + s * len)).collect();
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let st = c.stage.view(rounding);
+        let mut want = vec![0i8; c.m * c.n];
+        reference::qgemm(&c.w, c.n, c.k, &reversed, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
+        let mut got = vec![0x55i8; c.m * c.n];
+        let (image, extra) = source.split_at(source.len() - c.k);
+        #[rustfmt::skip]
+        super::qgemm_gathered(isa, &packed, &row_sums, c.n, c.k, (image, extra), &offsets, len, c.m, c.zp,
+            c.bias.as_deref(), &st, None, &mut got).expect("qgemm_gathered");
+        prop_assert_eq!(
+            &got,
+            &want,
+            "{} {:?} gathered m={} n={} k={} runs={}",
+            I::NAME,
+            rounding,
+            c.m,
+            c.n,
+            c.k,
+            segments
+        );
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 struct DwCase {
     g: WindowGeometry,
@@ -199,6 +241,13 @@ macro_rules! isa_equality_tests {
                 fn qgemm_matches_reference(c in gemm_case()) {
                     if let Some(isa) = announce(concat!(stringify!($name), "::qgemm"), $isa) {
                         check_gemm(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn qgemm_gathered_matches_reference(c in gemm_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::qgemm_gathered"), $isa) {
+                        check_gathered(isa, &c)?;
                     }
                 }
 
