@@ -743,7 +743,7 @@ unsafe fn tile<I: Isa, const R: usize, const Y: usize, const DOUBLE: bool>(
         // SAFETY: segments of whole groups cover `kp` in order, so segment `s` starts at
         // group `s * groups` of the panel.
         let wseg = unsafe { wp.add(s * groups * Y * step) };
-        for g in 0..groups {
+        let mut madd_group = |g: usize| {
             // SAFETY: the panel is `Y * LANES` columns by `kp`; group `s * groups + g < kp /
             // GROUP` spans `Y * step` bytes inside it.
             let w: [I::V; Y] = core::array::from_fn(|y| unsafe { I::load_weights(wseg.add((g * Y + y) * step)) });
@@ -755,6 +755,17 @@ unsafe fn tile<I: Isa, const R: usize, const Y: usize, const DOUBLE: bool>(
                     *a = unsafe { I::madd(*a, x, wy) };
                 }
             }
+        };
+        // Two groups per trip halve the loop's own instructions, which otherwise crowd the
+        // multiply-accumulates out of the front end.
+        let mut g = 0;
+        while g + 2 <= groups {
+            madd_group(g);
+            madd_group(g + 1);
+            g += 2;
+        }
+        if g < groups {
+            madd_group(g);
         }
     }
     for (i, acc_row) in acc.iter().enumerate() {
@@ -1076,37 +1087,58 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
     let (g, cols) = (p.g, p.cols);
     // SAFETY: the features are the caller's.
     let zp = unsafe { I::splat(p.input_zero_point) };
-    let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16));
+    let capacity = g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16);
+    let (mut taps, mut row_taps) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+    let mut rows: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.min(1 << 16));
+    // Only a window narrower than the image can lie inside it across; then every tap's column
+    // offset `kx * dilation_w < in_w` is small.
+    let fits_across = g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).is_some_and(|span| span < g.in_w);
     for oy in 0..g.out_h {
+        // The in-image rows of this output row, and the taps of a pixel whose window is inside
+        // the image across, relative to its first input column: found once per output row,
+        // so that only pixels at the left and right edges look for their taps.
+        rows.clear();
+        rows.extend((0..g.kernel_h).filter_map(|ky| Some((g.tap_y(oy, ky)? * g.in_w * cols, ky * g.kernel_w * cols))));
+        row_taps.clear();
+        for &(row, wrow) in rows.iter().filter(|_| fits_across) {
+            row_taps.extend((0..g.kernel_w).map(|kx| (row + kx * g.dilation_w * cols, wrow + kx * cols)));
+        }
         for ox in 0..g.out_w {
             let pixel = (oy * g.out_w + ox) * cols;
-            // The in-image taps of this pixel, found once for all channel blocks.
-            taps.clear();
-            for ky in 0..g.kernel_h {
-                let Some(iy) = g.tap_y(oy, ky) else { continue };
-                for kx in 0..g.kernel_w {
-                    let Some(ix) = g.tap_x(ox, kx) else { continue };
-                    taps.push(((iy * g.in_w + ix) * cols, (ky * g.kernel_w + kx) * cols));
+            // The in-image taps of this pixel, as offsets from `base`, for all channel blocks.
+            let inside_across = fits_across && g.taps_x(ox).is_some_and(|r| r.start == 0 && r.end == g.kernel_w);
+            let (taps, base) = match g.tap_x(ox, 0) {
+                Some(ix) if inside_across => (&row_taps, ix * cols),
+                _ => {
+                    taps.clear();
+                    for &(row, wrow) in &rows {
+                        for kx in 0..g.kernel_w {
+                            let Some(ix) = g.tap_x(ox, kx) else { continue };
+                            taps.push((row + ix * cols, wrow + kx * cols));
+                        }
+                    }
+                    (&taps, 0)
                 }
-            }
+            };
             for c in (0..p.vector_cols).step_by(I::LANES) {
                 let lanes = (p.vector_cols - c).min(I::LANES);
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
                 let mut acc = unsafe { I::load_i32(p.sv.fix.as_ptr().add(c)) };
-                // SAFETY (both loops): `xo` / `wo` start an in-image input pixel / a kernel tap
-                // (built above from `iy < in_h`, `ix < in_w`), each `cols` long, and
-                // `c + lanes <= cols`: every read is inside the checked buffers; the features
-                // are the caller's.
-                let (xs, ws) = (p.input.as_ptr(), p.weights.as_ptr());
+                // SAFETY (both loops): `base + xo` / `wo` start an in-image input pixel / a
+                // kernel tap (built above from `iy < in_h` and an `ix < in_w`: the pixel's
+                // first input column plus a tap inside the image across, or a checked tap),
+                // each `cols` long, and `c + lanes <= cols`: every read is inside the checked
+                // buffers; the features are the caller's.
+                let (xs, ws) = (unsafe { p.input.as_ptr().add(base) }, p.weights.as_ptr());
                 if lanes == I::LANES {
-                    for &(xo, wo) in &taps {
+                    for &(xo, wo) in taps {
                         acc = unsafe {
                             let (x, w) = (I::load_i8(xs.add(xo + c)), I::load_i8(ws.add(wo + c)));
                             I::add(acc, I::mullo(w, I::sub(x, zp)))
                         };
                     }
                 } else {
-                    for &(xo, wo) in &taps {
+                    for &(xo, wo) in taps {
                         acc = unsafe {
                             let x = I::load_i8_partial(xs.add(xo + c), lanes);
                             let w = I::load_i8_partial(ws.add(wo + c), lanes);
