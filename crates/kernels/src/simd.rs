@@ -179,6 +179,18 @@ pub(crate) unsafe trait Isa: Copy {
     /// `dst` must be valid for writing `LANES` bytes; see [`Isa`].
     unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
 
+    /// The whole output stage of `LANES` accumulators under [`Rounding::Double`]: by default
+    /// [`requant_wide`], in `i64` lanes. An ISA without 64-bit shifts, minimum and maximum
+    /// (AVX2) computes it in `i32` lanes, as the rule itself is written.
+    ///
+    /// # Safety
+    /// As [`requant`] with `DOUBLE`; see [`Isa`].
+    #[inline(always)]
+    unsafe fn requant_double(acc: Self::V, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> Self::Bytes {
+        // SAFETY: forwarded (the caller's contract).
+        unsafe { requant_wide::<Self, true>(acc, sv, col, stage) }
+    }
+
     /// [`gemm_body`] with this ISA's features enabled.
     fn gemm<const DOUBLE: bool>(self, p: &Gemm<'_, Self::X>, out: &mut [i8]);
     /// [`dot_body`] with this ISA's features enabled.
@@ -361,6 +373,12 @@ pub(crate) struct StageVectors {
     /// `Double` only (empty for `Single`): `[right > 0] * 2^31`, subtracted where the product is
     /// below `-2^30` (the high multiply's result is negative there).
     pub neg: Vec<i64>,
+    /// `Double` only (empty for `Single`): `max(multiplier, 0)` as `i32`, for an ISA that
+    /// computes the rule in its two steps ([`Isa::requant_double`]).
+    pub mult_i32: Vec<i32>,
+    /// `Double` only (empty for `Single`): `right = max(-clamp(shift, -31, 30), 0)`, the
+    /// rounding divide's exponent in those two steps.
+    pub right: Vec<i32>,
 }
 
 impl StageVectors {
@@ -379,6 +397,8 @@ impl StageVectors {
         let mut shr = vec![1i64; padded];
         let mut round = vec![1i64; padded];
         let (mut left, mut neg) = if double { (vec![0i32; padded], vec![0i64; padded]) } else { Default::default() };
+        let (mut mult_i32, mut right_i32) =
+            if double { (vec![0i32; padded], vec![0i32; padded]) } else { Default::default() };
         for c in 0..n.min(padded) {
             let b = bias.map_or(0, |b| b[c]);
             fix[c] = b.wrapping_sub(lhs_offset.wrapping_mul(row_sums.map_or(0, |s| s[c])));
@@ -392,13 +412,15 @@ impl StageVectors {
                 round[c] = (1i64 << 30) + if right > 0 { 1i64 << (30 + right) } else { 0 };
                 left[c] = shift.max(0);
                 neg[c] = if right > 0 { 1i64 << 31 } else { 0 };
+                mult_i32[c] = stage.multiplier[c].max(0);
+                right_i32[c] = (-shift).max(0);
             } else {
                 let s = 31 - i64::from(shift);
                 shr[c] = s;
                 round[c] = 1i64 << (s - 1);
             }
         }
-        StageVectors { fix, mult, shr, round, left, neg }
+        StageVectors { fix, mult, shr, round, left, neg, mult_i32, right: right_i32 }
     }
 }
 
@@ -850,14 +872,31 @@ unsafe fn finish<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, acc: I::V, r: u
     unsafe { store::<I>(bytes, &mut out[r * p.n + col..(r + 1) * p.n]) };
 }
 
-/// `stage.apply(acc[j], col + j)` for every lane, from the widened constants `sv`: the
-/// double rounding's wrapping left shift in 32-bit lanes, then each half in 64-bit lanes.
+/// `stage.apply(acc[j], col + j)` for every lane, from the widened constants `sv`.
 ///
 /// # Safety
 /// The ISA's features must be enabled; `sv` must be built from `stage` with at least
 /// `col + LANES` entries per vector, and `DOUBLE` must match `stage.rounding`.
 #[inline(always)]
 unsafe fn requant<I: Isa, const DOUBLE: bool>(
+    acc: I::V,
+    sv: &StageVectors,
+    col: usize,
+    stage: &OutputStage<'_>,
+) -> I::Bytes {
+    // SAFETY: forwarded (the caller's contract).
+    unsafe {
+        if DOUBLE { I::requant_double(acc, sv, col, stage) } else { requant_wide::<I, false>(acc, sv, col, stage) }
+    }
+}
+
+/// [`requant`] in the one-shift form: the double rounding's wrapping left shift in 32-bit
+/// lanes, then each half in 64-bit lanes.
+///
+/// # Safety
+/// As [`requant`].
+#[inline(always)]
+pub(crate) unsafe fn requant_wide<I: Isa, const DOUBLE: bool>(
     acc: I::V,
     sv: &StageVectors,
     col: usize,

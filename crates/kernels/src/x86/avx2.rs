@@ -10,7 +10,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::simd::{Isa, entry_points, lanes, one_intrinsic_lanes};
+use crate::OutputStage;
+use crate::simd::{Isa, StageVectors, entry_points, lanes, one_intrinsic_lanes, requant_wide};
 
 token! {
     /// Proof that this CPU has AVX2: only [`Avx2::detect`] makes one.
@@ -117,6 +118,47 @@ unsafe impl Isa for Avx2 {
             _mm_packs_epi16(w, w)
         }
 
+        /// The rule in `i32` lanes, in its two steps: `h = floor((a * M + 2^30) / 2^31)` for
+        /// `a = acc << left` (each lane's exact product with `vpmuldq`, even lanes then odd;
+        /// `h` fits in `i32`, so bits 31..62 of the sum are all of it), then the rounding
+        /// divide by `2^right` (`(h >> right) + [(h & mask) > (mask >> 1) + [h < 0]]`), then
+        /// `clamp(y + zp, min, max)` as `clamp(y, min - zp, max - zp) + zp`, which cannot
+        /// overflow while the zero point is small; a larger one takes the `i64` lanes.
+        fn requant_double(acc: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
+            let zp = stage.output_zero_point;
+            if !(-(1 << 16)..=1 << 16).contains(&zp) {
+                // SAFETY: forwarded (the caller's contract).
+                return unsafe { requant_wide::<Self, true>(acc, sv, col, stage) };
+            }
+            // SAFETY: `left`, `mult_i32` and `right` hold `col + 8` entries for `Double` (the
+            // caller's contract).
+            let (left, mult, right) = unsafe {
+                (
+                    _mm256_loadu_si256(sv.left.as_ptr().add(col).cast()),
+                    _mm256_loadu_si256(sv.mult_i32.as_ptr().add(col).cast()),
+                    _mm256_loadu_si256(sv.right.as_ptr().add(col).cast()),
+                )
+            };
+            let a = _mm256_sllv_epi32(acc, left);
+            let nudge = _mm256_set1_epi64x(1 << 30);
+            let even = _mm256_add_epi64(_mm256_mul_epi32(a, mult), nudge);
+            let odd = _mm256_add_epi64(
+                _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(mult)),
+                nudge,
+            );
+            let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
+            let one = _mm256_set1_epi32(1);
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+            let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), _mm256_srai_epi32::<31>(h));
+            let above = _mm256_cmpgt_epi32(_mm256_and_si256(h, mask), threshold);
+            let y = _mm256_sub_epi32(_mm256_srav_epi32(h, right), above);
+            let lo = _mm256_set1_epi32(i32::from(stage.clamp_min) - zp);
+            let hi = _mm256_set1_epi32(i32::from(stage.clamp_max) - zp);
+            let y = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, lo), hi), _mm256_set1_epi32(zp));
+            // The values are in `[-128, 127]`: the saturating packs change nothing.
+            let w = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
+            _mm_packs_epi16(w, w)
+        }
     }
 
     entry_points!(Avx2, "avx2");
