@@ -301,14 +301,6 @@ pub fn qgemm_gathered(
     check_len(K, "offsets", m.checked_mul(segments).ok_or(overflow.clone())?, offsets.len())?;
     check_len(K, "out", m.checked_mul(n).ok_or(overflow.clone())?, out.len())?;
     let total = image.len().checked_add(extra.len()).ok_or(overflow)?;
-    if let Some(&bad) = offsets.iter().find(|&&o| o.checked_add(segment_len).is_none_or(|end| end > total)) {
-        return Err(KernelError::Length {
-            kernel: K,
-            buffer: "offsets (a run past the source)",
-            expected: total,
-            actual: bad,
-        });
-    }
     if let Some(bias) = bias {
         check_len(K, "bias", n, bias.len())?;
     }
@@ -334,7 +326,16 @@ pub fn qgemm_gathered(
             _ => {}
         }
     }
-    // Copy blocks of rows out (every run was checked to lie inside the source) and multiply.
+    // The vector paths above check the runs themselves, in the loop their reads rely on.
+    if let Some(&bad) = offsets.iter().find(|&&o| o.checked_add(segment_len).is_none_or(|end| end > total)) {
+        return Err(KernelError::Length {
+            kernel: K,
+            buffer: "offsets (a run past the source)",
+            expected: total,
+            actual: bad,
+        });
+    }
+    // Copy blocks of rows out (every run lies inside the source) and multiply.
     let source_byte = |j: usize| if j < image.len() { image[j] } else { extra[j - image.len()] };
     let block_rows = (GATHER_COPY_BYTES / k.max(1)).clamp(1, m.max(1));
     let mut lhs = alloc::vec![0i8; block_rows * k];

@@ -604,6 +604,20 @@ fn bad_lengths_are_errors() {
         assert!(qgemm_gathered(&p, src, &[0, 1, 2, 3], 1, 2, 0, None, &st, &mut out).is_ok());
         assert!(qgemm_gathered(&p, src, &[0, 0], 3, 2, 0, None, &st, &mut out).is_err());
         assert!(qgemm_gathered(&p, src, &[0, 3], 2, 2, 0, None, &st, &mut out).is_ok());
+        // The same on a product large enough for the vector paths, which check the runs their
+        // reads rely on themselves: 8 rows of two 16-byte runs over a 64-byte source.
+        let wide = PackedMatrix::pack(path, &[1; 3 * 32], 3, 32).unwrap();
+        let (image, extra) = ([1i8; 48], [2i8; 16]);
+        let mut offsets: Vec<usize> = (0..16).map(|i| i * 3).collect();
+        let mut wide_out = vec![0i8; 8 * 3];
+        let run = |offsets: &[usize], out: &mut [i8]| {
+            qgemm_gathered(&wide, (&image, &extra), offsets, 16, 8, 0, None, &st, out)
+        };
+        assert!(run(&offsets, &mut wide_out).is_ok());
+        for bad in [49, 64, usize::MAX] {
+            offsets[5] = bad;
+            assert!(run(&offsets, &mut wide_out).is_err(), "path {path}: run at {bad} past a 64-byte source");
+        }
         let g = WindowGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
         assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
         assert!(requantize_block(path, &[0; 5], 3, &st, &mut [0; 5]).is_err());

@@ -642,12 +642,27 @@ pub fn add(
         clamp_max: p.clamp.max,
         rounding,
     };
+    // Terms of at most half of `i32::MAX` (every real model's: a byte's difference from the
+    // zero point, shifted left 20 and scaled by less than one) combine in `i32` without the
+    // saturation ever acting, so the tables can be `i32` and the loop plain adds.
+    let half = |t: &[i64; 256]| t.iter().all(|&v| v.unsigned_abs() <= u64::from(i32::MAX as u32 / 2));
+    let narrow = (half(&lhs_terms) && half(&rhs_terms)).then(|| {
+        let narrow = |t: &[i64; 256]| -> [i32; 256] { core::array::from_fn(|i| t[i] as i32) };
+        (narrow(&lhs_terms), narrow(&rhs_terms))
+    });
     let mut combined = [0i32; ADD_BLOCK];
     for ((o, a), b) in out.chunks_mut(ADD_BLOCK).zip(lhs.chunks(ADD_BLOCK)).zip(rhs.chunks(ADD_BLOCK)) {
         let len = o.len();
-        for ((c, &a), &b) in combined.iter_mut().zip(a).zip(b) {
-            let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
-            *c = super::reference::saturate_i32(if subtract { a - b } else { a + b });
+        let pairs = combined.iter_mut().zip(a).zip(b);
+        match &narrow {
+            Some((lt, rt)) if subtract => {
+                pairs.for_each(|((c, &a), &b)| *c = lt[usize::from(a as u8)] - rt[usize::from(b as u8)])
+            }
+            Some((lt, rt)) => pairs.for_each(|((c, &a), &b)| *c = lt[usize::from(a as u8)] + rt[usize::from(b as u8)]),
+            None => pairs.for_each(|((c, &a), &b)| {
+                let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
+                *c = super::reference::saturate_i32(if subtract { a - b } else { a + b });
+            }),
         }
         aiop_kernels::requantize_uniform(path, &combined[..len], &stage, o)?;
     }
