@@ -55,6 +55,9 @@ pub struct LoadedModel {
     /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
     /// the reference path, which reads the weights as stored).
     packed: Vec<Option<PackedMatrix>>,
+    /// Each op's per-channel output multipliers and shifts, as the kernels' stage reads them
+    /// (empty for ops without an output stage): split out once here, not on every run.
+    stage_scales: Vec<(Vec<i32>, Vec<i8>)>,
     path: KernelPath,
 }
 
@@ -146,11 +149,24 @@ impl ValidModel {
             return Err(KernelError::PathUnavailable(path.name()).into());
         }
         let model = &self.model;
+        let stage_scales: Vec<(Vec<i32>, Vec<i8>)> = model
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::FullyConnected { output_scales, .. }
+                | Op::Conv2D { output_scales, .. }
+                | Op::DepthwiseConv2D { output_scales, .. } => (
+                    output_scales.iter().map(|s| s.multiplier).collect(),
+                    output_scales.iter().map(|s| s.shift).collect(),
+                ),
+                _ => Default::default(),
+            })
+            .collect();
         let mut packed = Vec::with_capacity(model.ops.len());
-        for (op, g) in model.ops.iter().zip(&self.geometry) {
+        for ((op, g), (multiplier, shift)) in model.ops.iter().zip(&self.geometry).zip(&stage_scales) {
             let matrix = match op {
-                Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
-                | Op::Conv2D { input, weights, bias, output, output_scales, clamp, .. }
+                Op::FullyConnected { input, weights, bias, output, clamp, .. }
+                | Op::Conv2D { input, weights, bias, output, clamp, .. }
                     if path != KernelPath::Reference =>
                 {
                     let mut matrix = PackedMatrix::pack(path, constant_i8(model, *weights), g.cols, g.depth)?;
@@ -160,11 +176,9 @@ impl ValidModel {
                     }
                     // Every run calls this product with the same stage: its widened constants
                     // are built here once (the kernel checks they match before using them).
-                    let multiplier: Vec<i32> = output_scales.iter().map(|s| s.multiplier).collect();
-                    let shift: Vec<i8> = output_scales.iter().map(|s| s.shift).collect();
                     let stage = OutputStage {
-                        multiplier: &multiplier,
-                        shift: &shift,
+                        multiplier,
+                        shift,
                         output_zero_point: model.tensors[usize::from(*output)].zero_point,
                         clamp_min: clamp.min,
                         clamp_max: clamp.max,
@@ -178,7 +192,7 @@ impl ValidModel {
             };
             packed.push(matrix);
         }
-        Ok(LoadedModel { valid: self, packed, path })
+        Ok(LoadedModel { valid: self, packed, stage_scales, path })
     }
 
     /// The model's header, its cost checked against the ops.
@@ -295,14 +309,13 @@ impl LoadedModel {
         let rounding = self.rounding();
         let value = |id: TensorId| values[usize::from(id)].as_slice();
         match op {
-            Op::FullyConnected { input, weights, bias, output, output_scales, clamp }
-            | Op::Conv2D { input, weights, bias, output, output_scales, clamp, .. }
-            | Op::DepthwiseConv2D { input, weights, bias, output, output_scales, clamp, .. } => {
-                let multiplier: Vec<i32> = output_scales.iter().map(|s| s.multiplier).collect();
-                let shift: Vec<i8> = output_scales.iter().map(|s| s.shift).collect();
+            Op::FullyConnected { input, weights, bias, output, clamp, .. }
+            | Op::Conv2D { input, weights, bias, output, clamp, .. }
+            | Op::DepthwiseConv2D { input, weights, bias, output, clamp, .. } => {
+                let (multiplier, shift) = &self.stage_scales[index];
                 let stage = OutputStage {
-                    multiplier: &multiplier,
-                    shift: &shift,
+                    multiplier,
+                    shift,
                     output_zero_point: self.zero_point(*output),
                     clamp_min: clamp.min,
                     clamp_max: clamp.max,

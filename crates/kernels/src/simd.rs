@@ -1144,7 +1144,8 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
     let mut rows: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.min(1 << 16));
     // Only a window narrower than the image can lie inside it across; then every tap's column
     // offset `kx * dilation_w < in_w` is small.
-    let fits_across = g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).is_some_and(|span| span < g.in_w);
+    let span = g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).filter(|&span| span < g.in_w);
+    let fits_across = span.is_some();
     for oy in 0..g.out_h {
         // The in-image rows of this output row, and the taps of a pixel whose window is inside
         // the image across, relative to its first input column: found once per output row,
@@ -1158,10 +1159,15 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
         for ox in 0..g.out_w {
             let pixel = (oy * g.out_w + ox) * cols;
             // The in-image taps of this pixel, as offsets from `base`, for all channel blocks.
-            let inside_across = fits_across && g.taps_x(ox).is_some_and(|r| r.start == 0 && r.end == g.kernel_w);
-            let (taps, base) = match g.tap_x(ox, 0) {
-                Some(ix) if inside_across => (&row_taps, ix * cols),
-                _ => {
+            // The window's first input column, where its last one is inside the image too
+            // (compared, not divided as `taps_x` would: this runs for every pixel).
+            let first_inside = span.and_then(|span| {
+                let ix = ox.checked_mul(g.stride_w)?.checked_sub(g.pad_left)?;
+                (ix.checked_add(span)? < g.in_w).then_some(ix)
+            });
+            let (taps, base) = match first_inside {
+                Some(ix) => (&row_taps, ix * cols),
+                None => {
                     taps.clear();
                     for &(row, wrow) in &rows {
                         for kx in 0..g.kernel_w {
