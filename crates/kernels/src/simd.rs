@@ -180,8 +180,8 @@ pub(crate) unsafe trait Isa: Copy {
     unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
 
     /// The whole output stage of `LANES` accumulators under [`Rounding::Double`]: by default
-    /// [`requant_wide`], in `i64` lanes. An ISA without 64-bit shifts, minimum and maximum
-    /// (AVX2) computes it in `i32` lanes, as the rule itself is written.
+    /// [`requant_wide`], in `i64` lanes. An ISA without a 64-bit arithmetic shift, minimum and
+    /// maximum (AVX2) computes it in `i32` lanes, as the rule itself is written.
     ///
     /// # Safety
     /// As [`requant`] with `DOUBLE`; see [`Isa`].
@@ -720,8 +720,9 @@ pub(crate) unsafe fn gemm_body<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, o
         // SAFETY (all calls): `panel` holds `w * kp` bytes with `w = vectors * LANES`, rows
         // `r..r + MR` (or `r`) are below `m`, and the features are the caller's.
         unsafe {
-            // Narrow panels of 8-lane vectors leave registers for six rows: a third fewer
-            // weight loads per multiply-accumulate.
+            // With 8-lane vectors (AVX2, 16 vector registers) a panel of at most two vectors
+            // leaves room for six rows of accumulators (12, plus 2 weights and 1 activation):
+            // a third fewer weight loads per multiply-accumulate. Wider ISAs keep `MR`.
             if I::LANES == 8 && w / I::LANES <= 2 {
                 while r + WIDE_MR <= p.m {
                     match w / I::LANES {
@@ -1140,12 +1141,11 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
     // SAFETY: the features are the caller's.
     let zp = unsafe { I::splat(p.input_zero_point) };
     let capacity = g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16);
-    let (mut taps, mut row_taps) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
     let mut rows: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.min(1 << 16));
+    let (mut taps, mut row_taps) = (Vec::with_capacity(capacity), Vec::new());
     // Only a window narrower than the image can lie inside it across; then every tap's column
-    // offset `kx * dilation_w < in_w` is small.
+    // offset `kx * dilation_w <= span < in_w` is small.
     let span = g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).filter(|&span| span < g.in_w);
-    let fits_across = span.is_some();
     for oy in 0..g.out_h {
         // The in-image rows of this output row, and the taps of a pixel whose window is inside
         // the image across, relative to its first input column: found once per output row,
@@ -1153,14 +1153,17 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
         rows.clear();
         rows.extend((0..g.kernel_h).filter_map(|ky| Some((g.tap_y(oy, ky)? * g.in_w * cols, ky * g.kernel_w * cols))));
         row_taps.clear();
-        for &(row, wrow) in rows.iter().filter(|_| fits_across) {
-            row_taps.extend((0..g.kernel_w).map(|kx| (row + kx * g.dilation_w * cols, wrow + kx * cols)));
+        if span.is_some() {
+            for &(row, wrow) in &rows {
+                row_taps.extend((0..g.kernel_w).map(|kx| (row + kx * g.dilation_w * cols, wrow + kx * cols)));
+            }
         }
         for ox in 0..g.out_w {
             let pixel = (oy * g.out_w + ox) * cols;
-            // The in-image taps of this pixel, as offsets from `base`, for all channel blocks.
-            // The window's first input column, where its last one is inside the image too
-            // (compared, not divided as `taps_x` would: this runs for every pixel).
+            // The in-image taps of this pixel as offsets from `base`, for all channel blocks:
+            // the row's taps from the window's first input column where its last column is in
+            // the image too (compared, not divided as `taps_x` would: this runs for every
+            // pixel), else this pixel's own.
             let first_inside = span.and_then(|span| {
                 let ix = ox.checked_mul(g.stride_w)?.checked_sub(g.pad_left)?;
                 (ix.checked_add(span)? < g.in_w).then_some(ix)
