@@ -51,6 +51,10 @@ pub(crate) unsafe trait Isa: Copy {
     /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
     /// bytes); removed again through the per-column constant.
     const LHS_OFFSET: i32;
+    /// Whether depthwise sums the taps of pixels inside the image two at a time through
+    /// [`Isa::depthwise_pair`] (one `i16` pair multiply-accumulate per two taps, where the
+    /// ISA has one that the weights' packing pays for) rather than one `mullo` per tap.
+    const PAIRED_TAPS: bool = false;
     /// A vector of `LANES` `i32` lanes (or of the operands of a multiply-accumulate).
     type V: Copy;
     /// One activation as the multiply-accumulate reads it.
@@ -179,9 +183,17 @@ pub(crate) unsafe trait Isa: Copy {
     /// `dst` must be valid for writing `LANES` bytes; see [`Isa`].
     unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
 
+    /// Whether [`Isa::requant_double`] computes `stage` in `i32` lanes (reading `mult_i32` and
+    /// `right` of the [`StageVectors`]) rather than in `i64` lanes ([`requant_wide`]). The
+    /// vectors are built for exactly this answer.
+    fn double_in_i32(_stage: &OutputStage<'_>) -> bool {
+        false
+    }
+
     /// The whole output stage of `LANES` accumulators under [`Rounding::Double`]: by default
     /// [`requant_wide`], in `i64` lanes. An ISA without a 64-bit arithmetic shift, minimum and
-    /// maximum (AVX2) computes it in `i32` lanes, as the rule itself is written.
+    /// maximum (AVX2) computes it in `i32` lanes, as the rule itself is written, where
+    /// [`Isa::double_in_i32`] says so.
     ///
     /// # Safety
     /// As [`requant`] with `DOUBLE`; see [`Isa`].
@@ -189,6 +201,22 @@ pub(crate) unsafe trait Isa: Copy {
     unsafe fn requant_double(acc: Self::V, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> Self::Bytes {
         // SAFETY: forwarded (the caller's contract).
         unsafe { requant_wide::<Self, true>(acc, sv, col, stage) }
+    }
+
+    /// `acc + a[j] * lo(w[j]) + b[j] * hi(w[j])` in lane `j`, wrapping, where `lo` and `hi`
+    /// are the low and high `i16` halves of the packed pair `w[j]` (see [`PairedTaps`]):
+    /// two depthwise taps of `LANES` channels, their inputs `a` and `b` taken as they are
+    /// (the zero point is in the pixel's constant). The default is exact on any ISA through
+    /// `mullo`; an ISA that sets [`Isa::PAIRED_TAPS`] overrides it with its pair
+    /// multiply-accumulate.
+    ///
+    /// # Safety
+    /// `a` and `b` must be valid for reading `LANES` bytes and `w` for `LANES` `i32`; see
+    /// [`Isa`].
+    #[inline(always)]
+    unsafe fn depthwise_pair(acc: Self::V, a: *const i8, b: *const i8, w: *const i32) -> Self::V {
+        // SAFETY: forwarded (the caller's contract).
+        unsafe { depthwise_pair_by_mullo::<Self>(acc, a, b, w) }
     }
 
     /// [`gemm_body`] with this ISA's features enabled.
@@ -361,7 +389,8 @@ pub(crate) struct StageVectors {
     /// `bias[c] - (lhs_offset) * row_sums[c]` (wrapping): the constant added to each raw dot
     /// product. `lhs_offset` is the zero point plus [`Isa::LHS_OFFSET`].
     pub fix: Vec<i32>,
-    /// `max(multiplier, 0)` as i64.
+    /// `max(multiplier, 0)` as i64. Empty, like `shr`, `round` and `neg`, for `Double` where
+    /// the ISA computes it in `i32` lanes ([`Isa::double_in_i32`]).
     pub mult: Vec<i64>,
     /// `Single`: `31 - clamp(shift, -31, 30)`, 1..=62. `Double`: `31 + right`, 31..=62.
     pub shr: Vec<i64>,
@@ -373,17 +402,21 @@ pub(crate) struct StageVectors {
     /// `Double` only (empty for `Single`): `[right > 0] * 2^31`, subtracted where the product is
     /// below `-2^30` (the high multiply's result is negative there).
     pub neg: Vec<i64>,
-    /// `Double` only (empty for `Single`): `max(multiplier, 0)` as `i32`, for an ISA that
-    /// computes the rule in its two steps ([`Isa::requant_double`]).
+    /// `Double` in `i32` lanes only (else empty): `max(multiplier, 0)` as `i32`, for an ISA
+    /// that computes the rule in its two steps ([`Isa::requant_double`]).
     pub mult_i32: Vec<i32>,
-    /// `Double` only (empty for `Single`): `right = max(-clamp(shift, -31, 30), 0)`, the
-    /// rounding divide's exponent in those two steps.
+    /// `Double` in `i32` lanes only (else empty): `right = max(-clamp(shift, -31, 30), 0)`,
+    /// the rounding divide's exponent in those two steps.
     pub right: Vec<i32>,
 }
 
 impl StageVectors {
-    /// Caller guarantees `row_sums`, `stage` and `bias` hold at least `n` channels.
-    pub(crate) fn new(
+    /// The vectors `I` reads: for `Double`, the `i64` forms only where `I` does not compute
+    /// the rule in `i32` lanes for this stage ([`Isa::double_in_i32`]). One plain loop per
+    /// vector, so that each compiles to vector code: this runs on every call that was not
+    /// prepared at load. Caller guarantees `row_sums`, `stage` and `bias` hold at least `n`
+    /// channels.
+    pub(crate) fn new<I: Isa>(
         n: usize,
         padded: usize,
         row_sums: Option<&[i32]>,
@@ -391,37 +424,69 @@ impl StageVectors {
         lhs_offset: i32,
         stage: &OutputStage<'_>,
     ) -> Self {
+        let n = n.min(padded);
         let double = stage.rounding == Rounding::Double;
-        let mut fix = vec![0i32; padded];
-        let mut mult = vec![0i64; padded];
-        let mut shr = vec![1i64; padded];
-        let mut round = vec![1i64; padded];
-        let (mut left, mut neg) = if double { (vec![0i32; padded], vec![0i64; padded]) } else { Default::default() };
-        let (mut mult_i32, mut right_i32) =
-            if double { (vec![0i32; padded], vec![0i32; padded]) } else { Default::default() };
-        for c in 0..n.min(padded) {
-            let b = bias.map_or(0, |b| b[c]);
-            fix[c] = b.wrapping_sub(lhs_offset.wrapping_mul(row_sums.map_or(0, |s| s[c])));
-            // The same clamps as `requantize` / `requantize_double`, so out-of-range
-            // arguments behave identically.
-            mult[c] = i64::from(stage.multiplier[c].max(0));
-            let shift = i32::from(stage.shift[c]).clamp(-31, 30);
-            if double {
-                let right = i64::from((-shift).max(0));
-                shr[c] = 31 + right;
-                round[c] = (1i64 << 30) + if right > 0 { 1i64 << (30 + right) } else { 0 };
-                left[c] = shift.max(0);
-                neg[c] = if right > 0 { 1i64 << 31 } else { 0 };
-                mult_i32[c] = stage.multiplier[c].max(0);
-                right_i32[c] = (-shift).max(0);
-            } else {
-                let s = 31 - i64::from(shift);
-                shr[c] = s;
-                round[c] = 1i64 << (s - 1);
+        let wide = !double || !I::double_in_i32(stage);
+        let mut sv = StageVectors {
+            fix: vec![0i32; padded],
+            mult: Vec::new(),
+            shr: Vec::new(),
+            round: Vec::new(),
+            left: Vec::new(),
+            neg: Vec::new(),
+            mult_i32: Vec::new(),
+            right: Vec::new(),
+        };
+        match (bias, row_sums) {
+            (Some(b), Some(s)) => {
+                for ((f, &b), &s) in sv.fix.iter_mut().zip(&b[..n]).zip(&s[..n]) {
+                    *f = b.wrapping_sub(lhs_offset.wrapping_mul(s));
+                }
             }
+            (None, Some(s)) => {
+                for (f, &s) in sv.fix.iter_mut().zip(&s[..n]) {
+                    *f = lhs_offset.wrapping_mul(s).wrapping_neg();
+                }
+            }
+            (Some(b), None) => sv.fix[..n].copy_from_slice(&b[..n]),
+            (None, None) => {}
         }
-        StageVectors { fix, mult, shr, round, left, neg, mult_i32, right: right_i32 }
+        // The same clamps as `requantize` / `requantize_double`, so out-of-range arguments
+        // behave identically.
+        let multiplier = &stage.multiplier[..n];
+        let shift = || stage.shift[..n].iter().map(|&s| i32::from(s).clamp(-31, 30));
+        if wide {
+            sv.mult = padded_vec(multiplier.iter().map(|&m| i64::from(m.max(0))), padded, 0);
+        }
+        if !double {
+            sv.shr = padded_vec(shift().map(|s| 31 - i64::from(s)), padded, 1);
+            sv.round = padded_vec(shift().map(|s| 1i64 << (30 - s)), padded, 1);
+            return sv;
+        }
+        let right = |s: i32| (-s).max(0);
+        sv.left = padded_vec(shift().map(|s| s.max(0)), padded, 0);
+        if wide {
+            sv.shr = padded_vec(shift().map(|s| 31 + i64::from(right(s))), padded, 1);
+            sv.round = padded_vec(
+                shift().map(|s| (1i64 << 30) + if right(s) > 0 { 1i64 << (30 + right(s)) } else { 0 }),
+                padded,
+                1,
+            );
+            sv.neg = padded_vec(shift().map(|s| if right(s) > 0 { 1i64 << 31 } else { 0 }), padded, 0);
+        } else {
+            sv.mult_i32 = padded_vec(multiplier.iter().map(|&m| m.max(0)), padded, 0);
+            sv.right = padded_vec(shift().map(right), padded, 0);
+        }
+        sv
     }
+}
+
+/// `values`, then `pad` up to `len` entries.
+fn padded_vec<T: Copy>(values: impl Iterator<Item = T>, len: usize, pad: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    v.extend(values);
+    v.resize(len, pad);
+    v
 }
 
 /// The stage vectors [`qgemm`] builds for a panel-layout product on `I` (`None` for the dot
@@ -438,7 +503,7 @@ pub(crate) fn prepare_stage<I: Isa>(
         return None;
     }
     let np = round_up(n, I::LANES)?;
-    Some(StageVectors::new(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(I::LHS_OFFSET), stage))
+    Some(StageVectors::new::<I>(n, np, Some(row_sums), bias, lhs_zero_point.wrapping_add(I::LHS_OFFSET), stage))
 }
 
 /// Rounds `len` up to a multiple of `to` (a power of two), or `None` on overflow.
@@ -577,6 +642,9 @@ pub(crate) struct Depthwise<'a> {
     weights: &'a [i8],
     sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
+    /// The taps in pairs for the pixels whose window lies inside the image, where packing
+    /// them pays (see [`paired_taps`]).
+    paired: Option<&'a PairedTaps>,
 }
 
 /// `qgemm` on weights packed by [`pack`] for `I`. Lengths of `lhs`, `bias`, `out` and the
@@ -624,7 +692,7 @@ pub(crate) fn qgemm<I: Isa>(
     let sv = match prepared {
         Some(sv) => sv,
         None => {
-            built = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
+            built = StageVectors::new::<I>(n, np, Some(row_sums), bias, lhs_offset, stage);
             &built
         }
     };
@@ -688,7 +756,7 @@ pub(crate) fn qgemm_gathered<I: Isa>(
     let sv = match prepared {
         Some(sv) => sv,
         None => {
-            built = StageVectors::new(n, np, Some(row_sums), bias, lhs_offset, stage);
+            built = StageVectors::new::<I>(n, np, Some(row_sums), bias, lhs_offset, stage);
             &built
         }
     };
@@ -904,6 +972,27 @@ unsafe fn requant<I: Isa, const DOUBLE: bool>(
     }
 }
 
+/// [`Isa::depthwise_pair`] from `mullo`s, exact on any ISA: the pairs split into two vectors of
+/// weights in scalar code, then one product per tap.
+///
+/// # Safety
+/// As [`Isa::depthwise_pair`].
+#[inline(always)]
+pub(crate) unsafe fn depthwise_pair_by_mullo<I: Isa>(acc: I::V, a: *const i8, b: *const i8, w: *const i32) -> I::V {
+    const { assert!(I::LANES <= 16) };
+    let (mut lo, mut hi) = ([0i32; 16], [0i32; 16]);
+    for j in 0..I::LANES {
+        // SAFETY: `w` is valid for `LANES` reads (the caller's contract).
+        let pair = unsafe { w.add(j).read_unaligned() };
+        (lo[j], hi[j]) = (i32::from(pair as i16), pair >> 16);
+    }
+    // SAFETY: the caller's contract for `a` and `b`; `lo` and `hi` hold 16 >= LANES values.
+    unsafe {
+        let low = I::mullo(I::load_i8(a), I::load_i32(lo.as_ptr()));
+        I::add(acc, I::add(low, I::mullo(I::load_i8(b), I::load_i32(hi.as_ptr()))))
+    }
+}
+
 /// [`requant`] in the one-shift form: the double rounding's wrapping left shift in 32-bit
 /// lanes, then each half in 64-bit lanes.
 ///
@@ -1034,7 +1123,7 @@ pub(crate) unsafe fn dot_body<I: Isa>(p: &Dot<'_>, out: &mut [i8]) {
 pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
-    let sv = StageVectors::new(n, np, None, None, 0, stage);
+    let sv = StageVectors::new::<I>(n, np, None, None, 0, stage);
     let p = Requantize { acc, np, sv: &sv, stage, uniform: false };
     match stage.rounding {
         Rounding::Single => isa.requantize::<false>(&p, out),
@@ -1052,7 +1141,7 @@ pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStag
     let np = (n / I::LANES) * I::LANES;
     let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
     let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
-    let sv = StageVectors::new(I::LANES, I::LANES, None, None, 0, &one_vector);
+    let sv = StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector);
     let p = Requantize { acc, np, sv: &sv, stage, uniform: true };
     match stage.rounding {
         Rounding::Single => isa.requantize::<false>(&p, out),
@@ -1118,8 +1207,19 @@ pub(crate) fn depthwise<I: Isa>(
     let vector_cols = if I::PARTIAL_BLOCKS { cols } else { cols - cols % I::LANES };
     if vector_cols > 0 {
         let np = round_up(vector_cols, I::LANES).ok_or(overflow)?;
-        let sv = StageVectors::new(vector_cols, np, None, bias, 0, stage);
-        let p = Depthwise { g, cols, vector_cols, input, input_zero_point, weights, sv: &sv, stage };
+        let sv = StageVectors::new::<I>(vector_cols, np, None, bias, 0, stage);
+        let paired = paired_taps::<I>(g, cols, vector_cols - vector_cols % I::LANES, weights, bias, input_zero_point);
+        let p = Depthwise {
+            g,
+            cols,
+            vector_cols,
+            input,
+            input_zero_point,
+            weights,
+            sv: &sv,
+            stage,
+            paired: paired.as_ref(),
+        };
         match stage.rounding {
             Rounding::Single => isa.depthwise::<false>(&p, out),
             Rounding::Double => isa.depthwise::<true>(&p, out),
@@ -1127,6 +1227,90 @@ pub(crate) fn depthwise<I: Isa>(
     }
     crate::depthwise::scalar_channels(g, cols, vector_cols..cols, input, input_zero_point, weights, bias, stage, out);
     Ok(())
+}
+
+/// A depthwise kernel's weights two taps at a time, for the pixels whose whole window lies
+/// inside the image: pair `q` of channel `c` holds taps `2q` and `2q + 1` in kernel order
+/// (`ky * kernel_w + kx`, a zero weight after an odd last tap) as `(w1 << 16) | (w0 & 0xffff)`
+/// at `weights[q * cols + c]`. Such a pixel's sum `bias + sum w * (x - zp)` is, modulo 2^32,
+/// `fix + sum w * x` with `fix[c] = bias[c] - zp * sum_taps w[c]`, so the pairs read the
+/// inputs as they are. Channels `0..cols`, whole vectors.
+#[derive(Debug)]
+pub(crate) struct PairedTaps {
+    weights: Vec<i32>,
+    fix: Vec<i32>,
+    cols: usize,
+}
+
+/// Pixels whose window lies inside the image from which a depthwise call packs its taps in
+/// pairs. Packing reads each weight once, about one such pixel's work in the per-tap loop, and
+/// each of them then runs in about half the time, so from 8 on the packing costs at most an
+/// eighth of the per-tap work it replaces, on any shape (the count is of those pixels only,
+/// so a wide kernel mostly in the padding never packs).
+const PAIRED_FROM_PIXELS: usize = 8;
+
+/// The input column of output column `ox`'s first tap where its whole window lies inside the
+/// image across (`span` is the window's width less one, in input columns, when below `in_w`);
+/// compared, not divided as `taps_x` would, since this runs for every pixel.
+#[inline(always)]
+fn first_inside(g: &WindowGeometry, span: Option<usize>, ox: usize) -> Option<usize> {
+    let ix = ox.checked_mul(g.stride_w)?.checked_sub(g.pad_left)?;
+    (ix.checked_add(span?)? < g.in_w).then_some(ix)
+}
+
+/// The window's width less one in input columns, where it is narrower than the image (only
+/// then can a window lie inside it across, and every tap's column offset is small).
+fn inside_span(g: &WindowGeometry) -> Option<usize> {
+    g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).filter(|&span| span < g.in_w)
+}
+
+/// Channels `0..paired_cols` (whole vectors) of `weights` packed as [`PairedTaps`], where `I`
+/// has a pair multiply-accumulate, the kernel has two taps or more and at least
+/// [`PAIRED_FROM_PIXELS`] output pixels have their whole window inside the image; else `None`.
+fn paired_taps<I: Isa>(
+    g: &WindowGeometry,
+    cols: usize,
+    paired_cols: usize,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_zero_point: i32,
+) -> Option<PairedTaps> {
+    let taps = g.kernel_h.checked_mul(g.kernel_w)?;
+    if !I::PAIRED_TAPS || paired_cols == 0 || taps < 2 {
+        return None;
+    }
+    let span = inside_span(g);
+    let rows_inside = (0..g.out_h).filter(|&oy| g.taps_y(oy) == Some(0..g.kernel_h)).count();
+    let cols_inside =
+        if rows_inside == 0 { 0 } else { (0..g.out_w).filter(|&ox| first_inside(g, span, ox).is_some()).count() };
+    if rows_inside.saturating_mul(cols_inside) < PAIRED_FROM_PIXELS {
+        return None;
+    }
+    let pairs = taps.div_ceil(2);
+    let mut packed = vec![0i32; pairs.checked_mul(paired_cols)?];
+    let mut sums = vec![0i32; paired_cols];
+    // `weights` holds `taps * cols` bytes (checked by `depthwise`) and `paired_cols <= cols`.
+    for (q, dst) in packed.chunks_exact_mut(paired_cols).enumerate() {
+        let first = &weights[2 * q * cols..][..paired_cols];
+        if 2 * q + 1 == taps {
+            for ((d, s), &w0) in dst.iter_mut().zip(&mut sums).zip(first) {
+                *d = i32::from(w0 as i16 as u16);
+                *s = s.wrapping_add(i32::from(w0));
+            }
+        } else {
+            let second = &weights[(2 * q + 1) * cols..][..paired_cols];
+            for (((d, s), &w0), &w1) in dst.iter_mut().zip(&mut sums).zip(first).zip(second) {
+                *d = (i32::from(w1) << 16) | i32::from(w0 as i16 as u16);
+                *s = s.wrapping_add(i32::from(w0) + i32::from(w1));
+            }
+        }
+    }
+    let fix = sums
+        .iter()
+        .enumerate()
+        .map(|(c, &sum)| bias.map_or(0, |b| b[c]).wrapping_sub(input_zero_point.wrapping_mul(sum)))
+        .collect();
+    Some(PairedTaps { weights: packed, fix, cols: paired_cols })
 }
 
 /// Channels `0..vector_cols` of every output pixel, `LANES` at a time (the last block
@@ -1142,10 +1326,8 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
     let zp = unsafe { I::splat(p.input_zero_point) };
     let capacity = g.kernel_h.saturating_mul(g.kernel_w).min(1 << 16);
     let mut rows: Vec<(usize, usize)> = Vec::with_capacity(g.kernel_h.min(1 << 16));
-    let (mut taps, mut row_taps) = (Vec::with_capacity(capacity), Vec::new());
-    // Only a window narrower than the image can lie inside it across; then every tap's column
-    // offset `kx * dilation_w <= span < in_w` is small.
-    let span = g.kernel_w.saturating_sub(1).checked_mul(g.dilation_w).filter(|&span| span < g.in_w);
+    let (mut taps, mut row_taps, mut row_pairs) = (Vec::with_capacity(capacity), Vec::new(), Vec::new());
+    let span = inside_span(g);
     for oy in 0..g.out_h {
         // The in-image rows of this output row, and the taps of a pixel whose window is inside
         // the image across, relative to its first input column: found once per output row,
@@ -1158,17 +1340,44 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                 row_taps.extend((0..g.kernel_w).map(|kx| (row + kx * g.dilation_w * cols, wrow + kx * cols)));
             }
         }
+        // Where every kernel row is in the image, the row's taps are all the kernel's, in its
+        // order: the input offsets of the pairs `PairedTaps` packed (an odd last tap pairs with
+        // itself, against a zero weight).
+        let paired = p.paired.filter(|_| span.is_some() && rows.len() == g.kernel_h);
+        if paired.is_some() {
+            row_pairs.clear();
+            row_pairs.extend(row_taps.chunks(2).map(|pair| (pair[0].0, pair[pair.len() - 1].0)));
+        }
         for ox in 0..g.out_w {
             let pixel = (oy * g.out_w + ox) * cols;
-            // The in-image taps of this pixel as offsets from `base`, for all channel blocks:
-            // the row's taps from the window's first input column where its last column is in
-            // the image too (compared, not divided as `taps_x` would: this runs for every
-            // pixel), else this pixel's own.
-            let first_inside = span.and_then(|span| {
-                let ix = ox.checked_mul(g.stride_w)?.checked_sub(g.pad_left)?;
-                (ix.checked_add(span)? < g.in_w).then_some(ix)
-            });
-            let (taps, base) = match first_inside {
+            let inside = first_inside(g, span, ox);
+            let mut first_col = 0;
+            if let (Some(ix), Some(paired)) = (inside, paired) {
+                for c in (0..paired.cols).step_by(I::LANES) {
+                    // SAFETY: `paired.fix` holds `paired.cols`, a multiple of LANES, entries.
+                    let mut acc = unsafe { I::load_i32(paired.fix.as_ptr().add(c)) };
+                    // SAFETY: each pair's offsets are two of the row's taps, inside the image
+                    // from the pixel's first input column `ix` (as below); `c + LANES <=
+                    // paired.cols <= cols`; pair `q` of these channels is at `q * cols + c` of
+                    // the packed weights, `row_pairs.len()` pairs of `paired.cols`.
+                    let xs = unsafe { p.input.as_ptr().add(ix * cols + c) };
+                    for (q, &(xa, xb)) in row_pairs.iter().enumerate() {
+                        acc = unsafe {
+                            let w = paired.weights.as_ptr().add(q * paired.cols + c);
+                            I::depthwise_pair(acc, xs.add(xa), xs.add(xb), w)
+                        };
+                    }
+                    // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
+                    let bytes = unsafe { requant::<I, DOUBLE>(acc, p.sv, c, p.stage) };
+                    // SAFETY: the features are the caller's.
+                    unsafe { store::<I>(bytes, &mut out[pixel + c..pixel + c + I::LANES]) };
+                }
+                first_col = paired.cols;
+            }
+            // The in-image taps of this pixel as offsets from `base`, for the other channel
+            // blocks: the row's taps from the window's first input column where its last
+            // column is in the image too, else this pixel's own.
+            let (taps, base) = match inside {
                 Some(ix) => (&row_taps, ix * cols),
                 None => {
                     taps.clear();
@@ -1181,7 +1390,7 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                     (&taps, 0)
                 }
             };
-            for c in (0..p.vector_cols).step_by(I::LANES) {
+            for c in (first_col..p.vector_cols).step_by(I::LANES) {
                 let lanes = (p.vector_cols - c).min(I::LANES);
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
                 let mut acc = unsafe { I::load_i32(p.sv.fix.as_ptr().add(c)) };

@@ -30,6 +30,10 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     const PANEL: usize = LANES * (LANES / 4);
     const PARTIAL_BLOCKS: bool = LANES == 16;
     const LHS_OFFSET: i32 = if LANES == 16 { 128 } else { 0 };
+    /// Both widths pair taps, so the driver's paired depthwise runs in tests on any CPU:
+    /// `Emulated<8>` through its own pair lanes (as AVX2), `Emulated<16>` through the trait's
+    /// default.
+    const PAIRED_TAPS: bool = true;
     type V = [i32; MAX];
     type X = i32;
     type W = [i64; 8];
@@ -97,6 +101,28 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
                 core::array::from_fn(|i| if i < Self::DOT_CHUNK { Self::widen(x.add(i).read()) } else { 0 });
             Self::madd(acc, xs, Self::load_weights(w))
         }
+    }
+
+    /// `Emulated<8>` as `vpmaddwd` computes it, on the `i16` halves of each lane; `Emulated<16>`
+    /// through the trait's default.
+    ///
+    /// # Safety
+    /// As [`Isa::depthwise_pair`].
+    unsafe fn depthwise_pair(acc: Self::V, a: *const i8, b: *const i8, w: *const i32) -> Self::V {
+        if LANES == 16 {
+            // SAFETY: forwarded (the caller's contract).
+            return unsafe { super::depthwise_pair_by_mullo::<Self>(acc, a, b, w) };
+        }
+        core::array::from_fn(|j| {
+            if j >= LANES {
+                return acc[j];
+            }
+            // SAFETY: `a` and `b` are valid for `LANES` bytes and `w` for `LANES` `i32` (the
+            // caller's contract).
+            let (x0, x1, pair) = unsafe { (a.add(j).read(), b.add(j).read(), w.add(j).read_unaligned()) };
+            let (w0, w1) = (pair as i16, (pair >> 16) as i16);
+            acc[j].wrapping_add(i32::from(x0) * i32::from(w0) + i32::from(x1) * i32::from(w1))
+        })
     }
 
     /// # Safety

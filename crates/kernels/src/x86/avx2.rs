@@ -1,7 +1,7 @@
 //! AVX2 lanes for the [`crate::simd`] driver: exact `i8 x i8` products by sign-extending both
 //! sides to `i16` and `vpmaddwd` (pairs of `i16` products summed into `i32`, which cannot
-//! overflow: `2 * 128 * 128 < 2^31`), depthwise taps in `i32` lanes, and the output stage in
-//! 64-bit lanes.
+//! overflow: `2 * 128 * 128 < 2^31`), depthwise taps in `i32` lanes or, inside the image, in
+//! `i16` pairs through the same `vpmaddwd`, and the output stage in 64-bit lanes.
 //!
 //! Must never: use `vpmaddubsw` (it saturates to `i16`: 255 * 127 * 2 > 32767), run on a CPU
 //! without AVX2 (an [`Avx2`] token exists only after [`Avx2::detect`]), or read outside the
@@ -28,6 +28,7 @@ unsafe impl Isa for Avx2 {
     const PANEL: usize = 16;
     const PARTIAL_BLOCKS: bool = false;
     const LHS_OFFSET: i32 = 0;
+    const PAIRED_TAPS: bool = true;
     type V = __m256i;
     type X = i16;
     type W = __m256i;
@@ -35,6 +36,11 @@ unsafe impl Isa for Avx2 {
 
     fn widen(x: i8) -> i16 {
         i16::from(x)
+    }
+
+    /// Where the zero point is small, so that the clamp around it cannot overflow `i32`.
+    fn double_in_i32(stage: &OutputStage<'_>) -> bool {
+        (-(1 << 16)..=1 << 16).contains(&stage.output_zero_point)
     }
 
     one_intrinsic_lanes! { "avx2";
@@ -61,6 +67,15 @@ unsafe impl Isa for Avx2 {
                 (_mm256_cvtepi8_epi16(_mm_loadu_si128(x.cast())), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast())))
             };
             _mm256_add_epi32(acc, _mm256_madd_epi16(xv, wv))
+        }
+
+        /// The two taps' bytes interleaved, sign-extended to `i16` pairs `(a[j], b[j])`, then
+        /// one `vpmaddwd` with the packed weight pairs: 16 products, exact (`|x|, |w| <= 128`).
+        fn depthwise_pair(acc: __m256i, a: *const i8, b: *const i8, w: *const i32) -> __m256i {
+            // SAFETY: 8 bytes readable at `a` and at `b`, 8 `i32` at `w` (the caller's contract).
+            let (xa, xb, pairs) =
+                unsafe { (_mm_loadl_epi64(a.cast()), _mm_loadl_epi64(b.cast()), _mm256_loadu_si256(w.cast())) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), pairs))
         }
 
         fn reduce_add(v: __m256i) -> i32 {
@@ -126,7 +141,7 @@ unsafe impl Isa for Avx2 {
         /// overflow while the zero point is small; a larger one takes the `i64` lanes.
         fn requant_double(acc: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
             let zp = stage.output_zero_point;
-            if !(-(1 << 16)..=1 << 16).contains(&zp) {
+            if !Self::double_in_i32(stage) {
                 // SAFETY: forwarded (the caller's contract).
                 return unsafe { requant_wide::<Self, true>(acc, sv, col, stage) };
             }
