@@ -104,6 +104,9 @@ struct PreparedStage {
     multiplier: Vec<i32>,
     shift: Vec<i8>,
     rounding: Rounding,
+    /// The output zero point and bounds, which the vectors hold as well (and which decide
+    /// which forms of the constants they hold).
+    output: (i32, i8, i8),
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     vectors: simd::StageVectors,
 }
@@ -115,6 +118,7 @@ impl PreparedStage {
             && self.multiplier == stage.multiplier
             && self.shift == stage.shift
             && self.rounding == stage.rounding
+            && self.output == (stage.output_zero_point, stage.clamp_min, stage.clamp_max)
     }
 }
 
@@ -177,6 +181,7 @@ impl PackedMatrix {
             multiplier: stage.multiplier.to_vec(),
             shift: stage.shift.to_vec(),
             rounding: stage.rounding,
+            output: (stage.output_zero_point, stage.clamp_min, stage.clamp_max),
             vectors,
         });
         Ok(())
@@ -213,8 +218,20 @@ impl PackedMatrix {
     }
 }
 
-/// `m * k` below which [`qgemm`] runs the scalar kernel on every path (see there).
+/// `m * k` below which [`qgemm`] may run the scalar kernel on every path (see
+/// [`scalar_is_faster`]).
 const SCALAR_BELOW_MK: usize = 32;
+
+/// Whether a product is shallow enough (a few MACs per output) for the scalar kernel to beat
+/// the vector one's per-call setup: always below 4 MACs per output; below 32, unless it has
+/// the outputs (32 or more) to pay for building the output stage's vectors and those
+/// vectors are small (4096 channels at most, a few dozen KiB that the allocator reuses:
+/// larger ones come fresh from the system on every call, and then scalar code is faster).
+/// Same bytes either way, so any path may take either.
+fn scalar_is_faster(m: usize, k: usize, n: usize) -> bool {
+    let mk = m.saturating_mul(k);
+    mk < 4 || (mk < SCALAR_BELOW_MK && (m.saturating_mul(n) < 32 || n > 4096))
+}
 
 /// Quantized matrix multiplication with a requantizing output stage:
 /// `out[m][n] = stage(bias[n] + sum_k w[n][k] * (lhs[m][k] - lhs_zero_point), n)`.
@@ -238,11 +255,8 @@ pub fn qgemm(
         check_len("qgemm", "bias", n, bias.len())?;
     }
     stage.check("qgemm", n)?;
-    // A product this shallow (a few MACs per output) costs less in scalar code than the
-    // per-call setup of the vector output stage (which is linear in `n`): same bytes, so
-    // any path may take it.
     // `m >= 1` here means `k < SCALAR_BELOW_MK`, so `rows` was kept (see there).
-    if m.saturating_mul(k) < SCALAR_BELOW_MK {
+    if scalar_is_faster(m, k, n) {
         reference::qgemm(&packed.rows, n, k, lhs, m, lhs_zero_point, bias, stage, out);
         return Ok(());
     }

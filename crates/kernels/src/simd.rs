@@ -408,6 +408,10 @@ pub(crate) struct StageVectors {
     /// `Double` in `i32` lanes only (else empty): `right = max(-clamp(shift, -31, 30), 0)`,
     /// the rounding divide's exponent in those two steps.
     pub right: Vec<i32>,
+    /// The stage's bounds less its output zero point, and the zero point: `clamp(y + zp, min,
+    /// max)` is `clamp(y, min - zp, max - zp) + zp` where `y` and `zp` are small, as in those two
+    /// steps. Held here, so that a vector stage splats them with plain loads.
+    pub bounds: [i32; 3],
 }
 
 impl StageVectors {
@@ -436,6 +440,10 @@ impl StageVectors {
             neg: Vec::new(),
             mult_i32: Vec::new(),
             right: Vec::new(),
+            bounds: {
+                let zp = stage.output_zero_point;
+                [i32::from(stage.clamp_min).wrapping_sub(zp), i32::from(stage.clamp_max).wrapping_sub(zp), zp]
+            },
         };
         match (bias, row_sums) {
             (Some(b), Some(s)) => {
@@ -1247,7 +1255,7 @@ pub(crate) struct PairedTaps {
 /// each of them then runs in about half the time, so from 8 on the packing costs at most an
 /// eighth of the per-tap work it replaces, on any shape (the count is of those pixels only,
 /// so a wide kernel mostly in the padding never packs).
-const PAIRED_FROM_PIXELS: usize = 8;
+const PAIRED_FROM_PIXELS: usize = 16;
 
 /// The input column of output column `ox`'s first tap where its whole window lies inside the
 /// image across (`span` is the window's width less one, in input columns, when below `in_w`);
@@ -1288,28 +1296,27 @@ fn paired_taps<I: Isa>(
     }
     let pairs = taps.div_ceil(2);
     let mut packed = vec![0i32; pairs.checked_mul(paired_cols)?];
-    let mut sums = vec![0i32; paired_cols];
+    // Each channel's weight sum first, then its constant.
+    let mut fix = vec![0i32; paired_cols];
     // `weights` holds `taps * cols` bytes (checked by `depthwise`) and `paired_cols <= cols`.
     for (q, dst) in packed.chunks_exact_mut(paired_cols).enumerate() {
         let first = &weights[2 * q * cols..][..paired_cols];
         if 2 * q + 1 == taps {
-            for ((d, s), &w0) in dst.iter_mut().zip(&mut sums).zip(first) {
+            for ((d, s), &w0) in dst.iter_mut().zip(&mut fix).zip(first) {
                 *d = i32::from(w0 as i16 as u16);
                 *s = s.wrapping_add(i32::from(w0));
             }
         } else {
             let second = &weights[(2 * q + 1) * cols..][..paired_cols];
-            for (((d, s), &w0), &w1) in dst.iter_mut().zip(&mut sums).zip(first).zip(second) {
+            for (((d, s), &w0), &w1) in dst.iter_mut().zip(&mut fix).zip(first).zip(second) {
                 *d = (i32::from(w1) << 16) | i32::from(w0 as i16 as u16);
                 *s = s.wrapping_add(i32::from(w0) + i32::from(w1));
             }
         }
     }
-    let fix = sums
-        .iter()
-        .enumerate()
-        .map(|(c, &sum)| bias.map_or(0, |b| b[c]).wrapping_sub(input_zero_point.wrapping_mul(sum)))
-        .collect();
+    for (c, f) in fix.iter_mut().enumerate() {
+        *f = bias.map_or(0, |b| b[c]).wrapping_sub(input_zero_point.wrapping_mul(*f));
+    }
     Some(PairedTaps { weights: packed, fix, cols: paired_cols })
 }
 

@@ -127,12 +127,18 @@ fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
         for path in paths(test) {
             let packed = PackedMatrix::pack(path, &c.w, c.n, c.k).expect("pack");
             // As packed; with this call's stage prepared; with a stage prepared for another
-            // zero point, which the call must not use.
+            // input zero point, and for another output zero point (far enough to change the
+            // form of the AVX2 stage's constants), which the call must not use.
             let mut prepared = packed.clone();
             prepared.prepare_stage(c.zp, c.bias.as_deref(), &st).expect("prepare_stage");
             let mut stale = packed.clone();
             stale.prepare_stage(c.zp.wrapping_add(1), c.bias.as_deref(), &st).expect("prepare_stage");
-            for (how, matrix) in [("packed", &packed), ("prepared", &prepared), ("stale", &stale)] {
+            let other_output = OutputStage { output_zero_point: st.output_zero_point.wrapping_add(1 << 20), ..st };
+            let mut stale_output = packed.clone();
+            stale_output.prepare_stage(c.zp, c.bias.as_deref(), &other_output).expect("prepare_stage");
+            let matrices =
+                [("packed", &packed), ("prepared", &prepared), ("stale", &stale), ("stale output", &stale_output)];
+            for (how, matrix) in matrices {
                 let mut got = vec![0i8; c.m * c.n];
                 qgemm(matrix, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
                 prop_assert_eq!(&got, &want, "path {} {:?} {} m={} n={} k={}", path, rounding, how, c.m, c.n, c.k);

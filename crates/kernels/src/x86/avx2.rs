@@ -140,7 +140,6 @@ unsafe impl Isa for Avx2 {
         /// `clamp(y + zp, min, max)` as `clamp(y, min - zp, max - zp) + zp`, which cannot
         /// overflow while the zero point is small; a larger one takes the `i64` lanes.
         fn requant_double(acc: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
-            let zp = stage.output_zero_point;
             if !Self::double_in_i32(stage) {
                 // SAFETY: forwarded (the caller's contract).
                 return unsafe { requant_wide::<Self, true>(acc, sv, col, stage) };
@@ -167,9 +166,10 @@ unsafe impl Isa for Avx2 {
             let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), _mm256_srai_epi32::<31>(h));
             let above = _mm256_cmpgt_epi32(_mm256_and_si256(h, mask), threshold);
             let y = _mm256_sub_epi32(_mm256_srav_epi32(h, right), above);
-            let lo = _mm256_set1_epi32(i32::from(stage.clamp_min) - zp);
-            let hi = _mm256_set1_epi32(i32::from(stage.clamp_max) - zp);
-            let y = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, lo), hi), _mm256_set1_epi32(zp));
+            // `bounds` is `[min - zp, max - zp, zp]` of this stage (the caller's contract).
+            let [lo, hi, zp] = sv.bounds;
+            let (lo, hi, zp) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi), _mm256_set1_epi32(zp));
+            let y = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, lo), hi), zp);
             // The values are in `[-128, 127]`: the saturating packs change nothing.
             let w = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
             _mm_packs_epi16(w, w)
