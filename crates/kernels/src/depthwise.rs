@@ -17,8 +17,7 @@ use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, ref
 /// channels (depth multiplier 1), in scalar code without a bounds test per tap: the in-image
 /// taps of each output pixel are a range per axis ([`WindowGeometry::taps_y`]), and each channel's sum is
 /// `bias + sum(w * x) - zp * sum(w)`, equal to the reference's wrapping sum of
-/// `w * (x - zp)` modulo 2^32. Used for the channels the vector kernels leave and for
-/// channel counts too small for a vector.
+/// `w * (x - zp)` modulo 2^32. Used for channel counts too small for a vector (below 3).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scalar_channels(
     g: &WindowGeometry,

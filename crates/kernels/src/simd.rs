@@ -44,10 +44,12 @@ pub(crate) unsafe trait Isa: Copy {
     /// Depth consumed per step by [`Isa::dot_chunk`] (the dot layout pads `k` to it): one
     /// vector of multiply-accumulate operands.
     const DOT_CHUNK: usize = Self::LANES * Self::GROUP;
-    /// Whether the last, partial block of depthwise channels runs in vector lanes
-    /// ([`Isa::load_i8_partial`] is a masked load) or in the scalar range kernel (where a
-    /// partial load would cost a copy per tap).
-    const PARTIAL_BLOCKS: bool;
+    /// Whether [`Isa::load_i8_partial`] is a masked load, which the last, partial block of
+    /// depthwise channels then uses for every tap. Without one it costs a copy, so that block
+    /// reads whole vectors wherever the buffer holds them (the lanes past its channels read
+    /// the next pixel's bytes, computed and thrown away) and partial ones only at the
+    /// buffer's end.
+    const MASKED_PARTIAL_LOADS: bool;
     /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
     /// bytes); removed again through the per-column constant.
     const LHS_OFFSET: i32;
@@ -637,14 +639,12 @@ pub(crate) struct Requantize<'a> {
 }
 
 /// A depthwise convolution with depth multiplier 1, checked by [`depthwise`]: `input`
-/// `in_h x in_w x cols`, `weights` `kernel_h x kernel_w x cols`, the vector lanes computing
-/// channels `0..vector_cols` (`vector_cols <= cols`), `sv` built from `stage` with
-/// `round_up(vector_cols, LANES)` entries.
+/// `in_h x in_w x cols`, `weights` `kernel_h x kernel_w x cols`, `sv` built from `stage` with
+/// `round_up(cols, LANES)` entries.
 #[derive(Debug)]
 pub(crate) struct Depthwise<'a> {
     g: &'a WindowGeometry,
     cols: usize,
-    vector_cols: usize,
     input: &'a [i8],
     input_zero_point: i32,
     weights: &'a [i8],
@@ -1182,10 +1182,9 @@ pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<
 const SCALAR_DEPTHWISE_BELOW: usize = 3;
 
 /// Depthwise convolution with depth multiplier 1 on `input` (`in_h x in_w x cols`); the
-/// caller expands other multipliers. `LANES` channels per vector; the last, partial block
-/// read with partial loads and stored partially where the ISA has masked loads
-/// ([`Isa::PARTIAL_BLOCKS`]), else left to the scalar range kernel, like fewer than 3
-/// channels. The lengths the vector reads rely on are checked here.
+/// caller expands other multipliers. `LANES` channels per vector, the last block partial
+/// (read as [`Isa::MASKED_PARTIAL_LOADS`] says, stored partially); fewer than 3 channels run
+/// the scalar range kernel. The lengths the vector reads rely on are checked here.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<I: Isa>(
     isa: I,
@@ -1212,28 +1211,14 @@ pub(crate) fn depthwise<I: Isa>(
         crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
         return Ok(());
     }
-    let vector_cols = if I::PARTIAL_BLOCKS { cols } else { cols - cols % I::LANES };
-    if vector_cols > 0 {
-        let np = round_up(vector_cols, I::LANES).ok_or(overflow)?;
-        let sv = StageVectors::new::<I>(vector_cols, np, None, bias, 0, stage);
-        let paired = paired_taps::<I>(g, cols, vector_cols - vector_cols % I::LANES, weights, bias, input_zero_point);
-        let p = Depthwise {
-            g,
-            cols,
-            vector_cols,
-            input,
-            input_zero_point,
-            weights,
-            sv: &sv,
-            stage,
-            paired: paired.as_ref(),
-        };
-        match stage.rounding {
-            Rounding::Single => isa.depthwise::<false>(&p, out),
-            Rounding::Double => isa.depthwise::<true>(&p, out),
-        }
+    let np = round_up(cols, I::LANES).ok_or(overflow)?;
+    let sv = StageVectors::new::<I>(cols, np, None, bias, 0, stage);
+    let paired = paired_taps::<I>(g, cols, cols - cols % I::LANES, weights, bias, input_zero_point);
+    let p = Depthwise { g, cols, input, input_zero_point, weights, sv: &sv, stage, paired: paired.as_ref() };
+    match stage.rounding {
+        Rounding::Single => isa.depthwise::<false>(&p, out),
+        Rounding::Double => isa.depthwise::<true>(&p, out),
     }
-    crate::depthwise::scalar_channels(g, cols, vector_cols..cols, input, input_zero_point, weights, bias, stage, out);
     Ok(())
 }
 
@@ -1320,8 +1305,7 @@ fn paired_taps<I: Isa>(
     Some(PairedTaps { weights: packed, fix, cols: paired_cols })
 }
 
-/// Channels `0..vector_cols` of every output pixel, `LANES` at a time (the last block
-/// partial).
+/// Every channel of every output pixel, `LANES` at a time (the last block partial).
 ///
 /// # Safety
 /// The ISA's features must be enabled, `p` must be as [`Depthwise`] says, and `out` hold
@@ -1397,15 +1381,16 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                     (&taps, 0)
                 }
             };
-            for c in (first_col..p.vector_cols).step_by(I::LANES) {
-                let lanes = (p.vector_cols - c).min(I::LANES);
+            for c in (first_col..cols).step_by(I::LANES) {
+                let lanes = (cols - c).min(I::LANES);
                 // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
                 let mut acc = unsafe { I::load_i32(p.sv.fix.as_ptr().add(c)) };
                 // SAFETY (both loops): `base + xo` / `wo` start an in-image input pixel / a
                 // kernel tap (built above from `iy < in_h` and an `ix < in_w`: the pixel's
                 // first input column plus a tap inside the image across, or a checked tap),
-                // each `cols` long, and `c + lanes <= cols`: every read is inside the checked
-                // buffers; the features are the caller's.
+                // each `cols` long, and `c + lanes <= cols`: every read of `lanes` bytes is
+                // inside the checked buffers, and a whole vector is read past them only where
+                // its `LANES` bytes are left in the buffer; the features are the caller's.
                 let (xs, ws) = (unsafe { p.input.as_ptr().add(base) }, p.weights.as_ptr());
                 if lanes == I::LANES {
                     for &(xo, wo) in taps {
@@ -1415,10 +1400,22 @@ pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_
                         };
                     }
                 } else {
+                    // Whole vectors where `LANES` bytes are left in the buffer (see
+                    // `Isa::MASKED_PARTIAL_LOADS`): the extra lanes are thrown away at the store.
+                    let whole = |offset: usize, len: usize| !I::MASKED_PARTIAL_LOADS && offset + I::LANES <= len;
                     for &(xo, wo) in taps {
                         acc = unsafe {
-                            let x = I::load_i8_partial(xs.add(xo + c), lanes);
-                            let w = I::load_i8_partial(ws.add(wo + c), lanes);
+                            let (xp, wp) = (xs.add(xo + c), ws.add(wo + c));
+                            let x = if whole(base + xo + c, p.input.len()) {
+                                I::load_i8(xp)
+                            } else {
+                                I::load_i8_partial(xp, lanes)
+                            };
+                            let w = if whole(wo + c, p.weights.len()) {
+                                I::load_i8(wp)
+                            } else {
+                                I::load_i8_partial(wp, lanes)
+                            };
                             I::add(acc, I::mullo(w, I::sub(x, zp)))
                         };
                     }

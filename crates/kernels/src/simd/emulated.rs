@@ -28,7 +28,7 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     const LANES: usize = LANES;
     const GROUP: usize = LANES / 4;
     const PANEL: usize = LANES * (LANES / 4);
-    const PARTIAL_BLOCKS: bool = LANES == 16;
+    const MASKED_PARTIAL_LOADS: bool = LANES == 16;
     const LHS_OFFSET: i32 = if LANES == 16 { 128 } else { 0 };
     /// Both widths pair taps, so the driver's paired depthwise runs in tests on any CPU:
     /// `Emulated<8>` through its own pair lanes (as AVX2), `Emulated<16>` through the trait's

@@ -318,3 +318,115 @@ fn pack_is_the_layout_its_definition_gives() {
     check_pack::<Emulated<8>>();
     check_pack::<Emulated<16>>();
 }
+
+/// Bytes that end where a page the process may not touch begins, so that a read past their
+/// end faults instead of reading whatever lies there.
+struct Guarded {
+    map: *mut libc::c_void,
+    map_len: usize,
+    start: usize,
+    len: usize,
+}
+
+impl Guarded {
+    fn new(values: &[i8]) -> Guarded {
+        // SAFETY: `sysconf` has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("page size");
+        let data = values.len().div_ceil(page).max(1) * page;
+        // SAFETY: a fresh private anonymous mapping (checked below).
+        let map = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                data + page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED, "mmap");
+        // SAFETY: the last page lies inside the mapping just made.
+        assert_eq!(unsafe { libc::mprotect(map.cast::<u8>().add(data).cast(), page, libc::PROT_NONE) }, 0, "mprotect");
+        let start = data - values.len();
+        // SAFETY: the data pages are writable, and `start + len = data`.
+        unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), map.cast::<i8>().add(start), values.len()) };
+        Guarded { map, map_len: data + page, start, len: values.len() }
+    }
+
+    fn bytes(&self) -> &[i8] {
+        // SAFETY: `len` initialized bytes at `start`, inside the data pages, alive while `self` is.
+        unsafe { core::slice::from_raw_parts(self.map.cast::<i8>().add(self.start), self.len) }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `new` made, unmapped once.
+        unsafe { libc::munmap(self.map, self.map_len) };
+    }
+}
+
+/// Depthwise with its input and weights ending at a guard page, for every channel count whose
+/// last block is partial on 8 and on 16 lanes: the whole-vector reads of that block must stop
+/// where the buffers do (a read past them faults), and the bytes must be the reference's.
+fn check_dw_at_buffer_end<I: Isa>(isa: I) {
+    let mut seed = 0x9e37_79b9u32;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (seed >> 24) as i8
+    };
+    for cols in 3..=23 {
+        for (side, kernel, pad) in [(3, 3, 1), (4, 1, 0), (2, 2, 0)] {
+            let g = WindowGeometry {
+                in_h: side,
+                in_w: side,
+                in_c: cols,
+                out_h: side + 2 * pad - kernel + 1,
+                out_w: side + 2 * pad - kernel + 1,
+                kernel_h: kernel,
+                kernel_w: kernel,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: pad,
+                pad_left: pad,
+                depth_multiplier: 1,
+            };
+            let x: Vec<i8> = (0..side * side * cols).map(|_| next()).collect();
+            let w: Vec<i8> = (0..kernel * kernel * cols).map(|_| next()).collect();
+            let stage = Stage {
+                multiplier: (0..cols).map(|c| (1 << 30) + c as i32 * 4099).collect(),
+                shift: vec![-3; cols],
+                zero_point: 5,
+                lo: -128,
+                hi: 127,
+            };
+            let (gx, gw) = (Guarded::new(&x), Guarded::new(&w));
+            for rounding in [Rounding::Single, Rounding::Double] {
+                let st = stage.view(rounding);
+                let len = g.out_h * g.out_w * cols;
+                let mut want = vec![0i8; len];
+                reference::depthwise_conv2d(&g, &x, -7, &w, None, &st, &mut want);
+                let mut got = vec![0x55i8; len];
+                super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, &mut got).expect("depthwise");
+                assert_eq!(got, want, "{} cols {cols} kernel {kernel} {rounding:?}", I::NAME);
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_reads_stop_at_the_buffers_end() {
+    check_dw_at_buffer_end(Emulated::<8>::new());
+    check_dw_at_buffer_end(Emulated::<16>::new());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(isa) = announce("depthwise_reads_stop_at_the_buffers_end::avx2", crate::x86::Avx2::detect()) {
+            check_dw_at_buffer_end(isa);
+        }
+        if let Some(isa) = announce("depthwise_reads_stop_at_the_buffers_end::avx512", crate::x86::Avx512::detect()) {
+            check_dw_at_buffer_end(isa);
+        }
+    }
+}

@@ -26,7 +26,7 @@ unsafe impl Isa for Avx2 {
     const GROUP: usize = 2;
     /// Two ymm registers of 8 `i32` accumulators.
     const PANEL: usize = 16;
-    const PARTIAL_BLOCKS: bool = false;
+    const MASKED_PARTIAL_LOADS: bool = false;
     const LHS_OFFSET: i32 = 0;
     const PAIRED_TAPS: bool = true;
     type V = __m256i;

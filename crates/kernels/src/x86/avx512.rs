@@ -27,7 +27,7 @@ unsafe impl Isa for Avx512 {
     const GROUP: usize = 4;
     /// Four zmm registers of 16 `i32` accumulators.
     const PANEL: usize = 64;
-    const PARTIAL_BLOCKS: bool = true;
+    const MASKED_PARTIAL_LOADS: bool = true;
     const LHS_OFFSET: i32 = 128;
     type V = __m512i;
     type X = u8;
