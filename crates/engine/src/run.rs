@@ -324,6 +324,12 @@ impl LoadedModel {
                 let (x, zp) = (value(*input), self.zero_point(*input));
                 let w = constant_i8(model, *weights);
                 let b = constant_i32(model, *bias);
+                // A product prepared at load was prepared with this op's own zero point, bias
+                // and stage: passed back as the matrix's copies, they need no comparison.
+                let (zp, b, stage) = match &self.packed[index] {
+                    Some(p) => p.prepared_stage().unwrap_or((zp, b, stage)),
+                    None => (zp, b, stage),
+                };
                 // The reference path runs `aiop_kernels::reference`, the kernels' specification.
                 match (op, &self.packed[index]) {
                     (Op::FullyConnected { .. }, Some(p)) => qgemm(p, x, g.rows, zp, b, &stage, out)?,

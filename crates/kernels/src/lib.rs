@@ -112,11 +112,21 @@ struct PreparedStage {
 }
 
 impl PreparedStage {
+    /// Whether a call's arguments are the ones the vectors were built from. The matrix's own
+    /// slices ([`PackedMatrix::prepared_stage`]) are known to be, as nothing can change them
+    /// while they are borrowed; any others are compared by value.
     fn matches(&self, lhs_zero_point: i32, bias: Option<&[i32]>, stage: &OutputStage<'_>) -> bool {
+        fn same<T: PartialEq>(own: &[T], given: &[T]) -> bool {
+            core::ptr::eq(own, given) || own == given
+        }
+        let same_bias = match (self.bias.as_deref(), bias) {
+            (Some(own), Some(given)) => same(own, given),
+            (own, given) => own.is_none() && given.is_none(),
+        };
         self.lhs_zero_point == lhs_zero_point
-            && self.bias.as_deref() == bias
-            && self.multiplier == stage.multiplier
-            && self.shift == stage.shift
+            && same_bias
+            && same(&self.multiplier, stage.multiplier)
+            && same(&self.shift, stage.shift)
             && self.rounding == stage.rounding
             && self.output == (stage.output_zero_point, stage.clamp_min, stage.clamp_max)
     }
@@ -185,6 +195,24 @@ impl PackedMatrix {
             vectors,
         });
         Ok(())
+    }
+
+    /// The arguments [`PackedMatrix::prepare_stage`] was last given (the input zero point,
+    /// the bias and the output stage), borrowed from the matrix, or `None` if no stage was
+    /// prepared for this path. Passing them back to [`qgemm`] or [`qgemm_gathered`] saves
+    /// those kernels comparing the call's stage with the prepared one by value.
+    pub fn prepared_stage(&self) -> Option<(i32, Option<&[i32]>, OutputStage<'_>)> {
+        let p = self.prepared.as_ref()?;
+        let (output_zero_point, clamp_min, clamp_max) = p.output;
+        let stage = OutputStage {
+            multiplier: &p.multiplier,
+            shift: &p.shift,
+            output_zero_point,
+            clamp_min,
+            clamp_max,
+            rounding: p.rounding,
+        };
+        Some((p.lhs_zero_point, p.bias.as_deref(), stage))
     }
 
     /// The path the weights were packed for (the one [`qgemm`] runs).

@@ -143,6 +143,14 @@ fn check_gemm(test: &'static str, c: &Gemm) -> Result<(), TestCaseError> {
                 qgemm(matrix, &c.x, c.m, c.zp, c.bias.as_deref(), &st, &mut got).expect("qgemm");
                 prop_assert_eq!(&got, &want, "path {} {:?} {} m={} n={} k={}", path, rounding, how, c.m, c.n, c.k);
             }
+            // The prepared arguments as the matrix hands them back (its own slices, which the
+            // kernel does not compare): the ones it was given, and the same bytes.
+            if let Some((zp, bias, own)) = prepared.prepared_stage() {
+                prop_assert_eq!((zp, bias, own), (c.zp, c.bias.as_deref(), st));
+                let mut got = vec![0i8; c.m * c.n];
+                qgemm(&prepared, &c.x, c.m, zp, bias, &own, &mut got).expect("qgemm");
+                prop_assert_eq!(&got, &want, "path {} {:?} own slices m={} n={} k={}", path, rounding, c.m, c.n, c.k);
+            }
         }
     }
     Ok(())
