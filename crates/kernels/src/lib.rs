@@ -251,8 +251,8 @@ impl PackedMatrix {
 const SCALAR_BELOW_MK: usize = 32;
 
 /// Whether a product is shallow enough (a few MACs per output) for the scalar kernel to beat
-/// the vector one's per-call setup: always below 4 MACs per output; below 32, unless it has
-/// the outputs (32 or more) to pay for building the output stage's vectors and those
+/// the vector one's per-call setup: always where `m * k < 4`; where `m * k < 32`, unless it
+/// has the outputs (32 or more) to pay for building the output stage's vectors and those
 /// vectors are small (4096 channels at most, a few dozen KiB that the allocator reuses:
 /// larger ones come fresh from the system on every call, and then scalar code is faster).
 /// Same bytes either way, so any path may take either.

@@ -89,7 +89,8 @@ pub fn depthwise_conv2d(
 }
 
 /// The reference depthwise formula for channels `channels` only, on an input already
-/// expanded to `cols` channels (depth multiplier 1): the tail the fast kernels leave.
+/// expanded to `cols` channels (depth multiplier 1), for the scalar range kernel's shapes
+/// whose tap arithmetic would overflow.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise_channels(
     g: &WindowGeometry,

@@ -368,33 +368,39 @@ impl Drop for Guarded {
 
 /// Depthwise with its input and weights ending at a guard page, for every channel count whose
 /// last block is partial on 8 and on 16 lanes: the whole-vector reads of that block must stop
-/// where the buffers do (a read past them faults), and the bytes must be the reference's.
+/// where the buffers do (a read past them faults), and the bytes must be the reference's. The
+/// shapes are padded and not, one tap and odd and even tap counts, dilated, and with 16 or
+/// more pixels whose window lies inside the image (so the taps run in pairs where the ISA
+/// pairs them).
 fn check_dw_at_buffer_end<I: Isa>(isa: I) {
     let mut seed = 0x9e37_79b9u32;
     let mut next = || {
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         (seed >> 24) as i8
     };
+    // (in_h, in_w, kernel_h, kernel_w, dilation, padding)
+    let shapes = [(3, 3, 3, 3, 1, 1), (4, 4, 1, 1, 1, 0), (2, 2, 2, 2, 1, 0), (8, 8, 3, 3, 1, 0), (9, 9, 3, 1, 2, 0)];
     for cols in 3..=23 {
-        for (side, kernel, pad) in [(3, 3, 1), (4, 1, 0), (2, 2, 0)] {
+        for (in_h, in_w, kernel_h, kernel_w, dilation, pad) in shapes {
+            let out = |size: usize, kernel: usize| size + 2 * pad - dilation * (kernel - 1);
             let g = WindowGeometry {
-                in_h: side,
-                in_w: side,
+                in_h,
+                in_w,
                 in_c: cols,
-                out_h: side + 2 * pad - kernel + 1,
-                out_w: side + 2 * pad - kernel + 1,
-                kernel_h: kernel,
-                kernel_w: kernel,
+                out_h: out(in_h, kernel_h),
+                out_w: out(in_w, kernel_w),
+                kernel_h,
+                kernel_w,
                 stride_h: 1,
                 stride_w: 1,
-                dilation_h: 1,
-                dilation_w: 1,
+                dilation_h: dilation,
+                dilation_w: dilation,
                 pad_top: pad,
                 pad_left: pad,
                 depth_multiplier: 1,
             };
-            let x: Vec<i8> = (0..side * side * cols).map(|_| next()).collect();
-            let w: Vec<i8> = (0..kernel * kernel * cols).map(|_| next()).collect();
+            let x: Vec<i8> = (0..in_h * in_w * cols).map(|_| next()).collect();
+            let w: Vec<i8> = (0..kernel_h * kernel_w * cols).map(|_| next()).collect();
             let stage = Stage {
                 multiplier: (0..cols).map(|c| (1 << 30) + c as i32 * 4099).collect(),
                 shift: vec![-3; cols],
@@ -410,7 +416,7 @@ fn check_dw_at_buffer_end<I: Isa>(isa: I) {
                 reference::depthwise_conv2d(&g, &x, -7, &w, None, &st, &mut want);
                 let mut got = vec![0x55i8; len];
                 super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, &mut got).expect("depthwise");
-                assert_eq!(got, want, "{} cols {cols} kernel {kernel} {rounding:?}", I::NAME);
+                assert_eq!(got, want, "{} cols {cols} {g:?} {rounding:?}", I::NAME);
             }
         }
     }
