@@ -13,8 +13,8 @@ use core::ops::Range;
 use crate::simd;
 use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, reference};
 
-/// The depthwise formula for `channels` only, on an input already expanded to `cols`
-/// channels (depth multiplier 1), in scalar code without a bounds test per tap: the in-image
+/// The depthwise formula on an input already expanded to `cols` channels (depth multiplier
+/// 1), in scalar code without a bounds test per tap: the in-image
 /// taps of each output pixel are a range per axis ([`WindowGeometry::taps_y`]), and each channel's sum is
 /// `bias + sum(w * x) - zp * sum(w)`, equal to the reference's wrapping sum of
 /// `w * (x - zp)` modulo 2^32. Used for channel counts too small for a vector (below 3).
@@ -22,7 +22,6 @@ use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, ref
 pub(crate) fn scalar_channels(
     g: &WindowGeometry,
     cols: usize,
-    channels: core::ops::Range<usize>,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -30,14 +29,11 @@ pub(crate) fn scalar_channels(
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) {
-    if channels.is_empty() {
-        return;
-    }
     // Tap ranges whose arithmetic would overflow cannot come from a validated model; the
     // reference, which checks every tap, answers for them.
     let ranges_fit = (0..g.out_h).all(|oy| g.taps_y(oy).is_some()) && (0..g.out_w).all(|ox| g.taps_x(ox).is_some());
     if !ranges_fit {
-        return reference::depthwise_channels(g, cols, channels, input, input_zero_point, weights, bias, stage, out);
+        return reference::depthwise_expanded(g, cols, input, input_zero_point, weights, bias, stage, out);
     }
     for oy in 0..g.out_h {
         let Range { start: ky0, end: ky1 } = g.taps_y(oy).unwrap_or(0..0);
@@ -45,7 +41,7 @@ pub(crate) fn scalar_channels(
             let Range { start: kx0, end: kx1 } = g.taps_x(ox).unwrap_or(0..0);
             let taps = kx1 - kx0;
             let pixel = (oy * g.out_w + ox) * cols;
-            for oc in channels.clone() {
+            for oc in 0..cols {
                 let (mut xw, mut ws) = (0i32, 0i32);
                 for ky in ky0..ky1 {
                     if taps == 0 {

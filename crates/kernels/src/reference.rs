@@ -3,8 +3,6 @@
 //! cleverness. Sums wrap in `i32`: under the crate's precondition they cannot, and wrapping
 //! keeps the kernels total (no overflow panic) when a caller breaks it.
 
-use core::ops::Range;
-
 use crate::{OutputStage, WindowGeometry};
 
 /// `out[m][n] = stage(bias[n] + sum_k w[n][k] * (lhs[m][k] - lhs_zero_point), n)`.
@@ -85,17 +83,15 @@ pub fn depthwise_conv2d(
 ) {
     let cols = g.in_c * g.depth_multiplier;
     let spec = DepthwiseInput { stride: g.in_c, depth_multiplier: g.depth_multiplier };
-    depthwise(g, cols, spec, 0..cols, input, input_zero_point, weights, bias, stage, out);
+    depthwise(g, cols, spec, input, input_zero_point, weights, bias, stage, out);
 }
 
-/// The reference depthwise formula for channels `channels` only, on an input already
-/// expanded to `cols` channels (depth multiplier 1), for the scalar range kernel's shapes
-/// whose tap arithmetic would overflow.
+/// The reference depthwise formula on an input already expanded to `cols` channels (depth
+/// multiplier 1), for the scalar range kernel's shapes whose tap arithmetic would overflow.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise_channels(
+pub(crate) fn depthwise_expanded(
     g: &WindowGeometry,
     cols: usize,
-    channels: Range<usize>,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -104,7 +100,7 @@ pub(crate) fn depthwise_channels(
     out: &mut [i8],
 ) {
     let spec = DepthwiseInput { stride: cols, depth_multiplier: 1 };
-    depthwise(g, cols, spec, channels, input, input_zero_point, weights, bias, stage, out);
+    depthwise(g, cols, spec, input, input_zero_point, weights, bias, stage, out);
 }
 
 /// How output channel `oc` finds its input value: channel `oc / depth_multiplier` of a pixel
@@ -120,7 +116,6 @@ fn depthwise(
     g: &WindowGeometry,
     cols: usize,
     spec: DepthwiseInput,
-    channels: Range<usize>,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
@@ -130,7 +125,7 @@ fn depthwise(
 ) {
     for oy in 0..g.out_h {
         for ox in 0..g.out_w {
-            for oc in channels.clone() {
+            for oc in 0..cols {
                 // A zero multiplier means no channels, so this never divides by zero.
                 let ic = oc / spec.depth_multiplier.max(1);
                 let mut acc = bias.map_or(0, |b| b[oc]);

@@ -1208,7 +1208,7 @@ pub(crate) fn depthwise<I: Isa>(
     }
     stage.check(K, cols)?;
     if cols < SCALAR_DEPTHWISE_BELOW {
-        crate::depthwise::scalar_channels(g, cols, 0..cols, input, input_zero_point, weights, bias, stage, out);
+        crate::depthwise::scalar_channels(g, cols, input, input_zero_point, weights, bias, stage, out);
         return Ok(());
     }
     let np = round_up(cols, I::LANES).ok_or(overflow)?;
