@@ -78,9 +78,10 @@ struct GemmCase {
 }
 
 /// Columns across one to three 64-column panels and their 16/32/48-wide tails, rows around
-/// the 4-row tile, depths across the groups, and narrow deep shapes for the dot layout.
+/// the 6- and 4-row tiles (up to 6 + 4 + 3), depths across the groups, and narrow deep shapes
+/// for the dot layout.
 fn gemm_case() -> impl Strategy<Value = GemmCase> {
-    prop_oneof![(1usize..=9, 1usize..=140, 0usize..=70), (1usize..=5, 1usize..=8, 120usize..=300)].prop_flat_map(
+    prop_oneof![(1usize..=13, 1usize..=140, 0usize..=70), (1usize..=5, 1usize..=8, 120usize..=300)].prop_flat_map(
         |(m, n, k)| {
             let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
             (bytes(n * k, -127), bytes(m * k, i8::MIN), -128i32..=127, bias, stage(n))
