@@ -888,8 +888,8 @@ unsafe fn tile<I: Isa, const R: usize, const Y: usize, const DOUBLE: bool>(
 ///
 /// A function, not a closure, because a closure does not inherit the target features of the
 /// driver it is inlined into: where LLVM declines to inline it, every lane method in it
-/// becomes a call through memory (AVX-512's `tile` did, with `R * Y = 16`: kws ran 5.8x
-/// slower than on AVX2). `inline(always)` puts the lanes back inside the enabled driver.
+/// becomes a call through memory (AVX-512's `tile` did, with `R * Y = 16`: kws took 5.2x
+/// its AVX2 time, resnet_large 11.5x). `inline(always)` puts the lanes back inside the enabled driver.
 ///
 /// # Safety
 /// As [`gemm_body`]; each row pointer must have `(g + 1) * GROUP` values readable and `wseg`
