@@ -77,7 +77,7 @@ def aiop_samples(binary, model, input_file, path, runs):
 
 def available_paths(binary):
     paths = []
-    for path in ["reference", "avx2", "avx512"]:
+    for path in ["reference", "avx2", "avx512", "amx"]:
         probe = subprocess.run([binary, "model", "run", str(ROOT / "testdata" / "models" / "maxpool_same.aiop"),
                                 "--input", "0x" + "00" * 50, "--kernels", path], capture_output=True)
         if probe.returncode == 0:

@@ -60,7 +60,7 @@ pub(crate) struct RunArgs {
     /// model is loaded once, so this is the fast way to run many inputs.
     #[arg(long, value_name = "FILE|-")]
     pub inputs: Option<PathBuf>,
-    /// Kernel path: `auto` (fastest this CPU has), `reference`, `avx2` or `avx512`. Every path
+    /// Kernel path: `auto` (fastest this CPU has), `reference`, `avx2`, `avx512` or `amx`. Every path
     /// gives the same bytes; forcing one the CPU lacks is an error.
     #[arg(long, env = "AIOP_KERNELS", default_value = "auto")]
     pub kernels: KernelChoice,

@@ -71,7 +71,7 @@ fn input_arg(v: &Vector) -> String {
 fn model_run_reproduces_every_engine_vector_on_every_path() {
     let vectors = engine_vectors();
     assert!(vectors.len() >= 42, "expected the published engine vectors, found {}", vectors.len());
-    let paths = ["auto", "reference", "avx2", "avx512"];
+    let paths = ["auto", "reference", "avx2", "avx512", "amx"];
     for kernels in paths {
         let available = aiop(&["model", "run", "testdata/models/op_zoo.aiop", "--input", "0x", "--kernels", kernels]);
         if stderr(&available).contains("not supported by this CPU") {

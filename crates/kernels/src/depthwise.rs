@@ -121,6 +121,12 @@ pub fn depthwise_conv2d(
             let x = one_input_per_output(g, input, pixels_in, cols)?;
             simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
         }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Amx => {
+            let isa = crate::x86::Avx512Amx::detect().ok_or(unavailable)?;
+            let x = one_input_per_output(g, input, pixels_in, cols)?;
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),
     }

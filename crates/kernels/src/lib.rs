@@ -49,8 +49,8 @@ pub enum KernelError {
     /// The named path was forced (or packed for) but this CPU cannot run it.
     #[error("kernel path `{0}` is not supported by this CPU; use `auto` or `reference`")]
     PathUnavailable(&'static str),
-    /// A kernel-path name that is none of `auto`, `reference`, `avx2`, `avx512`.
-    #[error("unknown kernel path `{0}`; expected one of: auto, reference, avx2, avx512")]
+    /// A kernel-path name that is none of `auto`, `reference`, `avx2`, `avx512`, `amx`.
+    #[error("unknown kernel path `{0}`; expected one of: auto, reference, avx2, avx512, amx")]
     UnknownPath(alloc::string::String),
     /// A buffer's length (in elements) does not match the shape.
     #[error("kernel `{kernel}`: buffer `{buffer}` has {actual} elements, expected {expected}")]
@@ -152,6 +152,8 @@ impl PackedMatrix {
             KernelPath::Avx2 => simd::pack::<x86::Avx2>(weights, n, k),
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => simd::pack::<x86::Avx512>(weights, n, k),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Amx => simd::pack::<x86::Avx512Amx>(weights, n, k),
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(KernelError::PathUnavailable(path.name())),
         };
@@ -182,6 +184,10 @@ impl PackedMatrix {
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => {
                 simd::prepare_stage::<x86::Avx512>(self.n, self.k, &self.row_sums, lhs_zero_point, bias, stage)
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Amx => {
+                simd::prepare_stage::<x86::Avx512Amx>(self.n, self.k, &self.row_sums, lhs_zero_point, bias, stage)
             }
             _ => None,
         };
@@ -241,6 +247,8 @@ impl PackedMatrix {
             KernelPath::Avx2 => simd::gathers::<x86::Avx2>(self.n, self.k, segment_len),
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => simd::gathers::<x86::Avx512>(self.n, self.k, segment_len),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Amx => simd::gathers::<x86::Avx512Amx>(self.n, self.k, segment_len),
             _ => false,
         }
     }
@@ -307,6 +315,11 @@ pub fn qgemm(
             let isa = x86::Avx512::detect().ok_or(unavailable)?;
             simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, prepared, out)
         }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Amx => {
+            let isa = x86::Avx512Amx::detect().ok_or(unavailable)?;
+            simd::qgemm(isa, w, sums, n, k, lhs, m, lhs_zero_point, bias, stage, prepared, out)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),
     }
@@ -361,6 +374,12 @@ pub fn qgemm_gathered(
             }
             KernelPath::Avx512 if simd::gathers::<x86::Avx512>(n, k, segment_len) => {
                 let isa = x86::Avx512::detect().ok_or(unavailable)?;
+                #[rustfmt::skip]
+                return simd::qgemm_gathered(isa, w, sums, n, k, (image, extra), offsets, segment_len, m,
+                    lhs_zero_point, bias, stage, prepared, out);
+            }
+            KernelPath::Amx if simd::gathers::<x86::Avx512Amx>(n, k, segment_len) => {
+                let isa = x86::Avx512Amx::detect().ok_or(unavailable)?;
                 #[rustfmt::skip]
                 return simd::qgemm_gathered(isa, w, sums, n, k, (image, extra), offsets, segment_len, m,
                     lhs_zero_point, bias, stage, prepared, out);
@@ -423,6 +442,8 @@ pub fn requantize_uniform(
         KernelPath::Avx2 => simd::requantize_uniform(x86::Avx2::detect().ok_or(unavailable)?, acc, stage, out),
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => simd::requantize_uniform(x86::Avx512::detect().ok_or(unavailable)?, acc, stage, out),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Amx => simd::requantize_uniform(x86::Avx512Amx::detect().ok_or(unavailable)?, acc, stage, out),
         #[cfg(not(target_arch = "x86_64"))]
         _ => return Err(unavailable),
     }
@@ -468,6 +489,11 @@ pub fn requantize_block(
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             let isa = x86::Avx512::detect().ok_or(unavailable)?;
+            blocks.for_each(|(a, o)| simd::requantize_channels(isa, a, stage, o));
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Amx => {
+            let isa = x86::Avx512Amx::detect().ok_or(unavailable)?;
             blocks.for_each(|(a, o)| simd::requantize_channels(isa, a, stage, o));
         }
         #[cfg(not(target_arch = "x86_64"))]

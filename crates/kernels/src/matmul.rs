@@ -56,6 +56,10 @@ pub fn batch_matmul(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the path is available, so the CPU has AVX-512 (F and BW among its features).
         KernelPath::Avx512 => unsafe { batch_matmul_avx512(shape, lhs, rhs, stage, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the path is available, so the CPU has AVX-512 (its products of two
+        // activations need no tiles).
+        KernelPath::Amx => unsafe { batch_matmul_avx512(shape, lhs, rhs, stage, out) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => return Err(KernelError::PathUnavailable(path.name())),
     }

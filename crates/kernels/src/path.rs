@@ -14,19 +14,23 @@ pub enum KernelPath {
     Avx2,
     /// x86-64 AVX-512 with VNNI (`vpdpbusd`).
     Avx512,
+    /// AVX-512 VNNI with AMX-INT8 tiles (`tdpbusd`) for the matrix products (Intel Sapphire
+    /// Rapids and later, on Linux, which must grant the process the tiles).
+    Amx,
 }
 
 impl KernelPath {
     /// Every path, slowest first.
-    pub const ALL: [KernelPath; 3] = [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512];
+    pub const ALL: [KernelPath; 4] = [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512, KernelPath::Amx];
 
     /// The path's name as `FromStr` for [`KernelChoice`] accepts it (`reference`, `avx2`,
-    /// `avx512`).
+    /// `avx512`, `amx`).
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Reference => "reference",
             KernelPath::Avx2 => "avx2",
             KernelPath::Avx512 => "avx512",
+            KernelPath::Amx => "amx",
         }
     }
 
@@ -38,6 +42,8 @@ impl KernelPath {
             KernelPath::Avx2 => crate::x86::Avx2::detect().is_some(),
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx512 => crate::x86::Avx512::detect().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Amx => crate::x86::Avx512Amx::detect().is_some(),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -91,6 +97,7 @@ impl FromStr for KernelChoice {
             "reference" | "ref" | "scalar" => Ok(KernelChoice::Force(KernelPath::Reference)),
             "avx2" => Ok(KernelChoice::Force(KernelPath::Avx2)),
             "avx512" | "avx-512" | "avx512vnni" => Ok(KernelChoice::Force(KernelPath::Avx512)),
+            "amx" | "avx512-amx" | "amx-int8" => Ok(KernelChoice::Force(KernelPath::Amx)),
             other => Err(KernelError::UnknownPath(other.into())),
         }
     }
@@ -102,5 +109,21 @@ impl fmt::Display for KernelChoice {
             KernelChoice::Auto => f.write_str("auto"),
             KernelChoice::Force(path) => path.fmt(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_parses_from_its_name_and_is_listed_slowest_first() {
+        for path in KernelPath::ALL {
+            assert_eq!(path.name().parse::<KernelChoice>(), Ok(KernelChoice::Force(path)));
+        }
+        assert_eq!("avx512-amx".parse::<KernelChoice>(), Ok(KernelChoice::Force(KernelPath::Amx)));
+        assert!(KernelPath::ALL.windows(2).all(|w| w[0] < w[1]));
+        // A path with tiles has the lanes of the one below it.
+        assert!(!KernelPath::Amx.is_available() || KernelPath::Avx512.is_available());
     }
 }

@@ -311,8 +311,13 @@ pub(crate) use one_intrinsic_lanes;
 /// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
 /// a function with the ISA's target features, so the lane methods inline into the loops.
 /// (The emulated ISA, which needs none, calls the bodies directly.)
+///
+/// `gemm_body = path` runs that body for products instead of [`gemm_body`] (same contract).
 macro_rules! entry_points {
     ($isa:ty, $features:literal) => {
+        $crate::simd::entry_points!($isa, $features, gemm_body = crate::simd::gemm_body);
+    };
+    ($isa:ty, $features:literal, gemm_body = $($gemm_body:ident)::+) => {
         fn gemm<const DOUBLE: bool>(self, p: &$crate::simd::Gemm<'_, Self::X>, out: &mut [i8]) {
             /// # Safety
             /// The CPU must have the features; `p` must be as `simd::Gemm` says and `out` hold
@@ -323,7 +328,7 @@ macro_rules! entry_points {
                 out: &mut [i8],
             ) {
                 // SAFETY: forwarded from `gemm`, whose `Gemm` was checked by `simd::qgemm`.
-                unsafe { $crate::simd::gemm_body::<$isa, DOUBLE>(p, out) }
+                unsafe { $($gemm_body)::+::<$isa, DOUBLE>(p, out) }
             }
             // SAFETY: `self` is a token, which exists only where the CPU has the features.
             unsafe { enabled::<DOUBLE>(p, out) }
@@ -582,27 +587,27 @@ pub(crate) fn pack<I: Isa>(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>
 /// from `stage` with `np` entries.
 #[derive(Debug)]
 pub(crate) struct Gemm<'a, X> {
-    packed: &'a [i8],
-    xs: &'a [X],
-    m: usize,
-    n: usize,
-    np: usize,
-    kp: usize,
-    sv: &'a StageVectors,
-    stage: &'a OutputStage<'a>,
+    pub(crate) packed: &'a [i8],
+    pub(crate) xs: &'a [X],
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) np: usize,
+    pub(crate) kp: usize,
+    pub(crate) sv: &'a StageVectors,
+    pub(crate) stage: &'a OutputStage<'a>,
     /// Where the rows are in `xs`. `None`: row `r` is `xs[r * kp..(r + 1) * kp]`. `Some`: row
     /// `r` is the `segments` runs `xs[offsets[r * segments + s]..][..segment_len]` in order
     /// (`segments * segment_len == kp`, `segment_len` a multiple of `GROUP`, every run inside
     /// `xs`: checked by [`qgemm_gathered`]).
-    gather: Option<&'a [usize]>,
-    segments: usize,
-    segment_len: usize,
+    pub(crate) gather: Option<&'a [usize]>,
+    pub(crate) segments: usize,
+    pub(crate) segment_len: usize,
 }
 
 impl<X> Gemm<'_, X> {
     /// The index in `xs` of segment `s` of row `r`.
     #[inline(always)]
-    fn segment_start(&self, r: usize, s: usize) -> usize {
+    pub(crate) fn segment_start(&self, r: usize, s: usize) -> usize {
         match self.gather {
             None => r * self.kp,
             Some(offsets) => offsets[r * self.segments + s],
@@ -972,7 +977,13 @@ unsafe fn row<I: Isa, const Y: usize, const DOUBLE: bool>(
 /// # Safety
 /// As [`gemm_body`]; `col + LANES <= np` and `r < m`.
 #[inline(always)]
-unsafe fn finish<I: Isa, const DOUBLE: bool>(p: &Gemm<'_, I::X>, acc: I::V, r: usize, col: usize, out: &mut [i8]) {
+pub(crate) unsafe fn finish<I: Isa, const DOUBLE: bool>(
+    p: &Gemm<'_, I::X>,
+    acc: I::V,
+    r: usize,
+    col: usize,
+    out: &mut [i8],
+) {
     if col >= p.n {
         return;
     }

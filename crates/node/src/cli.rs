@@ -76,7 +76,7 @@ pub struct NodeArgs {
     /// A geth-style genesis.json (default: the dev genesis).
     #[arg(long)]
     pub chain: Option<PathBuf>,
-    /// Inference kernels: auto, reference, avx2, avx512.
+    /// Inference kernels: auto, reference, avx2, avx512, amx.
     #[arg(long, default_value = "auto", env = "AIOP_KERNELS")]
     pub kernels: KernelChoice,
 }
@@ -94,7 +94,7 @@ pub struct ChainVerifyArgs {
     /// Data directory of a stopped node.
     #[arg(long)]
     pub datadir: PathBuf,
-    /// Inference kernels to replay with: auto, reference, avx2, avx512.
+    /// Inference kernels to replay with: auto, reference, avx2, avx512, amx.
     #[arg(long, default_value = "reference")]
     pub kernels: KernelChoice,
     /// No progress bar.

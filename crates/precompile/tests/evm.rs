@@ -346,7 +346,7 @@ fn results_and_gas_do_not_depend_on_the_cache_or_the_kernel_path() {
 
 #[test]
 fn an_unavailable_kernel_path_is_a_configuration_error() {
-    for path in [KernelPath::Reference, KernelPath::Avx2, KernelPath::Avx512] {
+    for path in KernelPath::ALL {
         let built = AiopPrecompile::new(AiopConfig { kernel_path: path, ..AiopConfig::from_genesis(LEGACY) });
         assert_eq!(built.is_ok(), path.is_available(), "{path:?}");
     }

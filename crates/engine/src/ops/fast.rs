@@ -55,7 +55,7 @@ pub fn conv2d(
     }
     let k = g.depth;
     let k_bytes = k.max(1);
-    let target = if packed.path() == aiop_kernels::KernelPath::Avx512 {
+    let target = if matches!(packed.path(), aiop_kernels::KernelPath::Avx512 | aiop_kernels::KernelPath::Amx) {
         IM2COL_AVX512_BLOCK_BYTES
     } else {
         IM2COL_MAX_BLOCK_BYTES

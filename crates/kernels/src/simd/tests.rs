@@ -2,7 +2,7 @@
 //! declares, for one ISA, a test per kernel (qgemm through panels and the dot layout,
 //! depthwise, the output stage); the emulated ISAs run everywhere, the hardware ones where the
 //! CPU has them, and a test whose ISA is missing says so on stderr instead of passing as if
-//! it had checked. Set `AIOP_REQUIRE_ISAS=avx2,avx512` to make a missing one fail instead.
+//! it had checked. Set `AIOP_REQUIRE_ISAS=avx2,avx512,amx` to make a missing one fail instead.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -78,16 +78,21 @@ struct GemmCase {
 }
 
 /// Columns across one to three 64-column panels and their 16/32/48-wide tails, rows around
-/// the 6- and 4-row tiles (up to 6 + 4 + 3), depths across the groups, and narrow deep shapes
-/// for the dot layout.
+/// the 6- and 4-row tiles (up to 6 + 4 + 3), depths across the groups, narrow deep shapes for
+/// the dot layout, and shapes for AMX's tiles: 14 to 40 rows (a block of 32 and part of one
+/// row tile), three to six whole tiles of depth (64 bytes each; four or more run on tiles) and
+/// a tail of groups.
 fn gemm_case() -> impl Strategy<Value = GemmCase> {
-    prop_oneof![(1usize..=13, 1usize..=140, 0usize..=70), (1usize..=5, 1usize..=8, 120usize..=300)].prop_flat_map(
-        |(m, n, k)| {
-            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
-            (bytes(n * k, -127), bytes(m * k, i8::MIN), -128i32..=127, bias, stage(n))
-                .prop_map(move |(w, x, zp, bias, stage)| GemmCase { m, n, k, w, x, zp, bias, stage })
-        },
-    )
+    prop_oneof![
+        3 => (1usize..=13, 1usize..=140, 0usize..=70),
+        1 => (1usize..=5, 1usize..=8, 120usize..=300),
+        1 => (14usize..=40, 1usize..=100, 200usize..=420),
+    ]
+    .prop_flat_map(|(m, n, k)| {
+        let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), n));
+        (bytes(n * k, -127), bytes(m * k, i8::MIN), -128i32..=127, bias, stage(n))
+            .prop_map(move |(w, x, zp, bias, stage)| GemmCase { m, n, k, w, x, zp, bias, stage })
+    })
 }
 
 fn check_gemm<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
@@ -279,6 +284,7 @@ isa_equality_tests! {
 isa_equality_tests! {
     avx2 => crate::x86::Avx2::detect();
     avx512 => crate::x86::Avx512::detect();
+    amx => crate::x86::Avx512Amx::detect();
 }
 
 /// The panel layout by its definition, one index computation per weight.
@@ -434,6 +440,39 @@ fn depthwise_reads_stop_at_the_buffers_end() {
         }
         if let Some(isa) = announce("depthwise_reads_stop_at_the_buffers_end::avx512", crate::x86::Avx512::detect()) {
             check_dw_at_buffer_end(isa);
+        }
+    }
+}
+
+/// The tile loads of the weights stop at the packed matrix's end: the weights lie against a
+/// page the process may not touch, for shapes whose last panel is one to four column blocks
+/// and whose depth ends in a whole tile or in a tail of groups.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn amx_tiles_read_inside_the_panels() {
+    let Some(isa) = announce("amx_tiles_read_inside_the_panels", crate::x86::Avx512Amx::detect()) else {
+        return;
+    };
+    let mut seed = 0x2545_f491u32;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (seed >> 24) as i8
+    };
+    let stage = Stage { multiplier: vec![1 << 30; 80], shift: vec![-6; 80], zero_point: 3, lo: -128, hi: 127 };
+    for (m, n, k) in [(16, 16, 256), (17, 32, 320), (33, 48, 300), (40, 64, 448), (32, 80, 260), (20, 8, 256)] {
+        let w: Vec<i8> = (0..n * k).map(|_| next().max(-127)).collect();
+        let x: Vec<i8> = (0..m * k).map(|_| next()).collect();
+        let packed = Guarded::new(&pack::<super::super::x86::Avx512Amx>(&w, n, k).expect("pack"));
+        let row_sums: Vec<i32> = w.chunks_exact(k).map(|r| r.iter().map(|&v| i32::from(v)).sum()).collect();
+        let st =
+            Stage { multiplier: stage.multiplier[..n].to_vec(), shift: stage.shift[..n].to_vec(), ..stage.clone() };
+        for rounding in [Rounding::Single, Rounding::Double] {
+            let view = st.view(rounding);
+            let mut want = vec![0i8; m * n];
+            reference::qgemm(&w, n, k, &x, m, -5, None, &view, &mut want);
+            let mut got = vec![0x55i8; m * n];
+            super::qgemm(isa, packed.bytes(), &row_sums, n, k, &x, m, -5, None, &view, None, &mut got).expect("qgemm");
+            assert_eq!(got, want, "amx m={m} n={n} k={k} {rounding:?}");
         }
     }
 }

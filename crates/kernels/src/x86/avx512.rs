@@ -20,104 +20,112 @@ token! {
     Avx512: "avx512f", "avx512bw", "avx512vnni"
 }
 
+/// Everything of an [`Isa`] impl but its name and entry points: the AVX-512 VNNI lanes, which
+/// [`crate::x86::Avx512Amx`] shares (its tokens exist only where these features do).
+macro_rules! avx512_lanes {
+    () => {
+        const LANES: usize = 16;
+        const GROUP: usize = 4;
+        /// Four zmm registers of 16 `i32` accumulators.
+        const PANEL: usize = 64;
+        const MASKED_PARTIAL_LOADS: bool = true;
+        const LHS_OFFSET: i32 = 128;
+        const PAIRED_TAPS: bool = true;
+        type V = __m512i;
+        type X = u8;
+        type W = __m512i;
+        type Bytes = __m128i;
+
+        fn widen(x: i8) -> u8 {
+            (x as u8) ^ 0x80
+        }
+
+        one_intrinsic_lanes! { "avx512f,avx512bw,avx512vnni";
+            splat: _mm512_set1_epi32, add: _mm512_add_epi32, sub: _mm512_sub_epi32, mullo: _mm512_mullo_epi32,
+            shl: _mm512_sllv_epi32, load_i32: _mm512_loadu_si512,
+            splat_i64: _mm512_set1_epi64, add_i64: _mm512_add_epi64, mul_i32: _mm512_mul_epi32,
+            load_i64: _mm512_loadu_si512, store: _mm_storeu_si128,
+        }
+
+        lanes! { "avx512f,avx512bw,avx512vnni";
+            fn load_weights(p: *const i8) -> __m512i {
+                // SAFETY: 64 bytes readable at `p` (the caller's contract).
+                unsafe { _mm512_loadu_si512(p.cast()) }
+            }
+
+            fn madd(acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
+                _mm512_dpbusd_epi32(acc, x, w)
+            }
+
+            /// The raw activations made unsigned in the lanes: `x ^ 0x80`, as [`Isa::widen`].
+            fn dot_chunk(acc: __m512i, x: *const i8, w: *const i8) -> __m512i {
+                // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
+                let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
+                _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, _mm512_set1_epi8(i8::MIN)), w)
+            }
+
+            /// The two taps' 16 bytes interleaved (`unpacklo`/`unpackhi` give channels 0..8 and
+            /// 8..16 as pairs `(a[j], b[j])`), sign-extended to 32 `i16`, then one `vpmaddwd` with
+            /// the packed weight pairs: 32 products, exact (`|x|, |w| <= 128`), where two
+            /// `vpmulld` took twice the multiply micro-ops.
+            fn depthwise_pair(acc: __m512i, a: *const i8, b: *const i8, w: *const i32) -> __m512i {
+                // SAFETY: 16 bytes readable at `a` and at `b`, 16 `i32` at `w` (the caller's contract).
+                let (xa, xb, pairs) =
+                    unsafe { (_mm_loadu_si128(a.cast()), _mm_loadu_si128(b.cast()), _mm512_loadu_si512(w.cast())) };
+                let interleaved =
+                    _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(_mm_unpacklo_epi8(xa, xb)), _mm_unpackhi_epi8(xa, xb));
+                _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(interleaved), pairs))
+            }
+
+            fn reduce_add(v: __m512i) -> i32 {
+                _mm512_reduce_add_epi32(v)
+            }
+
+            /// Full blocks use plain 16-byte loads (measured faster than masked ones).
+            fn load_i8(p: *const i8) -> __m512i {
+                // SAFETY: 16 bytes readable at `p` (the caller's contract).
+                _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(p.cast()) })
+            }
+
+            fn load_i8_partial(p: *const i8, lanes: usize) -> __m512i {
+                let mask: __mmask64 = (1u64 << lanes.min(16)) - 1;
+                // SAFETY: the mask enables only bytes `0..lanes`, readable (the caller's contract);
+                // masked-off bytes are not accessed.
+                _mm512_cvtepi8_epi32(_mm512_castsi512_si128(unsafe { _mm512_maskz_loadu_epi8(mask, p.cast()) }))
+            }
+
+            fn widen_halves(acc: __m512i) -> (__m512i, __m512i) {
+                let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
+                (lo, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc)))
+            }
+
+            fn sub_where_below(t: __m512i, p: __m512i, neg: __m512i) -> __m512i {
+                let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
+                _mm512_mask_sub_epi64(t, below, t, neg)
+            }
+
+            /// `vpsravq`, the reference's arithmetic shift.
+            fn sra_i64(t: __m512i, s: __m512i) -> __m512i {
+                _mm512_srav_epi64(t, s)
+            }
+
+            fn clamp_i64(y: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+                _mm512_min_epi64(_mm512_max_epi64(y, lo), hi)
+            }
+
+            fn narrow(a: __m512i, b: __m512i) -> __m128i {
+                _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
+            }
+
+        }
+    };
+}
+pub(crate) use avx512_lanes;
+
 // SAFETY: the token is made only by `detect`, after the CPU check; each method computes what
 // the trait documents (see the comments on each).
 unsafe impl Isa for Avx512 {
     const NAME: &'static str = "avx512";
-    const LANES: usize = 16;
-    const GROUP: usize = 4;
-    /// Four zmm registers of 16 `i32` accumulators.
-    const PANEL: usize = 64;
-    const MASKED_PARTIAL_LOADS: bool = true;
-    const LHS_OFFSET: i32 = 128;
-    const PAIRED_TAPS: bool = true;
-    type V = __m512i;
-    type X = u8;
-    type W = __m512i;
-    type Bytes = __m128i;
-
-    fn widen(x: i8) -> u8 {
-        (x as u8) ^ 0x80
-    }
-
-    one_intrinsic_lanes! { "avx512f,avx512bw,avx512vnni";
-        splat: _mm512_set1_epi32, add: _mm512_add_epi32, sub: _mm512_sub_epi32, mullo: _mm512_mullo_epi32,
-        shl: _mm512_sllv_epi32, load_i32: _mm512_loadu_si512,
-        splat_i64: _mm512_set1_epi64, add_i64: _mm512_add_epi64, mul_i32: _mm512_mul_epi32,
-        load_i64: _mm512_loadu_si512, store: _mm_storeu_si128,
-    }
-
-    lanes! { "avx512f,avx512bw,avx512vnni";
-        fn load_weights(p: *const i8) -> __m512i {
-            // SAFETY: 64 bytes readable at `p` (the caller's contract).
-            unsafe { _mm512_loadu_si512(p.cast()) }
-        }
-
-        fn madd(acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
-            _mm512_dpbusd_epi32(acc, x, w)
-        }
-
-        /// The raw activations made unsigned in the lanes: `x ^ 0x80`, as [`Isa::widen`].
-        fn dot_chunk(acc: __m512i, x: *const i8, w: *const i8) -> __m512i {
-            // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
-            let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
-            _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, _mm512_set1_epi8(i8::MIN)), w)
-        }
-
-        /// The two taps' 16 bytes interleaved (`unpacklo`/`unpackhi` give channels 0..8 and
-        /// 8..16 as pairs `(a[j], b[j])`), sign-extended to 32 `i16`, then one `vpmaddwd` with
-        /// the packed weight pairs: 32 products, exact (`|x|, |w| <= 128`), where two
-        /// `vpmulld` took twice the multiply micro-ops.
-        fn depthwise_pair(acc: __m512i, a: *const i8, b: *const i8, w: *const i32) -> __m512i {
-            // SAFETY: 16 bytes readable at `a` and at `b`, 16 `i32` at `w` (the caller's contract).
-            let (xa, xb, pairs) =
-                unsafe { (_mm_loadu_si128(a.cast()), _mm_loadu_si128(b.cast()), _mm512_loadu_si512(w.cast())) };
-            let interleaved =
-                _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(_mm_unpacklo_epi8(xa, xb)), _mm_unpackhi_epi8(xa, xb));
-            _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(interleaved), pairs))
-        }
-
-        fn reduce_add(v: __m512i) -> i32 {
-            _mm512_reduce_add_epi32(v)
-        }
-
-        /// Full blocks use plain 16-byte loads (measured faster than masked ones).
-        fn load_i8(p: *const i8) -> __m512i {
-            // SAFETY: 16 bytes readable at `p` (the caller's contract).
-            _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(p.cast()) })
-        }
-
-        fn load_i8_partial(p: *const i8, lanes: usize) -> __m512i {
-            let mask: __mmask64 = (1u64 << lanes.min(16)) - 1;
-            // SAFETY: the mask enables only bytes `0..lanes`, readable (the caller's contract);
-            // masked-off bytes are not accessed.
-            _mm512_cvtepi8_epi32(_mm512_castsi512_si128(unsafe { _mm512_maskz_loadu_epi8(mask, p.cast()) }))
-        }
-
-        fn widen_halves(acc: __m512i) -> (__m512i, __m512i) {
-            let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
-            (lo, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc)))
-        }
-
-        fn sub_where_below(t: __m512i, p: __m512i, neg: __m512i) -> __m512i {
-            let below = _mm512_cmplt_epi64_mask(p, _mm512_set1_epi64(-(1i64 << 30)));
-            _mm512_mask_sub_epi64(t, below, t, neg)
-        }
-
-        /// `vpsravq`, the reference's arithmetic shift.
-        fn sra_i64(t: __m512i, s: __m512i) -> __m512i {
-            _mm512_srav_epi64(t, s)
-        }
-
-        fn clamp_i64(y: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
-            _mm512_min_epi64(_mm512_max_epi64(y, lo), hi)
-        }
-
-        fn narrow(a: __m512i, b: __m512i) -> __m128i {
-            _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
-        }
-
-    }
-
+    avx512_lanes!();
     entry_points!(Avx512, "avx512f,avx512bw,avx512vnni");
 }

@@ -1,4 +1,5 @@
-//! x86-64 lanes for the [`crate::simd`] driver (AVX2 and AVX-512 VNNI) and their CPU tokens.
+//! x86-64 lanes for the [`crate::simd`] driver (AVX2, AVX-512 VNNI, and AVX-512 with AMX-INT8
+//! tiles for the matrix products) and their CPU tokens.
 //!
 //! Each ISA here is a faster spelling of [`crate::reference`] and must return the same bytes
 //! for every input. All accumulation is wrapping `i32` arithmetic, like the reference: sums
@@ -32,8 +33,10 @@ macro_rules! token {
     };
 }
 
+mod amx;
 mod avx2;
 mod avx512;
 
+pub(crate) use amx::Avx512Amx;
 pub(crate) use avx2::Avx2;
 pub(crate) use avx512::Avx512;
