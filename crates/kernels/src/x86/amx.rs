@@ -5,8 +5,9 @@
 //! accumulates into 16 by 16 wrapping `i32` sums, the same products and sums as the VNNI
 //! lanes, so the per-column constant, the output stage and the packed layout are AVX-512's:
 //! a weight tile is 16 consecutive groups of a panel's column block, read with the panel's row
-//! stride. The depth past the last whole tile (fewer than 16 groups) and the products too
-//! small to fill a tile run on the VNNI lanes.
+//! stride. The depth past the last whole tile (fewer than 16 groups) is one more tile, its
+//! activations padded with zeros and its weights copied once per call into a zero-padded tile
+//! per panel. Products too small to pay for the tiles run on the VNNI lanes.
 //!
 //! Linux keeps the tile registers off until a process asks for them (`arch_prctl`
 //! `ARCH_REQ_XCOMP_PERM`); [`Avx512Amx::detect`] asks once and makes a token only if the
@@ -99,12 +100,13 @@ const TILE_BYTES: usize = 64;
 const BLOCK_ROWS: usize = 2 * TILE_ROWS;
 /// Fewest rows for which the tiles run: below, most of a row tile would be padding.
 const TILES_FROM_ROWS: usize = 16;
-/// Fewest whole tiles of depth (64 bytes each) for which the tiles run. The sums leave the
-/// tiles through memory and the depth's last groups and the output stage follow row by row,
-/// which costs more than the VNNI tiles' output from registers; the products pay for that
-/// only when deep (criterion, Sapphire Rapids: 196x144x32, two tiles of depth, 1.24x the
-/// VNNI time; 784x576x64, nine, 0.65x; 256x1024x1024, sixteen, 0.52x).
-const TILES_FROM_STEPS: usize = 4;
+/// Fewest multiply-accumulates (rows by padded columns by padded depth) for which the tiles
+/// run. Configuring and releasing the tiles, and the sums leaving them through memory, cost
+/// about 0.4 µs a call: criterion on Sapphire Rapids put 16x72x16 at 2.1x the VNNI time,
+/// 196x144x32 (0.9M) at 0.95x, 784x576x64 at 0.68x and 256x1024x1024 at 0.43x.
+/// The driver's own tests take the tiles from far smaller products, to reach every edge of
+/// them with shapes the reference computes quickly.
+const TILES_FROM_MACS: usize = if cfg!(test) { 1 << 12 } else { 1 << 19 };
 
 /// A tile configuration as `ldtilecfg` reads it: palette, then each tile's bytes per row
 /// (`u16` at byte 16 + 2t) and rows (byte 48 + t).
@@ -130,43 +132,48 @@ static CONFIG: TileConfig = {
 struct Sums([[i32; 2 * TILE_ROWS]; BLOCK_ROWS]);
 
 /// One column pair of a panel: column blocks `cb` and, if `two`, `cb + 1` (16 columns each) of
-/// the `w`-wide panel at column `c0`.
+/// the panel at column `c0`.
 #[derive(Clone, Copy)]
 struct ColumnPair {
     c0: usize,
-    w: usize,
     cb: usize,
     two: bool,
 }
 
-/// The product on tiles where it has the rows and the depth for them ([`TILES_FROM_ROWS`],
-/// [`TILES_FROM_STEPS`]), else [`simd::gemm_body`]. Blocks of 32 rows are copied out (gathered
-/// runs too) into rows of `kp` bytes; for each column pair of each panel the whole tiles of
-/// depth accumulate in tmm0 to tmm3, which are stored, and the depth's last groups, the
-/// per-column constant and the output stage follow on the VNNI lanes, row by row. The output
-/// of one pair runs while the tiles multiply the next (two buffers of sums), so that the
-/// vector units and the tile unit work at the same time.
+/// The product on tiles where it has the rows, a whole tile of depth and the work for them
+/// ([`TILES_FROM_ROWS`], [`TILES_FROM_MACS`]), else [`simd::gemm_body`]. Blocks of 32 rows are
+/// copied out (gathered runs too) into rows padded with zeros to whole tiles of depth; for each
+/// column pair of each panel the tiles of depth accumulate in tmm0 to tmm3, which are stored,
+/// and the per-column constant and the output stage follow on the VNNI lanes, row by row. The
+/// output of one pair runs while the tiles multiply the next (two buffers of sums), so that
+/// the vector units and the tile unit work at the same time.
 ///
 /// # Safety
 /// As [`simd::gemm_body`], and `I` must be [`Avx512Amx`] (its token proves the tiles usable).
 #[inline(always)]
 pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, u8>, out: &mut [i8]) {
     const { assert!(I::LANES == 16 && I::GROUP == 4 && I::PANEL == 64) };
-    let steps = p.kp / TILE_BYTES;
-    let block_len = BLOCK_ROWS.checked_mul(p.kp);
-    let Some(block_len) = block_len.filter(|_| steps >= TILES_FROM_STEPS && p.m >= TILES_FROM_ROWS) else {
+    let (full, tail) = (p.kp / TILE_BYTES, p.kp % TILE_BYTES);
+    let steps = full + usize::from(tail > 0);
+    // Rows of the block padded with zeros to whole tiles of depth: the last tile's products
+    // past `kp` are zero, whatever weights they meet.
+    let stride = steps * TILE_BYTES;
+    let block_len = BLOCK_ROWS.checked_mul(stride);
+    let macs = p.m.saturating_mul(p.np).saturating_mul(stride);
+    let Some(block_len) = block_len.filter(|_| full > 0 && p.m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS) else {
         // SAFETY: the caller's contract.
         return unsafe { simd::gemm_body::<I, DOUBLE>(p, out) };
     };
     let mut rows_out = alloc::vec![0u8; block_len];
+    let tail_weights = tail_tiles::<I>(p, full, tail);
     let mut sums = [Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS]), Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS])];
     // SAFETY: the caller's token proves the tiles usable; `CONFIG` is a valid palette-1 config.
     unsafe { asm!("ldtilecfg [{}]", in(reg) CONFIG.0.as_ptr(), options(nostack, readonly)) };
     let mut r0 = 0;
     while r0 < p.m {
         let rows = BLOCK_ROWS.min(p.m - r0);
-        for (i, dst) in rows_out.chunks_exact_mut(p.kp).take(rows).enumerate() {
-            for (s, run) in dst.chunks_exact_mut(p.segment_len).enumerate() {
+        for (i, dst) in rows_out.chunks_exact_mut(stride).take(rows).enumerate() {
+            for (s, run) in dst[..p.kp].chunks_exact_mut(p.segment_len).enumerate() {
                 let at = p.segment_start(r0 + i, s);
                 run.copy_from_slice(&p.xs[at..at + p.segment_len]);
             }
@@ -178,16 +185,25 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
             let w = I::PANEL.min(p.np - c0);
             let mut cb = 0;
             while cb < w / I::LANES {
-                let pair = ColumnPair { c0, w, cb, two: cb + 1 < w / I::LANES };
-                let b = p.packed[c0 * p.kp + cb * TILE_BYTES..].as_ptr();
-                // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `kp`
-                // bytes (`rows_out`), and groups `0..16 * steps` of column blocks `cb` (and
-                // `cb + 1` if `two`) of the panel: inside it, as `steps * 64 <= kp`; the tiles
-                // are configured. The sums of the pair before lie in the other buffer.
+                let pair = ColumnPair { c0, cb, two: cb + 1 < w / I::LANES };
+                let tiles = Tiles {
+                    a: rows_out.as_ptr(),
+                    a_stride: stride,
+                    b: p.packed[c0 * p.kp + cb * TILE_BYTES..].as_ptr(),
+                    b_tail: tail_weights.get((c0 + cb) * TILE_BYTES..).map_or(core::ptr::null(), <[i8]>::as_ptr),
+                    b_stride: w * I::GROUP,
+                    full,
+                    steps,
+                };
+                // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `stride`
+                // bytes (`rows_out`), groups `0..16 * full` of column blocks `cb` (and `cb + 1`
+                // if `two`) of the panel (inside it, as `full * 64 <= kp`), and, if `steps >
+                // full`, the same blocks of the panel's tail tile; the tiles are configured.
+                // The sums of the pair before lie in the other buffer.
                 unsafe {
-                    multiply(rows_out.as_ptr(), p.kp, b, w * I::GROUP, steps, two_rows, pair.two);
+                    multiply(&tiles, two_rows, pair.two);
                     if let Some(before) = pending {
-                        finish_pair::<I, DOUBLE>(p, &rows_out, &sums[stored], before, steps, (r0, rows), out);
+                        finish_pair::<I, DOUBLE>(p, &sums[stored], before, (r0, rows), out);
                     }
                     stored ^= 1;
                     store(&mut sums[stored], two_rows, pair.two);
@@ -199,7 +215,7 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
         }
         if let Some(before) = pending {
             // SAFETY: as above, for the last pair.
-            unsafe { finish_pair::<I, DOUBLE>(p, &rows_out, &sums[stored], before, steps, (r0, rows), out) };
+            unsafe { finish_pair::<I, DOUBLE>(p, &sums[stored], before, (r0, rows), out) };
         }
         r0 += rows;
     }
@@ -207,37 +223,58 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }
 
-/// The depth's last groups (past the whole tiles), the per-column constant and the output
-/// stage of one column pair, for the `rows` rows of the block at row `r0`, from their tile
-/// sums.
+/// The weights of the depth past the whole tiles, one tile of 16 groups per panel, padded with
+/// zeros: the panel at column `c0` (`w` wide) has its last `tail / 4` groups at
+/// `c0 * 64 + g * w * 4` (`g < 16`), in the panel's own layout, so that the last step of depth
+/// reads them as the others read the panel. Empty where `kp` is whole tiles.
+fn tail_tiles<I: Isa>(p: &Gemm<'_, u8>, full: usize, tail: usize) -> alloc::vec::Vec<i8> {
+    if tail == 0 {
+        return alloc::vec::Vec::new();
+    }
+    let mut tiles = alloc::vec![0i8; p.np * TILE_BYTES];
+    let mut c0 = 0;
+    while c0 < p.np {
+        let w = I::PANEL.min(p.np - c0);
+        let groups = &p.packed[c0 * p.kp + full * TILE_ROWS * w * I::GROUP..(c0 + w) * p.kp];
+        tiles[c0 * TILE_BYTES..][..groups.len()].copy_from_slice(groups);
+        c0 += w;
+    }
+    tiles
+}
+
+/// Where one column pair's tiles are read: `a` the block's rows, `a_stride` apart; `b` the
+/// column block's first group in the panel, its groups `b_stride` apart; `b_tail` the same
+/// block in the panel's tail tile ([`tail_tiles`]); `full` steps of depth from the panel, then,
+/// if `steps > full`, one from the tail tile.
+struct Tiles {
+    a: *const u8,
+    a_stride: usize,
+    b: *const i8,
+    b_tail: *const i8,
+    b_stride: usize,
+    full: usize,
+    steps: usize,
+}
+
+/// The per-column constant and the output stage of one column pair, for the `rows` rows of
+/// the block at row `r0`, from their tile sums.
 ///
 /// # Safety
-/// As [`simd::gemm_body`]; `rows_out` holds the block's rows of `kp` bytes and `sums` the
-/// pair's first `16 * steps` groups of them.
+/// As [`simd::gemm_body`]; `sums` holds the pair's sums over the whole depth.
 #[inline(always)]
 unsafe fn finish_pair<I: Isa<X = u8>, const DOUBLE: bool>(
     p: &Gemm<'_, u8>,
-    rows_out: &[u8],
     sums: &Sums,
     pair: ColumnPair,
-    steps: usize,
     (r0, rows): (usize, usize),
     out: &mut [i8],
 ) {
-    let blocks = pair.w / I::LANES;
-    let panel = p.packed[pair.c0 * p.kp..].as_ptr();
     for (i, row_sums) in sums.0.iter().enumerate().take(rows) {
-        let x = rows_out[i * p.kp..].as_ptr();
         for y in pair.cb..pair.cb + 1 + usize::from(pair.two) {
-            // SAFETY: 16 sums at `row_sums[16 * (y - cb)]`; groups below `kp / 4` of row `i`
-            // and of column block `y` of the panel; `c0 + 16 * y < np`; the features are the
-            // caller's.
+            // SAFETY: 16 sums at `row_sums[16 * (y - cb)]`; `c0 + 16 * y < np`; the features
+            // are the caller's.
             unsafe {
-                let mut acc = I::load_i32(row_sums[(y - pair.cb) * I::LANES..].as_ptr());
-                for g in steps * TILE_ROWS..p.kp / I::GROUP {
-                    let wg = panel.add((g * blocks + y) * I::LANES * I::GROUP);
-                    acc = I::madd(acc, I::broadcast_group(x.add(g * I::GROUP)), I::load_weights(wg));
-                }
+                let acc = I::load_i32(row_sums[(y - pair.cb) * I::LANES..].as_ptr());
                 simd::finish::<I, DOUBLE>(p, acc, r0 + i, pair.c0 + y * I::LANES, out);
             }
         }
@@ -249,22 +286,14 @@ unsafe fn finish_pair<I: Isa<X = u8>, const DOUBLE: bool>(
 /// # Safety
 /// As [`accumulate`].
 #[inline(always)]
-unsafe fn multiply(
-    a: *const u8,
-    a_stride: usize,
-    b: *const i8,
-    b_stride: usize,
-    steps: usize,
-    two_rows: bool,
-    two: bool,
-) {
+unsafe fn multiply(tiles: &Tiles, two_rows: bool, two: bool) {
     // SAFETY: forwarded.
     unsafe {
         match (two_rows, two) {
-            (true, true) => accumulate::<true, true>(a, a_stride, b, b_stride, steps),
-            (true, false) => accumulate::<true, false>(a, a_stride, b, b_stride, steps),
-            (false, true) => accumulate::<false, true>(a, a_stride, b, b_stride, steps),
-            (false, false) => accumulate::<false, false>(a, a_stride, b, b_stride, steps),
+            (true, true) => accumulate::<true, true>(tiles),
+            (true, false) => accumulate::<true, false>(tiles),
+            (false, true) => accumulate::<false, true>(tiles),
+            (false, false) => accumulate::<false, false>(tiles),
         }
     }
 }
@@ -293,36 +322,31 @@ unsafe fn store(sums: &mut Sums, two_rows: bool, two: bool) {
     }
 }
 
-/// `steps` whole tiles of depth of one or two row tiles (`TWO_ROWS`) by one or two column
-/// blocks (`PAIR`), summed from zero in tmm0 to tmm3 (tmm2 and tmm3 the second row tile, tmm1
-/// and tmm3 the second column block); [`store`] takes them out.
+/// `steps` tiles of depth of one or two row tiles (`TWO_ROWS`) by one or two column blocks
+/// (`PAIR`), summed from zero in tmm0 to tmm3 (tmm2 and tmm3 the second row tile, tmm1 and tmm3
+/// the second column block); [`store`] takes them out.
 ///
 /// # Safety
-/// The tiles must be configured as [`CONFIG`]; `a` must have `(TWO_ROWS ? 32 : 16)` rows of
-/// `steps * 64` bytes readable `a_stride` apart, and `b` `16 * steps` rows of 64 bytes (128
-/// with `PAIR`) readable `b_stride` apart.
+/// The tiles must be configured as [`CONFIG`]; `t.a` must have `(TWO_ROWS ? 32 : 16)` rows of
+/// `steps * 64` bytes readable `a_stride` apart, `t.b` `16 * full` rows and, if `steps > full`,
+/// `t.b_tail` 16 rows, of 64 bytes (128 with `PAIR`), readable `b_stride` apart.
 #[inline(always)]
-unsafe fn accumulate<const TWO_ROWS: bool, const PAIR: bool>(
-    a: *const u8,
-    a_stride: usize,
-    b: *const i8,
-    b_stride: usize,
-    steps: usize,
-) {
+unsafe fn accumulate<const TWO_ROWS: bool, const PAIR: bool>(t: &Tiles) {
     // SAFETY (all blocks): the caller's contract.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
-        for t in 0..steps {
-            let (at, bt) = (a.add(t * TILE_BYTES), b.add(t * TILE_ROWS * b_stride));
+        for step in 0..t.steps {
+            let at = t.a.add(step * TILE_BYTES);
+            let bt = if step < t.full { t.b.add(step * TILE_ROWS * t.b_stride) } else { t.b_tail };
             asm!("tileloadd tmm4, [{a} + {sa}*1]", "tileloadd tmm6, [{b} + {sb}*1]", "tdpbusd tmm0, tmm4, tmm6",
-                a = in(reg) at, sa = in(reg) a_stride, b = in(reg) bt, sb = in(reg) b_stride, options(nostack, readonly));
+                a = in(reg) at, sa = in(reg) t.a_stride, b = in(reg) bt, sb = in(reg) t.b_stride, options(nostack, readonly));
             if PAIR {
                 asm!("tileloadd tmm7, [{b} + {sb}*1]", "tdpbusd tmm1, tmm4, tmm7",
-                    b = in(reg) bt.add(TILE_BYTES), sb = in(reg) b_stride, options(nostack, readonly));
+                    b = in(reg) bt.add(TILE_BYTES), sb = in(reg) t.b_stride, options(nostack, readonly));
             }
             if TWO_ROWS {
                 asm!("tileloadd tmm5, [{a} + {sa}*1]", "tdpbusd tmm2, tmm5, tmm6",
-                    a = in(reg) at.add(TILE_ROWS * a_stride), sa = in(reg) a_stride, options(nostack, readonly));
+                    a = in(reg) at.add(TILE_ROWS * t.a_stride), sa = in(reg) t.a_stride, options(nostack, readonly));
                 if PAIR {
                     asm!("tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
                 }
