@@ -40,6 +40,11 @@ macro_rules! avx512_lanes {
             (x as u8) ^ 0x80
         }
 
+        /// Where the zero point is small, so that the clamp around it cannot overflow `i32`.
+        fn double_in_i32(stage: &$crate::OutputStage<'_>) -> bool {
+            (-(1 << 16)..=1 << 16).contains(&stage.output_zero_point)
+        }
+
         one_intrinsic_lanes! { "avx512f,avx512bw,avx512vnni";
             splat: _mm512_set1_epi32, add: _mm512_add_epi32, sub: _mm512_sub_epi32, mullo: _mm512_mullo_epi32,
             shl: _mm512_sllv_epi32, load_i32: _mm512_loadu_si512,
@@ -115,6 +120,49 @@ macro_rules! avx512_lanes {
 
             fn narrow(a: __m512i, b: __m512i) -> __m128i {
                 _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
+            }
+
+            /// The rule in its two steps in `i32` lanes, as AVX2 computes it (see there), with
+            /// mask registers for the rounding's comparison and add, and `vpmovdb` to narrow:
+            /// 16 outputs from two `vpmuldq` and no widening to 64-bit halves.
+            fn requant_double(
+                acc: __m512i,
+                sv: &$crate::simd::StageVectors,
+                col: usize,
+                stage: &$crate::OutputStage<'_>,
+            ) -> __m128i {
+                if !Self::double_in_i32(stage) {
+                    // SAFETY: forwarded (the caller's contract).
+                    return unsafe { $crate::simd::requant_wide::<Self, true>(acc, sv, col, stage) };
+                }
+                // SAFETY: `left`, `mult_i32` and `right` hold `col + 16` entries for `Double`
+                // (the caller's contract).
+                let (left, mult, right) = unsafe {
+                    (
+                        _mm512_loadu_si512(sv.left.as_ptr().add(col).cast()),
+                        _mm512_loadu_si512(sv.mult_i32.as_ptr().add(col).cast()),
+                        _mm512_loadu_si512(sv.right.as_ptr().add(col).cast()),
+                    )
+                };
+                let a = _mm512_sllv_epi32(acc, left);
+                let nudge = _mm512_set1_epi64(1 << 30);
+                let even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
+                let odd = _mm512_add_epi64(
+                    _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(mult)),
+                    nudge,
+                );
+                let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
+                let one = _mm512_set1_epi32(1);
+                let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+                let threshold = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(h));
+                let above = _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, mask), threshold);
+                let shifted = _mm512_srav_epi32(h, right);
+                let y = _mm512_mask_add_epi32(shifted, above, shifted, one);
+                // `bounds` is `[min - zp, max - zp, zp]` of this stage (the caller's contract).
+                let [lo, hi, zp] = sv.bounds;
+                let (lo, hi, zp) = (_mm512_set1_epi32(lo), _mm512_set1_epi32(hi), _mm512_set1_epi32(zp));
+                // The values are in `[-128, 127]`: the truncating narrow changes nothing.
+                _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, lo), hi), zp))
             }
 
         }
