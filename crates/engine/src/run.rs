@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 
 use aiop_kernels::reference as spec;
 use aiop_kernels::{
-    ActivationProduct, KernelError, KernelPath, OutputStage, PackedMatrix, batch_matmul, depthwise_conv2d, qgemm,
+    ActivationProduct, KernelError, KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, batch_matmul,
+    depthwise_conv2d, qgemm,
 };
 
 use crate::error::{EngineError, Result};
@@ -55,6 +56,9 @@ pub struct LoadedModel {
     /// Weights of FullyConnected and Conv2D ops laid out for `path` (None elsewhere, and for
     /// the reference path, which reads the weights as stored).
     packed: Vec<Option<PackedMatrix>>,
+    /// Per op: the depthwise layers of [`PREPARE_STAGE_FROM_CHANNELS`] channels or more,
+    /// prepared for the path (their stage constants and paired taps built once).
+    depthwise: Vec<Option<PreparedDepthwise>>,
     /// Each op's per-channel output multipliers and shifts, as the kernels' stage reads them
     /// (empty for ops without an output stage): split out once here, not on every run.
     stage_scales: Vec<(Vec<i32>, Vec<i8>)>,
@@ -111,7 +115,8 @@ fn constant_i32(model: &Model, id: Option<TensorId>) -> Option<&[i32]> {
 }
 
 /// Output channels from which a layer's stage constants are built at load
-/// ([`PackedMatrix::prepare_stage`]) rather than on every call. Preparing costs a few
+/// ([`PackedMatrix::prepare_stage`], and [`PreparedDepthwise`] with its taps in pairs)
+/// rather than on every call. Preparing costs a few
 /// allocations per op: for a model of many one-channel layers that made loading 1.2x slower
 /// per gas than ecrecover (the part charged before loading pays per byte, and such an op is a
 /// few dozen bytes), while a layer of 32 channels has at least a few hundred bytes of scales,
@@ -163,7 +168,26 @@ impl ValidModel {
             })
             .collect();
         let mut packed = Vec::with_capacity(model.ops.len());
+        let mut depthwise = Vec::with_capacity(model.ops.len());
         for ((op, g), (multiplier, shift)) in model.ops.iter().zip(&self.geometry).zip(&stage_scales) {
+            depthwise.push(match op {
+                Op::DepthwiseConv2D { input, weights, bias, output, clamp, .. }
+                    if path != KernelPath::Reference && g.cols >= PREPARE_STAGE_FROM_CHANNELS =>
+                {
+                    let stage = OutputStage {
+                        multiplier,
+                        shift,
+                        output_zero_point: model.tensors[usize::from(*output)].zero_point,
+                        clamp_min: clamp.min,
+                        clamp_max: clamp.max,
+                        rounding: model.version.rounding(),
+                    };
+                    let input_zero_point = model.tensors[usize::from(*input)].zero_point;
+                    let (w, b) = (constant_i8(model, *weights), constant_i32(model, *bias));
+                    Some(PreparedDepthwise::new(path, &g.window, w, input_zero_point, b, &stage)?)
+                }
+                _ => None,
+            });
             let matrix = match op {
                 Op::FullyConnected { input, weights, bias, output, clamp, .. }
                 | Op::Conv2D { input, weights, bias, output, clamp, .. }
@@ -192,7 +216,7 @@ impl ValidModel {
             };
             packed.push(matrix);
         }
-        Ok(LoadedModel { valid: self, packed, stage_scales, path })
+        Ok(LoadedModel { valid: self, packed, depthwise, stage_scales, path })
     }
 
     /// The model's header, its cost checked against the ops.
@@ -339,7 +363,10 @@ impl LoadedModel {
                     (Op::Conv2D { .. }, Some(p)) => fast::conv2d(g, p, x, zp, b, &stage, out)?,
                     (Op::Conv2D { .. }, None) => spec::conv2d(&g.window, g.cols, x, zp, w, b, &stage, out),
                     // Depthwise weights need no packing: the kernel dispatches on the path.
-                    _ => depthwise_conv2d(self.path, &g.window, x, zp, w, b, &stage, out)?,
+                    _ => match &self.depthwise[index] {
+                        Some(layer) => layer.run(x, out)?,
+                        None => depthwise_conv2d(self.path, &g.window, x, zp, w, b, &stage, out)?,
+                    },
                 }
             }
             Op::MaxPool2D { input, clamp, .. } if self.path != KernelPath::Reference => {

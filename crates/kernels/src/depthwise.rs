@@ -11,7 +11,9 @@ use core::ops::Range;
 
 #[cfg(target_arch = "x86_64")]
 use crate::simd;
-use crate::{KernelError, KernelPath, OutputStage, WindowGeometry, check_len, reference};
+use alloc::vec::Vec;
+
+use crate::{KernelError, KernelPath, OutputStage, Rounding, WindowGeometry, check_len, reference};
 
 /// The depthwise formula on an input already expanded to `cols` channels (depth multiplier
 /// 1), in scalar code without a bounds test per tap: the in-image
@@ -103,6 +105,27 @@ pub fn depthwise_conv2d(
         check_len(K, "bias", cols, bias.len())?;
     }
     stage.check(K, cols)?;
+    dispatch(path, g, input, input_zero_point, weights, bias, stage, None, out)
+}
+
+/// [`depthwise_conv2d`] once its lengths are checked, with the vector kernel's per-call
+/// constants `prepared` for exactly these arguments, if given (see [`PreparedDepthwise`]).
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    path: KernelPath,
+    g: &WindowGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    prepared: Option<&Prepared>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    #[cfg(target_arch = "x86_64")]
+    let (cols, pixels_in) = (mul(g.in_c, g.depth_multiplier)?, mul(g.in_h, g.in_w)?);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = prepared;
     let unavailable = KernelError::PathUnavailable(path.name());
     match path {
         KernelPath::Reference => {
@@ -113,22 +136,125 @@ pub fn depthwise_conv2d(
         KernelPath::Avx2 => {
             let isa = crate::x86::Avx2::detect().ok_or(unavailable)?;
             let x = one_input_per_output(g, input, pixels_in, cols)?;
-            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, prepared, out)
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             let isa = crate::x86::Avx512::detect().ok_or(unavailable)?;
             let x = one_input_per_output(g, input, pixels_in, cols)?;
-            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, prepared, out)
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Amx => {
             let isa = crate::x86::Avx512Amx::detect().ok_or(unavailable)?;
             let x = one_input_per_output(g, input, pixels_in, cols)?;
-            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, out)
+            simd::depthwise(isa, g, cols, &x, input_zero_point, weights, bias, stage, prepared, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         _ => Err(unavailable),
+    }
+}
+
+/// What the vector kernel builds from a layer's constants on every call: the output stage's
+/// widened constants and, where they pay, the taps in pairs.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Prepared = simd::DepthwiseConstants;
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type Prepared = ();
+
+/// A depthwise layer prepared once for one path: its geometry, weights, bias, input zero
+/// point and output stage, owned, with what the vector kernel would otherwise build from them
+/// on every call. [`PreparedDepthwise::run`] returns the bytes of [`depthwise_conv2d`] on the
+/// same arguments; only the input varies, so nothing it holds can disagree with a call.
+#[derive(Debug, Clone)]
+pub struct PreparedDepthwise {
+    path: KernelPath,
+    geometry: WindowGeometry,
+    input_zero_point: i32,
+    weights: Vec<i8>,
+    bias: Option<Vec<i32>>,
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+    /// The output zero point and bounds, and the rule.
+    output: (i32, i8, i8, Rounding),
+    prepared: Option<Prepared>,
+}
+
+impl PreparedDepthwise {
+    /// Checks the lengths as [`depthwise_conv2d`] does and builds the kernel's constants for
+    /// `path` (none for the reference path, or for channels too few for a vector).
+    pub fn new(
+        path: KernelPath,
+        g: &WindowGeometry,
+        weights: &[i8],
+        input_zero_point: i32,
+        bias: Option<&[i32]>,
+        stage: &OutputStage<'_>,
+    ) -> Result<Self, KernelError> {
+        const K: &str = "PreparedDepthwise::new";
+        if !path.is_available() {
+            return Err(KernelError::PathUnavailable(path.name()));
+        }
+        let cols = mul(g.in_c, g.depth_multiplier)?;
+        check_len(K, "weights", mul(mul(g.kernel_h, g.kernel_w)?, cols)?, weights.len())?;
+        if let Some(bias) = bias {
+            check_len(K, "bias", cols, bias.len())?;
+        }
+        stage.check(K, cols)?;
+        #[cfg(target_arch = "x86_64")]
+        let prepared = match path {
+            KernelPath::Reference => None,
+            KernelPath::Avx2 => {
+                simd::depthwise_constants::<crate::x86::Avx2>(g, cols, weights, bias, input_zero_point, stage)
+            }
+            KernelPath::Avx512 => {
+                simd::depthwise_constants::<crate::x86::Avx512>(g, cols, weights, bias, input_zero_point, stage)
+            }
+            KernelPath::Amx => {
+                simd::depthwise_constants::<crate::x86::Avx512Amx>(g, cols, weights, bias, input_zero_point, stage)
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let prepared = None;
+        Ok(PreparedDepthwise {
+            path,
+            geometry: *g,
+            input_zero_point,
+            weights: weights.to_vec(),
+            bias: bias.map(<[i32]>::to_vec),
+            multiplier: stage.multiplier.to_vec(),
+            shift: stage.shift.to_vec(),
+            output: (stage.output_zero_point, stage.clamp_min, stage.clamp_max, stage.rounding),
+            prepared,
+        })
+    }
+
+    /// [`depthwise_conv2d`] on `input` with the prepared layer's arguments.
+    pub fn run(&self, input: &[i8], out: &mut [i8]) -> Result<(), KernelError> {
+        let (output_zero_point, clamp_min, clamp_max, rounding) = self.output;
+        let stage = OutputStage {
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+            output_zero_point,
+            clamp_min,
+            clamp_max,
+            rounding,
+        };
+        let g = &self.geometry;
+        let (bias, zp) = (self.bias.as_deref(), self.input_zero_point);
+        let Some(prepared) = &self.prepared else {
+            return depthwise_conv2d(self.path, g, input, zp, &self.weights, bias, &stage, out);
+        };
+        const K: &str = "PreparedDepthwise::run";
+        let cols = mul(g.in_c, g.depth_multiplier)?;
+        check_len(K, "input", mul(mul(g.in_h, g.in_w)?, g.in_c)?, input.len())?;
+        check_len(K, "out", mul(mul(g.out_h, g.out_w)?, cols)?, out.len())?;
+        dispatch(self.path, g, input, zp, &self.weights, bias, &stage, Some(prepared), out)
+    }
+
+    /// The path the layer was prepared for.
+    pub fn path(&self) -> KernelPath {
+        self.path
     }
 }
 

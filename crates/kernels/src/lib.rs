@@ -32,7 +32,7 @@ mod x86;
 
 pub mod reference;
 
-pub use depthwise::depthwise_conv2d;
+pub use depthwise::{PreparedDepthwise, depthwise_conv2d};
 pub use matmul::{ActivationProduct, batch_matmul};
 pub use path::{KernelChoice, KernelPath};
 pub use requant::{

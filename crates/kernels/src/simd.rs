@@ -1227,6 +1227,7 @@ pub(crate) fn depthwise<I: Isa>(
     weights: &[i8],
     bias: Option<&[i32]>,
     stage: &OutputStage<'_>,
+    prepared: Option<&DepthwiseConstants>,
     out: &mut [i8],
 ) -> Result<(), KernelError> {
     const K: &str = "depthwise_conv2d";
@@ -1243,15 +1244,50 @@ pub(crate) fn depthwise<I: Isa>(
         crate::depthwise::scalar_channels(g, cols, input, input_zero_point, weights, bias, stage, out);
         return Ok(());
     }
-    let np = round_up(cols, I::LANES).ok_or(overflow)?;
-    let sv = StageVectors::new::<I>(cols, np, None, bias, 0, stage);
-    let paired = paired_taps::<I>(g, cols, cols - cols % I::LANES, weights, bias, input_zero_point);
-    let p = Depthwise { g, cols, input, input_zero_point, weights, sv: &sv, stage, paired: paired.as_ref() };
+    let built;
+    let constants = match prepared {
+        Some(constants) => constants,
+        None => {
+            built = depthwise_constants::<I>(g, cols, weights, bias, input_zero_point, stage).ok_or(overflow)?;
+            &built
+        }
+    };
+    let (sv, paired) = (&constants.stage, constants.paired.as_ref());
+    let p = Depthwise { g, cols, input, input_zero_point, weights, sv, stage, paired };
     match stage.rounding {
         Rounding::Single => isa.depthwise::<false>(&p, out),
         Rounding::Double => isa.depthwise::<true>(&p, out),
     }
     Ok(())
+}
+
+/// What [`depthwise`] builds from a layer's constants before its loop: the stage's widened
+/// constants and the taps in pairs (where they pay). Built for exactly one set of arguments
+/// (`crate::PreparedDepthwise` owns them together).
+#[derive(Debug, Clone)]
+pub(crate) struct DepthwiseConstants {
+    stage: StageVectors,
+    paired: Option<PairedTaps>,
+}
+
+/// The constants of [`depthwise`] for these arguments, for `cols` channels of `I`; `None` on
+/// a size overflow. The caller checked the lengths of `weights`, `bias` and the stage.
+pub(crate) fn depthwise_constants<I: Isa>(
+    g: &WindowGeometry,
+    cols: usize,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_zero_point: i32,
+    stage: &OutputStage<'_>,
+) -> Option<DepthwiseConstants> {
+    if cols < SCALAR_DEPTHWISE_BELOW {
+        return None;
+    }
+    let np = round_up(cols, I::LANES)?;
+    Some(DepthwiseConstants {
+        stage: StageVectors::new::<I>(cols, np, None, bias, 0, stage),
+        paired: paired_taps::<I>(g, cols, cols - cols % I::LANES, weights, bias, input_zero_point),
+    })
 }
 
 /// A depthwise kernel's weights two taps at a time, for the pixels whose whole window lies
@@ -1260,7 +1296,7 @@ pub(crate) fn depthwise<I: Isa>(
 /// at `weights[q * cols + c]`. Such a pixel's sum `bias + sum w * (x - zp)` is, modulo 2^32,
 /// `fix + sum w * x` with `fix[c] = bias[c] - zp * sum_taps w[c]`, so the pairs read the
 /// inputs as they are. Channels `0..cols`, whole vectors.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PairedTaps {
     weights: Vec<i32>,
     fix: Vec<i32>,

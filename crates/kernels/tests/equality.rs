@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use aiop_kernels::{
-    KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm, qgemm_gathered,
-    reference, requantize_block, requantize_double, requantize_uniform,
+    KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry, depthwise_conv2d, qgemm,
+    qgemm_gathered, reference, requantize_block, requantize_double, requantize_uniform,
 };
 use proptest::prelude::*;
 
@@ -345,6 +345,11 @@ fn check_dw(test: &'static str, c: &Dw) -> Result<(), TestCaseError> {
             let mut got = vec![0i8; len];
             depthwise_conv2d(path, &c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
             prop_assert_eq!(&got, &want, "path {} {:?} {:?}", path, rounding, c.g);
+            // The same layer prepared once, as a loaded model holds it.
+            let layer = PreparedDepthwise::new(path, &c.g, &c.w, c.zp, c.bias.as_deref(), &st).expect("prepare");
+            let mut got = vec![0i8; len];
+            layer.run(&c.x, &mut got).expect("prepared depthwise");
+            prop_assert_eq!(&got, &want, "prepared, path {} {:?} {:?}", path, rounding, c.g);
         }
     }
     Ok(())
@@ -634,6 +639,15 @@ fn bad_lengths_are_errors() {
         }
         let g = WindowGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
         assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
+        assert!(PreparedDepthwise::new(path, &g, &[], 0, None, &st).is_err());
+        // A prepared layer of 3 channels (3x3 image, 1x1 kernel) refuses inputs and outputs of
+        // the wrong length.
+        let g = WindowGeometry { in_h: 3, in_w: 3, in_c: 3, out_h: 3, out_w: 3, kernel_h: 1, kernel_w: 1, ..g };
+        let g = WindowGeometry { stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, depth_multiplier: 1, ..g };
+        let layer = PreparedDepthwise::new(path, &g, &[1; 3], 0, None, &st).expect("prepare");
+        assert!(layer.run(&[0; 27], &mut [0; 27]).is_ok());
+        assert!(layer.run(&[0; 26], &mut [0; 27]).is_err());
+        assert!(layer.run(&[0; 27], &mut [0; 28]).is_err());
         assert!(requantize_block(path, &[0; 5], 3, &st, &mut [0; 5]).is_err());
     }
 }

@@ -204,9 +204,15 @@ fn check_dw<I: Isa>(isa: I, c: &DwCase) -> Result<(), TestCaseError> {
         let len = c.g.out_h * c.g.out_w * cols;
         let mut want = vec![0i8; len];
         reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
-        let mut got = vec![0x55i8; len];
-        super::depthwise(isa, &c.g, cols, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut got).expect("depthwise");
-        prop_assert_eq!(&got, &want, "{} {:?} {:?}", I::NAME, rounding, c.g);
+        // Once building the constants in the call, once with them prepared beforehand.
+        let bias = c.bias.as_deref();
+        let prepared = super::depthwise_constants::<I>(&c.g, cols, &c.w, bias, c.zp, &st);
+        for prepared in [None, prepared.as_ref()] {
+            let mut got = vec![0x55i8; len];
+            super::depthwise(isa, &c.g, cols, &c.x, c.zp, &c.w, bias, &st, prepared, &mut got).expect("depthwise");
+            let how = if prepared.is_some() { "prepared" } else { "built per call" };
+            prop_assert_eq!(&got, &want, "{} {:?} {} {:?}", I::NAME, rounding, how, c.g);
+        }
     }
     Ok(())
 }
@@ -421,7 +427,8 @@ fn check_dw_at_buffer_end<I: Isa>(isa: I) {
                 let mut want = vec![0i8; len];
                 reference::depthwise_conv2d(&g, &x, -7, &w, None, &st, &mut want);
                 let mut got = vec![0x55i8; len];
-                super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, &mut got).expect("depthwise");
+                super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, None, &mut got)
+                    .expect("depthwise");
                 assert_eq!(got, want, "{} cols {cols} {g:?} {rounding:?}", I::NAME);
             }
         }
