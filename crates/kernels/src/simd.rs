@@ -415,6 +415,14 @@ pub(crate) struct StageVectors {
     /// `Double` in `i32` lanes only (else empty): `right = max(-clamp(shift, -31, 30), 0)`,
     /// the rounding divide's exponent in those two steps.
     pub right: Vec<i32>,
+    /// `Double` in `i32` lanes only (else empty; read by AVX-512): `mult_i32[j + 1]` at every even `j` (0 at odd
+    /// ones), which a 64-bit lane's low half multiplies the odd lane by without a shift.
+    pub mult_odd: Vec<i32>,
+    /// `Double` in `i32` lanes only (else empty; read by AVX-512): `2^right - 1`, the bits the rounding divide
+    /// rounds away.
+    pub round_mask: Vec<i32>,
+    /// Whether any channel's `left` is above zero: where none is, the shift is skipped.
+    pub shifts_left: bool,
     /// The stage's bounds less its output zero point, and the zero point: `clamp(y + zp, min,
     /// max)` is `clamp(y, min - zp, max - zp) + zp` where `y` and `zp` are small, as in those two
     /// steps. Held here, so that a vector stage splats them with plain loads.
@@ -447,6 +455,9 @@ impl StageVectors {
             neg: Vec::new(),
             mult_i32: Vec::new(),
             right: Vec::new(),
+            mult_odd: Vec::new(),
+            round_mask: Vec::new(),
+            shifts_left: false,
             bounds: {
                 let zp = stage.output_zero_point;
                 [i32::from(stage.clamp_min).wrapping_sub(zp), i32::from(stage.clamp_max).wrapping_sub(zp), zp]
@@ -480,6 +491,7 @@ impl StageVectors {
         }
         let right = |s: i32| (-s).max(0);
         sv.left = padded_vec(shift().map(|s| s.max(0)), padded, 0);
+        sv.shifts_left = sv.left.iter().any(|&l| l > 0);
         if wide {
             sv.shr = padded_vec(shift().map(|s| 31 + i64::from(right(s))), padded, 1);
             sv.round = padded_vec(
@@ -491,6 +503,10 @@ impl StageVectors {
         } else {
             sv.mult_i32 = padded_vec(multiplier.iter().map(|&m| m.max(0)), padded, 0);
             sv.right = padded_vec(shift().map(right), padded, 0);
+            sv.mult_odd = (0..padded)
+                .map(|j| if j % 2 == 0 { sv.mult_i32.get(j + 1).copied().unwrap_or(0) } else { 0 })
+                .collect();
+            sv.round_mask = padded_vec(shift().map(|s| ((1i64 << right(s)) - 1) as i32), padded, 0);
         }
         sv
     }

@@ -135,25 +135,23 @@ macro_rules! avx512_lanes {
                     // SAFETY: forwarded (the caller's contract).
                     return unsafe { $crate::simd::requant_wide::<Self, true>(acc, sv, col, stage) };
                 }
-                // SAFETY: `left`, `mult_i32` and `right` hold `col + 16` entries for `Double`
-                // (the caller's contract).
-                let (left, mult, right) = unsafe {
+                // SAFETY: `left`, `mult_i32`, `mult_odd`, `right` and `round_mask` hold `col + 16`
+                // entries for `Double` (the caller's contract).
+                let (left, mult, mult_odd, right, mask) = unsafe {
                     (
                         _mm512_loadu_si512(sv.left.as_ptr().add(col).cast()),
                         _mm512_loadu_si512(sv.mult_i32.as_ptr().add(col).cast()),
+                        _mm512_loadu_si512(sv.mult_odd.as_ptr().add(col).cast()),
                         _mm512_loadu_si512(sv.right.as_ptr().add(col).cast()),
+                        _mm512_loadu_si512(sv.round_mask.as_ptr().add(col).cast()),
                     )
                 };
-                let a = _mm512_sllv_epi32(acc, left);
+                let a = if sv.shifts_left { _mm512_sllv_epi32(acc, left) } else { acc };
                 let nudge = _mm512_set1_epi64(1 << 30);
                 let even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
-                let odd = _mm512_add_epi64(
-                    _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(mult)),
-                    nudge,
-                );
+                let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(a), mult_odd), nudge);
                 let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
                 let one = _mm512_set1_epi32(1);
-                let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
                 let threshold = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(h));
                 let above = _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, mask), threshold);
                 let shifted = _mm512_srav_epi32(h, right);
