@@ -13,7 +13,7 @@ use aiop_kernels::{
 
 use crate::error::{EngineError, Result};
 use crate::format::{self, ModelHeader};
-use crate::model::{DType, Model, Op, Scale, TensorData, TensorId};
+use crate::model::{Clamp, DType, Model, Op, Scale, TensorData, TensorId};
 use crate::ops::{fast, reference};
 use crate::validate::{Geometry, Validated, validate};
 
@@ -114,6 +114,25 @@ fn constant_i32(model: &Model, id: Option<TensorId>) -> Option<&[i32]> {
     }
 }
 
+/// A layer op's input zero point and output stage, as each of its runs calls its kernel.
+fn layer_stage<'a>(
+    model: &Model,
+    (multiplier, shift): (&'a [i32], &'a [i8]),
+    input: TensorId,
+    output: TensorId,
+    clamp: Clamp,
+) -> (i32, OutputStage<'a>) {
+    let stage = OutputStage {
+        multiplier,
+        shift,
+        output_zero_point: model.tensors[usize::from(output)].zero_point,
+        clamp_min: clamp.min,
+        clamp_max: clamp.max,
+        rounding: model.version.rounding(),
+    };
+    (model.tensors[usize::from(input)].zero_point, stage)
+}
+
 /// Output channels from which a layer's stage constants are built at load
 /// ([`PackedMatrix::prepare_stage`], and [`PreparedDepthwise`] with its taps in pairs)
 /// rather than on every call. Preparing costs a few
@@ -174,15 +193,7 @@ impl ValidModel {
                 Op::DepthwiseConv2D { input, weights, bias, output, clamp, .. }
                     if path != KernelPath::Reference && g.cols >= PREPARE_STAGE_FROM_CHANNELS =>
                 {
-                    let stage = OutputStage {
-                        multiplier,
-                        shift,
-                        output_zero_point: model.tensors[usize::from(*output)].zero_point,
-                        clamp_min: clamp.min,
-                        clamp_max: clamp.max,
-                        rounding: model.version.rounding(),
-                    };
-                    let input_zero_point = model.tensors[usize::from(*input)].zero_point;
+                    let (input_zero_point, stage) = layer_stage(model, (multiplier, shift), *input, *output, *clamp);
                     let (w, b) = (constant_i8(model, *weights), constant_i32(model, *bias));
                     Some(PreparedDepthwise::new(path, &g.window, w, input_zero_point, b, &stage)?)
                 }
@@ -200,15 +211,7 @@ impl ValidModel {
                     }
                     // Every run calls this product with the same stage: its widened constants
                     // are built here once (the kernel checks they match before using them).
-                    let stage = OutputStage {
-                        multiplier,
-                        shift,
-                        output_zero_point: model.tensors[usize::from(*output)].zero_point,
-                        clamp_min: clamp.min,
-                        clamp_max: clamp.max,
-                        rounding: model.version.rounding(),
-                    };
-                    let input_zero_point = model.tensors[usize::from(*input)].zero_point;
+                    let (input_zero_point, stage) = layer_stage(model, (multiplier, shift), *input, *output, *clamp);
                     matrix.prepare_stage(input_zero_point, constant_i32(model, *bias), &stage)?;
                     Some(matrix)
                 }

@@ -374,6 +374,13 @@ macro_rules! entry_points {
 }
 pub(crate) use entry_points;
 
+/// Whether `stage`'s output zero point is small enough (within 2^16) that the clamp around it
+/// cannot overflow `i32`: where an ISA computes double rounding in `i32` lanes
+/// ([`Isa::double_in_i32`]).
+pub(crate) fn zero_point_is_small(stage: &OutputStage<'_>) -> bool {
+    (-(1 << 16)..=1 << 16).contains(&stage.output_zero_point)
+}
+
 /// Per-channel constants of the output stage, widened once per call so that the vector
 /// requantization reads them with plain loads. Padded with zeros to a whole number of
 /// vectors; padded lanes are computed and thrown away.

@@ -40,7 +40,7 @@ unsafe impl Isa for Avx2 {
 
     /// Where the zero point is small, so that the clamp around it cannot overflow `i32`.
     fn double_in_i32(stage: &OutputStage<'_>) -> bool {
-        (-(1 << 16)..=1 << 16).contains(&stage.output_zero_point)
+        crate::simd::zero_point_is_small(stage)
     }
 
     one_intrinsic_lanes! { "avx2";

@@ -42,7 +42,7 @@ macro_rules! avx512_lanes {
 
         /// Where the zero point is small, so that the clamp around it cannot overflow `i32`.
         fn double_in_i32(stage: &$crate::OutputStage<'_>) -> bool {
-            (-(1 << 16)..=1 << 16).contains(&stage.output_zero_point)
+            $crate::simd::zero_point_is_small(stage)
         }
 
         one_intrinsic_lanes! { "avx512f,avx512bw,avx512vnni";
