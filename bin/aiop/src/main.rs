@@ -44,8 +44,12 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
     let cli = Cli::parse();
+    // Gas is timed under the allocator's defaults: a reth node with this EvmFactory runs
+    // jemalloc, which kept resnet_large no faster than glibc's defaults here.
+    if !matches!(cli.command, Command::Bench(_)) {
+        keep_freed_memory();
+    }
     let result = match cli.command {
         Command::Node(args) => aiop_node::cli::run_node(args),
         Command::Chain(command) => aiop_node::cli::run_chain(command),
@@ -68,7 +72,9 @@ fn main() -> ExitCode {
 /// up with fresh mappings, so every run of a model paid page faults (and the kernel's zeroing)
 /// for buffers it had just freed: resnet_large on the amx path spent about a tenth of its time
 /// there, and ran at 0.79x the time once glibc kept them (`aiop model run --repeat 500`,
-/// interleaved, Sapphire Rapids). Up to 512 MiB stays with the process, which a node reuses.
+/// interleaved, Sapphire Rapids). Up to 512 MiB of free heap stays with each of malloc's
+/// arenas, which a node reuses.
+/// Called once, before any thread starts.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets the allocator's parameters, here before any thread exists;

@@ -340,15 +340,8 @@ impl LoadedModel {
             | Op::Conv2D { input, weights, bias, output, clamp, .. }
             | Op::DepthwiseConv2D { input, weights, bias, output, clamp, .. } => {
                 let (multiplier, shift) = &self.stage_scales[index];
-                let stage = OutputStage {
-                    multiplier,
-                    shift,
-                    output_zero_point: self.zero_point(*output),
-                    clamp_min: clamp.min,
-                    clamp_max: clamp.max,
-                    rounding: self.rounding(),
-                };
-                let (x, zp) = (value(*input), self.zero_point(*input));
+                let (zp, stage) = layer_stage(model, (multiplier, shift), *input, *output, *clamp);
+                let x = value(*input);
                 let w = constant_i8(model, *weights);
                 let b = constant_i32(model, *bias);
                 // A product prepared at load was prepared with this op's own zero point, bias

@@ -162,6 +162,10 @@ pub(crate) type Prepared = simd::DepthwiseConstants;
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) type Prepared = ();
 
+/// Outputs above which [`PreparedDepthwise::new`] prepares nothing (2^26: the engine's arena
+/// holds 2^25 bytes).
+const PREPARE_AT_MOST_OUTPUTS: usize = 1 << 26;
+
 /// A depthwise layer prepared once for one path: its geometry, weights, bias, input zero
 /// point and output stage, owned, with what the vector kernel would otherwise build from them
 /// on every call. [`PreparedDepthwise::run`] returns the bytes of [`depthwise_conv2d`] on the
@@ -196,6 +200,8 @@ impl PreparedDepthwise {
             return Err(KernelError::PathUnavailable(path.name()));
         }
         let cols = mul(g.in_c, g.depth_multiplier)?;
+        mul(mul(g.in_h, g.in_w)?, g.in_c)?;
+        let outputs = mul(mul(g.out_h, g.out_w)?, cols)?;
         check_len(K, "weights", mul(mul(g.kernel_h, g.kernel_w)?, cols)?, weights.len())?;
         if let Some(bias) = bias {
             check_len(K, "bias", cols, bias.len())?;
@@ -203,6 +209,10 @@ impl PreparedDepthwise {
         stage.check(K, cols)?;
         #[cfg(target_arch = "x86_64")]
         let prepared = match path {
+            // Finding the taps to pair walks the output's rows and columns, which a call bounds
+            // by its buffer; a layer of more outputs than any model's arena holds is prepared
+            // with nothing, and its calls build the constants as `depthwise_conv2d` does.
+            _ if outputs > PREPARE_AT_MOST_OUTPUTS => None,
             KernelPath::Reference => None,
             KernelPath::Avx2 => {
                 simd::depthwise_constants::<crate::x86::Avx2>(g, cols, weights, bias, input_zero_point, stage)

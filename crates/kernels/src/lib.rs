@@ -2,10 +2,11 @@
 //!
 //! Every kernel here has a plain scalar twin in [`reference`] that is its specification (and
 //! what the engine's reference path runs); the vector kernels are one driver (`simd`) over
-//! an ISA's lanes (`x86::avx2`, `x86::avx512`, and a portable emulation of both widths for
-//! tests), and must return bit-identical results for every input the caller's
-//! preconditions allow; property tests declared with each kernel assert it for every ISA
-//! the CPU has, and say which they could not run. [`WindowGeometry`] is the one description
+//! an ISA's lanes (`x86::avx2`, `x86::avx512`, `x86::amx` with AVX-512's lanes and a matrix
+//! product on AMX tiles, and a portable emulation of both widths for tests), and must return
+//! bit-identical results for every input the caller's preconditions allow; property tests
+//! declared with each kernel assert it for every ISA the CPU has, and say which they could
+//! not run. [`WindowGeometry`] is the one description
 //! of a sliding window, shared with the engine's validation.
 //!
 //! This crate must never: use floating point, saturate where the reference does not, depend

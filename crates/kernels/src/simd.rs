@@ -57,6 +57,10 @@ pub(crate) unsafe trait Isa: Copy {
     /// [`Isa::depthwise_pair`] (one `i16` pair multiply-accumulate per two taps, where the
     /// ISA has one that the weights' packing pays for) rather than one `mullo` per tap.
     const PAIRED_TAPS: bool = false;
+    /// Whether the `i32`-lane double rounding reads the odd lanes' multipliers and the rounding
+    /// masks prepared in the [`StageVectors`] (`mult_odd`, `round_mask`) rather than deriving
+    /// them in its lanes.
+    const ROUNDING_VECTORS: bool = false;
     /// A vector of `LANES` `i32` lanes (or of the operands of a multiply-accumulate).
     type V: Copy;
     /// One activation as the multiply-accumulate reads it.
@@ -186,16 +190,17 @@ pub(crate) unsafe trait Isa: Copy {
     unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
 
     /// Whether [`Isa::requant_double`] computes `stage` in `i32` lanes (reading `mult_i32` and
-    /// `right` of the [`StageVectors`]) rather than in `i64` lanes ([`requant_wide`]). The
-    /// vectors are built for exactly this answer.
+    /// `right` of the [`StageVectors`], and `mult_odd` and `round_mask` where
+    /// [`Isa::ROUNDING_VECTORS`]) rather than in `i64` lanes ([`requant_wide`]). The vectors
+    /// are built for exactly this answer.
     fn double_in_i32(_stage: &OutputStage<'_>) -> bool {
         false
     }
 
     /// The whole output stage of `LANES` accumulators under [`Rounding::Double`]: by default
-    /// [`requant_wide`], in `i64` lanes. An ISA without a 64-bit arithmetic shift, minimum and
-    /// maximum (AVX2) computes it in `i32` lanes, as the rule itself is written, where
-    /// [`Isa::double_in_i32`] says so.
+    /// [`requant_wide`], in `i64` lanes. AVX2 (no 64-bit arithmetic shift, minimum or maximum)
+    /// and AVX-512 (fewer instructions than its 64-bit halves) compute it in `i32` lanes, as
+    /// the rule itself is written, where [`Isa::double_in_i32`] says so.
     ///
     /// # Safety
     /// As [`requant`] with `DOUBLE`; see [`Isa`].
@@ -422,11 +427,12 @@ pub(crate) struct StageVectors {
     /// `Double` in `i32` lanes only (else empty): `right = max(-clamp(shift, -31, 30), 0)`,
     /// the rounding divide's exponent in those two steps.
     pub right: Vec<i32>,
-    /// `Double` in `i32` lanes only (else empty; read by AVX-512): `mult_i32[j + 1]` at every even `j` (0 at odd
-    /// ones), which a 64-bit lane's low half multiplies the odd lane by without a shift.
+    /// `Double` in `i32` lanes where [`Isa::ROUNDING_VECTORS`] (else empty): `mult_i32[j + 1]`
+    /// at every even `j` (0 at odd ones), which a 64-bit lane's low half multiplies the odd
+    /// lane by without a shift.
     pub mult_odd: Vec<i32>,
-    /// `Double` in `i32` lanes only (else empty; read by AVX-512): `2^right - 1`, the bits the rounding divide
-    /// rounds away.
+    /// `Double` in `i32` lanes where [`Isa::ROUNDING_VECTORS`] (else empty): `2^right - 1`, the
+    /// bits the rounding divide rounds away.
     pub round_mask: Vec<i32>,
     /// Whether any channel's `left` is above zero: where none is, the shift is skipped.
     pub shifts_left: bool,
@@ -510,10 +516,12 @@ impl StageVectors {
         } else {
             sv.mult_i32 = padded_vec(multiplier.iter().map(|&m| m.max(0)), padded, 0);
             sv.right = padded_vec(shift().map(right), padded, 0);
-            sv.mult_odd = (0..padded)
-                .map(|j| if j % 2 == 0 { sv.mult_i32.get(j + 1).copied().unwrap_or(0) } else { 0 })
-                .collect();
-            sv.round_mask = padded_vec(shift().map(|s| ((1i64 << right(s)) - 1) as i32), padded, 0);
+            if I::ROUNDING_VECTORS {
+                sv.mult_odd = (0..padded)
+                    .map(|j| if j % 2 == 0 { sv.mult_i32.get(j + 1).copied().unwrap_or(0) } else { 0 })
+                    .collect();
+                sv.round_mask = padded_vec(shift().map(|s| ((1i64 << right(s)) - 1) as i32), padded, 0);
+            }
         }
         sv
     }

@@ -462,6 +462,19 @@ proptest! {
 
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Products large enough for the `amx` path's tiles (2^19 multiply-accumulates and more):
+    /// 64 to 96 rows (two or three blocks of 32, the last partial), 40 to 130 columns (panels
+    /// ending in one to four column blocks), depths of four to eleven tiles with and without
+    /// a tail. On other paths, more cases of their own kernels.
+    #[test]
+    fn qgemm_on_amx_tiles_matches_reference(c in gemm_case_in(64..=96, 40..=130, 250..=700)) {
+        check_gemm("qgemm_on_amx_tiles_matches_reference", &c)?;
+    }
+}
+
 /// The accumulator bound of the crate's precondition: `K * 127 * 255 + |bias| = i32::MAX`
 /// exactly in magnitude, with every product at its extreme, both signs.
 #[test]
@@ -639,11 +652,14 @@ fn bad_lengths_are_errors() {
         }
         let g = WindowGeometry { in_h: usize::MAX, in_w: 2, in_c: 3, ..Default::default() };
         assert!(depthwise_conv2d(path, &g, &[], 0, &[], None, &st, &mut []).is_err());
-        assert!(PreparedDepthwise::new(path, &g, &[], 0, None, &st).is_err());
-        // A prepared layer of 3 channels (3x3 image, 1x1 kernel) refuses inputs and outputs of
-        // the wrong length.
+        // A layer of 3 channels (3x3 image, 1x1 kernel): prepared, it refuses inputs and
+        // outputs of the wrong length; weights of the wrong length and sizes that overflow are
+        // refused when it is prepared.
         let g = WindowGeometry { in_h: 3, in_w: 3, in_c: 3, out_h: 3, out_w: 3, kernel_h: 1, kernel_w: 1, ..g };
         let g = WindowGeometry { stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, depth_multiplier: 1, ..g };
+        assert!(PreparedDepthwise::new(path, &g, &[1; 2], 0, None, &st).is_err());
+        let huge = WindowGeometry { in_h: usize::MAX, ..g };
+        assert!(PreparedDepthwise::new(path, &huge, &[1; 3], 0, None, &st).is_err());
         let layer = PreparedDepthwise::new(path, &g, &[1; 3], 0, None, &st).expect("prepare");
         assert!(layer.run(&[0; 27], &mut [0; 27]).is_ok());
         assert!(layer.run(&[0; 26], &mut [0; 27]).is_err());

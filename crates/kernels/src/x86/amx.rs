@@ -15,7 +15,8 @@
 //!
 //! Must never: run a tile instruction without a token, leave a call with the tiles
 //! configured (each product releases them), read outside its buffers (every tile load is
-//! inside the activations' block or the panel, checked below), or use floating point.
+//! inside the activations' block, the panel or the panel's tail tile, checked below), or use
+//! floating point.
 
 use core::arch::asm;
 use core::arch::x86_64::*;
@@ -100,10 +101,11 @@ const TILE_BYTES: usize = 64;
 const BLOCK_ROWS: usize = 2 * TILE_ROWS;
 /// Fewest rows for which the tiles run: below, most of a row tile would be padding.
 const TILES_FROM_ROWS: usize = 16;
-/// Fewest multiply-accumulates (rows by padded columns by padded depth) for which the tiles
-/// run. Configuring and releasing the tiles, and the sums leaving them through memory, cost
-/// about 0.4 µs a call: criterion on Sapphire Rapids put 16x72x16 at 2.1x the VNNI time,
-/// 196x144x32 (0.9M) at 0.95x, 784x576x64 at 0.68x and 256x1024x1024 at 0.43x.
+/// Fewest multiply-accumulates (rows by padded columns by depth padded to whole tiles) for
+/// which the tiles run. Configuring and releasing the tiles, and the sums leaving them through
+/// memory, cost about 0.4 µs a call: criterion on Sapphire Rapids, with every product on tiles
+/// (benches named rows x depth x columns), put 16x72x16 (32K here) at 2.1x the VNNI time,
+/// 196x144x32 (1.2M) at 0.95x, 784x576x64 (29M) at 0.68x and 256x1024x1024 at 0.43x.
 /// The driver's own tests take the tiles from far smaller products, to reach every edge of
 /// them with shapes the reference computes quickly.
 const TILES_FROM_MACS: usize = if cfg!(test) { 1 << 12 } else { 1 << 19 };

@@ -31,6 +31,7 @@ macro_rules! avx512_lanes {
         const MASKED_PARTIAL_LOADS: bool = true;
         const LHS_OFFSET: i32 = 128;
         const PAIRED_TAPS: bool = true;
+        const ROUNDING_VECTORS: bool = true;
         type V = __m512i;
         type X = u8;
         type W = __m512i;
