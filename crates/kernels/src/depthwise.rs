@@ -92,6 +92,23 @@ pub fn depthwise_conv2d(
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) -> Result<(), KernelError> {
+    checked(path, g, input, input_zero_point, weights, bias, stage, None, out)
+}
+
+/// [`depthwise_conv2d`], with the vector kernel's per-call constants `prepared` for exactly
+/// these arguments, if given (see [`PreparedDepthwise`]).
+#[allow(clippy::too_many_arguments)]
+fn checked(
+    path: KernelPath,
+    g: &WindowGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    stage: &OutputStage<'_>,
+    prepared: Option<&Prepared>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
     const K: &str = "depthwise_conv2d";
     if !path.is_available() {
         return Err(KernelError::PathUnavailable(path.name()));
@@ -105,25 +122,6 @@ pub fn depthwise_conv2d(
         check_len(K, "bias", cols, bias.len())?;
     }
     stage.check(K, cols)?;
-    dispatch(path, g, input, input_zero_point, weights, bias, stage, None, out)
-}
-
-/// [`depthwise_conv2d`] once its lengths are checked, with the vector kernel's per-call
-/// constants `prepared` for exactly these arguments, if given (see [`PreparedDepthwise`]).
-#[allow(clippy::too_many_arguments)]
-fn dispatch(
-    path: KernelPath,
-    g: &WindowGeometry,
-    input: &[i8],
-    input_zero_point: i32,
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    stage: &OutputStage<'_>,
-    prepared: Option<&Prepared>,
-    out: &mut [i8],
-) -> Result<(), KernelError> {
-    #[cfg(target_arch = "x86_64")]
-    let (cols, pixels_in) = (mul(g.in_c, g.depth_multiplier)?, mul(g.in_h, g.in_w)?);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = prepared;
     let unavailable = KernelError::PathUnavailable(path.name());
@@ -250,16 +248,8 @@ impl PreparedDepthwise {
             clamp_max,
             rounding,
         };
-        let g = &self.geometry;
-        let (bias, zp) = (self.bias.as_deref(), self.input_zero_point);
-        let Some(prepared) = &self.prepared else {
-            return depthwise_conv2d(self.path, g, input, zp, &self.weights, bias, &stage, out);
-        };
-        const K: &str = "PreparedDepthwise::run";
-        let cols = mul(g.in_c, g.depth_multiplier)?;
-        check_len(K, "input", mul(mul(g.in_h, g.in_w)?, g.in_c)?, input.len())?;
-        check_len(K, "out", mul(mul(g.out_h, g.out_w)?, cols)?, out.len())?;
-        dispatch(self.path, g, input, zp, &self.weights, bias, &stage, Some(prepared), out)
+        let (g, bias) = (&self.geometry, self.bias.as_deref());
+        checked(self.path, g, input, self.input_zero_point, &self.weights, bias, &stage, self.prepared.as_ref(), out)
     }
 
     /// The path the layer was prepared for.
