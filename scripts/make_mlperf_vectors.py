@@ -59,7 +59,7 @@ def main():
     ap.add_argument("--aiop", default=str(ROOT / "target" / "release" / "aiop"))
     ap.add_argument("--check", action="store_true", help="write nothing; fail if a file is missing or differs")
     args = ap.parse_args()
-    paths = [p for p in ["reference", "avx2", "avx512"]
+    paths = [p for p in ["reference", "avx2", "avx512", "amx"]
              if subprocess.run([args.aiop, "model", "run", str(MODELS / "maxpool_same.aiop"), "--input",
                                 "0x" + "00" * 50, "--kernels", p], capture_output=True).returncode == 0]
     print(f"kernel paths run: {paths}")

@@ -39,7 +39,7 @@ OP_MODELS = ROOT / "testdata" / "tflite" / "tflm"
 PINS = OP_MODELS / "litert_differences.json"
 MLPERF = pathlib.Path(os.environ.get("AIOP_MLPERF_DIR", ROOT.parent / "shared" / "models" / "mlperf-tiny"))
 COUNT = 200
-KERNEL_PATHS = ["reference", "avx2", "avx512"]
+KERNEL_PATHS = ["reference", "avx2", "avx512", "amx"]
 
 
 # ---- inputs --------------------------------------------------------------------------------
