@@ -226,6 +226,14 @@ pub(crate) unsafe trait Isa: Copy {
         unsafe { depthwise_pair_by_mullo::<Self>(acc, a, b, w) }
     }
 
+    /// Whether [`Isa::gemm`] of `m` rows, `np` padded columns and depth `kp` widens the
+    /// activations itself, reading them raw from [`Gemm::raw`]: then [`qgemm`] and
+    /// [`qgemm_gathered`] build no widened copy, and `Gemm::xs` is empty. A pure function of
+    /// the shape, so that the driver and the ISA agree.
+    fn widens_rows_itself(_m: usize, _np: usize, _kp: usize) -> bool {
+        false
+    }
+
     /// [`gemm_body`] with this ISA's features enabled.
     fn gemm<const DOUBLE: bool>(self, p: &Gemm<'_, Self::X>, out: &mut [i8]);
     /// [`dot_body`] with this ISA's features enabled.
@@ -614,12 +622,14 @@ pub(crate) fn pack<I: Isa>(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>
 }
 
 /// A packed matrix product, checked by [`qgemm`]: `packed` is the panel layout of an
-/// `n x kp` matrix (`np * kp` bytes), `xs` `m` rows of `kp` widened activations, `sv` built
-/// from `stage` with `np` entries.
+/// `n x kp` matrix (`np * kp` bytes), `xs` `m` rows of `kp` widened activations (or, where
+/// the ISA [widens them itself](Isa::widens_rows_itself), empty and the rows in `raw`), `sv`
+/// built from `stage` with `np` entries.
 #[derive(Debug)]
 pub(crate) struct Gemm<'a, X> {
     pub(crate) packed: &'a [i8],
     pub(crate) xs: &'a [X],
+    pub(crate) raw: Option<RawRows<'a>>,
     pub(crate) m: usize,
     pub(crate) n: usize,
     pub(crate) np: usize,
@@ -633,6 +643,17 @@ pub(crate) struct Gemm<'a, X> {
     pub(crate) gather: Option<&'a [usize]>,
     pub(crate) segments: usize,
     pub(crate) segment_len: usize,
+}
+
+/// The activations as the caller gave them, for an ISA that widens them itself: the bytes
+/// `image` then `extra`, where a gathered row's runs lie (`Gemm::gather` offsets index the
+/// two as one), or, not gathered, row `r` at `image[r * row_len..][..row_len]` (`extra`
+/// empty, `row_len` the depth before padding). Checked by [`qgemm`] and [`qgemm_gathered`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRows<'a> {
+    pub(crate) image: &'a [i8],
+    pub(crate) extra: &'a [i8],
+    pub(crate) row_len: usize,
 }
 
 impl<X> Gemm<'_, X> {
@@ -722,16 +743,20 @@ pub(crate) fn qgemm<I: Isa>(
         isa.dot(&p, out);
         return Ok(());
     }
-    // Activations widened, rows padded to `kp` (the padding meets zero weights).
-    let mut xs = vec![I::X::default(); m.checked_mul(kp).ok_or(overflow.clone())?];
-    if k > 0 {
-        for (dst, src) in xs.chunks_exact_mut(kp).zip(lhs.chunks_exact(k)) {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = I::widen(s);
+    let np = round_up(n, I::LANES).ok_or(overflow.clone())?;
+    let raw = I::widens_rows_itself(m, np, kp).then_some(RawRows { image: lhs, extra: &[], row_len: k });
+    // Otherwise the activations widened, rows padded to `kp` (the padding meets zero weights).
+    let mut xs = Vec::new();
+    if raw.is_none() {
+        xs = vec![I::X::default(); m.checked_mul(kp).ok_or(overflow)?];
+        if k > 0 {
+            for (dst, src) in xs.chunks_exact_mut(kp).zip(lhs.chunks_exact(k)) {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = I::widen(s);
+                }
             }
         }
     }
-    let np = round_up(n, I::LANES).ok_or(overflow)?;
     let built;
     let sv = match prepared {
         Some(sv) => sv,
@@ -740,7 +765,7 @@ pub(crate) fn qgemm<I: Isa>(
             &built
         }
     };
-    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage, gather: None, segments: 1, segment_len: kp };
+    let p = Gemm { packed, xs: &xs, raw, m, n, np, kp, sv, stage, gather: None, segments: 1, segment_len: kp };
     match stage.rounding {
         Rounding::Single => isa.gemm::<false>(&p, out),
         Rounding::Double => isa.gemm::<true>(&p, out),
@@ -792,10 +817,14 @@ pub(crate) fn qgemm_gathered<I: Isa>(
     if let Some(&bad) = offsets.iter().find(|&&o| o.checked_add(segment_len).is_none_or(|end| end > total)) {
         return Err(KernelError::Length { kernel: "qgemm_gathered", buffer: "offset", expected: total, actual: bad });
     }
-    let mut xs = Vec::with_capacity(total);
-    xs.extend(image.iter().chain(extra).map(|&x| I::widen(x)));
-    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
     let np = round_up(n, I::LANES).ok_or(overflow)?;
+    let raw = I::widens_rows_itself(m, np, kp).then_some(RawRows { image, extra, row_len: k });
+    let mut xs = Vec::new();
+    if raw.is_none() {
+        xs.reserve_exact(total);
+        xs.extend(image.iter().chain(extra).map(|&x| I::widen(x)));
+    }
+    let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
     let built;
     let sv = match prepared {
         Some(sv) => sv,
@@ -804,7 +833,7 @@ pub(crate) fn qgemm_gathered<I: Isa>(
             &built
         }
     };
-    let p = Gemm { packed, xs: &xs, m, n, np, kp, sv, stage, gather: Some(offsets), segments, segment_len };
+    let p = Gemm { packed, xs: &xs, raw, m, n, np, kp, sv, stage, gather: Some(offsets), segments, segment_len };
     match stage.rounding {
         Rounding::Single => isa.gemm::<false>(&p, out),
         Rounding::Double => isa.gemm::<true>(&p, out),

@@ -118,8 +118,9 @@ fn check_gemm<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
 
 /// The product with its rows gathered in place ([`super::qgemm_gathered`]): row `r` reads
 /// the rows of `x` in reverse order, cut into the fewest runs of at least 16 whole groups
-/// (one to four), with the first row's bytes moved to `extra`; shapes the driver would copy
-/// out instead are skipped.
+/// (one to four), with the first row's bytes moved to the end and `extra` starting half a run
+/// into them (so that one run starts in the image and ends in `extra`); shapes the driver
+/// would copy out instead are skipped.
 fn check_gathered<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
     let Some(segments) = (1..=4).find(|&s| c.k.is_multiple_of(s) && super::gathers::<I>(c.n, c.k, c.k / s)) else {
         return Ok(());
@@ -139,7 +140,7 @@ fn check_gathered<I: Isa>(isa: I, c: &GemmCase) -> Result<(), TestCaseError> {
         let mut want = vec![0i8; c.m * c.n];
         reference::qgemm(&c.w, c.n, c.k, &reversed, c.m, c.zp, c.bias.as_deref(), &st, &mut want);
         let mut got = vec![0x55i8; c.m * c.n];
-        let (image, extra) = source.split_at(source.len() - c.k);
+        let (image, extra) = source.split_at(source.len() - c.k + len / 2);
         #[rustfmt::skip]
         super::qgemm_gathered(isa, &packed, &row_sums, c.n, c.k, (image, extra), &offsets, len, c.m, c.zp,
             c.bias.as_deref(), &st, None, &mut got).expect("qgemm_gathered");

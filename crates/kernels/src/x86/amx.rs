@@ -92,6 +92,12 @@ unsafe impl Isa for Avx512Amx {
     const NAME: &'static str = "amx";
     avx512_lanes!();
     entry_points!(Avx512Amx, "avx512f,avx512bw,avx512vnni", gemm_body = crate::x86::amx::gemm_body);
+
+    /// The tiles copy each block of rows out anyway: they widen the bytes in that copy.
+    #[inline]
+    fn widens_rows_itself(m: usize, np: usize, kp: usize) -> bool {
+        tile_steps(m, np, kp).is_some()
+    }
 }
 
 /// Rows per tile, and the bytes of one tile row (16 groups of four depths).
@@ -109,6 +115,17 @@ const TILES_FROM_ROWS: usize = 16;
 /// The driver's own tests take the tiles from far smaller products, to reach every edge of
 /// them with shapes the reference computes quickly.
 const TILES_FROM_MACS: usize = if cfg!(test) { 1 << 12 } else { 1 << 19 };
+
+/// The steps of depth (whole tiles, the last padded) of a product of `m` rows, `np` padded
+/// columns and depth `kp` that runs on the tiles; `None` for one that runs on the VNNI lanes
+/// (no whole tile of depth, fewer than [`TILES_FROM_ROWS`] rows or [`TILES_FROM_MACS`]).
+fn tile_steps(m: usize, np: usize, kp: usize) -> Option<usize> {
+    let (full, tail) = (kp / TILE_BYTES, kp % TILE_BYTES);
+    let steps = full + usize::from(tail > 0);
+    let macs = m.saturating_mul(np).saturating_mul(steps.saturating_mul(TILE_BYTES));
+    let fits = BLOCK_ROWS.checked_mul(steps).and_then(|s| s.checked_mul(TILE_BYTES)).is_some();
+    (fits && full > 0 && m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS).then_some(steps)
+}
 
 /// A tile configuration as `ldtilecfg` reads it: palette, then each tile's bytes per row
 /// (`u16` at byte 16 + 2t) and rows (byte 48 + t).
@@ -155,18 +172,15 @@ struct ColumnPair {
 #[inline(always)]
 pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, u8>, out: &mut [i8]) {
     const { assert!(I::LANES == 16 && I::GROUP == 4 && I::PANEL == 64) };
-    let (full, tail) = (p.kp / TILE_BYTES, p.kp % TILE_BYTES);
-    let steps = full + usize::from(tail > 0);
-    // Rows of the block padded with zeros to whole tiles of depth: the last tile's products
-    // past `kp` are zero, whatever weights they meet.
-    let stride = steps * TILE_BYTES;
-    let block_len = BLOCK_ROWS.checked_mul(stride);
-    let macs = p.m.saturating_mul(p.np).saturating_mul(stride);
-    let Some(block_len) = block_len.filter(|_| full > 0 && p.m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS) else {
+    let Some(steps) = tile_steps(p.m, p.np, p.kp) else {
         // SAFETY: the caller's contract.
-        return unsafe { simd::gemm_body::<I, DOUBLE>(p, out) };
+        return unsafe { lanes_body::<I, DOUBLE>(p, out) };
     };
-    let mut rows_out = alloc::vec![0u8; block_len];
+    let (full, tail) = (p.kp / TILE_BYTES, p.kp % TILE_BYTES);
+    // Rows of the block padded with zeros to whole tiles of depth: the last tile's products
+    // past `kp` are zero, whatever weights they meet. (`tile_steps` checked the size.)
+    let stride = steps * TILE_BYTES;
+    let mut rows_out = alloc::vec![0u8; BLOCK_ROWS * stride];
     let tail_weights = tail_tiles::<I>(p, full, tail);
     let mut sums = [Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS]), Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS])];
     // SAFETY: the caller's token proves the tiles usable; `CONFIG` is a valid palette-1 config.
@@ -175,13 +189,12 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
     while r0 < p.m {
         let rows = BLOCK_ROWS.min(p.m - r0);
         for (i, dst) in rows_out.chunks_exact_mut(stride).take(rows).enumerate() {
-            for (s, run) in dst[..p.kp].chunks_exact_mut(p.segment_len).enumerate() {
-                let at = p.segment_start(r0 + i, s);
-                run.copy_from_slice(&p.xs[at..at + p.segment_len]);
-            }
+            // SAFETY: the features are the caller's.
+            unsafe { copy_row(p, r0 + i, &mut dst[..p.kp]) };
         }
         let two_rows = rows > TILE_ROWS;
-        let (mut pending, mut stored) = (None, 0);
+        // The pair whose sums wait in `sums[ready]` for their output stage.
+        let (mut pending, mut ready) = (None, 0);
         let mut c0 = 0;
         while c0 < p.np {
             let w = I::PANEL.min(p.np - c0);
@@ -197,32 +210,133 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                     full,
                     steps,
                 };
+                let [first, second] = &mut sums;
+                let (done, filling) = if ready == 0 { (&*first, second) } else { (&*second, first) };
+                let before = match pending {
+                    Some(pair) => Finishing { sums: done, pair, r0, rows },
+                    None => Finishing::NONE,
+                };
                 // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `stride`
                 // bytes (`rows_out`), groups `0..16 * full` of column blocks `cb` (and `cb + 1`
                 // if `two`) of the panel (inside it, as `full * 64 <= kp`), and, if `steps >
                 // full`, the same blocks of the panel's tail tile; the tiles are configured.
                 // The sums of the pair before lie in the other buffer.
                 unsafe {
-                    multiply(&tiles, two_rows, pair.two);
-                    if let Some(before) = pending {
-                        finish_pair::<I, DOUBLE>(p, &sums[stored], before, (r0, rows), out);
-                    }
-                    stored ^= 1;
-                    store(&mut sums[stored], two_rows, pair.two);
+                    multiply::<I, DOUBLE>(&tiles, two_rows, pair.two, p, &before, out);
+                    store(filling, two_rows, pair.two);
                 }
+                ready ^= 1;
                 pending = Some(pair);
                 cb += 2;
             }
             c0 += w;
         }
-        if let Some(before) = pending {
+        if let Some(pair) = pending {
+            let last = Finishing { sums: &sums[ready], pair, r0, rows };
             // SAFETY: as above, for the last pair.
-            unsafe { finish_pair::<I, DOUBLE>(p, &sums[stored], before, (r0, rows), out) };
+            unsafe { last.rows::<I, DOUBLE>(p, 0, rows, out) };
         }
         r0 += rows;
     }
     // SAFETY: releases the configuration loaded above.
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
+/// [`simd::gemm_body`] for a product too small for the tiles; the activations widened first
+/// where the driver left them raw (it does so only for products on the tiles, by the same
+/// [`tile_steps`], so this copy is a safety net, not a path any call takes).
+///
+/// # Safety
+/// As [`simd::gemm_body`].
+#[inline(always)]
+unsafe fn lanes_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, u8>, out: &mut [i8]) {
+    let Some(raw) = p.raw else {
+        // SAFETY: the caller's contract.
+        return unsafe { simd::gemm_body::<I, DOUBLE>(p, out) };
+    };
+    let mut xs = alloc::vec::Vec::new();
+    match p.gather {
+        Some(_) => {
+            for &x in raw.image.iter().chain(raw.extra) {
+                xs.push(I::widen(x));
+            }
+        }
+        None => {
+            xs.resize(p.m * p.kp, 0);
+            for (dst, src) in xs.chunks_exact_mut(p.kp).zip(raw.image.chunks_exact(raw.row_len.max(1))) {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = I::widen(x);
+                }
+            }
+        }
+    }
+    let widened = Gemm { xs: &xs, raw: None, gather: p.gather, ..*p };
+    // SAFETY: the caller's contract, with the rows now widened as `Gemm` says.
+    unsafe { simd::gemm_body::<I, DOUBLE>(&widened, out) }
+}
+
+/// Row `r` of the product's activations into `dst` (its `kp` bytes), widened: read raw from
+/// [`Gemm::raw`] and flipped to unsigned here, or copied from the driver's widened rows.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW; `p` must be as [`Gemm`] says.
+#[inline(always)]
+unsafe fn copy_row(p: &Gemm<'_, u8>, r: usize, dst: &mut [u8]) {
+    let Some(raw) = p.raw else {
+        for (s, run) in dst.chunks_exact_mut(p.segment_len).enumerate() {
+            let at = p.segment_start(r, s);
+            run.copy_from_slice(&p.xs[at..at + p.segment_len]);
+        }
+        return;
+    };
+    // SAFETY (all calls): the features are the caller's.
+    match p.gather {
+        None => unsafe { copy_widened(&raw.image[r * raw.row_len..][..raw.row_len], &mut dst[..raw.row_len]) },
+        Some(offsets) => {
+            for (s, run) in dst.chunks_exact_mut(p.segment_len).enumerate() {
+                let at = offsets[r * p.segments + s];
+                // A run may start in the image and end in the extra rows (the driver's checks
+                // allow it; the engine's offsets never do).
+                let in_image = raw.image.len().saturating_sub(at).min(run.len());
+                let (head, rest) = run.split_at_mut(in_image);
+                unsafe { copy_widened(&raw.image[at.min(raw.image.len())..][..in_image], head) };
+                if !rest.is_empty() {
+                    // Here `at + in_image` is at least the image's length: `max(at, len)`.
+                    let from = at + in_image - raw.image.len();
+                    unsafe { copy_widened(&raw.extra[from..][..rest.len()], rest) };
+                }
+            }
+        }
+    }
+}
+
+/// `dst[i] = src[i] ^ 0x80` (the activations as the unsigned bytes `tdpbusd` reads), 64 bytes
+/// at a time, the last block through masked loads and stores.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW; `dst` must be as long as `src`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn copy_widened(src: &[i8], dst: &mut [u8]) {
+    debug_assert_eq!(src.len(), dst.len());
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let (mut i, len) = (0, src.len().min(dst.len()));
+    // SAFETY (both blocks): the loads and stores touch `src[i..i + 64]` and `dst[i..i + 64]`
+    // (inside both, `i + 64 <= len`), then only the `len - i` bytes the mask selects.
+    while i + 64 <= len {
+        unsafe {
+            let x = _mm512_loadu_si512(src.as_ptr().add(i).cast());
+            _mm512_storeu_si512(dst.as_mut_ptr().add(i).cast(), _mm512_xor_si512(x, flip));
+        }
+        i += 64;
+    }
+    if i < len {
+        let mask: __mmask64 = (1u64 << (len - i)) - 1;
+        unsafe {
+            let x = _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(i));
+            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add(i).cast(), mask, _mm512_xor_si512(x, flip));
+        }
+    }
 }
 
 /// The weights of the depth past the whole tiles, one tile of 16 groups per panel, padded with
@@ -258,44 +372,68 @@ struct Tiles {
     steps: usize,
 }
 
-/// The per-column constant and the output stage of one column pair, for the `rows` rows of
-/// the block at row `r0`, from their tile sums.
-///
-/// # Safety
-/// As [`simd::gemm_body`]; `sums` holds the pair's sums over the whole depth.
-#[inline(always)]
-unsafe fn finish_pair<I: Isa<X = u8>, const DOUBLE: bool>(
-    p: &Gemm<'_, u8>,
-    sums: &Sums,
+/// The per-column constant and the output stage still to run for one column pair of the
+/// block at row `r0` (`rows` rows), from its tile sums; `rows == 0` for none.
+struct Finishing<'s> {
+    sums: &'s Sums,
     pair: ColumnPair,
-    (r0, rows): (usize, usize),
-    out: &mut [i8],
-) {
-    for (i, row_sums) in sums.0.iter().enumerate().take(rows) {
-        for y in pair.cb..pair.cb + 1 + usize::from(pair.two) {
-            // SAFETY: 16 sums at `row_sums[16 * (y - cb)]`; `c0 + 16 * y < np`; the features
-            // are the caller's.
-            unsafe {
-                let acc = I::load_i32(row_sums[(y - pair.cb) * I::LANES..].as_ptr());
-                simd::finish::<I, DOUBLE>(p, acc, r0 + i, pair.c0 + y * I::LANES, out);
+    r0: usize,
+    rows: usize,
+}
+
+impl Finishing<'_> {
+    const NONE: Finishing<'static> =
+        Finishing { sums: &NO_SUMS, pair: ColumnPair { c0: 0, cb: 0, two: false }, r0: 0, rows: 0 };
+
+    /// The output stage of the block's rows `from..to` (clamped to its rows).
+    ///
+    /// # Safety
+    /// As [`simd::gemm_body`]; `sums` holds the pair's sums over the whole depth.
+    #[inline(always)]
+    unsafe fn rows<I: Isa<X = u8>, const DOUBLE: bool>(
+        &self,
+        p: &Gemm<'_, u8>,
+        from: usize,
+        to: usize,
+        out: &mut [i8],
+    ) {
+        for i in from..to.min(self.rows) {
+            let row_sums = &self.sums.0[i];
+            for y in self.pair.cb..self.pair.cb + 1 + usize::from(self.pair.two) {
+                // SAFETY: 16 sums at `row_sums[16 * (y - cb)]`; `c0 + 16 * y < np`; the
+                // features are the caller's.
+                unsafe {
+                    let acc = I::load_i32(row_sums[(y - self.pair.cb) * I::LANES..].as_ptr());
+                    simd::finish::<I, DOUBLE>(p, acc, self.r0 + i, self.pair.c0 + y * I::LANES, out);
+                }
             }
         }
     }
 }
+
+/// Sums for [`Finishing::NONE`], which reads none of them.
+static NO_SUMS: Sums = Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS]);
 
 /// [`accumulate`] for one or two row tiles by one or two column blocks.
 ///
 /// # Safety
 /// As [`accumulate`].
 #[inline(always)]
-unsafe fn multiply(tiles: &Tiles, two_rows: bool, two: bool) {
+unsafe fn multiply<I: Isa<X = u8>, const DOUBLE: bool>(
+    tiles: &Tiles,
+    two_rows: bool,
+    two: bool,
+    p: &Gemm<'_, u8>,
+    before: &Finishing<'_>,
+    out: &mut [i8],
+) {
     // SAFETY: forwarded.
     unsafe {
         match (two_rows, two) {
-            (true, true) => accumulate::<true, true>(tiles),
-            (true, false) => accumulate::<true, false>(tiles),
-            (false, true) => accumulate::<false, true>(tiles),
-            (false, false) => accumulate::<false, false>(tiles),
+            (true, true) => accumulate::<I, DOUBLE, true, true>(tiles, p, before, out),
+            (true, false) => accumulate::<I, DOUBLE, true, false>(tiles, p, before, out),
+            (false, true) => accumulate::<I, DOUBLE, false, true>(tiles, p, before, out),
+            (false, false) => accumulate::<I, DOUBLE, false, false>(tiles, p, before, out),
         }
     }
 }
@@ -326,14 +464,25 @@ unsafe fn store(sums: &mut Sums, two_rows: bool, two: bool) {
 
 /// `steps` tiles of depth of one or two row tiles (`TWO_ROWS`) by one or two column blocks
 /// (`PAIR`), summed from zero in tmm0 to tmm3 (tmm2 and tmm3 the second row tile, tmm1 and tmm3
-/// the second column block); [`store`] takes them out.
+/// the second column block); [`store`] takes them out. After each step's tile instructions
+/// comes a share of `before`'s output stage: the tile unit multiplies while the vector units
+/// finish the pair before. (Run after all the tile instructions, the stage waited behind them:
+/// the reorder buffer retires in order and filled with finished vector work while the tiles
+/// ran; 1024x360x40 took the tiles' time plus the stage's.)
 ///
 /// # Safety
 /// The tiles must be configured as [`CONFIG`]; `t.a` must have `(TWO_ROWS ? 32 : 16)` rows of
 /// `steps * 64` bytes readable `a_stride` apart, `t.b` `16 * full` rows and, if `steps > full`,
-/// `t.b_tail` 16 rows, of 64 bytes (128 with `PAIR`), readable `b_stride` apart.
+/// `t.b_tail` 16 rows, of 64 bytes (128 with `PAIR`), readable `b_stride` apart; `before` as
+/// [`Finishing::rows`] says.
 #[inline(always)]
-unsafe fn accumulate<const TWO_ROWS: bool, const PAIR: bool>(t: &Tiles) {
+unsafe fn accumulate<I: Isa<X = u8>, const DOUBLE: bool, const TWO_ROWS: bool, const PAIR: bool>(
+    t: &Tiles,
+    p: &Gemm<'_, u8>,
+    before: &Finishing<'_>,
+    out: &mut [i8],
+) {
+    let share = before.rows.div_ceil(t.steps.max(1));
     // SAFETY (all blocks): the caller's contract.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
@@ -353,6 +502,7 @@ unsafe fn accumulate<const TWO_ROWS: bool, const PAIR: bool>(t: &Tiles) {
                     asm!("tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
                 }
             }
+            before.rows::<I, DOUBLE>(p, step * share, (step + 1) * share, out);
         }
     }
 }
