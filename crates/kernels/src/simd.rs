@@ -188,6 +188,22 @@ pub(crate) unsafe trait Isa: Copy {
     /// # Safety
     /// `dst` must be valid for writing `LANES` bytes; see [`Isa`].
     unsafe fn store(bytes: Self::Bytes, dst: *mut i8);
+    /// Writes the first `len` (below `LANES`) of the bytes to `dst`: by default through a
+    /// buffer on the stack; an ISA with masked stores overrides it.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writing `len` bytes; see [`Isa`].
+    #[inline(always)]
+    unsafe fn store_prefix(bytes: Self::Bytes, dst: *mut i8, len: usize) {
+        const { assert!(Self::LANES <= 16) };
+        let mut tmp = [0i8; 16];
+        // SAFETY: `tmp` holds 16 >= LANES bytes; `dst` holds `len <= LANES` (the caller's
+        // contract).
+        unsafe {
+            Self::store(bytes, tmp.as_mut_ptr());
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, len.min(Self::LANES));
+        }
+    }
 
     /// Whether [`Isa::requant_double`] computes `stage` in `i32` lanes (reading `mult_i32` and
     /// `right` of the [`StageVectors`], and `mult_odd` and `round_mask` where
@@ -1159,11 +1175,8 @@ unsafe fn store<I: Isa>(bytes: I::Bytes, dst: &mut [i8]) {
         // SAFETY: `dst` has at least `LANES` bytes; the features are the caller's.
         unsafe { I::store(bytes, dst.as_mut_ptr()) };
     } else {
-        let mut tmp = [0i8; 16];
-        // SAFETY: `tmp` holds 16 >= LANES bytes.
-        unsafe { I::store(bytes, tmp.as_mut_ptr()) };
-        let len = dst.len();
-        dst.copy_from_slice(&tmp[..len]);
+        // SAFETY: `dst` has `len < LANES` bytes; the features are the caller's.
+        unsafe { I::store_prefix(bytes, dst.as_mut_ptr(), dst.len()) };
     }
 }
 

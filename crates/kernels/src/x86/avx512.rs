@@ -119,6 +119,13 @@ macro_rules! avx512_lanes {
                 _mm512_min_epi64(_mm512_max_epi64(y, lo), hi)
             }
 
+            fn store_prefix(bytes: __m128i, dst: *mut i8, len: usize) {
+                let mask: __mmask64 = (1u64 << len.min(16)) - 1;
+                // SAFETY: the mask enables only bytes `0..len`, writable (the caller's contract);
+                // masked-off bytes are not accessed. (The 512-bit form: AVX-512BW alone.)
+                unsafe { _mm512_mask_storeu_epi8(dst.cast(), mask, _mm512_castsi128_si512(bytes)) }
+            }
+
             fn narrow(a: __m512i, b: __m512i) -> __m128i {
                 _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
             }
