@@ -485,3 +485,62 @@ fn amx_tiles_read_inside_the_panels() {
         }
     }
 }
+
+/// The tiles' driver handed raw rows (as `qgemm` does only for products on the tiles) still
+/// computes a product below the tiles' gate: the safety net that widens them first, for rows
+/// in order and for gathered runs that cross from the image into `extra`.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn amx_widens_raw_rows_below_the_tiles_too() {
+    use super::{Gemm, RawRows, StageVectors, packed_dims};
+    use crate::x86::Avx512Amx;
+    let Some(isa) = announce("amx_widens_raw_rows_below_the_tiles_too", Avx512Amx::detect()) else {
+        return;
+    };
+    let (m, n, k, zp) = (6usize, 20usize, 40usize, -7i32);
+    let w: Vec<i8> = (0..n * k).map(|i| ((i * 37 + 11) % 255) as i8).map(|v| v.max(-127)).collect();
+    let x: Vec<i8> = (0..m * k).map(|i| ((i * 101 + 3) % 256) as u8 as i8).collect();
+    let packed = pack::<Avx512Amx>(&w, n, k).expect("pack");
+    let (_, kp) = packed_dims::<Avx512Amx>(n, k).expect("dims");
+    assert!(kp == k && !Avx512Amx::widens_rows_itself(m, round_up(n, 16).expect("np"), kp));
+    let row_sums: Vec<i32> = w.chunks_exact(k).map(|r| r.iter().map(|&v| i32::from(v)).sum()).collect();
+    let st = Stage { multiplier: vec![1 << 30; n], shift: vec![-6; n], zero_point: 3, lo: -128, hi: 127 };
+    // Gathered: row r is x's row m-1-r, its two runs of 20; the image ends 10 bytes into the
+    // last row, so that row's first run starts in the image and ends in `extra`.
+    let (image, extra) = x.split_at((m - 1) * k + 10);
+    let offsets: Vec<usize> = (0..m).rev().flat_map(|r| [r * k, r * k + k / 2]).collect();
+    let reversed: Vec<i8> = x.chunks_exact(k).rev().flatten().copied().collect();
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let view = st.view(rounding);
+        let np = round_up(n, Avx512Amx::LANES).expect("np");
+        let sv = StageVectors::new::<Avx512Amx>(n, np, Some(&row_sums), None, zp + Avx512Amx::LHS_OFFSET, &view);
+        let cases = [
+            (RawRows { image: &x, extra: &[], row_len: k }, None, 1, kp, &x),
+            (RawRows { image, extra, row_len: k }, Some(offsets.as_slice()), 2, k / 2, &reversed),
+        ];
+        for (raw, gather, segments, segment_len, rows) in cases {
+            let mut want = vec![0i8; m * n];
+            reference::qgemm(&w, n, k, rows, m, zp, None, &view, &mut want);
+            let p = Gemm {
+                packed: &packed,
+                xs: &[],
+                raw: Some(raw),
+                m,
+                n,
+                np,
+                kp,
+                sv: &sv,
+                stage: &view,
+                gather,
+                segments,
+                segment_len,
+            };
+            let mut got = vec![0x55i8; m * n];
+            match rounding {
+                Rounding::Single => isa.gemm::<false>(&p, &mut got),
+                Rounding::Double => isa.gemm::<true>(&p, &mut got),
+            }
+            assert_eq!(got, want, "amx raw rows below the tiles, gathered {} {rounding:?}", gather.is_some());
+        }
+    }
+}
