@@ -9,6 +9,11 @@
 //! activations padded with zeros and its weights copied once per call into a zero-padded tile
 //! per panel. Products too small to pay for the tiles run on the VNNI lanes.
 //!
+//! The tiles read the activations as the caller gave them and flip them to unsigned bytes in
+//! their own copy of each block of rows, so the driver builds no widened copy for them
+//! ([`Isa::widens_rows_itself`]); and each step of depth is followed by a share of the column
+//! pair before's output stage, so that the vector units work while the tile unit does.
+//!
 //! Linux keeps the tile registers off until a process asks for them (`arch_prctl`
 //! `ARCH_REQ_XCOMP_PERM`); [`Avx512Amx::detect`] asks once and makes a token only if the
 //! kernel granted them and the CPU has AMX-TILE and AMX-INT8 besides the AVX-512 features.
