@@ -198,6 +198,7 @@ impl PreparedDepthwise {
             return Err(KernelError::PathUnavailable(path.name()));
         }
         let cols = mul(g.in_c, g.depth_multiplier)?;
+        // The input's size too, which every run checks its input against.
         mul(mul(g.in_h, g.in_w)?, g.in_c)?;
         let outputs = mul(mul(g.out_h, g.out_w)?, cols)?;
         check_len(K, "weights", mul(mul(g.kernel_h, g.kernel_w)?, cols)?, weights.len())?;

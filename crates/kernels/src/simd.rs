@@ -672,6 +672,27 @@ pub(crate) struct RawRows<'a> {
     pub(crate) row_len: usize,
 }
 
+/// The activations of `rows` widened as [`Gemm::xs`] holds them: `gathered`, the image then
+/// `extra` as one (the offsets index them); otherwise `m` rows of `row_len` widened bytes,
+/// each padded to `kp` with zeros (which meet the weights' zero padding). The caller checked
+/// that `m * kp` does not overflow.
+pub(crate) fn widen_rows<I: Isa>(rows: &RawRows<'_>, gathered: bool, m: usize, kp: usize) -> Vec<I::X> {
+    if gathered {
+        let mut xs = Vec::with_capacity(rows.image.len() + rows.extra.len());
+        xs.extend(rows.image.iter().chain(rows.extra).map(|&x| I::widen(x)));
+        return xs;
+    }
+    let mut xs = vec![I::X::default(); m * kp];
+    if rows.row_len > 0 {
+        for (dst, src) in xs.chunks_exact_mut(kp).zip(rows.image.chunks_exact(rows.row_len)) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = I::widen(s);
+            }
+        }
+    }
+    xs
+}
+
 impl<X> Gemm<'_, X> {
     /// The index in `xs` of segment `s` of row `r`.
     #[inline(always)]
@@ -760,19 +781,11 @@ pub(crate) fn qgemm<I: Isa>(
         return Ok(());
     }
     let np = round_up(n, I::LANES).ok_or(overflow.clone())?;
-    let raw = I::widens_rows_itself(m, np, kp).then_some(RawRows { image: lhs, extra: &[], row_len: k });
-    // Otherwise the activations widened, rows padded to `kp` (the padding meets zero weights).
-    let mut xs = Vec::new();
-    if raw.is_none() {
-        xs = vec![I::X::default(); m.checked_mul(kp).ok_or(overflow)?];
-        if k > 0 {
-            for (dst, src) in xs.chunks_exact_mut(kp).zip(lhs.chunks_exact(k)) {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = I::widen(s);
-                }
-            }
-        }
-    }
+    // The widened rows' size, checked whoever widens them.
+    m.checked_mul(kp).ok_or(overflow)?;
+    let rows = RawRows { image: lhs, extra: &[], row_len: k };
+    let raw = I::widens_rows_itself(m, np, kp).then_some(rows);
+    let xs = if raw.is_some() { Vec::new() } else { widen_rows::<I>(&rows, false, m, kp) };
     let built;
     let sv = match prepared {
         Some(sv) => sv,
@@ -834,12 +847,9 @@ pub(crate) fn qgemm_gathered<I: Isa>(
         return Err(KernelError::Length { kernel: "qgemm_gathered", buffer: "offset", expected: total, actual: bad });
     }
     let np = round_up(n, I::LANES).ok_or(overflow)?;
-    let raw = I::widens_rows_itself(m, np, kp).then_some(RawRows { image, extra, row_len: k });
-    let mut xs = Vec::new();
-    if raw.is_none() {
-        xs.reserve_exact(total);
-        xs.extend(image.iter().chain(extra).map(|&x| I::widen(x)));
-    }
+    let rows = RawRows { image, extra, row_len: k };
+    let raw = I::widens_rows_itself(m, np, kp).then_some(rows);
+    let xs = if raw.is_some() { Vec::new() } else { widen_rows::<I>(&rows, true, m, kp) };
     let lhs_offset = lhs_zero_point.wrapping_add(I::LHS_OFFSET);
     let built;
     let sv = match prepared {

@@ -217,9 +217,12 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                 };
                 let [first, second] = &mut sums;
                 let (done, filling) = if ready == 0 { (&*first, second) } else { (&*second, first) };
-                let before = match pending {
-                    Some(pair) => Finishing { sums: done, pair, r0, rows },
-                    None => Finishing::NONE,
+                // No pair before the first: no rows to finish.
+                let before = Finishing {
+                    sums: done,
+                    pair: pending.unwrap_or(pair),
+                    r0,
+                    rows: if pending.is_some() { rows } else { 0 },
                 };
                 // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `stride`
                 // bytes (`rows_out`), groups `0..16 * full` of column blocks `cb` (and `cb + 1`
@@ -259,22 +262,8 @@ unsafe fn lanes_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, u8>, out: 
         // SAFETY: the caller's contract.
         return unsafe { simd::gemm_body::<I, DOUBLE>(p, out) };
     };
-    let mut xs = alloc::vec::Vec::new();
-    match p.gather {
-        Some(_) => {
-            for &x in raw.image.iter().chain(raw.extra) {
-                xs.push(I::widen(x));
-            }
-        }
-        None => {
-            xs.resize(p.m * p.kp, 0);
-            for (dst, src) in xs.chunks_exact_mut(p.kp).zip(raw.image.chunks_exact(raw.row_len.max(1))) {
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = I::widen(x);
-                }
-            }
-        }
-    }
+    // `qgemm` and `qgemm_gathered` checked `m * kp`.
+    let xs = simd::widen_rows::<I>(&raw, p.gather.is_some(), p.m, p.kp);
     let widened = Gemm { xs: &xs, raw: None, gather: p.gather, ..*p };
     // SAFETY: the caller's contract, with the rows now widened as `Gemm` says.
     unsafe { simd::gemm_body::<I, DOUBLE>(&widened, out) }
@@ -387,9 +376,6 @@ struct Finishing<'s> {
 }
 
 impl Finishing<'_> {
-    const NONE: Finishing<'static> =
-        Finishing { sums: &NO_SUMS, pair: ColumnPair { c0: 0, cb: 0, two: false }, r0: 0, rows: 0 };
-
     /// The output stage of the block's rows `from..to` (clamped to its rows).
     ///
     /// # Safety
@@ -415,9 +401,6 @@ impl Finishing<'_> {
         }
     }
 }
-
-/// Sums for [`Finishing::NONE`], which reads none of them.
-static NO_SUMS: Sums = Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS]);
 
 /// [`accumulate`] for one or two row tiles by one or two column blocks.
 ///
