@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+mod aligned;
 mod depthwise;
 mod matmul;
 mod path;
@@ -41,6 +42,7 @@ pub use requant::{
 };
 pub use window::WindowGeometry;
 
+use aligned::LineAligned;
 use alloc::vec::Vec;
 
 /// Why a kernel call was refused. The engine validates shapes before calling a kernel, so
@@ -90,7 +92,7 @@ pub struct PackedMatrix {
     row_sums: Vec<i32>,
     /// The weights in the order the path's kernel reads them (empty for the reference):
     /// see `simd::pack`.
-    packed: Vec<i8>,
+    packed: LineAligned<i8>,
     /// The output stage's widened constants for one stage, built once by
     /// [`PackedMatrix::prepare_stage`]; [`qgemm`] uses them only when its own arguments are
     /// the ones they were built from, so they can make a call faster, never different.
@@ -148,7 +150,7 @@ impl PackedMatrix {
             weights.chunks_exact(k).map(|row| row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)))).collect()
         };
         let packed = match path {
-            KernelPath::Reference => Some(Vec::new()),
+            KernelPath::Reference => LineAligned::zeroed(0),
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx2 => simd::pack::<x86::Avx2>(weights, n, k),
             #[cfg(target_arch = "x86_64")]

@@ -19,6 +19,7 @@ mod tests;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::aligned::LineAligned;
 use crate::{KernelError, OutputStage, Rounding, WindowGeometry, check_len};
 
 /// One instruction set's lanes. The value is a zero-sized token that only a successful CPU
@@ -603,10 +604,11 @@ pub(crate) fn packed_dims<I: Isa>(n: usize, k: usize) -> Option<(usize, usize)> 
 /// `PANEL` columns (the last narrower, a whole number of vectors) with `GROUP` consecutive
 /// `k` of a column side by side: for each group of `k`, the columns of the panel in order,
 /// which is `out[c0 * kp + (kk / GROUP) * w * GROUP + j * GROUP + kk % GROUP]` for column
-/// `c0 + j` of a `w`-wide panel. Padding is zero, so it adds nothing to a dot product.
-pub(crate) fn pack<I: Isa>(weights: &[i8], n: usize, k: usize) -> Option<Vec<i8>> {
+/// `c0 + j` of a `w`-wide panel. Padding is zero, so it adds nothing to a dot product. The
+/// panels start on cache lines (whole tiles of them are read at once on the tiles' path).
+pub(crate) fn pack<I: Isa>(weights: &[i8], n: usize, k: usize) -> Option<LineAligned<i8>> {
     let (size, kp) = packed_dims::<I>(n, k)?;
-    let mut out = vec![0i8; size];
+    let mut out = LineAligned::zeroed(size)?;
     if use_dot(n, k) {
         for (dst, src) in out.chunks_exact_mut(kp).zip(weights.chunks_exact(k)) {
             dst[..k].copy_from_slice(src);

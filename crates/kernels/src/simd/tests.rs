@@ -321,7 +321,7 @@ fn check_pack<I: Isa>() {
                     (seed >> 24) as i8
                 })
                 .collect();
-            assert_eq!(pack::<I>(&weights, n, k).unwrap(), pack_by_formula::<I>(&weights, n, k), "n {n} k {k}");
+            assert_eq!(&*pack::<I>(&weights, n, k).unwrap(), &pack_by_formula::<I>(&weights, n, k), "n {n} k {k}");
         }
     }
 }

@@ -27,6 +27,7 @@ use core::arch::asm;
 use core::arch::x86_64::*;
 
 use super::avx512::avx512_lanes;
+use crate::aligned::LineAligned;
 use crate::simd::{self, Gemm, Isa, entry_points, lanes, one_intrinsic_lanes};
 
 /// Proof that this CPU has the [`super::Avx512`] features, AMX-TILE and AMX-INT8, and that the
@@ -170,7 +171,9 @@ struct ColumnPair {
 /// column pair of each panel the tiles of depth accumulate in tmm0 to tmm3, which are stored,
 /// and the per-column constant and the output stage follow on the VNNI lanes, row by row. The
 /// output of one pair runs while the tiles multiply the next (two buffers of sums), so that
-/// the vector units and the tile unit work at the same time.
+/// the vector units and the tile unit work at the same time; the last pair of a block
+/// finishes during the next block's first. Every buffer a tile load reads starts on a cache
+/// line (`crate::aligned`).
 ///
 /// # Safety
 /// As [`simd::gemm_body`], and `I` must be [`Avx512Amx`] (its token proves the tiles usable).
@@ -185,9 +188,18 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
     // Rows of the block padded with zeros to whole tiles of depth: the last tile's products
     // past `kp` are zero, whatever weights they meet. (`tile_steps` checked the size.)
     let stride = steps * TILE_BYTES;
-    let mut rows_out = alloc::vec![0u8; BLOCK_ROWS * stride];
-    let tail_weights = tail_tiles::<I>(p, full, tail);
+    // On a cache line, as the panels are (see `crate::aligned`); `tile_steps` checked the size.
+    let (Some(mut rows_out), Some(tail_weights)) =
+        (LineAligned::<u8>::zeroed(BLOCK_ROWS * stride), tail_tiles::<I>(p, full, tail))
+    else {
+        // SAFETY: the caller's contract.
+        return unsafe { lanes_body::<I, DOUBLE>(p, out) };
+    };
     let mut sums = [Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS]), Sums([[0; 2 * TILE_ROWS]; BLOCK_ROWS])];
+    // The pair whose sums wait in `sums[ready]` for their output stage, with its block's first
+    // row and rows. It waits across blocks too: the last pair of a block finishes while the
+    // next block's first pair multiplies (with 40 columns, half of all pairs are last ones).
+    let (mut pending, mut ready) = (None, 0);
     // SAFETY: the caller's token proves the tiles usable; `CONFIG` is a valid palette-1 config.
     unsafe { asm!("ldtilecfg [{}]", in(reg) CONFIG.0.as_ptr(), options(nostack, readonly)) };
     let mut r0 = 0;
@@ -198,8 +210,6 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
             unsafe { copy_row(p, r0 + i, &mut dst[..p.kp]) };
         }
         let two_rows = rows > TILE_ROWS;
-        // The pair whose sums wait in `sums[ready]` for their output stage.
-        let (mut pending, mut ready) = (None, 0);
         let mut c0 = 0;
         while c0 < p.np {
             let w = I::PANEL.min(p.np - c0);
@@ -218,12 +228,8 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                 let [first, second] = &mut sums;
                 let (done, filling) = if ready == 0 { (&*first, second) } else { (&*second, first) };
                 // No pair before the first: no rows to finish.
-                let before = Finishing {
-                    sums: done,
-                    pair: pending.unwrap_or(pair),
-                    r0,
-                    rows: if pending.is_some() { rows } else { 0 },
-                };
+                let (before_pair, before_r0, before_rows) = pending.unwrap_or((pair, r0, 0));
+                let before = Finishing { sums: done, pair: before_pair, r0: before_r0, rows: before_rows };
                 // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `stride`
                 // bytes (`rows_out`), groups `0..16 * full` of column blocks `cb` (and `cb + 1`
                 // if `two`) of the panel (inside it, as `full * 64 <= kp`), and, if `steps >
@@ -234,17 +240,17 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                     store(filling, two_rows, pair.two);
                 }
                 ready ^= 1;
-                pending = Some(pair);
+                pending = Some((pair, r0, rows));
                 cb += 2;
             }
             c0 += w;
         }
-        if let Some(pair) = pending {
-            let last = Finishing { sums: &sums[ready], pair, r0, rows };
-            // SAFETY: as above, for the last pair.
-            unsafe { last.rows::<I, DOUBLE>(p, 0, rows, out) };
-        }
         r0 += rows;
+    }
+    if let Some((pair, r0, rows)) = pending {
+        let last = Finishing { sums: &sums[ready], pair, r0, rows };
+        // SAFETY: as above, for the last pair.
+        unsafe { last.rows::<I, DOUBLE>(p, 0, rows, out) };
     }
     // SAFETY: releases the configuration loaded above.
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
@@ -337,11 +343,11 @@ unsafe fn copy_widened(src: &[i8], dst: &mut [u8]) {
 /// zeros: the panel at column `c0` (`w` wide) has its last `tail / 4` groups at
 /// `c0 * 64 + g * w * 4` (`g < 16`), in the panel's own layout, so that the last step of depth
 /// reads them as the others read the panel. Empty where `kp` is whole tiles.
-fn tail_tiles<I: Isa>(p: &Gemm<'_, u8>, full: usize, tail: usize) -> alloc::vec::Vec<i8> {
+fn tail_tiles<I: Isa>(p: &Gemm<'_, u8>, full: usize, tail: usize) -> Option<LineAligned<i8>> {
     if tail == 0 {
-        return alloc::vec::Vec::new();
+        return LineAligned::zeroed(0);
     }
-    let mut tiles = alloc::vec![0i8; p.np * TILE_BYTES];
+    let mut tiles = LineAligned::zeroed(p.np.checked_mul(TILE_BYTES)?)?;
     let mut c0 = 0;
     while c0 < p.np {
         let w = I::PANEL.min(p.np - c0);
@@ -349,7 +355,7 @@ fn tail_tiles<I: Isa>(p: &Gemm<'_, u8>, full: usize, tail: usize) -> alloc::vec:
         tiles[c0 * TILE_BYTES..][..groups.len()].copy_from_slice(groups);
         c0 += w;
     }
-    tiles
+    Some(tiles)
 }
 
 /// Where one column pair's tiles are read: `a` the block's rows, `a_stride` apart; `b` the
