@@ -118,6 +118,11 @@ fn conv(c: &mut Criterion) {
             (1024, 360, 40), // MLPerf Tiny resnet_large: 32x32x40 -> 3x3, 40
             (256, 720, 80),  // 16x16x80 -> 3x3, 80
             (64, 1440, 160), // 8x8x160 -> 3x3, 160
+            (1024, 27, 40),  // resnet_large's first layer: 32x32x3 -> 3x3, 40 (depth below a tile)
+            (256, 40, 80),   // resnet_large's 1x1 stride-2 layer: 16x16 pixels of 40 -> 80
+            (1024, 27, 16),  // resnet8's first layer: 32x32x3 -> 3x3, 16
+            (2304, 27, 8),   // vww's first layer: 48x48 pixels of 3x3x3 -> 8
+            (576, 32, 32),   // vww's 1x1 layer: 24x24x32 -> 32
         ],
     );
 }

@@ -453,7 +453,7 @@ fn depthwise_reads_stop_at_the_buffers_end() {
 
 /// The tile loads of the weights stop at the packed matrix's end: the weights lie against a
 /// page the process may not touch, for shapes whose last panel is one to four column blocks
-/// and whose depth ends in a whole tile or in a tail of groups.
+/// and whose depth ends in a whole tile or in a tail of groups, or is less than one tile.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn amx_tiles_read_inside_the_panels() {
@@ -466,9 +466,17 @@ fn amx_tiles_read_inside_the_panels() {
         (seed >> 24) as i8
     };
     let stage = Stage { multiplier: vec![1 << 30; 128], shift: vec![-6; 128], zero_point: 3, lo: -128, hi: 127 };
-    for (m, n, k) in
-        [(16, 16, 256), (17, 128, 320), (48, 48, 300), (40, 64, 448), (40, 80, 260), (64, 16, 600), (32, 32, 256)]
-    {
+    for (m, n, k) in [
+        (16, 16, 256),
+        (17, 128, 320),
+        (48, 48, 300),
+        (40, 64, 448),
+        (40, 80, 260),
+        (64, 16, 600),
+        (32, 32, 256),
+        (40, 48, 27),
+        (33, 80, 40),
+    ] {
         let w: Vec<i8> = (0..n * k).map(|_| next().max(-127)).collect();
         let x: Vec<i8> = (0..m * k).map(|_| next()).collect();
         let packed = Guarded::new(&pack::<super::super::x86::Avx512Amx>(&w, n, k).expect("pack"));
