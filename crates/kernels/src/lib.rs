@@ -453,6 +453,69 @@ pub fn requantize_uniform(
     Ok(())
 }
 
+/// Sums of two looked-up terms through one output stage: `out[i] = stage.apply(lhs_terms[lhs[i]
+/// as u8].wrapping_add(rhs_terms[rhs[i] as u8]), 0)`. The engine's `Add` and `Sub` rescale
+/// each input byte through a table of 256 terms; their sums (at most `i32::MAX` there, so
+/// the wrapping never acts) take the stage as [`requantize_uniform`] does. The AMX path
+/// looks the terms up 64 at a time with AVX-512 VBMI byte permutes.
+pub fn requantize_term_sums(
+    path: KernelPath,
+    lhs_terms: &[i32; 256],
+    rhs_terms: &[i32; 256],
+    lhs: &[i8],
+    rhs: &[i8],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) -> Result<(), KernelError> {
+    if !path.is_available() {
+        return Err(KernelError::PathUnavailable(path.name()));
+    }
+    check_len("requantize_term_sums", "rhs", lhs.len(), rhs.len())?;
+    check_len("requantize_term_sums", "out", lhs.len(), out.len())?;
+    stage.check("requantize_term_sums", 1)?;
+    let unavailable = KernelError::PathUnavailable(path.name());
+    match path {
+        KernelPath::Reference => {
+            for ((&a, &b), d) in lhs.iter().zip(rhs).zip(out.iter_mut()) {
+                *d = stage.apply(lhs_terms[usize::from(a as u8)].wrapping_add(rhs_terms[usize::from(b as u8)]), 0);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => simd::requantize_term_sums(
+            x86::Avx2::detect().ok_or(unavailable)?,
+            lhs_terms,
+            rhs_terms,
+            lhs,
+            rhs,
+            stage,
+            out,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => simd::requantize_term_sums(
+            x86::Avx512::detect().ok_or(unavailable)?,
+            lhs_terms,
+            rhs_terms,
+            lhs,
+            rhs,
+            stage,
+            out,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Amx => simd::requantize_term_sums(
+            x86::Avx512Amx::detect().ok_or(unavailable)?,
+            lhs_terms,
+            rhs_terms,
+            lhs,
+            rhs,
+            stage,
+            out,
+        ),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => return Err(unavailable),
+    }
+    Ok(())
+}
+
 /// The output stage alone, vectorized where the path allows: `out[i] = stage.apply(acc[i],
 /// i % channels)` for an `m x channels` block of accumulators. Exposed so the vector
 /// requantization can be tested against [`requantize`] directly.

@@ -206,6 +206,19 @@ pub(crate) unsafe trait Isa: Copy {
         }
     }
 
+    /// `dst[j] = table.words[idx[j] as u8]` for the 64 `j < TERMS_CHUNK`: by default one
+    /// scalar load each; an ISA with a byte permute over two registers overrides it.
+    ///
+    /// # Safety
+    /// `idx` must be valid for reading 64 bytes and `dst` for writing 64 `i32`; see [`Isa`].
+    #[inline(always)]
+    unsafe fn lookup_terms(table: &TermTable, idx: *const i8, dst: *mut i32) {
+        for j in 0..TERMS_CHUNK {
+            // SAFETY: `j < 64` (the caller's contract); the index is a byte, below 256.
+            unsafe { *dst.add(j) = table.words[usize::from(*idx.add(j) as u8)] };
+        }
+    }
+
     /// Whether [`Isa::requant_double`] computes `stage` in `i32` lanes (reading `mult_i32` and
     /// `right` of the [`StageVectors`], and `mult_odd` and `round_mask` where
     /// [`Isa::ROUNDING_VECTORS`]) rather than in `i64` lanes ([`requant_wide`]). The vectors
@@ -723,7 +736,9 @@ pub(crate) struct Dot<'a> {
 }
 
 /// The output stage on whole vectors, built by [`requantize_channels`]: `np`, a multiple of
-/// `LANES`, is at most `acc.len()`, and `sv` is built from `stage` with `np` entries.
+/// `LANES`, is at most `acc.len()`, and `sv` is built from `stage` with `np` entries. With
+/// `terms` (built by [`requantize_term_sums`], `uniform`, `acc` empty) the sums come from
+/// the two tables instead, for every element of `terms`.
 #[derive(Debug)]
 pub(crate) struct Requantize<'a> {
     acc: &'a [i32],
@@ -732,6 +747,34 @@ pub(crate) struct Requantize<'a> {
     uniform: bool,
     sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
+    terms: Option<TermSums<'a>>,
+}
+
+/// 256 `i32` terms indexed by a byte read as unsigned, for [`requantize_term_sums`]: the words,
+/// and the same words as four planes of bytes (plane `p` holds byte `p` of every word, the
+/// lowest first) for an ISA that looks up bytes 64 at a time ([`Isa::lookup_terms`]).
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub(crate) struct TermTable {
+    pub(crate) words: [i32; 256],
+    pub(crate) planes: [[u8; 256]; 4],
+}
+
+impl TermTable {
+    pub(crate) fn new(words: &[i32; 256]) -> Self {
+        let planes = core::array::from_fn(|p| core::array::from_fn(|i| (words[i] >> (8 * p)) as u8));
+        Self { words: *words, planes }
+    }
+}
+
+/// The inputs of a term-sum stage: element `i` is `lhs.words[a[i] as u8] + rhs.words[b[i] as
+/// u8]` (wrapping), for `i < a.len()`; `b` and the output are as long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TermSums<'a> {
+    lhs: &'a TermTable,
+    rhs: &'a TermTable,
+    a: &'a [i8],
+    b: &'a [i8],
 }
 
 /// A depthwise convolution with depth multiplier 1, checked by [`depthwise`]: `input`
@@ -1249,7 +1292,7 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
     let sv = StageVectors::new::<I>(n, np, None, None, 0, stage);
-    let p = Requantize { acc, np, sv: &sv, stage, uniform: false };
+    let p = Requantize { acc, np, sv: &sv, stage, uniform: false, terms: None };
     match stage.rounding {
         Rounding::Single => isa.requantize::<false>(&p, out),
         Rounding::Double => isa.requantize::<true>(&p, out),
@@ -1267,13 +1310,85 @@ pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStag
     let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
     let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
     let sv = StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector);
-    let p = Requantize { acc, np, sv: &sv, stage, uniform: true };
+    let p = Requantize { acc, np, sv: &sv, stage, uniform: true, terms: None };
     match stage.rounding {
         Rounding::Single => isa.requantize::<false>(&p, out),
         Rounding::Double => isa.requantize::<true>(&p, out),
     }
     for c in np..n {
         out[c] = stage.apply(acc[c], 0);
+    }
+}
+
+/// `out[i] = stage.apply(lhs_terms[a[i] as u8].wrapping_add(rhs_terms[b[i] as u8]), 0)`
+/// for every element: the lookups [`Isa::lookup_terms`], 64 at a time, then the uniform
+/// vector stage. Lengths were checked by [`crate::requantize_term_sums`].
+pub(crate) fn requantize_term_sums<I: Isa>(
+    isa: I,
+    lhs_terms: &[i32; 256],
+    rhs_terms: &[i32; 256],
+    a: &[i8],
+    b: &[i8],
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
+    let n = a.len().min(b.len()).min(out.len());
+    let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
+    let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
+    let sv = StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector);
+    let (lhs, rhs) = (TermTable::new(lhs_terms), TermTable::new(rhs_terms));
+    let terms = TermSums { lhs: &lhs, rhs: &rhs, a: &a[..n], b: &b[..n] };
+    let p = Requantize { acc: &[], np: 0, sv: &sv, stage, uniform: true, terms: Some(terms) };
+    match stage.rounding {
+        Rounding::Single => isa.requantize::<false>(&p, out),
+        Rounding::Double => isa.requantize::<true>(&p, out),
+    }
+}
+
+/// Elements per [`Isa::lookup_terms`].
+pub(crate) const TERMS_CHUNK: usize = 64;
+
+/// [`requantize_term_sums`]'s loop: 64 elements' terms from each table into two buffers, then
+/// their sums through the stage a vector at a time; a last partial chunk looks up a copy of
+/// its indices padded with zeros and stores only its own bytes.
+///
+/// # Safety
+/// The ISA's features must be enabled; `out` must hold `t.a.len()` bytes and `t.b` as many.
+#[inline(always)]
+unsafe fn term_sums_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, t: &TermSums<'_>, out: &mut [i8]) {
+    #[repr(C, align(64))]
+    struct Terms([i32; TERMS_CHUNK]);
+    let n = t.a.len().min(t.b.len()).min(out.len());
+    let (mut x, mut y) = (Terms([0; TERMS_CHUNK]), Terms([0; TERMS_CHUNK]));
+    let mut c = 0;
+    while c < n {
+        let len = TERMS_CHUNK.min(n - c);
+        let (mut pad_a, mut pad_b) = ([0i8; TERMS_CHUNK], [0i8; TERMS_CHUNK]);
+        let (ia, ib) = if len == TERMS_CHUNK {
+            (t.a[c..].as_ptr(), t.b[c..].as_ptr())
+        } else {
+            pad_a[..len].copy_from_slice(&t.a[c..n]);
+            pad_b[..len].copy_from_slice(&t.b[c..n]);
+            (pad_a.as_ptr(), pad_b.as_ptr())
+        };
+        // SAFETY: `ia` and `ib` have 64 readable bytes (`c + 64 <= n`, or the padded copies);
+        // `x` and `y` hold 64 `i32`; the features are the caller's.
+        unsafe {
+            I::lookup_terms(t.lhs, ia, x.0.as_mut_ptr());
+            I::lookup_terms(t.rhs, ib, y.0.as_mut_ptr());
+        }
+        let mut v = 0;
+        while v < len {
+            // SAFETY: `v + LANES <= 64` (`LANES` divides 64); `sv` holds `LANES` entries,
+            // read at 0; the features are the caller's.
+            unsafe {
+                let sum = I::add(I::load_i32(x.0.as_ptr().add(v)), I::load_i32(y.0.as_ptr().add(v)));
+                let bytes = requant::<I, DOUBLE>(sum, p.sv, 0, p.stage);
+                store::<I>(bytes, &mut out[c + v..c + len]);
+            }
+            v += I::LANES;
+        }
+        c += len;
     }
 }
 
@@ -1284,6 +1399,10 @@ pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStag
 /// least `np` bytes.
 #[inline(always)]
 pub(crate) unsafe fn requantize_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, out: &mut [i8]) {
+    if let Some(terms) = &p.terms {
+        // SAFETY: forwarded (`requantize_term_sums` passes `out` as long as the terms).
+        return unsafe { term_sums_body::<I, DOUBLE>(p, terms, out) };
+    }
     for c in (0..p.np).step_by(I::LANES) {
         let constants = if p.uniform { 0 } else { c };
         // SAFETY: `c + LANES <= np <= acc.len()`, and `sv` has `np` entries (`LANES` if

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use aiop_kernels::{
     KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry, depthwise_conv2d, qgemm,
-    qgemm_gathered, reference, requantize_block, requantize_double, requantize_uniform,
+    qgemm_gathered, reference, requantize_block, requantize_double, requantize_term_sums, requantize_uniform,
 };
 use proptest::prelude::*;
 
@@ -444,6 +444,41 @@ proptest! {
             for path in paths("requantize_uniform_matches_scalar") {
                 let mut got = vec![0i8; acc.len()];
                 requantize_uniform(path, &acc, &st, &mut got).expect("requantize_uniform");
+                prop_assert_eq!(&got, &want, "path {} {:?}", path, rounding);
+            }
+        }
+    }
+}
+
+/// Two tables of 256 terms over the whole `i32` range (so the wrapping sum acts), byte inputs
+/// of lengths around the 64-element lookups, and one stage.
+fn term_sums_case() -> impl Strategy<Value = (Vec<i32>, Vec<i32>, Vec<i8>, Vec<i8>, Stage)> {
+    let term = prop_oneof![any::<i32>(), -(1i32 << 28)..(1 << 28), Just(i32::MIN), Just(i32::MAX)];
+    let tables = (prop::collection::vec(term.clone(), 256), prop::collection::vec(term, 256));
+    (tables, 0usize..300, stage(1)).prop_flat_map(|((lt, rt), len, st)| {
+        let bytes = || prop::collection::vec(any::<i8>(), len);
+        (Just(lt), Just(rt), bytes(), bytes(), Just(st))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// `Add`'s lookups and stage in one pass: every path equals the definition.
+    #[test]
+    fn requantize_term_sums_matches_scalar(case in term_sums_case()) {
+        let (lt, rt, a, b, s) = case;
+        let (lt, rt): ([i32; 256], [i32; 256]) = (lt.try_into().expect("256"), rt.try_into().expect("256"));
+        for rounding in ROUNDINGS {
+            let st = s.view(rounding);
+            let want: Vec<i8> = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| st.apply(lt[usize::from(x as u8)].wrapping_add(rt[usize::from(y as u8)]), 0))
+                .collect();
+            for path in paths("requantize_term_sums_matches_scalar") {
+                let mut got = vec![0x55i8; a.len()];
+                requantize_term_sums(path, &lt, &rt, &a, &b, &st, &mut got).expect("requantize_term_sums");
                 prop_assert_eq!(&got, &want, "path {} {:?}", path, rounding);
             }
         }

@@ -605,15 +605,17 @@ impl HardSwishFixedPoint {
     }
 }
 
-/// Elements of Add requantized per call of the vector output stage.
+/// Elements of Add requantized per call of the vector output stage, where the terms need
+/// `i64` (no real model's do).
 const ADD_BLOCK: usize = 1024;
 
 /// Add (Sub with `subtract`) with each input's term ([`super::reference::add_term`]) read
 /// from a table of all 256 values, the terms combined as the reference combines them
 /// (saturated to `i32`), and the output rescale, zero point and clamp run by the kernels'
-/// vector output stage (`aiop_kernels::requantize_uniform`, which its tests hold equal to
-/// `OutputStage::apply`, the reference's own rescale): the same bytes as
-/// [`super::reference::add`].
+/// vector output stage, whose tests hold it equal to `OutputStage::apply`, the reference's own
+/// rescale: the same bytes as [`super::reference::add`]. Terms within half of `i32`'s range
+/// go to `aiop_kernels::requantize_term_sums` (lookups and stage in one pass, the second table
+/// negated for Sub); others are combined here in `i64` and saturated first.
 #[allow(clippy::too_many_arguments)]
 pub fn add(
     path: aiop_kernels::KernelPath,
@@ -644,25 +646,28 @@ pub fn add(
     };
     // Terms of at most half of `i32::MAX` (every real model's: a byte's difference from the
     // zero point, shifted left 20 and scaled by less than one) combine in `i32` without the
-    // saturation ever acting, so the tables can be `i32` and the loop plain adds.
+    // saturation ever acting, so the tables can be `i32` and the sums plain adds (a negated
+    // term fits as well).
     let half = |t: &[i64; 256]| t.iter().all(|&v| v.unsigned_abs() <= u64::from(i32::MAX as u32 / 2));
-    let narrow = (half(&lhs_terms) && half(&rhs_terms)).then(|| {
-        let narrow = |t: &[i64; 256]| -> [i32; 256] { core::array::from_fn(|i| t[i] as i32) };
-        (narrow(&lhs_terms), narrow(&rhs_terms))
-    });
+    if half(&lhs_terms) && half(&rhs_terms) {
+        let sign = if subtract { -1 } else { 1 };
+        let narrow = |t: &[i64; 256], sign: i64| -> [i32; 256] { core::array::from_fn(|i| (sign * t[i]) as i32) };
+        return aiop_kernels::requantize_term_sums(
+            path,
+            &narrow(&lhs_terms, 1),
+            &narrow(&rhs_terms, sign),
+            lhs,
+            rhs,
+            &stage,
+            out,
+        );
+    }
     let mut combined = [0i32; ADD_BLOCK];
     for ((o, a), b) in out.chunks_mut(ADD_BLOCK).zip(lhs.chunks(ADD_BLOCK)).zip(rhs.chunks(ADD_BLOCK)) {
         let len = o.len();
-        let pairs = combined.iter_mut().zip(a).zip(b);
-        match &narrow {
-            Some((lt, rt)) if subtract => {
-                pairs.for_each(|((c, &a), &b)| *c = lt[usize::from(a as u8)] - rt[usize::from(b as u8)])
-            }
-            Some((lt, rt)) => pairs.for_each(|((c, &a), &b)| *c = lt[usize::from(a as u8)] + rt[usize::from(b as u8)]),
-            None => pairs.for_each(|((c, &a), &b)| {
-                let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
-                *c = super::reference::saturate_i32(if subtract { a - b } else { a + b });
-            }),
+        for ((c, &a), &b) in combined.iter_mut().zip(a).zip(b) {
+            let (a, b) = (lhs_terms[usize::from(a as u8)], rhs_terms[usize::from(b as u8)]);
+            *c = super::reference::saturate_i32(if subtract { a - b } else { a + b });
         }
         aiop_kernels::requantize_uniform(path, &combined[..len], &stage, o)?;
     }

@@ -14,9 +14,13 @@
 //! ([`Isa::widens_rows_itself`]); and each step of depth is followed by a share of the column
 //! pair before's output stage, so that the vector units work while the tile unit does.
 //!
+//! Every CPU with AMX has AVX-512 VBMI (Sapphire Rapids and later), and the token requires it:
+//! the lanes look up `Add`'s tables of terms 64 bytes at a time ([`Isa::lookup_terms`]).
+//!
 //! Linux keeps the tile registers off until a process asks for them (`arch_prctl`
 //! `ARCH_REQ_XCOMP_PERM`); [`Avx512Amx::detect`] asks once and makes a token only if the
-//! kernel granted them and the CPU has AMX-TILE and AMX-INT8 besides the AVX-512 features.
+//! kernel granted them and the CPU has AMX-TILE, AMX-INT8 and VBMI besides the AVX-512
+//! features.
 //!
 //! Must never: run a tile instruction without a token, leave a call with the tiles
 //! configured (each product releases them), read outside its buffers (every tile load is
@@ -30,7 +34,7 @@ use super::avx512::avx512_lanes;
 use crate::aligned::LineAligned;
 use crate::simd::{self, Gemm, Isa, entry_points, lanes, one_intrinsic_lanes};
 
-/// Proof that this CPU has the [`super::Avx512`] features, AMX-TILE and AMX-INT8, and that the
+/// Proof that this CPU has the [`super::Avx512`] features, AVX-512 VBMI, AMX-TILE and AMX-INT8, and that the
 /// operating system let this process use the tiles: only [`Avx512Amx::detect`] makes one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Avx512Amx {
@@ -41,7 +45,7 @@ impl Avx512Amx {
     /// The token, if this CPU and operating system run the tiles (asked once per process).
     pub(crate) fn detect() -> Option<Self> {
         #[cfg(all(feature = "std", target_os = "linux"))]
-        if super::Avx512::detect().is_some() && tiles_granted() {
+        if super::Avx512::detect().is_some() && std::is_x86_feature_detected!("avx512vbmi") && tiles_granted() {
             return Some(Avx512Amx { _private: () });
         }
         None
@@ -97,7 +101,44 @@ unsafe fn arch_prctl(code: u64, arg: u64) -> i64 {
 unsafe impl Isa for Avx512Amx {
     const NAME: &'static str = "amx";
     avx512_lanes!();
-    entry_points!(Avx512Amx, "avx512f,avx512bw,avx512vnni", gemm_body = crate::x86::amx::gemm_body);
+    entry_points!(Avx512Amx, "avx512f,avx512bw,avx512vnni,avx512vbmi", gemm_body = crate::x86::amx::gemm_body);
+
+    /// Each of the four byte planes through two `vpermi2b` (entries 0..128 and 128..256) and
+    /// a blend on the index's top bit; the planes interleave back into words with unpacks.
+    /// An unpack works within 16-byte lanes, so the indices are first permuted (bits 2-3 of a
+    /// position swapped with bits 4-5) to leave the 64 words in order.
+    #[inline(always)]
+    unsafe fn lookup_terms(table: &simd::TermTable, idx: *const i8, dst: *mut i32) {
+        const { assert!(simd::TERMS_CHUNK == 64) };
+        // SAFETY: `idx` has 64 readable bytes and `dst` room for 64 `i32` (the caller's
+        // contract); each plane is 256 bytes, read as four vectors; the features (VBMI
+        // included) are the token's.
+        unsafe {
+            let i = _mm512_permutexvar_epi8(
+                _mm512_loadu_si512(TERM_INDEX_SWAP.as_ptr().cast()),
+                _mm512_loadu_si512(idx.cast()),
+            );
+            let top = _mm512_movepi8_mask(i);
+            let mut bytes = [_mm512_setzero_si512(); 4];
+            for (plane, b) in table.planes.iter().zip(&mut bytes) {
+                let t = plane.as_ptr();
+                let low =
+                    _mm512_permutex2var_epi8(_mm512_loadu_si512(t.cast()), i, _mm512_loadu_si512(t.add(64).cast()));
+                let high = _mm512_permutex2var_epi8(
+                    _mm512_loadu_si512(t.add(128).cast()),
+                    i,
+                    _mm512_loadu_si512(t.add(192).cast()),
+                );
+                *b = _mm512_mask_blend_epi8(top, low, high);
+            }
+            let (low01, high01) = (_mm512_unpacklo_epi8(bytes[0], bytes[1]), _mm512_unpackhi_epi8(bytes[0], bytes[1]));
+            let (low23, high23) = (_mm512_unpacklo_epi8(bytes[2], bytes[3]), _mm512_unpackhi_epi8(bytes[2], bytes[3]));
+            _mm512_storeu_si512(dst.cast(), _mm512_unpacklo_epi16(low01, low23));
+            _mm512_storeu_si512(dst.add(16).cast(), _mm512_unpackhi_epi16(low01, low23));
+            _mm512_storeu_si512(dst.add(32).cast(), _mm512_unpacklo_epi16(high01, high23));
+            _mm512_storeu_si512(dst.add(48).cast(), _mm512_unpackhi_epi16(high01, high23));
+        }
+    }
 
     /// The tiles copy each block of rows out anyway: they widen the bytes in that copy.
     #[inline]
@@ -137,6 +178,18 @@ fn tile_steps(m: usize, np: usize, kp: usize) -> Option<usize> {
     let fits = BLOCK_ROWS.checked_mul(steps).and_then(|s| s.checked_mul(TILE_BYTES)).is_some();
     (fits && (full > 0 || (kp >= 24 && np >= 48)) && m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS).then_some(steps)
 }
+
+/// The byte positions of [`Isa::lookup_terms`]'s indices with bits 2-3 and 4-5 swapped: after
+/// the 16-byte-lane unpacks of its planes, the 64 words come out in order.
+static TERM_INDEX_SWAP: [u8; 64] = {
+    let mut swap = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        swap[i] = ((i & 0b1100) << 2 | (i & 0b11_0000) >> 2 | (i & 0b11)) as u8;
+        i += 1;
+    }
+    swap
+};
 
 /// A tile configuration as `ldtilecfg` reads it: palette, then each tile's bytes per row
 /// (`u16` at byte 16 + 2t) and rows (byte 48 + t).
