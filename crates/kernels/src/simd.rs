@@ -207,7 +207,9 @@ pub(crate) unsafe trait Isa: Copy {
     }
 
     /// `dst[j] = table.words[idx[j] as u8]` for the 64 `j < TERMS_CHUNK`: by default one
-    /// scalar load each; an ISA with a byte permute over two registers overrides it.
+    /// scalar load each; an ISA with a byte permute over two registers overrides it. Called
+    /// only inside the `requantize` entry point, whose features may be more than the others'
+    /// (`entry_points!`'s `requantize_features`).
     ///
     /// # Safety
     /// `idx` must be valid for reading 64 bytes and `dst` for writing 64 `i32`; see [`Isa`].
@@ -361,6 +363,12 @@ macro_rules! entry_points {
         $crate::simd::entry_points!($isa, $features, gemm_body = crate::simd::gemm_body);
     };
     ($isa:ty, $features:literal, gemm_body = $($gemm_body:ident)::+) => {
+        $crate::simd::entry_points!($isa, $features, gemm_body = $($gemm_body)::+, requantize_features = $features);
+    };
+    // `requantize_features`: the output stage alone may enable more than the other entry
+    // points (the amx token's VBMI for `Isa::lookup_terms`), so that enabling it changes no
+    // other kernel's code.
+    ($isa:ty, $features:literal, gemm_body = $($gemm_body:ident)::+, requantize_features = $requantize_features:literal) => {
         fn gemm<const DOUBLE: bool>(self, p: &$crate::simd::Gemm<'_, Self::X>, out: &mut [i8]) {
             /// # Safety
             /// The CPU must have the features; `p` must be as `simd::Gemm` says and `out` hold
@@ -392,7 +400,7 @@ macro_rules! entry_points {
             /// # Safety
             /// The CPU must have the features; `p` must be as `simd::Requantize` says and `out`
             /// hold at least `np` bytes.
-            #[target_feature(enable = $features)]
+            #[target_feature(enable = $requantize_features)]
             unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
                 // SAFETY: forwarded from `requantize`, whose `Requantize` was built by
                 // `simd::requantize_channels`.

@@ -101,12 +101,20 @@ unsafe fn arch_prctl(code: u64, arg: u64) -> i64 {
 unsafe impl Isa for Avx512Amx {
     const NAME: &'static str = "amx";
     avx512_lanes!();
-    entry_points!(Avx512Amx, "avx512f,avx512bw,avx512vnni,avx512vbmi", gemm_body = crate::x86::amx::gemm_body);
+    entry_points!(
+        Avx512Amx,
+        "avx512f,avx512bw,avx512vnni",
+        gemm_body = crate::x86::amx::gemm_body,
+        requantize_features = "avx512f,avx512bw,avx512vnni,avx512vbmi"
+    );
 
     /// Each of the four byte planes through two `vpermi2b` (entries 0..128 and 128..256) and
-    /// a blend on the index's top bit; the planes interleave back into words with unpacks.
-    /// An unpack works within 16-byte lanes, so the indices are first permuted (bits 2-3 of a
-    /// position swapped with bits 4-5) to leave the 64 words in order.
+    /// a blend on the index's top bit; the planes interleave back into words with unpacks. An
+    /// unpack works within 16-byte lanes, so the indices are first permuted
+    /// ([`TERM_INDEX_SWAP`]) to leave the 64 words in order. Only the `requantize` entry point
+    /// enables VBMI: with it in every entry point, vww (which has no `Add`) ran 1.08x slower
+    /// on amx, its other kernels compiled differently; called out of line from the others,
+    /// resnet_large and resnet8 ran 1.02x and 1.01x slower than inlined.
     #[inline(always)]
     unsafe fn lookup_terms(table: &simd::TermTable, idx: *const i8, dst: *mut i32) {
         const { assert!(simd::TERMS_CHUNK == 64) };
