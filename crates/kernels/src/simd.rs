@@ -59,8 +59,8 @@ pub(crate) unsafe trait Isa: Copy {
     /// ISA has one that the weights' packing pays for) rather than one `mullo` per tap.
     const PAIRED_TAPS: bool = false;
     /// Whether the `i32`-lane double rounding reads the odd lanes' multipliers and the rounding
-    /// masks prepared in the [`StageVectors`] (`mult_odd`, `round_mask`) rather than deriving
-    /// them in its lanes.
+    /// halves prepared in the [`StageVectors`] (`mult_odd`, `round_half`) rather than deriving
+    /// its constants in its lanes.
     const ROUNDING_VECTORS: bool = false;
     /// A vector of `LANES` `i32` lanes (or of the operands of a multiply-accumulate).
     type V: Copy;
@@ -222,7 +222,7 @@ pub(crate) unsafe trait Isa: Copy {
     }
 
     /// Whether [`Isa::requant_double`] computes `stage` in `i32` lanes (reading `mult_i32` and
-    /// `right` of the [`StageVectors`], and `mult_odd` and `round_mask` where
+    /// `right` of the [`StageVectors`], and `mult_odd` and `round_half` where
     /// [`Isa::ROUNDING_VECTORS`]) rather than in `i64` lanes ([`requant_wide`]). The vectors
     /// are built for exactly this answer.
     fn double_in_i32(_stage: &OutputStage<'_>) -> bool {
@@ -477,9 +477,9 @@ pub(crate) struct StageVectors {
     /// at every even `j` (0 at odd ones), which a 64-bit lane's low half multiplies the odd
     /// lane by without a shift.
     pub mult_odd: Vec<i32>,
-    /// `Double` in `i32` lanes where [`Isa::ROUNDING_VECTORS`] (else empty): `2^right - 1`, the
-    /// bits the rounding divide rounds away.
-    pub round_mask: Vec<i32>,
+    /// `Double` in `i32` lanes where [`Isa::ROUNDING_VECTORS`] (else empty): `2^right / 2`
+    /// (0 where `right` is 0), which the rounding divide adds to the magnitude before its shift.
+    pub round_half: Vec<i32>,
     /// Whether any channel's `left` is above zero: where none is, the shift is skipped.
     pub shifts_left: bool,
     /// The stage's bounds less its output zero point, and the zero point: `clamp(y + zp, min,
@@ -515,7 +515,7 @@ impl StageVectors {
             mult_i32: Vec::new(),
             right: Vec::new(),
             mult_odd: Vec::new(),
-            round_mask: Vec::new(),
+            round_half: Vec::new(),
             shifts_left: false,
             bounds: {
                 let zp = stage.output_zero_point;
@@ -566,7 +566,7 @@ impl StageVectors {
                 sv.mult_odd = (0..padded)
                     .map(|j| if j % 2 == 0 { sv.mult_i32.get(j + 1).copied().unwrap_or(0) } else { 0 })
                     .collect();
-                sv.round_mask = padded_vec(shift().map(|s| ((1i64 << right(s)) - 1) as i32), padded, 0);
+                sv.round_half = padded_vec(shift().map(|s| ((1i64 << right(s)) >> 1) as i32), padded, 0);
             }
         }
         sv

@@ -130,9 +130,13 @@ macro_rules! avx512_lanes {
                 _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(a), _mm512_cvtepi64_epi8(b))
             }
 
-            /// The rule in its two steps in `i32` lanes, as AVX2 computes it (see there), with
-            /// mask registers for the rounding's comparison and add, and `vpmovdb` to narrow:
-            /// 16 outputs from two `vpmuldq` and no widening to 64-bit halves.
+            /// The rule in its two steps in `i32` lanes, as AVX2 computes it (see there), and
+            /// `vpmovdb` to narrow: 16 outputs from two `vpmuldq` and no widening to 64-bit
+            /// halves. The rounding divide is rounding half away from zero, computed on the
+            /// magnitude: `sign(h) * ((|h| + 2^right / 2) >> right)`, a logical shift (`h` lies
+            /// in `[-2^31 + 1, 2^31 - 2]`, so `|h|` exists and the sum stays below `2^32`).
+            /// That is AVX2's `(h >> right) + [(h & mask) > (mask >> 1) + [h < 0]]` in five
+            /// instructions instead of eight.
             fn requant_double(
                 acc: __m512i,
                 sv: &$crate::simd::StageVectors,
@@ -143,15 +147,15 @@ macro_rules! avx512_lanes {
                     // SAFETY: forwarded (the caller's contract).
                     return unsafe { $crate::simd::requant_wide::<Self, true>(acc, sv, col, stage) };
                 }
-                // SAFETY: `left`, `mult_i32`, `mult_odd`, `right` and `round_mask` hold `col + 16`
+                // SAFETY: `left`, `mult_i32`, `mult_odd`, `right` and `round_half` hold `col + 16`
                 // entries for `Double` (the caller's contract).
-                let (left, mult, mult_odd, right, mask) = unsafe {
+                let (left, mult, mult_odd, right, half) = unsafe {
                     (
                         _mm512_loadu_si512(sv.left.as_ptr().add(col).cast()),
                         _mm512_loadu_si512(sv.mult_i32.as_ptr().add(col).cast()),
                         _mm512_loadu_si512(sv.mult_odd.as_ptr().add(col).cast()),
                         _mm512_loadu_si512(sv.right.as_ptr().add(col).cast()),
-                        _mm512_loadu_si512(sv.round_mask.as_ptr().add(col).cast()),
+                        _mm512_loadu_si512(sv.round_half.as_ptr().add(col).cast()),
                     )
                 };
                 let a = if sv.shifts_left { _mm512_sllv_epi32(acc, left) } else { acc };
@@ -159,11 +163,10 @@ macro_rules! avx512_lanes {
                 let even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
                 let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(a), mult_odd), nudge);
                 let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
-                let one = _mm512_set1_epi32(1);
-                let threshold = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(h));
-                let above = _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, mask), threshold);
-                let shifted = _mm512_srav_epi32(h, right);
-                let y = _mm512_mask_add_epi32(shifted, above, shifted, one);
+                let zero = _mm512_setzero_si512();
+                let rounded = _mm512_srlv_epi32(_mm512_add_epi32(_mm512_abs_epi32(h), half), right);
+                let negative = _mm512_cmplt_epi32_mask(h, zero);
+                let y = _mm512_mask_sub_epi32(rounded, negative, zero, rounded);
                 // `bounds` is `[min - zp, max - zp, zp]` of this stage (the caller's contract).
                 let [lo, hi, zp] = sv.bounds;
                 let (lo, hi, zp) = (_mm512_set1_epi32(lo), _mm512_set1_epi32(hi), _mm512_set1_epi32(zp));
