@@ -136,7 +136,9 @@ unsafe impl Isa for Avx2 {
         /// The rule in `i32` lanes, in its two steps: `h = floor((a * M + 2^30) / 2^31)` for
         /// `a = acc << left` (each lane's exact product with `vpmuldq`, even lanes then odd;
         /// `h` fits in `i32`, so bits 31..62 of the sum are all of it), then the rounding
-        /// divide by `2^right` (`(h >> right) + [(h & mask) > (mask >> 1) + [h < 0]]`), then
+        /// divide by `2^right`, rounding half away from zero: `sign(h) * ((|h| + 2^right / 2)
+        /// >> right)` (`h` lies in `[-2^31 + 1, 2^31 - 2]`, so `|h|` exists and the sum,
+        /// shifted logically, stays below `2^32`; `vpsignd` puts the sign back), then
         /// `clamp(y + zp, min, max)` as `clamp(y, min - zp, max - zp) + zp`, which cannot
         /// overflow while the zero point is small; a larger one takes the `i64` lanes.
         fn requant_double(acc: __m256i, sv: &StageVectors, col: usize, stage: &OutputStage<'_>) -> __m128i {
@@ -161,11 +163,9 @@ unsafe impl Isa for Avx2 {
                 nudge,
             );
             let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
-            let one = _mm256_set1_epi32(1);
-            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-            let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), _mm256_srai_epi32::<31>(h));
-            let above = _mm256_cmpgt_epi32(_mm256_and_si256(h, mask), threshold);
-            let y = _mm256_sub_epi32(_mm256_srav_epi32(h, right), above);
+            let half = _mm256_srli_epi32::<1>(_mm256_sllv_epi32(_mm256_set1_epi32(1), right));
+            let rounded = _mm256_srlv_epi32(_mm256_add_epi32(_mm256_abs_epi32(h), half), right);
+            let y = _mm256_sign_epi32(rounded, h);
             // `bounds` is `[min - zp, max - zp, zp]` of this stage (the caller's contract).
             let [lo, hi, zp] = sv.bounds;
             let (lo, hi, zp) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi), _mm256_set1_epi32(zp));

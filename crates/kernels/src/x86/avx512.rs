@@ -135,8 +135,8 @@ macro_rules! avx512_lanes {
             /// halves. The rounding divide is rounding half away from zero, computed on the
             /// magnitude: `sign(h) * ((|h| + 2^right / 2) >> right)`, a logical shift (`h` lies
             /// in `[-2^31 + 1, 2^31 - 2]`, so `|h|` exists and the sum stays below `2^32`).
-            /// That is AVX2's `(h >> right) + [(h & mask) > (mask >> 1) + [h < 0]]` in five
-            /// instructions instead of eight.
+            /// Five instructions, where the comparison of the remainder with half of `2^right`
+            /// (`(h >> right) + [(h & mask) > (mask >> 1) + [h < 0]]`) took eight.
             fn requant_double(
                 acc: __m512i,
                 sv: &$crate::simd::StageVectors,
