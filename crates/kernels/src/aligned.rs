@@ -21,10 +21,12 @@ pub(crate) struct LineAligned<T> {
 }
 
 impl<T: Copy + Default> LineAligned<T> {
-    /// `len` default (zero) bytes; `None` if `len + LINE - 1` overflows.
+    /// `len` default (zero) bytes; `None` where `len + LINE - 1` is more than an allocation
+    /// may hold (`isize::MAX` bytes).
     pub(crate) fn zeroed(len: usize) -> Option<Self> {
         const { assert!(core::mem::size_of::<T>() == 1) };
-        let buf = alloc::vec![T::default(); len.checked_add(LINE - 1)?];
+        let padded = len.checked_add(LINE - 1).filter(|&p| p <= isize::MAX as usize)?;
+        let buf = alloc::vec![T::default(); padded];
         // `align_offset` may decline (`usize::MAX`); then the buffer starts where it is,
         // unaligned but in bounds.
         let start = buf.as_ptr().align_offset(LINE).min(LINE - 1);
@@ -56,7 +58,8 @@ impl<T> DerefMut for LineAligned<T> {
 /// into a block that may start elsewhere).
 impl<T: Copy + Default> Clone for LineAligned<T> {
     fn clone(&self) -> Self {
-        // The length fitted once, with the same padding.
+        // `copy_of` refuses only a length `zeroed` refused, so not this one; the fallback (an
+        // unaligned copy, as fast as before this type) keeps `clone` free of a panic path.
         Self::copy_of(self).unwrap_or_else(|| Self { buf: self.buf.clone(), start: self.start, len: self.len })
     }
 }

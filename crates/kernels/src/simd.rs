@@ -367,7 +367,7 @@ macro_rules! entry_points {
     };
     // `requantize_features`: the output stage alone may enable more than the other entry
     // points (the amx token's VBMI for `Isa::lookup_terms`), so that enabling it changes no
-    // other kernel's code.
+    // matrix, dot or depthwise kernel's code (the output stages alone compile with it).
     ($isa:ty, $features:literal, gemm_body = $($gemm_body:ident)::+, requantize_features = $requantize_features:literal) => {
         fn gemm<const DOUBLE: bool>(self, p: &$crate::simd::Gemm<'_, Self::X>, out: &mut [i8]) {
             /// # Safety
@@ -403,7 +403,8 @@ macro_rules! entry_points {
             #[target_feature(enable = $requantize_features)]
             unsafe fn enabled<const DOUBLE: bool>(p: &$crate::simd::Requantize<'_>, out: &mut [i8]) {
                 // SAFETY: forwarded from `requantize`, whose `Requantize` was built by
-                // `simd::requantize_channels`.
+                // `simd::requantize_channels`, `simd::requantize_uniform` or
+                // `simd::requantize_term_sums`.
                 unsafe { $crate::simd::requantize_body::<$isa, DOUBLE>(p, out) }
             }
             // SAFETY: as in `gemm`.
@@ -743,10 +744,11 @@ pub(crate) struct Dot<'a> {
     stage: &'a OutputStage<'a>,
 }
 
-/// The output stage on whole vectors, built by [`requantize_channels`]: `np`, a multiple of
-/// `LANES`, is at most `acc.len()`, and `sv` is built from `stage` with `np` entries. With
-/// `terms` (built by [`requantize_term_sums`], `uniform`, `acc` empty) the sums come from
-/// the two tables instead, for every element of `terms`.
+/// The output stage on whole vectors, built by [`requantize_channels`] or
+/// [`requantize_uniform`]: `np`, a multiple of `LANES`, is at most `acc.len()`, and
+/// `sv` is built from `stage` with `np` entries. With `terms` (built by
+/// [`requantize_term_sums`], `uniform`, `acc` empty) the sums come from the two tables
+/// instead, for every element of `terms`.
 #[derive(Debug)]
 pub(crate) struct Requantize<'a> {
     acc: &'a [i32],
@@ -775,14 +777,15 @@ impl TermTable {
     }
 }
 
-/// The inputs of a term-sum stage: element `i` is `lhs.words[a[i] as u8] + rhs.words[b[i] as
-/// u8]` (wrapping), for `i < a.len()`; `b` and the output are as long.
+/// The inputs of a term-sum stage: element `i` is `lhs_table.words[lhs[i] as u8] +
+/// rhs_table.words[rhs[i] as u8]` (wrapping), for `i < lhs.len()`; `rhs` and the output are as
+/// long.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TermSums<'a> {
-    lhs: &'a TermTable,
-    rhs: &'a TermTable,
-    a: &'a [i8],
-    b: &'a [i8],
+    lhs_table: &'a TermTable,
+    rhs_table: &'a TermTable,
+    lhs: &'a [i8],
+    rhs: &'a [i8],
 }
 
 /// A depthwise convolution with depth multiplier 1, checked by [`depthwise`]: `input`
@@ -1300,57 +1303,58 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
     let sv = StageVectors::new::<I>(n, np, None, None, 0, stage);
-    let p = Requantize { acc, np, sv: &sv, stage, uniform: false, terms: None };
-    match stage.rounding {
-        Rounding::Single => isa.requantize::<false>(&p, out),
-        Rounding::Double => isa.requantize::<true>(&p, out),
-    }
+    requantize_under_rounding(isa, &Requantize { acc, np, sv: &sv, stage, uniform: false, terms: None }, out);
     for c in np..n {
         out[c] = stage.apply(acc[c], c);
     }
 }
 
-/// Applies channel 0 of `stage` to every accumulator of `acc`, writing `out`: the constants
-/// widened once, for one vector. Lengths were checked by the caller (`stage` has a channel).
+/// Channel 0 of `stage` widened for one vector (every lane the same): the elementwise ops'
+/// single scale.
+fn one_scale_vectors<I: Isa>(stage: &OutputStage<'_>) -> StageVectors {
+    let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
+    let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
+    StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector)
+}
+
+/// The `requantize` entry point under `p`'s rounding.
+fn requantize_under_rounding<I: Isa>(isa: I, p: &Requantize<'_>, out: &mut [i8]) {
+    match p.stage.rounding {
+        Rounding::Single => isa.requantize::<false>(p, out),
+        Rounding::Double => isa.requantize::<true>(p, out),
+    }
+}
+
+/// Applies channel 0 of `stage` to every accumulator of `acc`, writing `out`. Lengths were
+/// checked by the caller (`stage` has a channel).
 pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
-    let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
-    let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
-    let sv = StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector);
-    let p = Requantize { acc, np, sv: &sv, stage, uniform: true, terms: None };
-    match stage.rounding {
-        Rounding::Single => isa.requantize::<false>(&p, out),
-        Rounding::Double => isa.requantize::<true>(&p, out),
-    }
+    let sv = one_scale_vectors::<I>(stage);
+    requantize_under_rounding(isa, &Requantize { acc, np, sv: &sv, stage, uniform: true, terms: None }, out);
     for c in np..n {
         out[c] = stage.apply(acc[c], 0);
     }
 }
 
-/// `out[i] = stage.apply(lhs_terms[a[i] as u8].wrapping_add(rhs_terms[b[i] as u8]), 0)`
+/// `out[i] = stage.apply(lhs_terms[lhs[i] as u8].wrapping_add(rhs_terms[rhs[i] as u8]), 0)`
 /// for every element: the lookups [`Isa::lookup_terms`], 64 at a time, then the uniform
 /// vector stage. Lengths were checked by [`crate::requantize_term_sums`].
 pub(crate) fn requantize_term_sums<I: Isa>(
     isa: I,
     lhs_terms: &[i32; 256],
     rhs_terms: &[i32; 256],
-    a: &[i8],
-    b: &[i8],
+    lhs: &[i8],
+    rhs: &[i8],
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) {
-    let n = a.len().min(b.len()).min(out.len());
-    let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
-    let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
-    let sv = StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector);
-    let (lhs, rhs) = (TermTable::new(lhs_terms), TermTable::new(rhs_terms));
-    let terms = TermSums { lhs: &lhs, rhs: &rhs, a: &a[..n], b: &b[..n] };
+    let n = lhs.len().min(rhs.len()).min(out.len());
+    let (lhs_table, rhs_table) = (TermTable::new(lhs_terms), TermTable::new(rhs_terms));
+    let terms = TermSums { lhs_table: &lhs_table, rhs_table: &rhs_table, lhs: &lhs[..n], rhs: &rhs[..n] };
+    let sv = one_scale_vectors::<I>(stage);
     let p = Requantize { acc: &[], np: 0, sv: &sv, stage, uniform: true, terms: Some(terms) };
-    match stage.rounding {
-        Rounding::Single => isa.requantize::<false>(&p, out),
-        Rounding::Double => isa.requantize::<true>(&p, out),
-    }
+    requantize_under_rounding(isa, &p, &mut out[..n]);
 }
 
 /// Elements per [`Isa::lookup_terms`].
@@ -1361,36 +1365,38 @@ pub(crate) const TERMS_CHUNK: usize = 64;
 /// its indices padded with zeros and stores only its own bytes.
 ///
 /// # Safety
-/// The ISA's features must be enabled; `out` must hold `t.a.len()` bytes and `t.b` as many.
+/// The ISA's features must be enabled. (It runs the elements all three of `t.lhs`, `t.rhs`
+/// and `out` have.)
 #[inline(always)]
 unsafe fn term_sums_body<I: Isa, const DOUBLE: bool>(p: &Requantize<'_>, t: &TermSums<'_>, out: &mut [i8]) {
     #[repr(C, align(64))]
     struct Terms([i32; TERMS_CHUNK]);
-    let n = t.a.len().min(t.b.len()).min(out.len());
-    let (mut x, mut y) = (Terms([0; TERMS_CHUNK]), Terms([0; TERMS_CHUNK]));
+    let n = t.lhs.len().min(t.rhs.len()).min(out.len());
+    let (mut lhs_terms, mut rhs_terms) = (Terms([0; TERMS_CHUNK]), Terms([0; TERMS_CHUNK]));
+    // Only the last chunk can be partial: its indices are copied here.
+    let (mut lhs_tail, mut rhs_tail) = ([0i8; TERMS_CHUNK], [0i8; TERMS_CHUNK]);
     let mut c = 0;
     while c < n {
         let len = TERMS_CHUNK.min(n - c);
-        let (mut pad_a, mut pad_b) = ([0i8; TERMS_CHUNK], [0i8; TERMS_CHUNK]);
-        let (ia, ib) = if len == TERMS_CHUNK {
-            (t.a[c..].as_ptr(), t.b[c..].as_ptr())
+        let (lhs_at, rhs_at) = if len == TERMS_CHUNK {
+            (t.lhs[c..].as_ptr(), t.rhs[c..].as_ptr())
         } else {
-            pad_a[..len].copy_from_slice(&t.a[c..n]);
-            pad_b[..len].copy_from_slice(&t.b[c..n]);
-            (pad_a.as_ptr(), pad_b.as_ptr())
+            lhs_tail[..len].copy_from_slice(&t.lhs[c..n]);
+            rhs_tail[..len].copy_from_slice(&t.rhs[c..n]);
+            (lhs_tail.as_ptr(), rhs_tail.as_ptr())
         };
-        // SAFETY: `ia` and `ib` have 64 readable bytes (`c + 64 <= n`, or the padded copies);
-        // `x` and `y` hold 64 `i32`; the features are the caller's.
+        // SAFETY: `lhs_at` and `rhs_at` have 64 readable bytes (`c + 64 <= n`, or the tail
+        // copies); the buffers hold 64 `i32`; the features are the caller's.
         unsafe {
-            I::lookup_terms(t.lhs, ia, x.0.as_mut_ptr());
-            I::lookup_terms(t.rhs, ib, y.0.as_mut_ptr());
+            I::lookup_terms(t.lhs_table, lhs_at, lhs_terms.0.as_mut_ptr());
+            I::lookup_terms(t.rhs_table, rhs_at, rhs_terms.0.as_mut_ptr());
         }
         let mut v = 0;
         while v < len {
             // SAFETY: `v + LANES <= 64` (`LANES` divides 64); `sv` holds `LANES` entries,
             // read at 0; the features are the caller's.
             unsafe {
-                let sum = I::add(I::load_i32(x.0.as_ptr().add(v)), I::load_i32(y.0.as_ptr().add(v)));
+                let sum = I::add(I::load_i32(lhs_terms.0.as_ptr().add(v)), I::load_i32(rhs_terms.0.as_ptr().add(v)));
                 let bytes = requant::<I, DOUBLE>(sum, p.sv, 0, p.stage);
                 store::<I>(bytes, &mut out[c + v..c + len]);
             }

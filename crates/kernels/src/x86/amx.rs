@@ -171,10 +171,18 @@ const TILES_FROM_ROWS: usize = 16;
 /// them with shapes the reference computes quickly.
 const TILES_FROM_MACS: usize = if cfg!(test) { 1 << 12 } else { 1 << 19 };
 
+/// Least depth (bytes) and padded columns of a product shallower than one tile that runs on
+/// the tiles, as one padded step (see [`tile_steps`]). The depth bound admits 3x3 kernels over
+/// three channels (27, padded to 28) and keeps off vww's 1x1 layers of depth 8 and 16, whose
+/// step of 64 bytes would be an eighth or a quarter real.
+const SHALLOW_FROM_DEPTH: usize = 24;
+const SHALLOW_FROM_COLUMNS: usize = 48;
+
 /// The steps of depth (whole tiles, the last padded) of a product of `m` rows, `np` padded
 /// columns and depth `kp` that runs on the tiles; `None` for one that runs on the VNNI lanes
 /// (fewer than [`TILES_FROM_ROWS`] rows or [`TILES_FROM_MACS`], or too shallow). A depth
-/// below one tile runs as one padded step only from 24 bytes and three column blocks:
+/// below one tile runs as one padded step only from [`SHALLOW_FROM_DEPTH`] bytes and three
+/// column blocks ([`SHALLOW_FROM_COLUMNS`]):
 /// resnet_large's first layer (1024x27x40) ran 1.14x faster so in criterion, but with the
 /// narrower shallow layers of resnet8 and vww on the tiles as well (1024x27x16, 2304x27x8
 /// and 576x32x32: the first two faster alone in criterion, the third level) the vww model
@@ -184,7 +192,8 @@ fn tile_steps(m: usize, np: usize, kp: usize) -> Option<usize> {
     let steps = full + usize::from(tail > 0);
     let macs = m.saturating_mul(np).saturating_mul(steps.saturating_mul(TILE_BYTES));
     let fits = BLOCK_ROWS.checked_mul(steps).and_then(|s| s.checked_mul(TILE_BYTES)).is_some();
-    (fits && (full > 0 || (kp >= 24 && np >= 48)) && m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS).then_some(steps)
+    let deep_enough = full > 0 || (kp >= SHALLOW_FROM_DEPTH && np >= SHALLOW_FROM_COLUMNS);
+    (fits && deep_enough && m >= TILES_FROM_ROWS && macs >= TILES_FROM_MACS).then_some(steps)
 }
 
 /// The byte positions of [`Isa::lookup_terms`]'s indices with bits 2-3 and 4-5 swapped: after
@@ -231,8 +240,8 @@ struct ColumnPair {
     two: bool,
 }
 
-/// The product on tiles where it has the rows, a whole tile of depth and the work for them
-/// ([`TILES_FROM_ROWS`], [`TILES_FROM_MACS`]), else [`simd::gemm_body`]. Blocks of 32 rows are
+/// The product on tiles where [`tile_steps`] admits it (rows, depth and work enough for
+/// them), else [`simd::gemm_body`]. Blocks of 32 rows are
 /// copied out (gathered runs too) into rows padded with zeros to whole tiles of depth; for each
 /// column pair of each panel the tiles of depth accumulate in tmm0 to tmm3, which are stored,
 /// and the per-column constant and the output stage follow on the VNNI lanes, row by row. The
@@ -294,8 +303,7 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                 let [first, second] = &mut sums;
                 let (done, filling) = if ready == 0 { (&*first, second) } else { (&*second, first) };
                 // No pair before the first: no rows to finish.
-                let (before_pair, before_r0, before_rows) = pending.unwrap_or((pair, r0, 0));
-                let before = Finishing { sums: done, pair: before_pair, r0: before_r0, rows: before_rows };
+                let before = Finishing { sums: done, of: pending.unwrap_or(BlockPair { pair, r0, rows: 0 }) };
                 // SAFETY: tile loads read `steps` whole tiles of depth of 32 rows of `stride`
                 // bytes (`rows_out`), groups `0..16 * full` of column blocks `cb` (and `cb + 1`
                 // if `two`) of the panel (inside it, as `full * 64 <= kp`), and, if `steps >
@@ -306,15 +314,15 @@ pub(crate) unsafe fn gemm_body<I: Isa<X = u8>, const DOUBLE: bool>(p: &Gemm<'_, 
                     store(filling, two_rows, pair.two);
                 }
                 ready ^= 1;
-                pending = Some((pair, r0, rows));
+                pending = Some(BlockPair { pair, r0, rows });
                 cb += 2;
             }
             c0 += w;
         }
         r0 += rows;
     }
-    if let Some((pair, r0, rows)) = pending {
-        let last = Finishing { sums: &sums[ready], pair, r0, rows };
+    if let Some(of) = pending {
+        let (last, rows) = (Finishing { sums: &sums[ready], of }, of.rows);
         // SAFETY: as above, for the last pair.
         unsafe { last.rows::<I, DOUBLE>(p, 0, rows, out) };
     }
@@ -438,13 +446,19 @@ struct Tiles {
     steps: usize,
 }
 
-/// The per-column constant and the output stage still to run for one column pair of the
-/// block at row `r0` (`rows` rows), from its tile sums; `rows == 0` for none.
-struct Finishing<'s> {
-    sums: &'s Sums,
+/// A column pair of the block of `rows` rows at row `r0`.
+#[derive(Clone, Copy)]
+struct BlockPair {
     pair: ColumnPair,
     r0: usize,
     rows: usize,
+}
+
+/// The per-column constant and the output stage still to run for one column pair of a block,
+/// from its tile sums; `of.rows == 0` for none.
+struct Finishing<'s> {
+    sums: &'s Sums,
+    of: BlockPair,
 }
 
 impl Finishing<'_> {
@@ -460,14 +474,15 @@ impl Finishing<'_> {
         to: usize,
         out: &mut [i8],
     ) {
-        for i in from..to.min(self.rows) {
+        let BlockPair { pair, r0, rows } = self.of;
+        for i in from..to.min(rows) {
             let row_sums = &self.sums.0[i];
-            for y in self.pair.cb..self.pair.cb + 1 + usize::from(self.pair.two) {
+            for y in pair.cb..pair.cb + 1 + usize::from(pair.two) {
                 // SAFETY: 16 sums at `row_sums[16 * (y - cb)]`; `c0 + 16 * y < np`; the
                 // features are the caller's.
                 unsafe {
-                    let acc = I::load_i32(row_sums[(y - self.pair.cb) * I::LANES..].as_ptr());
-                    simd::finish::<I, DOUBLE>(p, acc, self.r0 + i, self.pair.c0 + y * I::LANES, out);
+                    let acc = I::load_i32(row_sums[(y - pair.cb) * I::LANES..].as_ptr());
+                    simd::finish::<I, DOUBLE>(p, acc, r0 + i, pair.c0 + y * I::LANES, out);
                 }
             }
         }
@@ -542,7 +557,7 @@ unsafe fn accumulate<I: Isa<X = u8>, const DOUBLE: bool, const TWO_ROWS: bool, c
     before: &Finishing<'_>,
     out: &mut [i8],
 ) {
-    let share = before.rows.div_ceil(t.steps.max(1));
+    let share = before.of.rows.div_ceil(t.steps.max(1));
     // SAFETY (all blocks): the caller's contract.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
@@ -563,6 +578,63 @@ unsafe fn accumulate<I: Isa<X = u8>, const DOUBLE: bool, const TWO_ROWS: bool, c
                 }
             }
             before.rows::<I, DOUBLE>(p, step * share, (step + 1) * share, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate by shape alone (the test build's `TILES_FROM_MACS` is 2^12): shallow products
+    /// reach the tiles only with three column blocks and 24 bytes of depth.
+    #[test]
+    fn tiles_take_a_shallow_depth_only_wide_enough() {
+        assert_eq!(tile_steps(40, 48, 28), Some(1), "resnet_large's first layer");
+        assert_eq!(tile_steps(33, 80, 40), Some(1), "resnet_large's 1x1 layer of depth 40");
+        assert_eq!(tile_steps(64, 32, 28), None, "two column blocks");
+        assert_eq!(tile_steps(64, 64, 16), None, "a quarter of a tile of depth");
+        assert_eq!(tile_steps(64, 16, 64), Some(1), "a whole tile of depth, one column block");
+        assert_eq!(tile_steps(15, 64, 64), None, "fewer rows than a tile");
+        assert_eq!(tile_steps(64, 64, 0), None, "no depth");
+    }
+
+    /// `lookup_terms`' order of words without the CPU: the unpacks modelled byte by byte
+    /// (each works within 16-byte lanes: `unpacklo_epi8` interleaves bytes 0..8 of each lane,
+    /// `unpackhi_epi8` bytes 8..16, the `epi16` forms words 0..4 and 4..8), applied to the
+    /// planes as the permuted indices select them, give word `j` for index `j`.
+    #[test]
+    fn term_index_swap_leaves_the_words_in_order() {
+        let words: [i32; 256] = core::array::from_fn(|i| (i as i32).wrapping_mul(0x0123_4567) ^ (i as i32) << 8);
+        let table = simd::TermTable::new(&words);
+        let idx: [u8; 64] = core::array::from_fn(|j| (j as u8).wrapping_mul(37).wrapping_add(11));
+        let permuted: [u8; 64] = core::array::from_fn(|pos| idx[usize::from(TERM_INDEX_SWAP[pos])]);
+        let plane = |p: usize| -> [u8; 64] { core::array::from_fn(|pos| table.planes[p][usize::from(permuted[pos])]) };
+        let bytes = [plane(0), plane(1), plane(2), plane(3)];
+        // `unpack{lo,hi}_epi8(a, b)` as 16-bit words: lane `l`, word `k` from byte `k` (+8).
+        let unpack8 = |a: &[u8; 64], b: &[u8; 64], high: bool| -> [u16; 32] {
+            core::array::from_fn(|w| {
+                let (lane, k) = (w / 8, w % 8 + if high { 8 } else { 0 });
+                u16::from(a[16 * lane + k]) | u16::from(b[16 * lane + k]) << 8
+            })
+        };
+        // `unpack{lo,hi}_epi16(x, y)` as 32-bit words: lane `l`, word `k` from words `k` (+4).
+        let unpack16 = |x: &[u16; 32], y: &[u16; 32], high: bool| -> [u32; 16] {
+            core::array::from_fn(|d| {
+                let (lane, k) = (d / 4, d % 4 + if high { 4 } else { 0 });
+                u32::from(x[8 * lane + k]) | u32::from(y[8 * lane + k]) << 16
+            })
+        };
+        let (low01, high01) = (unpack8(&bytes[0], &bytes[1], false), unpack8(&bytes[0], &bytes[1], true));
+        let (low23, high23) = (unpack8(&bytes[2], &bytes[3], false), unpack8(&bytes[2], &bytes[3], true));
+        let stored = [
+            unpack16(&low01, &low23, false),
+            unpack16(&low01, &low23, true),
+            unpack16(&high01, &high23, false),
+            unpack16(&high01, &high23, true),
+        ];
+        for j in 0..64 {
+            assert_eq!(stored[j / 16][j % 16] as i32, words[usize::from(idx[j])], "word {j}");
         }
     }
 }
