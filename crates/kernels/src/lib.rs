@@ -474,6 +474,8 @@ pub fn requantize_term_sums(
     check_len("requantize_term_sums", "out", lhs.len(), out.len())?;
     stage.check("requantize_term_sums", 1)?;
     let unavailable = KernelError::PathUnavailable(path.name());
+    #[cfg(target_arch = "x86_64")]
+    let (terms, inputs) = ([lhs_terms, rhs_terms], [lhs, rhs]);
     match path {
         KernelPath::Reference => {
             for ((&a, &b), d) in lhs.iter().zip(rhs).zip(out.iter_mut()) {
@@ -481,35 +483,17 @@ pub fn requantize_term_sums(
             }
         }
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx2 => simd::requantize_term_sums(
-            x86::Avx2::detect().ok_or(unavailable)?,
-            lhs_terms,
-            rhs_terms,
-            lhs,
-            rhs,
-            stage,
-            out,
-        ),
+        KernelPath::Avx2 => {
+            simd::requantize_term_sums(x86::Avx2::detect().ok_or(unavailable)?, terms, inputs, stage, out)
+        }
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => simd::requantize_term_sums(
-            x86::Avx512::detect().ok_or(unavailable)?,
-            lhs_terms,
-            rhs_terms,
-            lhs,
-            rhs,
-            stage,
-            out,
-        ),
+        KernelPath::Avx512 => {
+            simd::requantize_term_sums(x86::Avx512::detect().ok_or(unavailable)?, terms, inputs, stage, out)
+        }
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Amx => simd::requantize_term_sums(
-            x86::Avx512Amx::detect().ok_or(unavailable)?,
-            lhs_terms,
-            rhs_terms,
-            lhs,
-            rhs,
-            stage,
-            out,
-        ),
+        KernelPath::Amx => {
+            simd::requantize_term_sums(x86::Avx512Amx::detect().ok_or(unavailable)?, terms, inputs, stage, out)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => return Err(unavailable),
     }

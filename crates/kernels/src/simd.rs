@@ -1338,17 +1338,17 @@ pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStag
 }
 
 /// `out[i] = stage.apply(lhs_terms[lhs[i] as u8].wrapping_add(rhs_terms[rhs[i] as u8]), 0)`
-/// for every element: the lookups [`Isa::lookup_terms`], 64 at a time, then the uniform
-/// vector stage. Lengths were checked by [`crate::requantize_term_sums`].
+/// for every element, for `terms = [lhs_terms, rhs_terms]` and `inputs = [lhs, rhs]`: the
+/// lookups [`Isa::lookup_terms`], 64 at a time, then the uniform vector stage. Lengths were
+/// checked by [`crate::requantize_term_sums`].
 pub(crate) fn requantize_term_sums<I: Isa>(
     isa: I,
-    lhs_terms: &[i32; 256],
-    rhs_terms: &[i32; 256],
-    lhs: &[i8],
-    rhs: &[i8],
+    terms: [&[i32; 256]; 2],
+    inputs: [&[i8]; 2],
     stage: &OutputStage<'_>,
     out: &mut [i8],
 ) {
+    let ([lhs_terms, rhs_terms], [lhs, rhs]) = (terms, inputs);
     let n = lhs.len().min(rhs.len()).min(out.len());
     let (lhs_table, rhs_table) = (TermTable::new(lhs_terms), TermTable::new(rhs_terms));
     let terms = TermSums { lhs_table: &lhs_table, rhs_table: &rhs_table, lhs: &lhs[..n], rhs: &rhs[..n] };
