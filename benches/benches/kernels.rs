@@ -16,7 +16,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aiop_kernels::{KernelPath, OutputStage, PackedMatrix, Rounding, WindowGeometry, depthwise_conv2d, qgemm};
+use aiop_kernels::{
+    KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry, depthwise_conv2d, qgemm,
+};
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -209,6 +211,57 @@ fn depthwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// The depthwise layers of the MLPerf Tiny models, prepared once as the engine prepares them
+/// (`PreparedDepthwise`), double rounding: `hxwxc_khxkw_s<stride>`, SAME padding where the
+/// model pads (kws, vww), VALID where it does not (str_ww's columns).
+fn depthwise_models(c: &mut Criterion) {
+    let mut g = c.benchmark_group("depthwise-models");
+    let shapes: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
+        (25, 5, 64, 3, 3, 1, true),
+        (48, 48, 8, 3, 3, 1, true),
+        (48, 48, 16, 3, 3, 2, true),
+        (24, 24, 32, 3, 3, 1, true),
+        (12, 12, 64, 3, 3, 1, true),
+        (6, 6, 128, 3, 3, 1, true),
+        (28, 1, 128, 5, 1, 1, false),
+        (24, 1, 128, 10, 1, 1, false),
+    ];
+    for &(in_h, in_w, ch, kh, kw, s, same) in shapes {
+        let (out_h, out_w) = if same { (in_h.div_ceil(s), in_w.div_ceil(s)) } else { (in_h - kh + 1, in_w - kw + 1) };
+        let pad = |size: usize, out: usize, k: usize| ((out - 1) * s + k).saturating_sub(size) / 2;
+        let geo = WindowGeometry {
+            in_h,
+            in_w,
+            in_c: ch,
+            out_h,
+            out_w,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: s,
+            stride_w: s,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad(in_h, out_h, kh),
+            pad_left: pad(in_w, out_w, kw),
+            depth_multiplier: 1,
+        };
+        let id = format!("{in_h}x{in_w}x{ch}_{kh}x{kw}_s{s}");
+        g.throughput(Throughput::Elements((out_h * out_w * ch * kh * kw) as u64));
+        let x = bytes(in_h * in_w * ch, 3);
+        let w = weights(kh * kw * ch, 5);
+        let stage = Stage::new(ch);
+        let st = stage.view(Rounding::Double);
+        let mut out = vec![0i8; out_h * out_w * ch];
+        for path in KernelPath::available() {
+            let layer = PreparedDepthwise::new(path, &geo, &w, -3, None, &st).expect("prepare");
+            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
+                b.iter(|| layer.run(black_box(&x), &mut out).expect("dw"))
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Narrow, deep products (at most 8 columns, depth at least 128): the dot layout.
 fn narrow_deep(c: &mut Criterion) {
     gemm_group(c, "narrow-deep", &[(3, 2048, 8)]);
@@ -222,5 +275,5 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, adversarial, narrow_deep }
+criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, depthwise_models, adversarial, narrow_deep }
 criterion_main!(benches);

@@ -1,4 +1,4 @@
-//! Byte buffers that start on a cache line.
+//! Buffers (of bytes, `i16` or `i32`) that start on a cache line.
 //!
 //! An AMX tile load reads sixteen rows of 64 bytes; a row that straddles two cache lines
 //! costs two line reads. With both operands off the line (a heap block is only 16-byte
@@ -11,9 +11,9 @@ use core::ops::{Deref, DerefMut};
 /// The alignment, in bytes, of a [`LineAligned`] buffer's first byte: a cache line.
 pub(crate) const LINE: usize = 64;
 
-/// `len` bytes whose first byte lies on a [`LINE`] boundary: a `Vec` `LINE - 1` bytes longer
-/// than needed, read from the first aligned byte. The `Vec` is never grown, so the start
-/// never moves.
+/// `len` values whose first byte lies on a [`LINE`] boundary: a `Vec` up to `LINE - 1` bytes
+/// longer than needed, read from the first aligned value. The `Vec` is never grown, so the
+/// start never moves.
 pub(crate) struct LineAligned<T> {
     buf: Vec<T>,
     start: usize,
@@ -21,15 +21,21 @@ pub(crate) struct LineAligned<T> {
 }
 
 impl<T: Copy + Default> LineAligned<T> {
-    /// `len` default (zero) bytes; `None` where `len + LINE - 1` is more than an allocation
-    /// may hold (`isize::MAX` bytes).
+    /// `len` default (zero) values; `None` where they and a line's padding are more than an
+    /// allocation may hold (`isize::MAX` bytes).
     pub(crate) fn zeroed(len: usize) -> Option<Self> {
-        const { assert!(core::mem::size_of::<T>() == 1) };
-        let padded = len.checked_add(LINE - 1).filter(|&p| p <= isize::MAX as usize)?;
+        // A value's size divides the line (1, 2 or 4 bytes here), and a `Vec` aligns its values
+        // to their size, so some whole number of them below a line reaches the boundary.
+        let size = core::mem::size_of::<T>();
+        const { assert!(core::mem::size_of::<T>() > 0 && LINE.is_multiple_of(core::mem::size_of::<T>())) };
+        let slack = LINE / size - 1;
+        let padded = len
+            .checked_add(slack)
+            .filter(|&p| p.checked_mul(size).is_some_and(|bytes| bytes <= isize::MAX as usize))?;
         let buf = alloc::vec![T::default(); padded];
-        // `align_offset` may decline (`usize::MAX`); then the buffer starts where it is,
-        // unaligned but in bounds.
-        let start = buf.as_ptr().align_offset(LINE).min(LINE - 1);
+        // `align_offset` (in values) may decline (`usize::MAX`); then the buffer starts where
+        // it is, unaligned but in bounds.
+        let start = buf.as_ptr().align_offset(LINE).min(slack);
         Some(Self { buf, start, len })
     }
 
@@ -94,5 +100,15 @@ mod tests {
             assert_eq!(b.as_ptr() as usize % LINE, 0, "clone, len {len}");
         }
         assert!(LineAligned::<u8>::zeroed(usize::MAX).is_none());
+        for len in [0, 1, 31, 32, 33, 1000] {
+            let words: Vec<i32> = (0..len).map(|i| i * 7 - 3).collect();
+            let a = LineAligned::copy_of(&words).expect("small");
+            assert_eq!(&*a, &words[..]);
+            assert_eq!(a.as_ptr() as usize % LINE, 0, "i32, len {len}");
+            let pairs = LineAligned::<i16>::zeroed(len as usize).expect("small");
+            assert_eq!(pairs.len(), len as usize);
+            assert_eq!(pairs.as_ptr() as usize % LINE, 0, "i16, len {len}");
+        }
+        assert!(LineAligned::<i32>::zeroed(isize::MAX as usize / 4).is_none());
     }
 }

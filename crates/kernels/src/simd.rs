@@ -258,6 +258,48 @@ pub(crate) unsafe trait Isa: Copy {
         unsafe { depthwise_pair_by_mullo::<Self>(acc, a, b, w) }
     }
 
+    /// Writes `2 * LANES` `i16` to `dst`: `a[j]` then `b[j]` for every lane `j`,
+    /// sign-extended, the operand layout of [`Isa::madd_pairs`] (the rows [`RowPairs`] reads).
+    /// The default is scalar; the hardware ISAs interleave in registers.
+    ///
+    /// # Safety
+    /// `a` and `b` must be valid for reading `LANES` bytes and `dst` for writing `2 * LANES`
+    /// `i16`; see [`Isa`].
+    #[inline(always)]
+    unsafe fn interleave_pairs(a: *const i8, b: *const i8, dst: *mut i16) {
+        for j in 0..Self::LANES {
+            // SAFETY: `j < LANES` (the caller's contract).
+            unsafe {
+                *dst.add(2 * j) = i16::from(*a.add(j));
+                *dst.add(2 * j + 1) = i16::from(*b.add(j));
+            }
+        }
+    }
+
+    /// `acc[j] + x[2j] * lo(w[j]) + x[2j + 1] * hi(w[j])`, wrapping, where `lo` and `hi` are
+    /// the low and high `i16` halves of `w[j]` (one `i16` pair multiply-accumulate; the
+    /// callers' `x` and halves are bytes, so no product or pair sum overflows). The default
+    /// goes through `mullo`; the hardware ISAs override it.
+    ///
+    /// # Safety
+    /// `x` must be valid for reading `2 * LANES` `i16` and `w` for `LANES` `i32`; see [`Isa`].
+    #[inline(always)]
+    unsafe fn madd_pairs(acc: Self::V, x: *const i16, w: *const i32) -> Self::V {
+        const { assert!(Self::LANES <= 16) };
+        let (mut w_lo, mut w_hi, mut x_lo, mut x_hi) = ([0i32; 16], [0i32; 16], [0i32; 16], [0i32; 16]);
+        for j in 0..Self::LANES {
+            // SAFETY: `j < LANES` (the caller's contract).
+            let (pair, first, second) = unsafe { (w.add(j).read_unaligned(), *x.add(2 * j), *x.add(2 * j + 1)) };
+            (w_lo[j], w_hi[j], x_lo[j], x_hi[j]) = (i32::from(pair as i16), pair >> 16, first.into(), second.into());
+        }
+        // SAFETY: the arrays hold 16 >= LANES values.
+        unsafe {
+            let low = Self::mullo(Self::load_i32(x_lo.as_ptr()), Self::load_i32(w_lo.as_ptr()));
+            let high = Self::mullo(Self::load_i32(x_hi.as_ptr()), Self::load_i32(w_hi.as_ptr()));
+            Self::add(acc, Self::add(low, high))
+        }
+    }
+
     /// Whether [`Isa::gemm`] of `m` rows, `np` padded columns and depth `kp` widens the
     /// activations itself, reading them raw from [`Gemm::raw`]: then [`qgemm`] and
     /// [`qgemm_gathered`] build no widened copy, and `Gemm::xs` is empty. A pure function of
@@ -801,8 +843,11 @@ pub(crate) struct Depthwise<'a> {
     sv: &'a StageVectors,
     stage: &'a OutputStage<'a>,
     /// The taps in pairs for the pixels whose window lies inside the image, where packing
-    /// them pays (see [`paired_taps`]).
+    /// them pays (see [`paired_taps`]); unused where `rows` is given.
     paired: Option<&'a PairedTaps>,
+    /// The taps in pairs along one axis over rows of pairs prepared per call, where the
+    /// layer's shape admits them (see [`row_pairs`]): then every pixel takes that path.
+    rows: Option<&'a RowPairs>,
 }
 
 /// `qgemm` on weights packed by [`pack`] for `I`. Lengths of `lhs`, `bias`, `out` and the
@@ -1470,8 +1515,8 @@ pub(crate) fn depthwise<I: Isa>(
             &built
         }
     };
-    let (sv, paired) = (&constants.stage, constants.paired.as_ref());
-    let p = Depthwise { g, cols, input, input_zero_point, weights, sv, stage, paired };
+    let (sv, paired, rows) = (&constants.stage, constants.paired.as_ref(), constants.rows.as_ref());
+    let p = Depthwise { g, cols, input, input_zero_point, weights, sv, stage, paired, rows };
     match stage.rounding {
         Rounding::Single => isa.depthwise::<false>(&p, out),
         Rounding::Double => isa.depthwise::<true>(&p, out),
@@ -1486,6 +1531,7 @@ pub(crate) fn depthwise<I: Isa>(
 pub(crate) struct DepthwiseConstants {
     stage: StageVectors,
     paired: Option<PairedTaps>,
+    rows: Option<RowPairs>,
 }
 
 /// The constants of [`depthwise`] for these arguments, for `cols` channels of `I`; `None` on
@@ -1498,14 +1544,30 @@ pub(crate) fn depthwise_constants<I: Isa>(
     input_zero_point: i32,
     stage: &OutputStage<'_>,
 ) -> Option<DepthwiseConstants> {
+    depthwise_constants_choosing::<I>(g, cols, weights, bias, input_zero_point, stage, true)
+}
+
+/// [`depthwise_constants`], with [`RowPairs`] only where `rows_allowed` (the tests run the
+/// per-pixel kernels on the shapes the rows would take too).
+pub(crate) fn depthwise_constants_choosing<I: Isa>(
+    g: &WindowGeometry,
+    cols: usize,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_zero_point: i32,
+    stage: &OutputStage<'_>,
+    rows_allowed: bool,
+) -> Option<DepthwiseConstants> {
     if cols < SCALAR_DEPTHWISE_BELOW {
         return None;
     }
     let np = round_up(cols, I::LANES)?;
-    Some(DepthwiseConstants {
-        stage: StageVectors::new::<I>(cols, np, None, bias, 0, stage),
-        paired: paired_taps::<I>(g, cols, cols - cols % I::LANES, weights, bias, input_zero_point),
-    })
+    let rows = if rows_allowed { row_pairs::<I>(g, cols, np, weights, bias, input_zero_point) } else { None };
+    let paired = match rows {
+        Some(_) => None,
+        None => paired_taps::<I>(g, cols, cols - cols % I::LANES, weights, bias, input_zero_point),
+    };
+    Some(DepthwiseConstants { stage: StageVectors::new::<I>(cols, np, None, bias, 0, stage), paired, rows })
 }
 
 /// A depthwise kernel's weights two taps at a time, for the pixels whose whole window lies
@@ -1593,6 +1655,319 @@ fn paired_taps<I: Isa>(
     Some(PairedTaps { weights: packed, fix, cols: paired_cols })
 }
 
+/// Along which axis of the kernel [`RowPairs`] pairs its taps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PairAxis {
+    /// Taps `kx = 2q` and `2q + 1` of each kernel row: a prepared row pairs each pixel with the
+    /// one to its right.
+    Across,
+    /// Taps `ky = 2q` and `2q + 1` of each kernel column: a prepared row pairs each pixel with
+    /// the one below it.
+    Down,
+}
+
+/// A depthwise layer's taps in pairs along one axis of its kernel, for [`depthwise_rows`].
+/// That kernel reads the input as rows of neighbour pairs (`Isa::interleave_pairs`), each row
+/// built once per call and read by every window over it, so that two taps cost one `i16` pair
+/// multiply-accumulate and no shuffle, where [`PairedTaps`] interleaves the inputs of each
+/// pair of taps of each pixel anew. The rows cover the padding too, holding the input zero
+/// point there: its taps add `w * zp`, which `fix` takes back, so the pixels at the edges take
+/// the same loop as those inside.
+#[derive(Debug, Clone)]
+pub(crate) struct RowPairs {
+    axis: PairAxis,
+    /// Pair `t` of channel `c` at `t * np + c`, the pairs in the order the kernel reads them
+    /// (`(ky, q)` across, `(q, kx)` down): `(w1 << 16) | (w0 & 0xffff)` of the pair's first
+    /// and second tap, `w1 = 0` where an odd kernel has no second; 0 past `cols`.
+    weights: LineAligned<i32>,
+    /// `bias[c] - zp * sum_taps w[c]` over all the kernel's taps (wrapping): with the padding
+    /// read as `zp`, a pixel's sum is `fix + sum w * x` modulo 2^32, as the reference's
+    /// `bias + sum_inside w * (x - zp)`. 0 past `cols`.
+    fix: Vec<i32>,
+    /// `cols` rounded up to `LANES`: the channels of a prepared pixel.
+    np: usize,
+    /// Pairs per kernel row (across) or per pair of kernel rows (down).
+    pairs_per_row: usize,
+    /// Pixels of a prepared row: the padded columns under the windows,
+    /// `(out_w - 1) * stride_w + kernel_w`.
+    row_pixels: usize,
+}
+
+/// `i16` of prepared rows above which a layer keeps the per-pixel kernels (4 MiB: far above
+/// the MLPerf Tiny models' rows, of at most 10 KiB).
+const ROW_PAIRS_AT_MOST: usize = 1 << 21;
+
+/// [`RowPairs`] for these arguments, where `I` has a pair multiply-accumulate and the shape
+/// admits them; else `None` (then [`paired_taps`] and the per-tap loop). The shape must have
+/// dilation 1, strides no larger than the kernel (so that every prepared pixel is read), a
+/// byte zero point (the padding's value), a kernel of two taps or more, no more than half its
+/// taps in the padding (which the rows pay for and the per-tap loop skips) and rows within
+/// [`ROW_PAIRS_AT_MOST`]. The pairs run along the axis that needs fewer (across on a tie).
+fn row_pairs<I: Isa>(
+    g: &WindowGeometry,
+    cols: usize,
+    np: usize,
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_zero_point: i32,
+) -> Option<RowPairs> {
+    let (kh, kw) = (g.kernel_h, g.kernel_w);
+    let taps = kh.checked_mul(kw)?;
+    let admitted = I::PAIRED_TAPS
+        && taps >= 2
+        && (g.dilation_h, g.dilation_w) == (1, 1)
+        && g.stride_h <= kh
+        && g.stride_w <= kw
+        && i8::try_from(input_zero_point).is_ok()
+        && g.out_h > 0
+        && g.out_w > 0;
+    if !admitted {
+        return None;
+    }
+    let inside_y = (0..g.out_h).try_fold(0usize, |n, oy| n.checked_add(g.taps_y(oy).map_or(0, |k| k.len())))?;
+    let inside_x = (0..g.out_w).try_fold(0usize, |n, ox| n.checked_add(g.taps_x(ox).map_or(0, |k| k.len())))?;
+    let all = taps.checked_mul(g.out_h)?.checked_mul(g.out_w)?;
+    if inside_y.checked_mul(inside_x)?.checked_mul(2)? < all {
+        return None;
+    }
+    let (across, down) = (kh.checked_mul(kw.div_ceil(2))?, kh.div_ceil(2).checked_mul(kw)?);
+    let (axis, pairs_per_row) = if down < across { (PairAxis::Down, kw) } else { (PairAxis::Across, kw.div_ceil(2)) };
+    let row_pixels = (g.out_w - 1).checked_mul(g.stride_w)?.checked_add(kw)?;
+    if kh.checked_mul(row_pixels)?.checked_mul(np)?.checked_mul(2)? > ROW_PAIRS_AT_MOST {
+        return None;
+    }
+    // The pairs as (first tap, second tap) in kernel order `ky * kw + kx`, as the kernel reads them.
+    let pairs: Vec<(usize, Option<usize>)> = match axis {
+        PairAxis::Across => (0..kh)
+            .flat_map(|ky| (0..kw).step_by(2).map(move |kx| (ky * kw + kx, (kx + 1 < kw).then_some(ky * kw + kx + 1))))
+            .collect(),
+        PairAxis::Down => (0..kh)
+            .step_by(2)
+            .flat_map(|ky| (0..kw).map(move |kx| (ky * kw + kx, (ky + 1 < kh).then_some((ky + 1) * kw + kx))))
+            .collect(),
+    };
+    let mut packed = vec![0i32; pairs.len().checked_mul(np)?];
+    // `weights` holds `taps * cols` bytes (checked by `depthwise`).
+    for (dst, &(first, second)) in packed.chunks_exact_mut(np).zip(&pairs) {
+        let w0 = &weights[first * cols..][..cols];
+        match second {
+            Some(second) => {
+                let w1 = &weights[second * cols..][..cols];
+                for ((d, &w0), &w1) in dst.iter_mut().zip(w0).zip(w1) {
+                    *d = (i32::from(w1) << 16) | i32::from(w0 as i16 as u16);
+                }
+            }
+            None => {
+                for (d, &w0) in dst.iter_mut().zip(w0) {
+                    *d = i32::from(w0 as i16 as u16);
+                }
+            }
+        }
+    }
+    let mut fix = vec![0i32; np];
+    for (c, f) in fix.iter_mut().take(cols).enumerate() {
+        let sum = (0..taps).fold(0i32, |s, t| s.wrapping_add(i32::from(weights[t * cols + c])));
+        *f = bias.map_or(0, |b| b[c]).wrapping_sub(input_zero_point.wrapping_mul(sum));
+    }
+    Some(RowPairs { axis, weights: LineAligned::copy_of(&packed)?, fix, np, pairs_per_row, row_pixels })
+}
+
+/// Prepared row `py` (a row of the padded image, `py - pad_top` in the input where it lies
+/// inside) into `row`, `row_pixels` pixels of `np` pairs: pixel `px` pairs input pixel `(py,
+/// px)` with its neighbour to the right (across) or below (down), each `zp` in the padding.
+/// Only the pixels a window reads are written: across with an even stride, the even ones.
+///
+/// # Safety
+/// The ISA's features must be enabled; `p` as [`Depthwise`] says, `rp` built for it, `padding`
+/// `np` bytes of the zero point and `row` `row_pixels * np * 2` long.
+#[inline(always)]
+unsafe fn prepare_pair_row<I: Isa>(p: &Depthwise<'_>, rp: &RowPairs, py: usize, padding: &[i8], row: &mut [i16]) {
+    let (g, cols, np) = (p.g, p.cols, rp.np);
+    let input_row = |y: usize| y.checked_sub(g.pad_top).filter(|&iy| iy < g.in_h);
+    let (second_row, second_column) = match rp.axis {
+        PairAxis::Across => (input_row(py), 1),
+        PairAxis::Down => (input_row(py + 1), 0),
+    };
+    let first_row = input_row(py);
+    // The offset in `input` of padded pixel `(y, px)` on input row `y`, if inside.
+    let offset = |y: Option<usize>, px: usize| {
+        let ix = px.checked_sub(g.pad_left).filter(|&ix| ix < g.in_w)?;
+        Some((y? * g.in_w + ix) * cols)
+    };
+    let step = if rp.axis == PairAxis::Across && g.stride_w % 2 == 0 { 2 } else { 1 };
+    let len = p.input.len();
+    // The pixels whose two input pixels are inside, with a whole block of `np` bytes from the
+    // second (the later in memory): `lo..hi`, in one loop without a test per pixel.
+    let (mut lo, mut hi) = (0, 0);
+    if let (Some(ya), Some(yb)) = (first_row, second_row)
+        && let Some(whole) = len.checked_sub(np).map(|bytes| bytes / cols)
+    {
+        // The second pixel's index in `input` is `yb * in_w + px + second_column - pad_left`.
+        let from = yb * g.in_w + second_column;
+        lo = g.pad_left.next_multiple_of(step);
+        hi = (g.pad_left + g.in_w)
+            .saturating_sub(second_column)
+            .min(rp.row_pixels)
+            .min((whole + 1 + g.pad_left).saturating_sub(from));
+        let (base_a, base_b) = ((ya * g.in_w) * cols, from * cols);
+        for px in (lo..hi).step_by(step) {
+            let (a, b) = (base_a + (px - g.pad_left) * cols, base_b + (px - g.pad_left) * cols);
+            for c in (0..cols).step_by(I::LANES) {
+                // SAFETY: `a < b` and `b + np <= len` (`b / cols <= whole`), `c + LANES <= np`;
+                // `2 * LANES` `i16` from `(px * np + c) * 2` in `row` (`px < row_pixels`); the
+                // features are the caller's.
+                unsafe {
+                    let (xa, xb) = (p.input.as_ptr().add(a + c), p.input.as_ptr().add(b + c));
+                    I::interleave_pairs(xa, xb, row.as_mut_ptr().add((px * np + c) * 2));
+                }
+            }
+        }
+    }
+    for px in (0..rp.row_pixels).step_by(step).filter(|px| !(lo..hi).contains(px)) {
+        let dst = &mut row[px * np * 2..][..np * 2];
+        let (a, b) = (offset(first_row, px), offset(second_row, px + second_column));
+        // In the padding, or at the input's end: the bytes from each pixel to the input's end,
+        // or the padding's `np`; the last block through a buffer where fewer than `LANES` are
+        // left (the lanes past `cols` meet zero weights and are not stored).
+        let bytes = |at: Option<usize>| at.map_or(padding, |at| &p.input[at..]);
+        let (a, b) = (bytes(a), bytes(b));
+        for c in (0..cols).step_by(I::LANES) {
+            let to = dst[2 * c..][..2 * I::LANES].as_mut_ptr();
+            if a.len() >= c + I::LANES && b.len() >= c + I::LANES {
+                // SAFETY: `LANES` bytes from `c` of both, `2 * LANES` `i16` at `to`; the
+                // features are the caller's.
+                unsafe { I::interleave_pairs(a.as_ptr().add(c), b.as_ptr().add(c), to) };
+            } else {
+                let lanes = (cols - c).min(I::LANES);
+                let (mut xa, mut xb) = ([0i8; 16], [0i8; 16]);
+                xa[..lanes].copy_from_slice(&a[c..c + lanes]);
+                xb[..lanes].copy_from_slice(&b[c..c + lanes]);
+                // SAFETY: 16 >= LANES bytes in both buffers; as above.
+                unsafe { I::interleave_pairs(xa.as_ptr(), xb.as_ptr(), to) };
+            }
+        }
+    }
+}
+
+/// Every channel of every output pixel through [`RowPairs`]: for each output row, the
+/// prepared rows under it (a ring of `kernel_h`, each built when a window first reaches it),
+/// then for each block of `LANES` channels each pixel's pairs of taps and its output stage.
+///
+/// # Safety
+/// As [`depthwise_body`], with `rp` built for `p`'s arguments by [`row_pairs`].
+#[inline(always)]
+unsafe fn depthwise_rows<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, rp: &RowPairs, out: &mut [i8]) {
+    let (g, cols, np, kh) = (p.g, p.cols, rp.np, p.g.kernel_h);
+    // Within `ROW_PAIRS_AT_MOST` (checked by `row_pairs`).
+    let row_len = rp.row_pixels * np * 2;
+    // On cache lines: each pixel's block of pairs is one line on AVX-512, read whole.
+    let Some(mut ring) = LineAligned::<i16>::zeroed(kh * row_len) else { return };
+    let mut held = vec![usize::MAX; kh];
+    let padding = vec![p.input_zero_point as i8; np];
+    let mut taps: Vec<(usize, usize)> = Vec::with_capacity(rp.weights.len() / np);
+    // The rows a window reads are `base + i * step` for `i < rows`, all within `kh` of `base`,
+    // so no two share a slot of the ring.
+    let (rows, step) = match rp.axis {
+        PairAxis::Across => (kh, 1),
+        PairAxis::Down => (kh.div_ceil(2), 2),
+    };
+    for oy in 0..g.out_h {
+        let base = oy * g.stride_h;
+        taps.clear();
+        for i in 0..rows {
+            let py = base + i * step;
+            let slot = py % kh;
+            let row = &mut ring[slot * row_len..][..row_len];
+            if held[slot] != py {
+                // SAFETY: as this function's contract; `row` is `row_len` long.
+                unsafe { prepare_pair_row::<I>(p, rp, py, &padding, row) };
+                held[slot] = py;
+            }
+            // Pair `j` of this row starts `j * 2` pixels (across) or `j` pixels (down) after
+            // the window's first column.
+            let pixels_per_pair = if rp.axis == PairAxis::Across { 2 } else { 1 };
+            taps.extend(
+                (0..rp.pairs_per_row)
+                    .map(|j| (slot * row_len + j * pixels_per_pair * np * 2, (i * rp.pairs_per_row + j) * np)),
+            );
+        }
+        // Two outputs of `LANES` channels at a time, so that one's chain of multiply-accumulates
+        // and output stage overlaps the other's: two pixels of one block of channels, which
+        // share their weights and stage constants, or in a row of one pixel two blocks. An odd
+        // last one is computed twice and stored once.
+        let store_at = |out: &mut [i8], ox: usize, c: usize, bytes: I::Bytes| {
+            let pixel = (oy * g.out_w + ox) * cols;
+            // SAFETY: the features are the caller's.
+            unsafe { store::<I>(bytes, &mut out[pixel + c..pixel + cols.min(c + I::LANES)]) };
+        };
+        let column = |ox: usize, c: usize| (ox * g.stride_w * np + c) * 2;
+        if g.out_w > 1 {
+            for c in (0..cols).step_by(I::LANES) {
+                for ox in (0..g.out_w).step_by(2) {
+                    let ox_next = (ox + 1).min(g.out_w - 1);
+                    // SAFETY: as `two_outputs` requires: both pixels below `out_w`, `c` a block.
+                    let (bytes, bytes_next) = unsafe {
+                        two_outputs::<I, DOUBLE, true>(p, rp, &ring, &taps, (c, column(ox, c)), (c, column(ox_next, c)))
+                    };
+                    store_at(out, ox, c, bytes);
+                    if ox_next > ox {
+                        store_at(out, ox_next, c, bytes_next);
+                    }
+                }
+            }
+        } else {
+            for c in (0..cols).step_by(2 * I::LANES) {
+                let c_next = if c + I::LANES < cols { c + I::LANES } else { c };
+                // SAFETY: as above, pixel 0 and two blocks.
+                let (bytes, bytes_next) = unsafe {
+                    two_outputs::<I, DOUBLE, false>(p, rp, &ring, &taps, (c, column(0, c)), (c_next, column(0, c_next)))
+                };
+                store_at(out, 0, c, bytes);
+                if c_next > c {
+                    store_at(out, 0, c_next, bytes_next);
+                }
+            }
+        }
+    }
+}
+
+/// The output bytes of two blocks of `LANES` channels (`(c, column)`: the block's first channel
+/// and its pixel's first pair in a prepared row) from the row's `taps` (each the offset of a
+/// pair in `ring` and of its weights). `SAME_CHANNELS`: both are of the first's channels, whose
+/// weights and stage constants they then share.
+///
+/// # Safety
+/// The ISA's features must be enabled; `rp` built for `p`; each `c` a block below `cols` and
+/// each `column` that of a pixel below `out_w` (see `depthwise_rows`), `taps` of prepared rows.
+#[inline(always)]
+unsafe fn two_outputs<I: Isa, const DOUBLE: bool, const SAME_CHANNELS: bool>(
+    p: &Depthwise<'_>,
+    rp: &RowPairs,
+    ring: &[i16],
+    taps: &[(usize, usize)],
+    (c, column): (usize, usize),
+    (c_next, column_next): (usize, usize),
+) -> (I::Bytes, I::Bytes) {
+    let c_next = if SAME_CHANNELS { c } else { c_next };
+    // SAFETY: `fix` holds `np >= c + LANES` entries for both blocks.
+    let (mut acc, mut acc_next) =
+        unsafe { (I::load_i32(rp.fix.as_ptr().add(c)), I::load_i32(rp.fix.as_ptr().add(c_next))) };
+    for &(xo, wo) in taps {
+        // SAFETY: `xo + column` is pixel `ox * stride_w + j * pixels_per_pair <= (out_w - 1) *
+        // stride_w + kernel_w - 1 < row_pixels`, channel `c` of a prepared row in the ring,
+        // `2 * LANES` `i16` within it (`c + LANES <= np`); `wo + c + LANES` is within pair `t`'s
+        // `np` weights; as for the second.
+        unsafe {
+            let w = rp.weights.as_ptr().add(wo + c);
+            let w_next = if SAME_CHANNELS { w } else { rp.weights.as_ptr().add(wo + c_next) };
+            acc = I::madd_pairs(acc, ring.as_ptr().add(xo + column), w);
+            acc_next = I::madd_pairs(acc_next, ring.as_ptr().add(xo + column_next), w_next);
+        }
+    }
+    // SAFETY: the stage vectors are padded to a multiple of LANES >= c + LANES.
+    unsafe { (requant::<I, DOUBLE>(acc, p.sv, c, p.stage), requant::<I, DOUBLE>(acc_next, p.sv, c_next, p.stage)) }
+}
+
 /// Every channel of every output pixel, `LANES` at a time (the last block partial).
 ///
 /// # Safety
@@ -1600,6 +1975,10 @@ fn paired_taps<I: Isa>(
 /// `out_h x out_w x cols` bytes.
 #[inline(always)]
 pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, out: &mut [i8]) {
+    if let Some(rp) = p.rows {
+        // SAFETY: forwarded; `rp` was built for these arguments (`DepthwiseConstants`).
+        return unsafe { depthwise_rows::<I, DOUBLE>(p, rp, out) };
+    }
     let (g, cols) = (p.g, p.cols);
     // SAFETY: the features are the caller's.
     let zp = unsafe { I::splat(p.input_zero_point) };

@@ -173,29 +173,55 @@ struct DwCase {
 /// blocks and their partial tails.
 fn dw_case() -> impl Strategy<Value = DwCase> {
     (1usize..=6, 1usize..=6, 1usize..=40, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..=2, 0usize..=2)
-        .prop_flat_map(|(in_h, in_w, c, kh, kw, s, d, pt, pl)| {
-            let out_h = (in_h + 2 * pt).saturating_sub(d * (kh - 1) + 1) / s + 1;
-            let out_w = (in_w + 2 * pl).saturating_sub(d * (kw - 1) + 1) / s + 1;
-            let g = WindowGeometry {
-                in_h,
-                in_w,
-                in_c: c,
-                out_h,
-                out_w,
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: s,
-                stride_w: s,
-                dilation_h: d,
-                dilation_w: d,
-                pad_top: pt,
-                pad_left: pl,
-                depth_multiplier: 1,
-            };
-            let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), c));
-            (bytes(in_h * in_w * c, i8::MIN), bytes(kh * kw * c, -127), -128i32..=127, bias, stage(c))
-                .prop_map(move |(x, w, zp, bias, stage)| DwCase { g, x, w, zp, bias, stage })
-        })
+        .prop_flat_map(|(in_h, in_w, c, kh, kw, s, d, pt, pl)| dw_case_of(in_h, in_w, c, (kh, kw), (s, s), d, (pt, pl)))
+}
+
+/// Undilated kernels up to 7x7 with strides up to 4 on each axis apart: the shapes
+/// [`super::RowPairs`] takes, pairing across or down, beside those its gate sends to the
+/// per-pixel kernels (strides above the kernel, windows mostly in the padding).
+fn dw_wide_case() -> impl Strategy<Value = DwCase> {
+    (
+        1usize..=12,
+        1usize..=12,
+        1usize..=40,
+        (1usize..=7, 1usize..=7),
+        (1usize..=4, 1usize..=4),
+        (0usize..=3, 0usize..=3),
+    )
+        .prop_flat_map(|(in_h, in_w, c, k, s, pad)| dw_case_of(in_h, in_w, c, k, s, 1, pad))
+}
+
+/// A case of this shape, with as much padding after as before and random values.
+fn dw_case_of(
+    in_h: usize,
+    in_w: usize,
+    c: usize,
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    d: usize,
+    (pt, pl): (usize, usize),
+) -> impl Strategy<Value = DwCase> {
+    let out_h = (in_h + 2 * pt).saturating_sub(d * (kh - 1) + 1) / sh + 1;
+    let out_w = (in_w + 2 * pl).saturating_sub(d * (kw - 1) + 1) / sw + 1;
+    let g = WindowGeometry {
+        in_h,
+        in_w,
+        in_c: c,
+        out_h,
+        out_w,
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: sh,
+        stride_w: sw,
+        dilation_h: d,
+        dilation_w: d,
+        pad_top: pt,
+        pad_left: pl,
+        depth_multiplier: 1,
+    };
+    let bias = prop::option::of(prop::collection::vec(-(1i32 << 20)..(1 << 20), c));
+    (bytes(in_h * in_w * c, i8::MIN), bytes(kh * kw * c, -127), -128i32..=127, bias, stage(c))
+        .prop_map(move |(x, w, zp, bias, stage)| DwCase { g, x, w, zp, bias, stage })
 }
 
 fn check_dw<I: Isa>(isa: I, c: &DwCase) -> Result<(), TestCaseError> {
@@ -205,13 +231,16 @@ fn check_dw<I: Isa>(isa: I, c: &DwCase) -> Result<(), TestCaseError> {
         let len = c.g.out_h * c.g.out_w * cols;
         let mut want = vec![0i8; len];
         reference::depthwise_conv2d(&c.g, &c.x, c.zp, &c.w, c.bias.as_deref(), &st, &mut want);
-        // Once building the constants in the call, once with them prepared beforehand.
         let bias = c.bias.as_deref();
+        // Once building the constants in the call, once with them prepared beforehand, and once
+        // without the rows of pairs (the per-pixel kernels on the shapes the rows take).
         let prepared = super::depthwise_constants::<I>(&c.g, cols, &c.w, bias, c.zp, &st);
-        for prepared in [None, prepared.as_ref()] {
+        let per_pixel = super::depthwise_constants_choosing::<I>(&c.g, cols, &c.w, bias, c.zp, &st, false);
+        for (prepared, how) in
+            [(None, "built per call"), (prepared.as_ref(), "prepared"), (per_pixel.as_ref(), "per pixel")]
+        {
             let mut got = vec![0x55i8; len];
             super::depthwise(isa, &c.g, cols, &c.x, c.zp, &c.w, bias, &st, prepared, &mut got).expect("depthwise");
-            let how = if prepared.is_some() { "prepared" } else { "built per call" };
             prop_assert_eq!(&got, &want, "{} {:?} {} {:?}", I::NAME, rounding, how, c.g);
         }
     }
@@ -266,6 +295,13 @@ macro_rules! isa_equality_tests {
                 #[test]
                 fn depthwise_matches_reference(c in dw_case()) {
                     if let Some(isa) = announce(concat!(stringify!($name), "::depthwise"), $isa) {
+                        check_dw(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn depthwise_wide_matches_reference(c in dw_wide_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::depthwise_wide"), $isa) {
                         check_dw(isa, &c)?;
                     }
                 }
@@ -427,10 +463,14 @@ fn check_dw_at_buffer_end<I: Isa>(isa: I) {
                 let len = g.out_h * g.out_w * cols;
                 let mut want = vec![0i8; len];
                 reference::depthwise_conv2d(&g, &x, -7, &w, None, &st, &mut want);
-                let mut got = vec![0x55i8; len];
-                super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, None, &mut got)
-                    .expect("depthwise");
-                assert_eq!(got, want, "{} cols {cols} {g:?} {rounding:?}", I::NAME);
+                // With the rows of pairs where the shape admits them, and without.
+                let per_pixel = super::depthwise_constants_choosing::<I>(&g, cols, &w, None, -7, &st, false);
+                for prepared in [None, per_pixel.as_ref()] {
+                    let mut got = vec![0x55i8; len];
+                    super::depthwise(isa, &g, cols, gx.bytes(), -7, gw.bytes(), None, &st, prepared, &mut got)
+                        .expect("depthwise");
+                    assert_eq!(got, want, "{} cols {cols} {g:?} {rounding:?}", I::NAME);
+                }
             }
         }
     }
@@ -553,4 +593,44 @@ fn amx_widens_raw_rows_below_the_tiles_too() {
             assert_eq!(got, want, "amx raw rows below the tiles, gathered {} {rounding:?}", gather.is_some());
         }
     }
+}
+
+/// Which depthwise shapes [`super::RowPairs`] takes, and along which axis: the MLPerf Tiny
+/// models' kinds of layer do (kws and vww across, str_ww's column kernels down); its gate
+/// sends dilation, strides above the kernel, windows mostly in the padding, a single tap, a
+/// zero point outside a byte and rows past the bound to the per-pixel kernels.
+#[test]
+fn row_pairs_take_the_shapes_they_pay_on() {
+    use super::PairAxis::{Across, Down};
+    let axis = |(in_h, in_w): (usize, usize), (kh, kw): (usize, usize), s: usize, pad: usize, d: usize, zp: i32| {
+        let out = |size: usize, k: usize| (size + 2 * pad).saturating_sub(d * (k - 1) + 1) / s + 1;
+        let g = WindowGeometry {
+            in_h,
+            in_w,
+            in_c: 16,
+            out_h: out(in_h, kh),
+            out_w: out(in_w, kw),
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: s,
+            stride_w: s,
+            dilation_h: d,
+            dilation_w: d,
+            pad_top: pad,
+            pad_left: pad,
+            depth_multiplier: 1,
+        };
+        super::row_pairs::<Emulated<16>>(&g, 16, 16, &vec![1; kh * kw * 16], None, zp).map(|rows| rows.axis)
+    };
+    assert_eq!(axis((25, 5), (3, 3), 1, 1, 1, -3), Some(Across), "kws");
+    assert_eq!(axis((48, 48), (3, 3), 2, 0, 1, 0), Some(Across), "vww, stride 2");
+    assert_eq!(axis((24, 1), (10, 1), 1, 0, 1, -128), Some(Down), "str_ww");
+    assert_eq!(axis((1, 30), (1, 5), 1, 0, 1, 0), Some(Across), "a row kernel");
+    assert_eq!(axis((8, 8), (3, 3), 1, 1, 2, 0), None, "dilation 2");
+    assert_eq!(axis((12, 12), (3, 3), 4, 0, 1, 0), None, "stride above the kernel");
+    assert_eq!(axis((1, 16), (1, 2048), 1, 1024, 1, 0), None, "mostly padding");
+    assert_eq!(axis((8, 8), (1, 1), 1, 0, 1, 0), None, "one tap");
+    assert_eq!(axis((8, 8), (3, 3), 1, 1, 1, 128), None, "zero point outside a byte");
+    assert_eq!(axis((1, 100_000), (1, 2), 1, 0, 1, 0), None, "rows past the bound");
+    assert_eq!(axis((1, 60_000), (1, 2), 1, 0, 1, 0), Some(Across), "rows within the bound");
 }

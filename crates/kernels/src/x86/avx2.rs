@@ -78,6 +78,21 @@ unsafe impl Isa for Avx2 {
             _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), pairs))
         }
 
+        /// The 8 bytes of each side interleaved, sign-extended to 16 `i16` and stored.
+        fn interleave_pairs(a: *const i8, b: *const i8, dst: *mut i16) {
+            // SAFETY: 8 bytes readable at `a` and at `b` (the caller's contract).
+            let (xa, xb) = unsafe { (_mm_loadl_epi64(a.cast()), _mm_loadl_epi64(b.cast())) };
+            // SAFETY: 32 bytes writable at `dst` (the caller's contract).
+            unsafe { _mm256_storeu_si256(dst.cast(), _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb))) }
+        }
+
+        /// `vpmaddwd` (exact: no pair is two `-2^15` products) and an add.
+        fn madd_pairs(acc: __m256i, x: *const i16, w: *const i32) -> __m256i {
+            // SAFETY: 32 bytes readable at `x` and at `w` (the caller's contract).
+            let (x, w) = unsafe { (_mm256_loadu_si256(x.cast()), _mm256_loadu_si256(w.cast())) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+        }
+
         fn reduce_add(v: __m256i) -> i32 {
             let mut lanes = [0i32; 8];
             // SAFETY: `lanes` is 32 bytes.

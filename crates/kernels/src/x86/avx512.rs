@@ -83,6 +83,24 @@ macro_rules! avx512_lanes {
                 _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(interleaved), pairs))
             }
 
+            /// The 16 bytes of each side interleaved as in [`Isa::depthwise_pair`], sign-extended
+            /// to 32 `i16` and stored.
+            fn interleave_pairs(a: *const i8, b: *const i8, dst: *mut i16) {
+                // SAFETY: 16 bytes readable at `a` and at `b` (the caller's contract).
+                let (xa, xb) = unsafe { (_mm_loadu_si128(a.cast()), _mm_loadu_si128(b.cast())) };
+                let interleaved =
+                    _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(_mm_unpacklo_epi8(xa, xb)), _mm_unpackhi_epi8(xa, xb));
+                // SAFETY: 64 bytes writable at `dst` (the caller's contract).
+                unsafe { _mm512_storeu_si512(dst.cast(), _mm512_cvtepi8_epi16(interleaved)) }
+            }
+
+            /// One `vpdpwssd` (the wrapping, not the saturating, form).
+            fn madd_pairs(acc: __m512i, x: *const i16, w: *const i32) -> __m512i {
+                // SAFETY: 64 bytes readable at `x` and at `w` (the caller's contract).
+                let (x, w) = unsafe { (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(w.cast())) };
+                _mm512_dpwssd_epi32(acc, x, w)
+            }
+
             fn reduce_add(v: __m512i) -> i32 {
                 _mm512_reduce_add_epi32(v)
             }
