@@ -1701,8 +1701,8 @@ const ROW_PAIRS_AT_MOST: usize = 1 << 21;
 /// admits them; else `None` (then [`paired_taps`] and the per-tap loop). The shape must have
 /// dilation 1, strides no larger than the kernel (so that every prepared pixel is read), a
 /// byte zero point (the padding's value), a kernel of two taps or more, no more than half its
-/// taps in the padding (which the rows pay for and the per-tap loop skips) and rows within
-/// [`ROW_PAIRS_AT_MOST`]. The pairs run along the axis that needs fewer (across on a tie).
+/// taps in the padding (which the rows pay for and the per-tap loop skips), no more new pixels
+/// to prepare per output than pairs of taps, and rows within [`ROW_PAIRS_AT_MOST`]. The pairs run along the axis that needs fewer (across on a tie).
 fn row_pairs<I: Isa>(
     g: &WindowGeometry,
     cols: usize,
@@ -1732,6 +1732,14 @@ fn row_pairs<I: Isa>(
     }
     let (across, down) = (kh.checked_mul(kw.div_ceil(2))?, kh.div_ceil(2).checked_mul(kw)?);
     let (axis, pairs_per_row) = if down < across { (PairAxis::Down, kw) } else { (PairAxis::Across, kw.div_ceil(2)) };
+    // A window's stride brings `stride_h * stride_w` new pixels to prepare (half of them
+    // across with an even stride, which reads only the even ones), each about as dear as a
+    // pair of taps in the per-pixel kernels: more of them than the window has pairs, and those
+    // kernels are the cheaper (3x3 at stride 3 is 9 against 6).
+    let step = if axis == PairAxis::Across && g.stride_w % 2 == 0 { 2 } else { 1 };
+    if g.stride_h.checked_mul(g.stride_w)? > across.min(down).checked_mul(step)? {
+        return None;
+    }
     let row_pixels = (g.out_w - 1).checked_mul(g.stride_w)?.checked_add(kw)?;
     if kh.checked_mul(row_pixels)?.checked_mul(np)?.checked_mul(2)? > ROW_PAIRS_AT_MOST {
         return None;

@@ -628,6 +628,10 @@ fn row_pairs_take_the_shapes_they_pay_on() {
     assert_eq!(axis((1, 30), (1, 5), 1, 0, 1, 0), Some(Across), "a row kernel");
     assert_eq!(axis((8, 8), (3, 3), 1, 1, 2, 0), None, "dilation 2");
     assert_eq!(axis((12, 12), (3, 3), 4, 0, 1, 0), None, "stride above the kernel");
+    assert_eq!(axis((12, 12), (3, 3), 3, 0, 1, 0), None, "more new pixels per output than pairs");
+    assert_eq!(axis((12, 12), (4, 4), 3, 0, 1, 0), None, "9 new pixels, 8 pairs, at an odd stride");
+    assert_eq!(axis((12, 12), (5, 5), 3, 0, 1, 0), Some(Across), "9 new pixels, 15 pairs");
+    assert_eq!(axis((12, 12), (4, 4), 4, 0, 1, 0), Some(Across), "16 new pixels, half prepared, 8 pairs");
     assert_eq!(axis((1, 16), (1, 2048), 1, 1024, 1, 0), None, "mostly padding");
     assert_eq!(axis((8, 8), (1, 1), 1, 0, 1, 0), None, "one tap");
     assert_eq!(axis((8, 8), (3, 3), 1, 1, 1, 128), None, "zero point outside a byte");
