@@ -1736,7 +1736,7 @@ fn row_pairs<I: Isa>(
     // across with an even stride, which reads only the even ones), each about as dear as a
     // pair of taps in the per-pixel kernels: more of them than the window has pairs, and those
     // kernels are the cheaper (3x3 at stride 3 is 9 against 6).
-    let step = if axis == PairAxis::Across && g.stride_w % 2 == 0 { 2 } else { 1 };
+    let step = if axis == PairAxis::Across && g.stride_w.is_multiple_of(2) { 2 } else { 1 };
     if g.stride_h.checked_mul(g.stride_w)? > across.min(down).checked_mul(step)? {
         return None;
     }
@@ -1802,7 +1802,7 @@ unsafe fn prepare_pair_row<I: Isa>(p: &Depthwise<'_>, rp: &RowPairs, py: usize, 
         let ix = px.checked_sub(g.pad_left).filter(|&ix| ix < g.in_w)?;
         Some((y? * g.in_w + ix) * cols)
     };
-    let step = if rp.axis == PairAxis::Across && g.stride_w % 2 == 0 { 2 } else { 1 };
+    let step = if rp.axis == PairAxis::Across && g.stride_w.is_multiple_of(2) { 2 } else { 1 };
     let len = p.input.len();
     // The pixels whose two input pixels are inside, with a whole block of `np` bytes from the
     // second (the later in memory): `lo..hi`, in one loop without a test per pixel.
