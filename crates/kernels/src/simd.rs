@@ -54,9 +54,11 @@ pub(crate) unsafe trait Isa: Copy {
     /// Added to each activation by [`Isa::widen`] (128 where the multiply wants unsigned
     /// bytes); removed again through the per-column constant.
     const LHS_OFFSET: i32;
-    /// Whether depthwise sums the taps of pixels inside the image two at a time through
-    /// [`Isa::depthwise_pair`] (one `i16` pair multiply-accumulate per two taps, where the
-    /// ISA has one that the weights' packing pays for) rather than one `mullo` per tap.
+    /// Whether depthwise sums its taps two at a time (one `i16` pair multiply-accumulate per
+    /// two taps, where the ISA has one that the weights' packing pays for) rather than one
+    /// `mullo` per tap: through [`RowPairs`] ([`Isa::interleave_pairs`], [`Isa::madd_pairs`])
+    /// where the shape admits them, else for the pixels inside the image through
+    /// [`Isa::depthwise_pair`]. An ISA that sets it should override all three.
     const PAIRED_TAPS: bool = false;
     /// Whether the `i32`-lane double rounding reads the odd lanes' multipliers and the rounding
     /// halves prepared in the [`StageVectors`] (`mult_odd`, `round_half`) rather than deriving
@@ -1699,10 +1701,12 @@ const ROW_PAIRS_AT_MOST: usize = 1 << 21;
 
 /// [`RowPairs`] for these arguments, where `I` has a pair multiply-accumulate and the shape
 /// admits them; else `None` (then [`paired_taps`] and the per-tap loop). The shape must have
-/// dilation 1, strides no larger than the kernel (so that every prepared pixel is read), a
-/// byte zero point (the padding's value), a kernel of two taps or more, no more than half its
-/// taps in the padding (which the rows pay for and the per-tap loop skips), no more new pixels
-/// to prepare per output than pairs of taps, and rows within [`ROW_PAIRS_AT_MOST`]. The pairs run along the axis that needs fewer (across on a tie).
+/// dilation 1, strides no larger than the kernel (so that no prepared row is skipped and few
+/// prepared pixels go unread: across at an odd stride of 3 or more, some do), a byte zero
+/// point (the padding's value), a kernel of two taps or more, no more than half its taps in
+/// the padding (which the rows pay for and the per-tap loop skips), no more new pixels to
+/// prepare per output than pairs of taps, and rows within [`ROW_PAIRS_AT_MOST`]. The pairs run
+/// along the axis that needs fewer (across on a tie).
 fn row_pairs<I: Isa>(
     g: &WindowGeometry,
     cols: usize,
@@ -1783,7 +1787,7 @@ fn row_pairs<I: Isa>(
 /// Prepared row `py` (a row of the padded image, `py - pad_top` in the input where it lies
 /// inside) into `row`, `row_pixels` pixels of `np` pairs: pixel `px` pairs input pixel `(py,
 /// px)` with its neighbour to the right (across) or below (down), each `zp` in the padding.
-/// Only the pixels a window reads are written: across with an even stride, the even ones.
+/// Across with an even stride only the even pixels are written, the only ones a window reads.
 ///
 /// # Safety
 /// The ISA's features must be enabled; `p` as [`Depthwise`] says, `rp` built for it, `padding`
@@ -1813,10 +1817,14 @@ unsafe fn prepare_pair_row<I: Isa>(p: &Depthwise<'_>, rp: &RowPairs, py: usize, 
         // The second pixel's index in `input` is `yb * in_w + px + second_column - pad_left`.
         let from = yb * g.in_w + second_column;
         lo = g.pad_left.next_multiple_of(step);
-        hi = (g.pad_left + g.in_w)
+        // Saturating: the gate's taps inside the image keep `pad_left` small, but no sum here
+        // needs to rely on it.
+        hi = g
+            .pad_left
+            .saturating_add(g.in_w)
             .saturating_sub(second_column)
             .min(rp.row_pixels)
-            .min((whole + 1 + g.pad_left).saturating_sub(from));
+            .min(whole.saturating_add(1).saturating_add(g.pad_left).saturating_sub(from));
         let (base_a, base_b) = ((ya * g.in_w) * cols, from * cols);
         for px in (lo..hi).step_by(step) {
             let (a, b) = (base_a + (px - g.pad_left) * cols, base_b + (px - g.pad_left) * cols);
@@ -1861,15 +1869,19 @@ unsafe fn prepare_pair_row<I: Isa>(p: &Depthwise<'_>, rp: &RowPairs, py: usize, 
 /// prepared rows under it (a ring of `kernel_h`, each built when a window first reaches it),
 /// then for each block of `LANES` channels each pixel's pairs of taps and its output stage.
 ///
+/// Returns whether it wrote the output (always, but for a refused allocation of its rows).
+///
 /// # Safety
 /// As [`depthwise_body`], with `rp` built for `p`'s arguments by [`row_pairs`].
 #[inline(always)]
-unsafe fn depthwise_rows<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, rp: &RowPairs, out: &mut [i8]) {
+unsafe fn depthwise_rows<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, rp: &RowPairs, out: &mut [i8]) -> bool {
     let (g, cols, np, kh) = (p.g, p.cols, rp.np, p.g.kernel_h);
     // Within `ROW_PAIRS_AT_MOST` (checked by `row_pairs`).
     let row_len = rp.row_pixels * np * 2;
     // On cache lines: each pixel's block of pairs is one line on AVX-512, read whole.
-    let Some(mut ring) = LineAligned::<i16>::zeroed(kh * row_len) else { return };
+    // `row_pairs` bounds the ring far below what an allocation may hold, so this refusal is
+    // not reached; were it, the per-pixel kernels would write the output instead.
+    let Some(mut ring) = LineAligned::<i16>::zeroed(kh * row_len) else { return false };
     let mut held = vec![usize::MAX; kh];
     let padding = vec![p.input_zero_point as i8; np];
     let mut taps: Vec<(usize, usize)> = Vec::with_capacity(rp.weights.len() / np);
@@ -1937,6 +1949,7 @@ unsafe fn depthwise_rows<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, rp: &Row
             }
         }
     }
+    true
 }
 
 /// The output bytes of two blocks of `LANES` channels (`(c, column)`: the block's first channel
@@ -1983,9 +1996,11 @@ unsafe fn two_outputs<I: Isa, const DOUBLE: bool, const SAME_CHANNELS: bool>(
 /// `out_h x out_w x cols` bytes.
 #[inline(always)]
 pub(crate) unsafe fn depthwise_body<I: Isa, const DOUBLE: bool>(p: &Depthwise<'_>, out: &mut [i8]) {
-    if let Some(rp) = p.rows {
-        // SAFETY: forwarded; `rp` was built for these arguments (`DepthwiseConstants`).
-        return unsafe { depthwise_rows::<I, DOUBLE>(p, rp, out) };
+    // SAFETY: forwarded; `rp` was built for these arguments (`DepthwiseConstants`).
+    if let Some(rp) = p.rows
+        && unsafe { depthwise_rows::<I, DOUBLE>(p, rp, out) }
+    {
+        return;
     }
     let (g, cols) = (p.g, p.cols);
     // SAFETY: the features are the caller's.

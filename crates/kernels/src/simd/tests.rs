@@ -428,7 +428,16 @@ fn check_dw_at_buffer_end<I: Isa>(isa: I) {
         (seed >> 24) as i8
     };
     // (in_h, in_w, kernel_h, kernel_w, dilation, padding)
-    let shapes = [(3, 3, 3, 3, 1, 1), (4, 4, 1, 1, 1, 0), (2, 2, 2, 2, 1, 0), (8, 8, 3, 3, 1, 0), (9, 9, 3, 1, 2, 0)];
+    // The last two pair down the kernel (`RowPairs`), against the input's last row.
+    let shapes = [
+        (3, 3, 3, 3, 1, 1),
+        (4, 4, 1, 1, 1, 0),
+        (2, 2, 2, 2, 1, 0),
+        (8, 8, 3, 3, 1, 0),
+        (9, 9, 3, 1, 2, 0),
+        (6, 2, 3, 1, 1, 0),
+        (5, 3, 2, 3, 1, 1),
+    ];
     for cols in 3..=23 {
         for (in_h, in_w, kernel_h, kernel_w, dilation, pad) in shapes {
             let out = |size: usize, kernel: usize| size + 2 * pad - dilation * (kernel - 1);
@@ -626,6 +635,9 @@ fn row_pairs_take_the_shapes_they_pay_on() {
     assert_eq!(axis((48, 48), (3, 3), 2, 0, 1, 0), Some(Across), "vww, stride 2");
     assert_eq!(axis((24, 1), (10, 1), 1, 0, 1, -128), Some(Down), "str_ww");
     assert_eq!(axis((1, 30), (1, 5), 1, 0, 1, 0), Some(Across), "a row kernel");
+    // The buffer-end test's shapes that pair down the kernel.
+    assert_eq!(axis((6, 2), (3, 1), 1, 0, 1, 0), Some(Down), "a column kernel");
+    assert_eq!(axis((5, 3), (2, 3), 1, 1, 1, 0), Some(Down), "two rows of three");
     assert_eq!(axis((8, 8), (3, 3), 1, 1, 2, 0), None, "dilation 2");
     assert_eq!(axis((12, 12), (3, 3), 4, 0, 1, 0), None, "stride above the kernel");
     assert_eq!(axis((12, 12), (3, 3), 3, 0, 1, 0), None, "more new pixels per output than pairs");

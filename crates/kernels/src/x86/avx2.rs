@@ -1,7 +1,9 @@
 //! AVX2 lanes for the [`crate::simd`] driver: exact `i8 x i8` products by sign-extending both
 //! sides to `i16` and `vpmaddwd` (pairs of `i16` products summed into `i32`, which cannot
-//! overflow: `2 * 128 * 128 < 2^31`), depthwise taps in `i32` lanes or, inside the image, in
-//! `i16` pairs through the same `vpmaddwd`, and the output stage in 64-bit lanes.
+//! overflow: `2 * 128 * 128 < 2^31`), depthwise taps in `i16` pairs through the same
+//! `vpmaddwd` (from rows of interleaved neighbours, padding included, where the shape admits
+//! them, else for the pixels inside the image) or in `i32` lanes, and the output stage in
+//! 64-bit lanes.
 //!
 //! Must never: use `vpmaddubsw` (it saturates to `i16`: 255 * 127 * 2 > 32767), run on a CPU
 //! without AVX2 (an [`Avx2`] token exists only after [`Avx2::detect`]), or read outside the

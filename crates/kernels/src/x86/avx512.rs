@@ -1,6 +1,7 @@
 //! AVX-512 VNNI lanes for the [`crate::simd`] driver: `vpdpbusd` products, depthwise taps in
-//! `i32` lanes with masked loads for the last channels or, inside the image, in `i16` pairs
-//! through `vpmaddwd`, and the output stage in 64-bit lanes.
+//! `i16` pairs (through `vpdpwssd` from rows of interleaved neighbours, padding included,
+//! where the shape admits them, else through `vpmaddwd` for the pixels inside the image) or in
+//! `i32` lanes with masked loads for the last channels, and the output stage in 64-bit lanes.
 //!
 //! `vpdpbusd` multiplies unsigned bytes by signed bytes. Activations are made unsigned by
 //! `x ^ 0x80`, which is `x + 128` ([`Isa::LHS_OFFSET`]); the extra `128 * row_sum[n]` is
