@@ -1,5 +1,6 @@
 //! Kernel benchmarks: int8 `qgemm` (matrix-vector 1xKxN, small-CNN conv shapes as im2col
-//! GEMMs, a 256x1024x1024 GEMM) and depthwise convolution on every kernel path this CPU has,
+//! GEMMs, a 256x1024x1024 GEMM), depthwise convolution and products of two activations on every
+//! kernel path this CPU has,
 //! beside the same shapes in f32 with candle-core (CPU, one thread) as the float baseline.
 //!
 //! Each int8 kernel runs with both requantization rules: the plain path name is single
@@ -17,7 +18,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aiop_kernels::{
-    KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry, depthwise_conv2d, qgemm,
+    ActivationProduct, KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry,
+    batch_matmul, depthwise_conv2d, qgemm,
 };
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -267,6 +269,36 @@ fn narrow_deep(c: &mut Criterion) {
     gemm_group(c, "narrow-deep", &[(3, 2048, 8)]);
 }
 
+/// Products of two activations (`BatchMatMul`: attention scores and values), `batch x m x k x
+/// n`: the gas search's worst shape (1025 by 1021 with itself transposed), its runner-up, and
+/// attention-sized heads with the right factor either way round.
+fn activation_products(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch-matmul");
+    let shapes = [
+        (1, 1025, 1021, 1025, true),
+        (2, 127, 254, 127, true),
+        (4, 64, 64, 64, true),
+        (4, 64, 64, 64, false),
+        (1, 1, 1024, 1024, false),
+    ];
+    for (batch, m, k, n, transpose_rhs) in shapes {
+        let shape = ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point: 5, rhs_zero_point: -7 };
+        let lhs = bytes(batch * m * k, 1);
+        let rhs = bytes(batch * k * n, 2);
+        let mut out = vec![0i8; batch * m * n];
+        let st = Stage::new(1);
+        let stage = st.view(Rounding::Double);
+        let id = format!("{batch}x{m}x{k}x{n}{}", if transpose_rhs { "-t" } else { "" });
+        g.throughput(Throughput::Elements((batch * m * k * n) as u64));
+        for path in KernelPath::available() {
+            g.bench_function(BenchmarkId::new(path.name(), &id), |b| {
+                b.iter(|| batch_matmul(path, &shape, black_box(&lhs), black_box(&rhs), &stage, &mut out).expect("bmm"))
+            });
+        }
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     // candle's CPU matmul parallelises over rayon's pool; the int8 kernels run on one core,
     // so the baseline does too.
@@ -275,5 +307,5 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, depthwise_models, adversarial, narrow_deep }
+criterion_group! { name = benches; config = config(); targets = matvec, conv, big_gemm, depthwise, depthwise_models, adversarial, narrow_deep, activation_products }
 criterion_main!(benches);

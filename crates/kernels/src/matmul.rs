@@ -1,14 +1,14 @@
 //! The product of two activations (attention scores and values): [`batch_matmul`].
 //!
-//! Neither factor is known at load, so nothing is packed ahead: each batch's right factor is
-//! laid out once as centered `i16` columns and each left row as a centered `i16` row, and
-//! every output is one `i16` dot product with `i32` sums (`vpmaddwd` where the compiler is
-//! allowed AVX2 or AVX-512). The sums wrap like the reference's; under the engine's bound
+//! Neither factor is known at load, so nothing is packed ahead: the vector paths lay both out
+//! on every call, in linear passes, and sum `i16` pairs into `i32` (`vpmaddwd` on AVX2,
+//! `vpdpwssd` on AVX-512), tiles of rows and columns sharing their loads
+//! ([`crate::simd::product`]). The sums wrap like the reference's; under the engine's bound
 //! (`K * 255 * 255` fits `i32`) they cannot, so any order gives the reference's bytes.
 
-use alloc::vec;
-
 use crate::{KernelError, KernelPath, OutputStage, check_len, reference};
+#[cfg(target_arch = "x86_64")]
+use crate::{simd, x86};
 
 /// The shape and zero points of a [`batch_matmul`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,91 +45,29 @@ pub fn batch_matmul(
     check_len("batch_matmul", "rhs", size(shape.k, shape.n).ok_or(overflow.clone())?, rhs.len())?;
     check_len("batch_matmul", "out", size(shape.m, shape.n).ok_or(overflow)?, out.len())?;
     stage.check("batch_matmul", 1)?;
-    if !path.is_available() {
-        return Err(KernelError::PathUnavailable(path.name()));
-    }
-    match path {
-        KernelPath::Reference => reference::batch_matmul(shape, lhs, rhs, stage, out),
+    let unavailable = KernelError::PathUnavailable(path.name());
+    let vector_ran = match path {
+        KernelPath::Reference => false,
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the path is available, so the CPU has AVX2.
-        KernelPath::Avx2 => unsafe { batch_matmul_avx2(shape, lhs, rhs, stage, out) },
+        KernelPath::Avx2 => {
+            simd::product::batch_matmul(x86::Avx2::detect().ok_or(unavailable)?, shape, lhs, rhs, stage, out)
+        }
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the path is available, so the CPU has AVX-512 (F and BW among its features).
-        KernelPath::Avx512 => unsafe { batch_matmul_avx512(shape, lhs, rhs, stage, out) },
+        KernelPath::Avx512 => {
+            simd::product::batch_matmul(x86::Avx512::detect().ok_or(unavailable)?, shape, lhs, rhs, stage, out)
+        }
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the path is available, so the CPU has AVX-512 (its products of two
-        // activations need no tiles).
-        KernelPath::Amx => unsafe { batch_matmul_avx512(shape, lhs, rhs, stage, out) },
+        // Products of two activations need no tiles: the AVX-512 lanes.
+        KernelPath::Amx => {
+            simd::product::batch_matmul(x86::Avx512Amx::detect().ok_or(unavailable)?, shape, lhs, rhs, stage, out)
+        }
         #[cfg(not(target_arch = "x86_64"))]
-        _ => return Err(KernelError::PathUnavailable(path.name())),
+        _ => return Err(unavailable),
+    };
+    if !vector_ran {
+        reference::batch_matmul(shape, lhs, rhs, stage, out);
     }
     Ok(())
-}
-
-/// # Safety
-/// The CPU must have AVX2 (the lengths are checked by [`batch_matmul`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn batch_matmul_avx2(
-    shape: &ActivationProduct,
-    lhs: &[i8],
-    rhs: &[i8],
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    laid_out(shape, lhs, rhs, stage, out)
-}
-
-/// # Safety
-/// The CPU must have AVX-512 F and BW (the lengths are checked by [`batch_matmul`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn batch_matmul_avx512(
-    shape: &ActivationProduct,
-    lhs: &[i8],
-    rhs: &[i8],
-    stage: &OutputStage<'_>,
-    out: &mut [i8],
-) {
-    laid_out(shape, lhs, rhs, stage, out)
-}
-
-/// The laid-out product; inlined into each ISA's function so the compiler vectorizes the dot
-/// product with that ISA's instructions.
-#[inline(always)]
-fn laid_out(shape: &ActivationProduct, lhs: &[i8], rhs: &[i8], stage: &OutputStage<'_>, out: &mut [i8]) {
-    let ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point } = *shape;
-    let center = |v: i8, zp: i32| (i32::from(v) - zp) as i16;
-    let mut columns = vec![0i16; n * k];
-    let mut row = vec![0i16; k];
-    for b in 0..batch {
-        let right = &rhs[b * k * n..(b + 1) * k * n];
-        if transpose_rhs {
-            for (dst, &v) in columns.iter_mut().zip(right) {
-                *dst = center(v, rhs_zero_point);
-            }
-        } else {
-            for (d, values) in right.chunks_exact(n.max(1)).enumerate().take(k) {
-                for (col, &v) in values.iter().enumerate() {
-                    columns[col * k + d] = center(v, rhs_zero_point);
-                }
-            }
-        }
-        for r in 0..m {
-            let left = &lhs[(b * m + r) * k..(b * m + r + 1) * k];
-            for (dst, &v) in row.iter_mut().zip(left) {
-                *dst = center(v, lhs_zero_point);
-            }
-            let out_row = &mut out[(b * m + r) * n..(b * m + r + 1) * n];
-            for (dst, column) in out_row.iter_mut().zip(columns.chunks_exact(k.max(1))) {
-                let acc = row.iter().zip(column).fold(0i32, |s, (&x, &y)| s.wrapping_add(i32::from(x) * i32::from(y)));
-                *dst = stage.apply(acc, 0);
-            }
-            if k == 0 {
-                out_row.iter_mut().for_each(|d| *d = stage.apply(0, 0));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

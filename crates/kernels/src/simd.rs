@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 pub(crate) mod emulated;
+pub(crate) mod product;
 #[cfg(test)]
 mod tests;
 
@@ -302,6 +303,48 @@ pub(crate) unsafe trait Isa: Copy {
         }
     }
 
+    /// [`Isa::madd_pairs`] with every lane's `w` the same pair: `acc[j] + x[2j] * lo(pair) +
+    /// x[2j + 1] * hi(pair)`, wrapping (the right factor's rows of pairs in
+    /// [`batch_matmul`]; `|x| <= 128` and `|lo|, |hi| <= 255`, so nothing overflows). The
+    /// default goes through [`Isa::madd_pairs`]; the hardware ISAs broadcast in a register.
+    ///
+    /// # Safety
+    /// `x` must be valid for reading `2 * LANES` `i16`; see [`Isa`].
+    #[inline(always)]
+    unsafe fn madd_pairs_splat(acc: Self::V, x: *const i16, pair: i32) -> Self::V {
+        const { assert!(Self::LANES <= 16) };
+        let pairs = [pair; 16];
+        // SAFETY: `pairs` holds 16 >= LANES `i32`; `x` is forwarded (the caller's contract).
+        unsafe { Self::madd_pairs(acc, x, pairs.as_ptr()) }
+    }
+
+    /// `acc[j] + x[2j] * w[2j] + x[2j + 1] * w[2j + 1]`, wrapping, with the `2 * LANES` bytes
+    /// at `w` sign-extended (the dot products of [`batch_matmul`] with a right factor stored
+    /// by columns, read raw; `|x| <= 255`, so nothing overflows). The default goes through
+    /// [`Isa::madd_pairs`]; the hardware ISAs widen in a register.
+    ///
+    /// # Safety
+    /// `x` must be valid for reading `2 * LANES` `i16` and `w` for `2 * LANES` bytes; see
+    /// [`Isa`].
+    #[inline(always)]
+    unsafe fn madd_pairs_bytes(acc: Self::V, x: *const i16, w: *const i8) -> Self::V {
+        const { assert!(Self::LANES <= 16) };
+        let mut pairs = [0i32; 16];
+        for (j, pair) in pairs.iter_mut().enumerate().take(Self::LANES) {
+            // SAFETY: `2j + 1 < 2 * LANES` (the caller's contract).
+            let (lo, hi) = unsafe { (*w.add(2 * j), *w.add(2 * j + 1)) };
+            *pair = i32::from(i16::from(lo) as u16) | (i32::from(hi) << 16);
+        }
+        // SAFETY: `pairs` holds 16 >= LANES `i32`; `x` is forwarded (the caller's contract).
+        unsafe { Self::madd_pairs(acc, x, pairs.as_ptr()) }
+    }
+
+    /// Stores the `LANES` `i32` lanes of `v` at `p`.
+    ///
+    /// # Safety
+    /// `p` must be valid for writing `LANES` `i32`; see [`Isa`].
+    unsafe fn store_i32(v: Self::V, p: *mut i32);
+
     /// Whether [`Isa::gemm`] of `m` rows, `np` padded columns and depth `kp` widens the
     /// activations itself, reading them raw from [`Gemm::raw`]: then [`qgemm`] and
     /// [`qgemm_gathered`] build no widened copy, and `Gemm::xs` is empty. A pure function of
@@ -318,6 +361,8 @@ pub(crate) unsafe trait Isa: Copy {
     fn requantize<const DOUBLE: bool>(self, p: &Requantize<'_>, out: &mut [i8]);
     /// [`depthwise_body`] with this ISA's features enabled.
     fn depthwise<const DOUBLE: bool>(self, p: &Depthwise<'_>, out: &mut [i8]);
+    /// [`product::product_body`] with this ISA's features enabled.
+    fn product(self, p: &product::Product<'_>, scratch: &mut product::Scratch, out: &mut [i8]);
 }
 
 /// Declares an ISA's lane methods inside its `unsafe impl Isa`: each becomes an `#[inline]`
@@ -397,7 +442,7 @@ macro_rules! one_intrinsic_lanes {
 }
 pub(crate) use one_intrinsic_lanes;
 
-/// The four entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
+/// The five entry points of an [`Isa`] impl: each runs its `inline(always)` driver body inside
 /// a function with the ISA's target features, so the lane methods inline into the loops.
 /// (The emulated ISA, which needs none, calls the bodies directly.)
 ///
@@ -465,6 +510,28 @@ macro_rules! entry_points {
             }
             // SAFETY: as in `gemm`.
             unsafe { enabled::<DOUBLE>(p, out) }
+        }
+        fn product(
+            self,
+            p: &$crate::simd::product::Product<'_>,
+            scratch: &mut $crate::simd::product::Scratch,
+            out: &mut [i8],
+        ) {
+            /// # Safety
+            /// The CPU must have the features; `p` and `scratch` must be as
+            /// `simd::product::batch_matmul` builds them and `out` hold `batch * m * n` bytes.
+            #[target_feature(enable = $features)]
+            unsafe fn enabled(
+                isa: $isa,
+                p: &$crate::simd::product::Product<'_>,
+                scratch: &mut $crate::simd::product::Scratch,
+                out: &mut [i8],
+            ) {
+                // SAFETY: forwarded from `product` (built by `simd::product::batch_matmul`).
+                unsafe { $crate::simd::product::product_body::<$isa>(isa, p, scratch, out) }
+            }
+            // SAFETY: as in `gemm`.
+            unsafe { enabled(self, p, scratch, out) }
         }
     };
 }

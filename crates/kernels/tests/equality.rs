@@ -1,6 +1,6 @@
 //! Every available kernel path against the scalar reference, bit for bit: `qgemm` (matrix-
 //! vector and GEMM), `qgemm_gathered` (rows read in place from runs of a source), depthwise
-//! convolution and the output stage, over random shapes, zero points, multipliers, the full
+//! convolution, the product of two activations and the output stage, over random shapes, zero points, multipliers, the full
 //! shift range, bias and clamps, plus edge values.
 //!
 //! Every case runs with both requantization rules ([`Rounding::Single`] and
@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use aiop_kernels::{
-    KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry, depthwise_conv2d, qgemm,
-    qgemm_gathered, reference, requantize_block, requantize_double, requantize_term_sums, requantize_uniform,
+    ActivationProduct, KernelPath, OutputStage, PackedMatrix, PreparedDepthwise, Rounding, WindowGeometry,
+    batch_matmul, depthwise_conv2d, qgemm, qgemm_gathered, reference, requantize_block, requantize_double,
+    requantize_term_sums, requantize_uniform,
 };
 use proptest::prelude::*;
 
@@ -445,6 +446,42 @@ proptest! {
                 let mut got = vec![0i8; acc.len()];
                 requantize_uniform(path, &acc, &st, &mut got).expect("requantize_uniform");
                 prop_assert_eq!(&got, &want, "path {} {:?}", path, rounding);
+            }
+        }
+    }
+}
+
+/// A product of two activations deep enough that a block holds fewer than 64 right columns
+/// (depths to 1,300), with the right factor either way round.
+fn product_case() -> impl Strategy<Value = (ActivationProduct, Vec<i8>, Vec<i8>, Stage)> {
+    (1usize..=2, 1usize..=9, 0usize..=1300, 1usize..=80, any::<bool>()).prop_flat_map(
+        |(batch, m, k, n, transpose_rhs)| {
+            let zp = || prop_oneof![-128i32..=127, Just(-128), Just(127)];
+            (activations(batch * m * k), activations(batch * k * n), zp(), zp(), stage(1)).prop_map(
+                move |(lhs, rhs, lhs_zero_point, rhs_zero_point, st)| {
+                    let shape = ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point };
+                    (shape, lhs, rhs, st)
+                },
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `BatchMatMul`: every path equals the reference.
+    #[test]
+    fn batch_matmul_matches_reference(case in product_case()) {
+        let (shape, lhs, rhs, s) = case;
+        for rounding in ROUNDINGS {
+            let st = s.view(rounding);
+            let mut want = vec![0i8; shape.batch * shape.m * shape.n];
+            reference::batch_matmul(&shape, &lhs, &rhs, &st, &mut want);
+            for path in paths("batch_matmul_matches_reference") {
+                let mut got = vec![0x55i8; want.len()];
+                batch_matmul(path, &shape, &lhs, &rhs, &st, &mut got).expect("batch_matmul");
+                prop_assert_eq!(&got, &want, "path {} {:?} {:?}", path, shape, rounding);
             }
         }
     }

@@ -126,6 +126,15 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     }
 
     /// # Safety
+    /// As [`Isa::store_i32`].
+    unsafe fn store_i32(v: Self::V, p: *mut i32) {
+        for (j, &lane) in v.iter().enumerate().take(LANES) {
+            // SAFETY: `p` is valid for `LANES` writes (the caller's contract).
+            unsafe { p.add(j).write_unaligned(lane) }
+        }
+    }
+
+    /// # Safety
     /// None beyond [`Isa`]'s.
     unsafe fn reduce_add(v: Self::V) -> i32 {
         v[..LANES].iter().fold(0i32, |s, &x| s.wrapping_add(x))
@@ -250,5 +259,10 @@ unsafe impl<const LANES: usize> Isa for Emulated<LANES> {
     fn depthwise<const DOUBLE: bool>(self, p: &super::Depthwise<'_>, out: &mut [i8]) {
         // SAFETY: no features are needed; `p` was checked by `simd::depthwise`.
         unsafe { super::depthwise_body::<Self, DOUBLE>(p, out) }
+    }
+
+    fn product(self, p: &super::product::Product<'_>, scratch: &mut super::product::Scratch, out: &mut [i8]) {
+        // SAFETY: no features are needed; `p` was built by `simd::product::batch_matmul`.
+        unsafe { super::product::product_body::<Self>(self, p, scratch, out) }
     }
 }

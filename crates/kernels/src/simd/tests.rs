@@ -268,6 +268,44 @@ fn check_requant<I: Isa>(isa: I, acc: &[i32], s: &Stage) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// A product of two activations with blocks of rows and columns, tiles and tails of every
+/// size: up to 70 rows and columns (blocks hold at most 64), depths 0 to 80 (chunk tails of
+/// every length at both widths), right factors either way round.
+#[derive(Debug, Clone)]
+struct Product {
+    shape: crate::ActivationProduct,
+    lhs: Vec<i8>,
+    rhs: Vec<i8>,
+    stage: Stage,
+}
+
+fn product_case() -> impl Strategy<Value = Product> {
+    (1usize..=3, 1usize..=70, 0usize..=80, 1usize..=70, any::<bool>()).prop_flat_map(
+        |(batch, m, k, n, transpose_rhs)| {
+            (bytes(batch * m * k, i8::MIN), bytes(batch * k * n, i8::MIN), -128i32..=127, -128i32..=127, stage(1))
+                .prop_map(move |(lhs, rhs, lhs_zero_point, rhs_zero_point, stage)| Product {
+                    shape: crate::ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point },
+                    lhs,
+                    rhs,
+                    stage,
+                })
+        },
+    )
+}
+
+fn check_product<I: Isa>(isa: I, c: &Product) -> Result<(), TestCaseError> {
+    let n = c.shape.batch * c.shape.m * c.shape.n;
+    for rounding in [Rounding::Single, Rounding::Double] {
+        let st = c.stage.view(rounding);
+        let mut want = vec![0i8; n];
+        reference::batch_matmul(&c.shape, &c.lhs, &c.rhs, &st, &mut want);
+        let mut got = vec![0x55i8; n];
+        prop_assert!(super::product::batch_matmul(isa, &c.shape, &c.lhs, &c.rhs, &st, &mut got));
+        prop_assert_eq!(&got, &want, "{} {:?} {:?}", I::NAME, c.shape, rounding);
+    }
+    Ok(())
+}
+
 /// For each `name => token expression` pair, a module of equality tests of every kernel of
 /// the driver on that ISA (skipped, and said so, where the token is `None`).
 macro_rules! isa_equality_tests {
@@ -303,6 +341,13 @@ macro_rules! isa_equality_tests {
                 fn depthwise_wide_matches_reference(c in dw_wide_case()) {
                     if let Some(isa) = announce(concat!(stringify!($name), "::depthwise_wide"), $isa) {
                         check_dw(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn batch_matmul_matches_reference(c in product_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::batch_matmul"), $isa) {
+                        check_product(isa, &c)?;
                     }
                 }
 

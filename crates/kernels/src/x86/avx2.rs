@@ -95,11 +95,31 @@ unsafe impl Isa for Avx2 {
             _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
         }
 
+        /// One broadcast, `vpmaddwd` and an add.
+        fn madd_pairs_splat(acc: __m256i, x: *const i16, pair: i32) -> __m256i {
+            // SAFETY: 32 bytes readable at `x` (the caller's contract).
+            let x = unsafe { _mm256_loadu_si256(x.cast()) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_set1_epi32(pair)))
+        }
+
+        /// 16 bytes sign-extended to `i16`, `vpmaddwd` and an add.
+        fn madd_pairs_bytes(acc: __m256i, x: *const i16, w: *const i8) -> __m256i {
+            // SAFETY: 32 bytes readable at `x`, 16 at `w` (the caller's contract).
+            let (x, w) = unsafe { (_mm256_loadu_si256(x.cast()), _mm256_cvtepi8_epi16(_mm_loadu_si128(w.cast()))) };
+            _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+        }
+
+        fn store_i32(v: __m256i, p: *mut i32) {
+            // SAFETY: 32 bytes writable at `p` (the caller's contract).
+            unsafe { _mm256_storeu_si256(p.cast(), v) }
+        }
+
+        /// Halves added in registers (wrapping, like any order of the lanes' sum).
         fn reduce_add(v: __m256i) -> i32 {
-            let mut lanes = [0i32; 8];
-            // SAFETY: `lanes` is 32 bytes.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-            lanes.iter().fold(0i32, |s, &v| s.wrapping_add(v))
+            let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
         }
 
         fn load_i8(p: *const i8) -> __m256i {

@@ -102,6 +102,26 @@ macro_rules! avx512_lanes {
                 _mm512_dpwssd_epi32(acc, x, w)
             }
 
+            /// One `vpdpwssd` with the pair broadcast.
+            fn madd_pairs_splat(acc: __m512i, x: *const i16, pair: i32) -> __m512i {
+                // SAFETY: 64 bytes readable at `x` (the caller's contract).
+                let x = unsafe { _mm512_loadu_si512(x.cast()) };
+                _mm512_dpwssd_epi32(acc, x, _mm512_set1_epi32(pair))
+            }
+
+            /// 32 bytes sign-extended to `i16` and one `vpdpwssd`.
+            fn madd_pairs_bytes(acc: __m512i, x: *const i16, w: *const i8) -> __m512i {
+                // SAFETY: 64 bytes readable at `x`, 32 at `w` (the caller's contract).
+                let (x, w) =
+                    unsafe { (_mm512_loadu_si512(x.cast()), _mm512_cvtepi8_epi16(_mm256_loadu_si256(w.cast()))) };
+                _mm512_dpwssd_epi32(acc, x, w)
+            }
+
+            fn store_i32(v: __m512i, p: *mut i32) {
+                // SAFETY: 64 bytes writable at `p` (the caller's contract).
+                unsafe { _mm512_storeu_si512(p.cast(), v) }
+            }
+
             fn reduce_add(v: __m512i) -> i32 {
                 _mm512_reduce_add_epi32(v)
             }
