@@ -280,6 +280,19 @@ fn activation_products(c: &mut Criterion) {
         (4, 64, 64, 64, true),
         (4, 64, 64, 64, false),
         (1, 1, 1024, 1024, false),
+        // Many tiny products: the per-batch cost (the gas search's worst, 16382x1x1 times itself
+        // transposed, ran at 3.1x ecrecover's time per gas).
+        (16_382, 1, 1, 1, true),
+        (4096, 2, 8, 2, false),
+        // Either side of the plain loops' bounds (256 MACs a batch by columns, 128 by rows).
+        (8192, 1, 65, 1, true),
+        (4096, 3, 8, 3, false),
+        (2048, 4, 16, 4, false),
+        (2048, 1, 256, 1, true),
+        (1024, 8, 8, 8, true),
+        (1024, 8, 8, 8, false),
+        (512, 16, 16, 16, false),
+        (512, 16, 16, 16, true),
     ];
     for (batch, m, k, n, transpose_rhs) in shapes {
         let shape = ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point: 5, rhs_zero_point: -7 };

@@ -220,6 +220,7 @@ impl OpKind {
             OpKind::Pad => &[Ops, Rows, Cols, Depth, KernelH, KernelW],
             OpKind::Concatenation => &[Ops, Rows, Cols, Depth, Out, Valid],
             OpKind::Mean => &[Ops, Rows, Cols, Depth, Valid],
+            OpKind::BatchMatMul => &[Ops, Rows, Cols, Depth, Valid],
             _ => &[Ops, Rows, Cols, Depth],
         }
     }
@@ -254,7 +255,8 @@ enum Field {
 ///   alternates it with its flat form).
 /// - Softmax: `ops` ops over `[rows * cols, depth]`; ArgMax: one op over `[rows, cols, depth]`.
 /// - BatchMatMul: `ops` products of `x [rows, cols, depth]` (batch, M, K) with itself
-///   transposed, `[rows, cols, cols]` after the first; LayerNorm: `ops` ops over
+///   transposed, `[rows, cols, cols]` after the first; if `valid`, with itself reshaped to
+///   `[rows, depth, cols]` and stored by rows (a Reshape before each product); LayerNorm: `ops` ops over
 ///   `[rows * cols, depth]`; Gelu, Transpose: `ops` ops over `[rows, cols, depth]`
 ///   (Transpose rotates the axes); Gather: one op of `[rows, cols]` indices into a
 ///   `[256, depth]` table.
@@ -313,6 +315,9 @@ impl Shape {
         }
         if matches!(self.op, OpKind::Concatenation | OpKind::Mean) && self.valid {
             name.push_str("-outer");
+        }
+        if self.op == OpKind::BatchMatMul && self.valid {
+            name.push_str("-rows");
         }
         if self.op.windowed() {
             name.push_str(&format!("-k{}x{}-s{}x{}", self.kernel[0], self.kernel[1], self.stride[0], self.stride[1]));
@@ -386,12 +391,21 @@ impl Shape {
                     if out > MAX_ELEMENTS {
                         return Err("output too large".into());
                     }
+                    // Stored by rows, the right factor is `x` read as `[batch, K, M]`: a
+                    // Reshape, which moves no bytes, so the product's layout is what is timed.
+                    let rhs = if s.valid {
+                        let r = b.tensor(act(&[s.rows, k, s.cols], 3));
+                        b.op(Op::Reshape { input: x, output: r });
+                        r
+                    } else {
+                        x
+                    };
                     let y = b.tensor(act(&[s.rows, s.cols, s.cols], 3));
                     b.op(Op::BatchMatMul {
                         lhs: x,
-                        rhs: x,
+                        rhs,
                         output: y,
-                        transpose_rhs: true,
+                        transpose_rhs: !s.valid,
                         output_scale: Scale::from_ratio(1, 40 * u64::from(k)),
                         clamp: Clamp::NONE,
                     });
@@ -825,6 +839,12 @@ pub fn seeds(op: OpKind) -> Vec<Shape> {
             s(1, [64, 64, 64], 1),
             s(512, [1, 1, 1], 1),
             s(3, [16, 16, 16], 1),
+            // Right factor stored by rows: laid out into panels on every call.
+            w(1, [1, 2, 16_384], 1, [1, 1], [1, 1], [1, 1], true),
+            w(1, [1, 16, 4096], 1, [1, 1], [1, 1], [1, 1], true),
+            w(1, [1, 512, 512], 1, [1, 1], [1, 1], [1, 1], true),
+            w(1, [64, 64, 64], 1, [1, 1], [1, 1], [1, 1], true),
+            w(1, [1024, 1, 64], 1, [1, 1], [1, 1], [1, 1], true),
         ],
         OpKind::LayerNorm => vec![
             s(1, [1, 4, 32], 1),
@@ -1272,5 +1292,28 @@ mod tests {
         assert_eq!(s.name(), "searched-depthwise-1x65536x1-o1-k1x8192-s1x1-d1x1-valid");
         let s = Shape::new(OpKind::Add, 512, [1, 1, 1], 1);
         assert_eq!(s.name(), "searched-add-1x1x1-x512");
+        let s = Shape::new(OpKind::BatchMatMul, 2, [1, 2, 300], 1).window([1, 1], [1, 1], [1, 1], true);
+        assert_eq!(s.name(), "searched-batchmatmul-1x2x300-rows-x2");
+    }
+
+    #[test]
+    fn batch_matmul_by_rows_multiplies_by_a_reshape_stored_by_rows() {
+        let s = Shape::new(OpKind::BatchMatMul, 2, [3, 2, 5], 1).window([1, 1], [1, 1], [1, 1], true);
+        let case = s.case("test").unwrap();
+        aiop_engine::check(&case.model).unwrap();
+        let model = aiop_engine::decode(&case.model).unwrap();
+        let kinds: Vec<_> = model
+            .ops
+            .iter()
+            .map(|o| match o {
+                Op::BatchMatMul { transpose_rhs, .. } => format!("BatchMatMul(transposed: {transpose_rhs})"),
+                other => other.name().to_string(),
+            })
+            .collect();
+        let pair = ["Reshape".to_string(), "BatchMatMul(transposed: false)".to_string()];
+        assert_eq!(kinds, [pair.clone(), pair].concat());
+        let transposed = Shape::new(OpKind::BatchMatMul, 1, [3, 2, 5], 1).case("test").unwrap();
+        let model = aiop_engine::decode(&transposed.model).unwrap();
+        assert!(matches!(model.ops[..], [Op::BatchMatMul { transpose_rhs: true, .. }]));
     }
 }

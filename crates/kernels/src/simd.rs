@@ -1425,7 +1425,7 @@ pub(crate) fn requantize_channels<I: Isa>(isa: I, acc: &[i32], stage: &OutputSta
 
 /// Channel 0 of `stage` widened for one vector (every lane the same): the elementwise ops'
 /// single scale.
-fn one_scale_vectors<I: Isa>(stage: &OutputStage<'_>) -> StageVectors {
+pub(crate) fn one_scale_vectors<I: Isa>(stage: &OutputStage<'_>) -> StageVectors {
     let (multiplier, shift) = ([stage.multiplier[0]; 16], [stage.shift[0]; 16]);
     let one_vector = OutputStage { multiplier: &multiplier[..I::LANES], shift: &shift[..I::LANES], ..*stage };
     StageVectors::new::<I>(I::LANES, I::LANES, None, None, 0, &one_vector)
@@ -1442,10 +1442,21 @@ fn requantize_under_rounding<I: Isa>(isa: I, p: &Requantize<'_>, out: &mut [i8])
 /// Applies channel 0 of `stage` to every accumulator of `acc`, writing `out`. Lengths were
 /// checked by the caller (`stage` has a channel).
 pub(crate) fn requantize_uniform<I: Isa>(isa: I, acc: &[i32], stage: &OutputStage<'_>, out: &mut [i8]) {
+    requantize_uniform_with(isa, acc, &one_scale_vectors::<I>(stage), stage, out);
+}
+
+/// [`requantize_uniform`] with the stage's vectors built once by the caller
+/// ([`one_scale_vectors`]), for callers that requantize many short runs.
+pub(crate) fn requantize_uniform_with<I: Isa>(
+    isa: I,
+    acc: &[i32],
+    sv: &StageVectors,
+    stage: &OutputStage<'_>,
+    out: &mut [i8],
+) {
     let n = acc.len().min(out.len());
     let np = (n / I::LANES) * I::LANES;
-    let sv = one_scale_vectors::<I>(stage);
-    requantize_under_rounding(isa, &Requantize { acc, np, sv: &sv, stage, uniform: true, terms: None }, out);
+    requantize_under_rounding(isa, &Requantize { acc, np, sv, stage, uniform: true, terms: None }, out);
     for c in np..n {
         out[c] = stage.apply(acc[c], 0);
     }

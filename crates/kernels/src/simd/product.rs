@@ -18,13 +18,19 @@
 //! Tiles of [`TILE_ROWS`] rows by [`TILE_COLS`] columns (or vectors of columns) share every
 //! load; blocks of rows and of columns keep what the tiles reread in cache.
 //!
+//! Many small batches cost per batch, not per product: their sums are gathered for up to
+//! [`GROUP_ACCUMULATORS`] outputs and requantized together, with the stage's vectors built once
+//! per call, and a batch of at most [`SMALL_PRODUCT_MACS`] multiply-accumulates skips the
+//! layouts for plain loops (the gas search's worst product had been 16,382 batches of one
+//! output, at 10x the reference's time).
+//!
 //! Must never: read or write outside the slices it is given, leave an output unwritten, or
 //! touch floating point.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::{Isa, requantize_uniform};
+use super::{Isa, StageVectors, one_scale_vectors, requantize_uniform_with};
 use crate::aligned::LineAligned;
 use crate::{ActivationProduct, OutputStage};
 
@@ -39,6 +45,16 @@ const BLOCK_ROWS: usize = 64;
 const BLOCK_ROW_BYTES: usize = 128 << 10;
 /// Bytes of raw right columns per block of columns, which every tile of rows rereads.
 const BLOCK_COLUMN_BYTES: usize = 64 << 10;
+/// Accumulators of whole batches that are requantized together, where a batch's output is
+/// smaller: the stage's per-run cost is paid once per group, not per batch.
+const GROUP_ACCUMULATORS: usize = 4096;
+/// Most multiply-accumulates of one batch summed by the plain loops ([`small_sums`]), right
+/// factor stored by columns and by rows: below them the layouts and tiles cost more than the
+/// products (criterion group `batch-matmul`, its many-batch shapes).
+const SMALL_PRODUCT_MACS: [usize; 2] = [256, 128];
+/// Right factors stored by rows narrower than this are summed a column at a time (strided),
+/// wider ones a row at a time.
+const NARROW_ROWS: usize = 16;
 
 /// How a block's right factor is laid out.
 enum Right<'a> {
@@ -83,7 +99,7 @@ pub(crate) fn batch_matmul<I: Isa>(
     if shape.batch == 0 || shape.m == 0 || shape.n == 0 {
         return true;
     }
-    let Some(mut scratch) = Scratch::new::<I>(shape) else { return false };
+    let Some(mut scratch) = Scratch::new::<I>(shape, stage) else { return false };
     isa.product(&Product { shape: *shape, lhs, rhs, stage }, &mut scratch, out);
     true
 }
@@ -108,16 +124,19 @@ pub(crate) struct Scratch {
     /// The right factor's panels ([`Right::Panels`]).
     panels: LineAligned<i16>,
     row_fix: Vec<i32>,
-    /// One block's accumulators, `block_rows * n`.
+    /// One block's accumulators, `block_rows * n`, or (where it holds one) a group of whole
+    /// batches' outputs.
     acc: Vec<i32>,
+    /// The output stage's vectors, built once per call.
+    stage: StageVectors,
     block_rows: usize,
     column_block: usize,
 }
 
 impl Scratch {
     /// The buffers, or `None` where a size overflows.
-    fn new<I: Isa>(shape: &ActivationProduct) -> Option<Self> {
-        let ActivationProduct { m, k, n, transpose_rhs, .. } = *shape;
+    fn new<I: Isa>(shape: &ActivationProduct, stage: &OutputStage<'_>) -> Option<Self> {
+        let ActivationProduct { batch, m, k, n, transpose_rhs, .. } = *shape;
         let chunk = 2 * I::LANES;
         let (row_len, row_bytes) =
             if transpose_rhs { (k.checked_next_multiple_of(chunk)?, 2) } else { (k.div_ceil(2), 4) };
@@ -134,7 +153,8 @@ impl Scratch {
             let panels = n.div_ceil(panel_width).checked_mul(k.div_ceil(2))?.checked_mul(2 * panel_width)?;
             (LineAligned::zeroed(0)?, LineAligned::zeroed(left)?, Vec::new(), LineAligned::zeroed(panels)?)
         };
-        let acc = vec![0i32; block_rows.min(m).checked_mul(n)?];
+        let whole = batch.saturating_mul(m).saturating_mul(n).min(GROUP_ACCUMULATORS);
+        let acc = vec![0i32; block_rows.min(m).checked_mul(n)?.max(whole)];
         Some(Scratch {
             left_i16,
             left_pairs,
@@ -143,6 +163,7 @@ impl Scratch {
             panels,
             row_fix: vec![0; m],
             acc,
+            stage: one_scale_vectors::<I>(stage),
             block_rows,
             column_block,
         })
@@ -157,66 +178,136 @@ impl Scratch {
 /// `scratch` must be as [`batch_matmul`] builds them, and `out` hold `batch * m * n` bytes.
 #[inline(always)]
 pub(crate) unsafe fn product_body<I: Isa>(isa: I, p: &Product<'_>, scratch: &mut Scratch, out: &mut [i8]) {
-    let ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point: za, rhs_zero_point: zb } = p.shape;
-    let chunk = 2 * I::LANES;
-    let panel_width = TILE_COLS * I::LANES;
-    let pairs_per_column = k.div_ceil(2);
-    let Scratch { left_i16, left_pairs, row_len, tails, panels, row_fix, acc, block_rows, column_block } = scratch;
+    let ActivationProduct { batch, m, k, n, transpose_rhs, .. } = p.shape;
+    let Scratch { left_i16, left_pairs, row_len, tails, panels, row_fix, acc, stage, block_rows, column_block } =
+        scratch;
     let (row_len, block_rows, column_block) = (*row_len, *block_rows, *column_block);
-    let center = |v: i8| i32::from(v) - za;
-    for b in 0..batch {
-        let left = &p.lhs[b * m * k..(b + 1) * m * k];
-        let right = &p.rhs[b * k * n..(b + 1) * k * n];
-        for (fix, row) in row_fix.iter_mut().zip(left.chunks_exact(k.max(1))) {
-            let sum = row.iter().fold(0i32, |s, &v| s.wrapping_add(center(v)));
-            *fix = zb.wrapping_neg().wrapping_mul(sum);
-        }
-        if transpose_rhs {
-            for (dst, row) in left_i16.chunks_exact_mut(row_len.max(1)).zip(left.chunks_exact(k.max(1))) {
-                for (d, &v) in dst.iter_mut().zip(row) {
-                    *d = center(v) as i16;
+    // Where `acc` holds whole batches, their sums are gathered and requantized together.
+    let per_batch = m * n;
+    let grouped = per_batch <= acc.len();
+    let group = if grouped { acc.len() / per_batch } else { 1 };
+    let small = grouped && m * k * n <= SMALL_PRODUCT_MACS[usize::from(!transpose_rhs)];
+    for first in (0..batch).step_by(group) {
+        let last = batch.min(first + group);
+        for (b, slot) in (first..last).zip((0..).step_by(per_batch)) {
+            let left = &p.lhs[b * m * k..(b + 1) * m * k];
+            let right = &p.rhs[b * k * n..(b + 1) * k * n];
+            if small {
+                small_sums(&p.shape, left, right, &mut acc[slot..slot + per_batch]);
+                continue;
+            }
+            lay_out_batch::<I>(&p.shape, left, right, row_len, left_i16, left_pairs, tails, panels, row_fix);
+            for r0 in (0..m).step_by(block_rows) {
+                let rows = block_rows.min(m - r0);
+                let right = if transpose_rhs {
+                    Right::Columns { raw: right, k, tails, column_block }
+                } else {
+                    Right::Panels { panels, pairs_per_column: k.div_ceil(2) }
+                };
+                let (left_i16, left_pairs) = if transpose_rhs {
+                    (&left_i16[r0 * row_len..(r0 + rows) * row_len], &[][..])
+                } else {
+                    (&[][..], &left_pairs[r0 * row_len..(r0 + rows) * row_len])
+                };
+                let block = Block { rows, n, left_i16, left_pairs, row_len, row_fix: &row_fix[r0..r0 + rows], right };
+                // A group keeps every block of its batches; alone, each block reuses `acc`.
+                let at = if grouped { slot + r0 * n } else { 0 };
+                // SAFETY: the CPU runs `I`'s methods (the caller's contract); `block` is as built here.
+                unsafe { block_body::<I>(&block, &mut acc[at..at + rows * n]) };
+                if !grouped {
+                    let to = (b * m + r0) * n;
+                    requantize_uniform_with(isa, &acc[..rows * n], stage, p.stage, &mut out[to..to + rows * n]);
                 }
             }
-            let tail_from = k / chunk * chunk;
-            if tail_from < k {
-                for (dst, column) in tails.chunks_exact_mut(chunk).zip(right.chunks_exact(k)) {
-                    dst[..k - tail_from].copy_from_slice(&column[tail_from..]);
-                }
+        }
+        if grouped {
+            let (len, to) = ((last - first) * per_batch, first * per_batch);
+            requantize_uniform_with(isa, &acc[..len], stage, p.stage, &mut out[to..to + len]);
+        }
+    }
+}
+
+/// One batch's layouts: the rows' fixes, the centered left rows, and the right factor's tails
+/// (stored by columns) or panels (stored by rows).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lay_out_batch<I: Isa>(
+    shape: &ActivationProduct,
+    left: &[i8],
+    right: &[i8],
+    row_len: usize,
+    left_i16: &mut [i16],
+    left_pairs: &mut [i32],
+    tails: &mut [i8],
+    panels: &mut [i16],
+    row_fix: &mut [i32],
+) {
+    let ActivationProduct { k, n, transpose_rhs, lhs_zero_point: za, rhs_zero_point: zb, .. } = *shape;
+    let chunk = 2 * I::LANES;
+    let center = |v: i8| i32::from(v) - za;
+    for (fix, row) in row_fix.iter_mut().zip(left.chunks_exact(k.max(1))) {
+        let sum = row.iter().fold(0i32, |s, &v| s.wrapping_add(center(v)));
+        *fix = zb.wrapping_neg().wrapping_mul(sum);
+    }
+    if transpose_rhs {
+        for (dst, row) in left_i16.chunks_exact_mut(row_len.max(1)).zip(left.chunks_exact(k.max(1))) {
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = center(v) as i16;
+            }
+        }
+        let tail_from = k / chunk * chunk;
+        if tail_from < k {
+            for (dst, column) in tails.chunks_exact_mut(chunk).zip(right.chunks_exact(k)) {
+                dst[..k - tail_from].copy_from_slice(&column[tail_from..]);
+            }
+        }
+    } else {
+        for (dst, row) in left_pairs.chunks_exact_mut(row_len.max(1)).zip(left.chunks_exact(k.max(1))) {
+            for (d, pair) in dst.iter_mut().enumerate() {
+                let lo = center(row[2 * d]);
+                let hi = if 2 * d + 1 < k { center(row[2 * d + 1]) } else { 0 };
+                *pair = (lo & 0xffff) | (hi << 16);
+            }
+        }
+        lay_out_panels::<I>(right, k, n, k.div_ceil(2), TILE_COLS * I::LANES, panels);
+    }
+}
+
+/// One small batch's wrapping sums `sum (a - za)(b - zb)`, by plain loops over contiguous
+/// bytes (a column's depth, or a row's columns): `acc` is `m * n`.
+#[inline(always)]
+fn small_sums(shape: &ActivationProduct, left: &[i8], right: &[i8], acc: &mut [i32]) {
+    let ActivationProduct { k, n, transpose_rhs, lhs_zero_point: za, rhs_zero_point: zb, .. } = *shape;
+    let product = |a: i8, b: i8| (i32::from(a) - za) * (i32::from(b) - zb);
+    if k == 0 {
+        acc.fill(0);
+        return;
+    }
+    for (row, sums) in left.chunks_exact(k).zip(acc.chunks_exact_mut(n)) {
+        if transpose_rhs {
+            for (sum, column) in sums.iter_mut().zip(right.chunks_exact(k)) {
+                *sum = row.iter().zip(column).fold(0i32, |s, (&a, &b)| s.wrapping_add(product(a, b)));
+            }
+        } else if n < NARROW_ROWS {
+            for (j, sum) in sums.iter_mut().enumerate() {
+                let column = right[j..].iter().step_by(n);
+                *sum = row.iter().zip(column).fold(0i32, |s, (&a, &b)| s.wrapping_add(product(a, b)));
             }
         } else {
-            for (dst, row) in left_pairs.chunks_exact_mut(row_len.max(1)).zip(left.chunks_exact(k.max(1))) {
-                for (d, pair) in dst.iter_mut().enumerate() {
-                    let lo = center(row[2 * d]);
-                    let hi = if 2 * d + 1 < k { center(row[2 * d + 1]) } else { 0 };
-                    *pair = (lo & 0xffff) | (hi << 16);
+            sums.fill(0);
+            for (&a, right_row) in row.iter().zip(right.chunks_exact(n)) {
+                for (sum, &b) in sums.iter_mut().zip(right_row) {
+                    *sum = sum.wrapping_add(product(a, b));
                 }
             }
-            lay_out_panels::<I>(right, k, n, pairs_per_column, panel_width, panels);
-        }
-        for r0 in (0..m).step_by(block_rows) {
-            let rows = block_rows.min(m - r0);
-            let right = if transpose_rhs {
-                Right::Columns { raw: right, k, tails, column_block }
-            } else {
-                Right::Panels { panels, pairs_per_column }
-            };
-            let (left_i16, left_pairs) = if transpose_rhs {
-                (&left_i16[r0 * row_len..(r0 + rows) * row_len], &[][..])
-            } else {
-                (&[][..], &left_pairs[r0 * row_len..(r0 + rows) * row_len])
-            };
-            let block = Block { rows, n, left_i16, left_pairs, row_len, row_fix: &row_fix[r0..r0 + rows], right };
-            let acc = &mut acc[..rows * n];
-            // SAFETY: the CPU runs `I`'s methods (the caller's contract); `block` is as built here.
-            unsafe { block_body::<I>(&block, acc) };
-            requantize_uniform(isa, acc, p.stage, &mut out[(b * m + r0) * n..(b * m + r0 + rows) * n]);
         }
     }
 }
 
 /// Interleaves the right factor's rows, stored `[k][n]`, into the panels of [`Right::Panels`],
-/// one vector of columns per [`Isa::interleave_pairs`]; a partial vector of the last panel goes
-/// through a zeroed copy.
+/// one vector of columns per [`Isa::interleave_pairs`]. A vector that lies inside both rows is
+/// read in place; a partial one, or the odd depth's last row (paired with zeros), goes through
+/// a zeroed copy.
 #[inline(always)]
 fn lay_out_panels<I: Isa>(
     right: &[i8],
@@ -228,14 +319,19 @@ fn lay_out_panels<I: Isa>(
 ) {
     const { assert!(I::LANES <= 16) };
     let lanes = I::LANES;
-    let zero_row = [0i8; 16];
     let panel_len = pairs_per_column * 2 * panel_width;
     for (p, panel) in panels.chunks_exact_mut(panel_len.max(1)).enumerate() {
         for (d, dst) in panel.chunks_exact_mut(2 * panel_width).enumerate() {
             let first = &right[2 * d * n..(2 * d + 1) * n];
-            let second = if 2 * d + 1 < k { &right[(2 * d + 1) * n..(2 * d + 2) * n] } else { &zero_row[..0] };
+            let second: &[i8] = if 2 * d + 1 < k { &right[(2 * d + 1) * n..(2 * d + 2) * n] } else { &[] };
             for (v, dst) in dst.chunks_exact_mut(2 * lanes).enumerate() {
                 let col = p * panel_width + v * lanes;
+                if col + lanes <= n && !second.is_empty() {
+                    let (a, b) = (&first[col..col + lanes], &second[col..col + lanes]);
+                    // SAFETY: `a` and `b` hold `LANES` bytes; `dst` is `2 * LANES` `i16`.
+                    unsafe { I::interleave_pairs(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr()) };
+                    continue;
+                }
                 let (mut a, mut b) = ([0i8; 16], [0i8; 16]);
                 let take = n.saturating_sub(col).min(lanes);
                 a[..take].copy_from_slice(&first[col.min(n)..col.min(n) + take]);

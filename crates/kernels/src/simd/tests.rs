@@ -280,17 +280,31 @@ struct Product {
 }
 
 fn product_case() -> impl Strategy<Value = Product> {
-    (1usize..=3, 1usize..=70, 0usize..=80, 1usize..=70, any::<bool>()).prop_flat_map(
-        |(batch, m, k, n, transpose_rhs)| {
-            (bytes(batch * m * k, i8::MIN), bytes(batch * k * n, i8::MIN), -128i32..=127, -128i32..=127, stage(1))
-                .prop_map(move |(lhs, rhs, lhs_zero_point, rhs_zero_point, stage)| Product {
-                    shape: crate::ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point },
-                    lhs,
-                    rhs,
-                    stage,
-                })
-        },
-    )
+    product_case_within(1..=3, 1..=70, 0..=80, 1..=70)
+}
+
+/// Many small batches: products summed by the plain loop and by the tiles, requantized in
+/// groups of whole batches with a partial group at the end.
+fn small_products_case() -> impl Strategy<Value = Product> {
+    product_case_within(1..=300, 1..=9, 0..=20, 1..=9)
+}
+
+fn product_case_within(
+    batch: core::ops::RangeInclusive<usize>,
+    m: core::ops::RangeInclusive<usize>,
+    k: core::ops::RangeInclusive<usize>,
+    n: core::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Product> {
+    (batch, m, k, n, any::<bool>()).prop_flat_map(|(batch, m, k, n, transpose_rhs)| {
+        (bytes(batch * m * k, i8::MIN), bytes(batch * k * n, i8::MIN), -128i32..=127, -128i32..=127, stage(1)).prop_map(
+            move |(lhs, rhs, lhs_zero_point, rhs_zero_point, stage)| Product {
+                shape: crate::ActivationProduct { batch, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point },
+                lhs,
+                rhs,
+                stage,
+            },
+        )
+    })
 }
 
 fn check_product<I: Isa>(isa: I, c: &Product) -> Result<(), TestCaseError> {
@@ -347,6 +361,13 @@ macro_rules! isa_equality_tests {
                 #[test]
                 fn batch_matmul_matches_reference(c in product_case()) {
                     if let Some(isa) = announce(concat!(stringify!($name), "::batch_matmul"), $isa) {
+                        check_product(isa, &c)?;
+                    }
+                }
+
+                #[test]
+                fn small_batch_matmuls_match_reference(c in small_products_case()) {
+                    if let Some(isa) = announce(concat!(stringify!($name), "::batch_matmul_small"), $isa) {
                         check_product(isa, &c)?;
                     }
                 }
