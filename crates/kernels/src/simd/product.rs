@@ -52,8 +52,10 @@ const GROUP_ACCUMULATORS: usize = 4096;
 /// factor stored by columns and by rows: below them the layouts and tiles cost more than the
 /// products (criterion group `batch-matmul`, its many-batch shapes).
 const SMALL_PRODUCT_MACS: [usize; 2] = [256, 128];
-/// Right factors stored by rows narrower than this are summed a column at a time (strided),
-/// wider ones a row at a time.
+/// Right factors stored by rows narrower than this are summed a column at a time (strided,
+/// [`small_sums`]), and otherwise copied into columns, whose product reads them raw: their
+/// panels would be mostly padding, a vector per pair of rows for a few columns (1x32767 by
+/// 32767x3 took 4x the reference's time). Wider ones are summed a row at a time, or laid out.
 const NARROW_ROWS: usize = 16;
 
 /// How a block's right factor is laid out.
@@ -99,6 +101,9 @@ pub(crate) fn batch_matmul<I: Isa>(
     if shape.batch == 0 || shape.m == 0 || shape.n == 0 {
         return true;
     }
+    // One column stored by rows is the same bytes as stored by columns, which is read raw
+    // rather than laid out into panels mostly of padding.
+    let shape = &ActivationProduct { transpose_rhs: shape.transpose_rhs || shape.n == 1, ..*shape };
     let Some(mut scratch) = Scratch::new::<I>(shape, stage) else { return false };
     isa.product(&Product { shape: *shape, lhs, rhs, stage }, &mut scratch, out);
     true
@@ -123,6 +128,9 @@ pub(crate) struct Scratch {
     tails: Vec<i8>,
     /// The right factor's panels ([`Right::Panels`]).
     panels: LineAligned<i16>,
+    /// A narrow right factor stored by rows, copied into `n` columns of `k` bytes (empty
+    /// unless it is copied).
+    columns: Vec<i8>,
     row_fix: Vec<i32>,
     /// One block's accumulators, `block_rows * n`, or (where it holds one) a group of whole
     /// batches' outputs.
@@ -137,6 +145,9 @@ impl Scratch {
     /// The buffers, or `None` where a size overflows.
     fn new<I: Isa>(shape: &ActivationProduct, stage: &OutputStage<'_>) -> Option<Self> {
         let ActivationProduct { batch, m, k, n, transpose_rhs, .. } = *shape;
+        let copies = copies_into_columns(shape);
+        let columns = if copies { vec![0i8; k.checked_mul(n)?] } else { Vec::new() };
+        let transpose_rhs = transpose_rhs || copies;
         let chunk = 2 * I::LANES;
         let (row_len, row_bytes) =
             if transpose_rhs { (k.checked_next_multiple_of(chunk)?, 2) } else { (k.div_ceil(2), 4) };
@@ -161,6 +172,7 @@ impl Scratch {
             row_len,
             tails,
             panels,
+            columns,
             row_fix: vec![0; m],
             acc,
             stage: one_scale_vectors::<I>(stage),
@@ -178,15 +190,30 @@ impl Scratch {
 /// `scratch` must be as [`batch_matmul`] builds them, and `out` hold `batch * m * n` bytes.
 #[inline(always)]
 pub(crate) unsafe fn product_body<I: Isa>(isa: I, p: &Product<'_>, scratch: &mut Scratch, out: &mut [i8]) {
-    let ActivationProduct { batch, m, k, n, transpose_rhs, .. } = p.shape;
-    let Scratch { left_i16, left_pairs, row_len, tails, panels, row_fix, acc, stage, block_rows, column_block } =
-        scratch;
+    let ActivationProduct { batch, m, k, n, transpose_rhs: stored_by_columns, .. } = p.shape;
+    let Scratch {
+        left_i16,
+        left_pairs,
+        row_len,
+        tails,
+        panels,
+        columns,
+        row_fix,
+        acc,
+        stage,
+        block_rows,
+        column_block,
+    } = scratch;
+    let copies = copies_into_columns(&p.shape);
+    // The layouts' shape: a copied right factor is stored by columns.
+    let laid_out = ActivationProduct { transpose_rhs: stored_by_columns || copies, ..p.shape };
+    let transpose_rhs = laid_out.transpose_rhs;
     let (row_len, block_rows, column_block) = (*row_len, *block_rows, *column_block);
     // Where `acc` holds whole batches, their sums are gathered and requantized together.
     let per_batch = m * n;
     let grouped = per_batch <= acc.len();
     let group = if grouped { acc.len() / per_batch } else { 1 };
-    let small = grouped && m * k * n <= SMALL_PRODUCT_MACS[usize::from(!transpose_rhs)];
+    let small = grouped && m * k * n <= SMALL_PRODUCT_MACS[usize::from(!stored_by_columns)];
     for first in (0..batch).step_by(group) {
         let last = batch.min(first + group);
         for (b, slot) in (first..last).zip((0..).step_by(per_batch)) {
@@ -196,7 +223,13 @@ pub(crate) unsafe fn product_body<I: Isa>(isa: I, p: &Product<'_>, scratch: &mut
                 small_sums(&p.shape, left, right, &mut acc[slot..slot + per_batch]);
                 continue;
             }
-            lay_out_batch::<I>(&p.shape, left, right, row_len, left_i16, left_pairs, tails, panels, row_fix);
+            let right = if copies {
+                copy_into_columns(right, n, columns);
+                &columns[..]
+            } else {
+                right
+            };
+            lay_out_batch::<I>(&laid_out, left, right, row_len, left_i16, left_pairs, tails, panels, row_fix);
             for r0 in (0..m).step_by(block_rows) {
                 let rows = block_rows.min(m - r0);
                 let right = if transpose_rhs {
@@ -273,6 +306,26 @@ fn lay_out_batch<I: Isa>(
     }
 }
 
+/// Whether the right factor is copied into columns ([`NARROW_ROWS`]): where it is stored by
+/// rows, narrow, and read by at most one tile of rows, whose panels would not repay their
+/// layout.
+fn copies_into_columns(shape: &ActivationProduct) -> bool {
+    !shape.transpose_rhs && shape.n < NARROW_ROWS && shape.m <= TILE_ROWS
+}
+
+/// `columns[j * k + d] = right[d * n + j]`: a right factor stored by rows, `k` rows of `n`
+/// bytes, copied into `n` columns of `k` (`n` is below [`NARROW_ROWS`], so the stores go to
+/// few places at a time).
+#[inline(always)]
+fn copy_into_columns(right: &[i8], n: usize, columns: &mut [i8]) {
+    let k = right.len() / n.max(1);
+    for (d, row) in right.chunks_exact(n.max(1)).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            columns[j * k + d] = v;
+        }
+    }
+}
+
 /// One small batch's wrapping sums `sum (a - za)(b - zb)`, by plain loops over contiguous
 /// bytes (a column's depth, or a row's columns): `acc` is `m * n`.
 #[inline(always)]
@@ -332,11 +385,13 @@ fn lay_out_panels<I: Isa>(
                     unsafe { I::interleave_pairs(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr()) };
                     continue;
                 }
+                // Lane by lane, each lane chosen: a call to copy a few bytes cost more than the
+                // pair's products.
                 let (mut a, mut b) = ([0i8; 16], [0i8; 16]);
-                let take = n.saturating_sub(col).min(lanes);
-                a[..take].copy_from_slice(&first[col.min(n)..col.min(n) + take]);
-                if !second.is_empty() {
-                    b[..take].copy_from_slice(&second[col.min(n)..col.min(n) + take]);
+                for j in 0..lanes {
+                    let c = col + j;
+                    a[j] = if c < n { first[c] } else { 0 };
+                    b[j] = if c < second.len() { second[c] } else { 0 };
                 }
                 // SAFETY: `a` and `b` hold 16 >= LANES bytes; `dst` is `2 * LANES` `i16`.
                 unsafe { I::interleave_pairs(a.as_ptr(), b.as_ptr(), dst.as_mut_ptr()) };
