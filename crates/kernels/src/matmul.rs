@@ -46,8 +46,14 @@ pub fn batch_matmul(
     check_len("batch_matmul", "out", size(shape.m, shape.n).ok_or(overflow)?, out.len())?;
     stage.check("batch_matmul", 1)?;
     let unavailable = KernelError::PathUnavailable(path.name());
+    // The vector driver centers bytes into `i16`, which a zero point beyond a byte would
+    // overflow: such products (which the engine's int8 tensors never have) take the reference.
+    let byte = |z: i32| (-128..=127).contains(&z);
     let vector_ran = match path {
         KernelPath::Reference => false,
+        _ if !(byte(shape.lhs_zero_point) && byte(shape.rhs_zero_point)) => {
+            path.is_available().then_some(false).ok_or(unavailable)?
+        }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
             simd::product::batch_matmul(x86::Avx2::detect().ok_or(unavailable)?, shape, lhs, rhs, stage, out)
@@ -155,6 +161,33 @@ mod tests {
                     let mut out = vec![0i8; batch * m * n];
                     batch_matmul(path, &shape, &lhs, &rhs, &stage, &mut out).unwrap();
                     assert_eq!(out, expected, "{path} {shape:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_points_beyond_a_byte_match_the_reference() {
+        let stage = OutputStage {
+            multiplier: &[1_518_500_250],
+            shift: &[-20],
+            output_zero_point: 0,
+            clamp_min: -128,
+            clamp_max: 127,
+            rounding: Rounding::Single,
+        };
+        for (lhs_zero_point, rhs_zero_point) in [(300, -7), (5, -70_000), (i32::MIN, i32::MAX)] {
+            for (m, k, n) in [(2, 3, 1), (5, 40, 20), (1, 70, 3)] {
+                for transpose_rhs in [false, true] {
+                    let shape = ActivationProduct { batch: 2, m, k, n, transpose_rhs, lhs_zero_point, rhs_zero_point };
+                    let (lhs, rhs) = (bytes(7, 2 * m * k), bytes(8, 2 * k * n));
+                    let mut expected = vec![0i8; 2 * m * n];
+                    reference::batch_matmul(&shape, &lhs, &rhs, &stage, &mut expected);
+                    for path in KernelPath::available() {
+                        let mut out = vec![0i8; 2 * m * n];
+                        batch_matmul(path, &shape, &lhs, &rhs, &stage, &mut out).unwrap();
+                        assert_eq!(out, expected, "{path} {shape:?}");
+                    }
                 }
             }
         }
